@@ -1,0 +1,1 @@
+"""The single entry: routing, token checks, rate limits, merged OpenAPI, development issuer."""

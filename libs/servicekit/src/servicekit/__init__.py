@@ -1,0 +1,1 @@
+"""The one shared library of the suite. It never imports a service."""

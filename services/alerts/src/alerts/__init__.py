@@ -1,0 +1,1 @@
+"""Alerts, deadlines, verification, disposition, notifications."""

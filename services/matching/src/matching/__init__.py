@@ -1,0 +1,1 @@
+"""Sites, catalogue, organisations, offers, needs, matches, deliveries, points."""

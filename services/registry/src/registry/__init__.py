@@ -1,0 +1,1 @@
+"""Households, members, areas, department feeds, declarations, PII vault."""

@@ -1,0 +1,1 @@
+"""Scoring models, assessments, portraits, suggestions, what-if."""
