@@ -1,0 +1,331 @@
+"""The app factory every service uses, so that knowing one service means knowing all.
+
+It wires the same things in the same order: JSON logs, problem errors, request ids and body
+limits, the token verifier, the database, probes, the feed, telemetry, and the service's
+consumers, with a graceful shutdown (readiness fails first, consumers finish their batch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from servicekit.auth import JWTVerifier
+from servicekit.db import Database
+from servicekit.errors import PayloadTooLarge, Problem, UnsupportedMediaType, dumps_problem, install_error_handlers
+from servicekit.events.consumer import FeedConsumer
+from servicekit.events.feed import FeedNotifier, feed_router
+from servicekit.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+PROBE_PATHS = frozenset({"/livez", "/readyz"})
+JSON_TYPES = ("application/json", "application/merge-patch+json", "application/problem+json")
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
+
+ConsumerFactory = Callable[[FastAPI], Sequence[FeedConsumer]]
+Hook = Callable[[FastAPI], Awaitable[None]]
+
+
+@dataclass
+class ServiceSpec:
+    """What a service tells the factory about itself."""
+
+    title: str
+    description: str
+    version: str = "0.1.0"
+    routers: Sequence[APIRouter] = ()
+    migrations_dir: Path | None = None
+    consumers: ConsumerFactory | None = None
+    on_startup: Sequence[Hook] = ()
+    on_shutdown: Sequence[Hook] = ()
+    # Path prefixes that accept bodies other than JSON (department batches: CSV, JSON Lines).
+    raw_body_paths: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Path prefixes allowed bodies larger than settings.max_body_bytes (streamed batches).
+    large_body_paths: tuple[str, ...] = ()
+    openapi_tags: list[dict[str, Any]] = field(default_factory=list)
+
+
+class RequestGuard:
+    """Pure ASGI: request ids, content type (415) and body size (413) before any parsing."""
+
+    def __init__(self, app: ASGIApp, *, max_body: int, spec: ServiceSpec) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.spec = spec
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        rid = headers.get("x-request-id", "")
+        if not REQUEST_ID.match(rid):
+            rid = uuid.uuid4().hex
+        token = _set_request_id(rid)
+        path: str = scope["path"]
+        try:
+            problem = self._check(scope["method"], path, headers)
+            if problem is not None:
+                await _send_problem(send, problem, path, rid)
+                return
+            limit = None if path.startswith(self.spec.large_body_paths or ("\0",)) else self.max_body
+            await self.app(scope, _limited(receive, limit) if limit else receive, _with_request_id(send, rid))
+        except _BodyTooLarge:
+            await _send_problem(send, PayloadTooLarge(f"The body is larger than {self.max_body} bytes."), path, rid)
+        finally:
+            _reset_request_id(token)
+
+    def _check(self, method: str, path: str, headers: dict[str, str]) -> Exception | None:
+        if method not in ("POST", "PUT", "PATCH"):
+            return None
+        length = headers.get("content-length")
+        has_body = (length is not None and length != "0") or "transfer-encoding" in headers
+        if not has_body:
+            return None
+        large = path.startswith(self.spec.large_body_paths) if self.spec.large_body_paths else False
+        if length is not None and length.isdigit() and int(length) > self.max_body and not large:
+            return PayloadTooLarge(f"The body is larger than {self.max_body} bytes.")
+        ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+        allowed = JSON_TYPES
+        for prefix, types in self.spec.raw_body_paths.items():
+            if path.startswith(prefix):
+                allowed = allowed + types
+        if path.startswith("/oauth/") or ctype in allowed:
+            return None
+        return UnsupportedMediaType(f"Send the body as one of: {', '.join(allowed)}.")
+
+
+class _BodyTooLarge(StarletteHTTPException):
+    # An HTTPException, because FastAPI turns any other error while reading a body into a 400.
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The body is larger than {limit} bytes.")
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    seen = 0
+
+    async def wrapped() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _BodyTooLarge(limit)
+        return message
+
+    return wrapped
+
+
+def _with_request_id(send: Send, rid: str) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message.setdefault("headers", [])
+            message["headers"] = list(message["headers"]) + [(b"x-request-id", rid.encode())]
+        await send(message)
+
+    return wrapped
+
+
+async def _send_problem(send: Send, err: Any, path: str, rid: str) -> None:
+    body = dumps_problem(err, instance=path)
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-request-id", rid.encode()),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": err.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _set_request_id(rid: str) -> Any:
+    try:
+        from servicekit.logging import request_id_var
+    except ImportError:  # pragma: no cover - logging module not present
+        return None
+    return request_id_var.set(rid)
+
+
+def _reset_request_id(token: Any) -> None:
+    if token is None:
+        return
+    from servicekit.logging import request_id_var
+
+    request_id_var.reset(token)
+
+
+def make_verifier(settings: ServiceSettings) -> JWTVerifier:
+    return JWTVerifier(settings.issuer, settings.oidc_audience, cooldown_seconds=settings.jwks_cooldown_seconds)
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    spec: ServiceSpec,
+    *,
+    db: Database | None = None,
+    verifier: JWTVerifier | None = None,
+    start_consumers: bool = True,
+) -> FastAPI:
+    """Build a service. ``db`` and ``verifier`` may be given by tests; otherwise from settings."""
+    _configure_logging(settings)
+    database = db or Database.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for note in settings.describe_defaults():
+            log.info(note)
+        await app.state.feed_notifier.start()
+        for hook in spec.on_startup:
+            await hook(app)
+        tasks: list[asyncio.Task[None]] = []
+        consumers = list(spec.consumers(app)) if (spec.consumers and start_consumers) else []
+        app.state.consumers = consumers
+        for consumer in consumers:
+            tasks.append(asyncio.create_task(consumer.run(), name=f"consumer:{consumer.name}"))
+        log.info("%s ready on %s:%s", settings.service_name, settings.host, settings.port)
+        try:
+            yield
+        finally:
+            app.state.shutting_down = True
+            for consumer in consumers:
+                consumer.stop()  # each finishes the batch it is applying
+            if tasks:
+                _done, pending = await asyncio.wait(tasks, timeout=20.0)
+                for task in pending:
+                    task.cancel()
+            for hook in spec.on_shutdown:
+                with contextlib.suppress(Exception):
+                    await hook(app)
+            await app.state.feed_notifier.stop()
+            if app.state.telemetry is not None:
+                app.state.telemetry.shutdown()
+            if db is None:
+                await database.dispose()
+            log.info("%s stopped", settings.service_name)
+
+    app = FastAPI(
+        title=spec.title,
+        description=spec.description,
+        version=spec.version,
+        lifespan=lifespan,
+        openapi_tags=spec.openapi_tags or None,
+    )
+    app.state.settings = settings
+    app.state.db = database
+    app.state.verifier = verifier or make_verifier(settings)
+    app.state.shutting_down = False
+    app.state.consumers = []
+    app.state.feed_notifier = FeedNotifier(f"zhongfu:feed:{settings.effective_db_schema}", settings.redis_url)
+    app.state.migrations_dir = spec.migrations_dir
+    install_error_handlers(app)
+    _add_probes(app, settings, spec)
+    app.include_router(feed_router())
+    for router in spec.routers:
+        app.include_router(router)
+    app.add_middleware(RequestGuard, max_body=settings.max_body_bytes, spec=spec)
+    app.state.telemetry = _setup_telemetry(app, settings, database)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _configure_logging(settings: ServiceSettings) -> None:
+    try:
+        from servicekit.logging import configure_logging
+    except ImportError:  # pragma: no cover
+        logging.basicConfig(level=settings.log_level)
+        return
+    configure_logging(settings.service_name, settings.log_level)
+
+
+def _setup_telemetry(app: FastAPI, settings: ServiceSettings, db: Database) -> Any:
+    try:
+        from servicekit.telemetry import setup_telemetry
+    except ImportError:  # pragma: no cover
+        return None
+    return setup_telemetry(app, settings, engine=db.engine)
+
+
+def _add_probes(app: FastAPI, settings: ServiceSettings, spec: ServiceSpec) -> None:
+    @app.get("/livez", include_in_schema=False)
+    async def livez() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        checks = await readiness(app, settings, spec)
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)
+
+
+async def readiness(app: FastAPI, settings: ServiceSettings, spec: ServiceSpec) -> dict[str, str]:
+    checks: dict[str, str] = {}
+    if app.state.shutting_down:
+        checks["shutdown"] = "shutting down"
+    db: Database = app.state.db
+    try:
+        async with asyncio.timeout(2.0):
+            async with db.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+            if spec.migrations_dir is not None:
+                from servicekit.migrations import at_head
+
+                checks["migrations"] = "ok" if await at_head(db, spec.migrations_dir) else "not at head"
+    except Exception as exc:
+        checks["database"] = f"unavailable ({type(exc).__name__})"
+    if settings.redis_url:
+        try:
+            import redis.asyncio as aioredis
+
+            client = aioredis.from_url(settings.redis_url, socket_timeout=1.0)
+            try:
+                await client.ping()
+                checks["redis"] = "ok"
+            finally:
+                await client.aclose()
+        except Exception as exc:
+            checks["redis"] = f"unavailable ({type(exc).__name__})"
+    return checks
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes, tags=app.openapi_tags
+    )
+    components = schema.setdefault("components", {})
+    components.setdefault("schemas", {})["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in list(components["schemas"]["Problem"].pop("$defs", {}).items()):
+        components["schemas"].setdefault(name, sub)
+    components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+    for path, ops in schema.get("paths", {}).items():
+        for op in ops.values():
+            if isinstance(op, dict):
+                op.setdefault("security", [{"bearer": []}])
+                # FastAPI documents its own 422 shape; ours is a problem document.
+                if "422" in op.get("responses", {}):
+                    op["responses"]["422"] = {
+                        "description": "The request is not valid",
+                        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                    }
+    for name in ("HTTPValidationError", "ValidationError"):
+        components["schemas"].pop(name, None)
+    app.openapi_schema = schema
+    return schema

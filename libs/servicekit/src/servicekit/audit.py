@@ -1,0 +1,60 @@
+"""The audit log of personal data: every read and write, who, role, what, when, why, trace.
+
+Records go into the same transaction as the read they describe, so a committed response always
+has its record. The table is append-only (database triggers refuse UPDATE and DELETE).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.auth import Caller
+from servicekit.errors import _trace_id
+from servicekit.tables import AuditRecord, utcnow
+
+
+class AuditAction(StrEnum):
+    read_masked = "read_masked"
+    read_unmasked = "read_unmasked"
+    write = "write"
+    lookup = "lookup"
+    export = "export"
+
+
+def request_id() -> str | None:
+    try:
+        from servicekit.logging import request_id_var
+    except ImportError:  # pragma: no cover
+        return None
+    return request_id_var.get()
+
+
+def record(
+    session: AsyncSession,
+    caller: Caller,
+    action: AuditAction,
+    resource_type: str,
+    resource_id: str,
+    fields: Iterable[str],
+    *,
+    purpose: str | None = None,
+    area_code: str | None = None,
+) -> AuditRecord:
+    entry = AuditRecord(
+        at=utcnow(),
+        actor=caller.subject,
+        role=caller.role.value,
+        action=action.value,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        fields=sorted(set(fields)),
+        purpose=purpose,
+        area_code=area_code,
+        trace_id=_trace_id(),
+        request_id=request_id(),
+    )
+    session.add(entry)
+    return entry

@@ -1,0 +1,186 @@
+"""Database access: one engine per process, one transaction per request or per event.
+
+PostgreSQL in production (each service confined to its own schema through ``search_path``), a
+SQLite file in the embedded default. The transaction is opened and committed at the edge --
+``TransactionalRoute`` for requests, ``unit_of_work`` for consumers and jobs -- so domain code
+only flushes. Events published during the transaction are sequenced and written to the outbox
+right before the commit; callbacks registered with ``after_commit`` run only once it succeeded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Response
+from fastapi.routing import APIRoute
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from servicekit.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+AfterCommit = Callable[[], Awaitable[None] | None]
+BeforeCommit = Callable[[AsyncSession], Awaitable[None]]
+
+# Hooks the kit installs (the outbox sequencer) that run inside every transaction before commit.
+_before_commit_hooks: list[BeforeCommit] = []
+
+
+def register_before_commit(hook: BeforeCommit) -> None:
+    if hook not in _before_commit_hooks:
+        _before_commit_hooks.append(hook)
+
+
+class Database:
+    """The engine and session factory of one service."""
+
+    def __init__(self, url: str, *, schema: str | None = None, pool_size: int = 10, echo: bool = False) -> None:
+        self.url = url
+        self.is_postgres = url.startswith("postgresql")
+        self.schema = schema if self.is_postgres else None
+        if self.is_postgres:
+            server_settings = {"search_path": f"{self.schema},public" if self.schema else "public"}
+            self.engine: AsyncEngine = create_async_engine(
+                url,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_pre_ping=True,
+                echo=echo,
+                connect_args={"server_settings": server_settings},
+            )
+        else:
+            _ensure_sqlite_dir(url)
+            # SQLite: one writer at a time. NullPool-free default pool is fine with aiosqlite;
+            # busy_timeout lets concurrent writers wait instead of failing, and BEGIN IMMEDIATE
+            # takes the write lock up front so two transactions never deadlock on upgrade.
+            self.engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+            _sqlite_pragmas(self.engine)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings, **kw: Any) -> Database:
+        kw.setdefault("pool_size", settings.db_pool_size)
+        return cls(settings.effective_database_url, schema=settings.effective_db_schema, **kw)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    from pathlib import Path
+
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_pragmas(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
+    """Run ``callback`` after this session's transaction commits (never if it rolls back)."""
+    session.info.setdefault("after_commit", []).append(callback)
+
+
+async def commit(session: AsyncSession) -> None:
+    """Commit at the edge: run the kit's before-commit hooks, commit, then the callbacks."""
+    for hook in _before_commit_hooks:
+        await hook(session)
+    await session.commit()
+    callbacks = session.info.pop("after_commit", [])
+    for callback in callbacks:
+        try:
+            result = callback()
+            if result is not None:
+                await result
+        except Exception:  # a failed side effect must not turn a committed request into a 500
+            log.exception("after-commit callback failed")
+
+
+@asynccontextmanager
+async def unit_of_work(db: Database) -> AsyncIterator[AsyncSession]:
+    """One transaction for a consumer batch or a job: committed if the block succeeds."""
+    async with db.sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await _rollback(session)
+            raise
+        await commit(session)
+
+
+async def _rollback(session: AsyncSession) -> None:
+    await session.rollback()
+    session.info.pop("after_commit", None)
+    session.info.pop("outbox_pending", None)
+
+
+class TransactionalRoute(APIRoute):
+    """Every request handled by this route class runs in one transaction, committed at the edge.
+
+    The session lives on ``request.state.db``; the ``Session`` dependency hands it out. A
+    response of 400 or more rolls the transaction back, so a failed request changes nothing.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        from servicekit.idempotency import IdempotentReplay
+
+        handler = super().get_route_handler()
+
+        async def transactional(request: Request) -> Response:
+            db: Database = request.app.state.db
+            async with db.sessionmaker() as session:
+                request.state.db = session
+                try:
+                    response = await handler(request)
+                except IdempotentReplay as replay:
+                    await _rollback(session)
+                    return replay.response
+                except BaseException:
+                    await _rollback(session)
+                    raise
+                if response.status_code >= 400:
+                    await _rollback(session)
+                    return response
+                claim = getattr(request.state, "idempotency", None)
+                if claim is not None:
+                    await claim.store(session, response)
+                await commit(session)
+                return response
+
+        return transactional
+
+
+def get_session(request: Request) -> AsyncSession:
+    session = getattr(request.state, "db", None)
+    if session is None:  # a route that forgot TransactionalRoute is a bug, not a client error
+        raise RuntimeError("this route is not transactional: use servicekit.db.TransactionalRoute")
+    return session
+
+
+Session = Annotated[AsyncSession, Depends(get_session)]
+
+__all__ = [
+    "Database", "Session", "TransactionalRoute", "after_commit", "commit", "unit_of_work",
+    "register_before_commit", "get_session", "NullPool",
+]

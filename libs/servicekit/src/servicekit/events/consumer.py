@@ -1,0 +1,271 @@
+"""Consuming another service's feed: exactly-once effects with an at-least-once transport.
+
+Each batch is applied in one transaction together with the cursor advance and the processed
+event ids, so a crash anywhere either keeps the whole batch or none of it. Positions at or below
+the cursor and event ids already applied are skipped. With several replicas, only the holder of
+the lease consumes (a PostgreSQL advisory lock, or Redis); the others wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import httpx
+from sqlalchemy import insert, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from servicekit.db import Database, unit_of_work
+from servicekit.events.outbox import Event
+from servicekit.http import ServiceClient
+from servicekit.tables import ConsumerCursor, ProcessedEvent
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[AsyncSession, list[Event]], Awaitable[None]]
+Resync = Callable[[], Awaitable[int]]
+
+
+class Lease(Protocol):
+    async def acquire(self) -> bool: ...
+    async def still_held(self) -> bool: ...
+    async def release(self) -> None: ...
+
+
+class LocalLease:
+    """One process, one consumer: the embedded default."""
+
+    async def acquire(self) -> bool:
+        return True
+
+    async def still_held(self) -> bool:
+        return True
+
+    async def release(self) -> None:
+        return None
+
+
+class PostgresLease:
+    """A session-level advisory lock held on a dedicated connection."""
+
+    def __init__(self, db: Database, name: str) -> None:
+        self.db = db
+        self.key = int.from_bytes(hashlib.sha256(f"lease:{db.schema}:{name}".encode()).digest()[:8], "big", signed=True)
+        self._conn: AsyncConnection | None = None
+
+    async def acquire(self) -> bool:
+        if self._conn is None:
+            self._conn = await self.db.engine.connect()
+        got = (await self._conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key})).scalar_one()
+        await self._conn.commit()
+        if not got:
+            await self._drop()
+        return bool(got)
+
+    async def still_held(self) -> bool:
+        if self._conn is None:
+            return False
+        try:
+            await self._conn.execute(text("SELECT 1"))
+            await self._conn.commit()
+            return True
+        except Exception:  # the connection died, and the lock with it
+            await self._drop()
+            return False
+
+    async def release(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+                await self._conn.commit()
+        await self._drop()
+
+    async def _drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()
+            self._conn = None
+
+
+class RedisLease:
+    """SET NX with a TTL, renewed while held; released only by its owner."""
+
+    _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+    _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+
+    def __init__(self, redis: Any, name: str, ttl_ms: int = 15_000) -> None:
+        self.redis = redis
+        self.key = f"zhongfu:lease:{name}"
+        self.token = f"{random.getrandbits(64):016x}"
+        self.ttl_ms = ttl_ms
+
+    async def acquire(self) -> bool:
+        return bool(await self.redis.set(self.key, self.token, nx=True, px=self.ttl_ms))
+
+    async def still_held(self) -> bool:
+        return bool(await self.redis.eval(self._RENEW, 1, self.key, self.token, self.ttl_ms))
+
+    async def release(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.redis.eval(self._RELEASE, 1, self.key, self.token)
+
+
+def make_lease(db: Database, name: str) -> Lease:
+    return PostgresLease(db, name) if db.is_postgres else LocalLease()
+
+
+class FeedGone(Exception):
+    """The producer pruned past our cursor: resynchronise."""
+
+
+class FeedConsumer:
+    """Follows one producer's feed and applies its events with ``handler``."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        client: ServiceClient,
+        db: Database,
+        handler: Handler,
+        resync: Resync | None = None,
+        lease: Lease | None = None,
+        batch_size: int = 200,
+        wait_seconds: float = 20.0,
+        feed_path: str = "/internal/feed",
+    ) -> None:
+        self.name = name
+        self.client = client
+        self.db = db
+        self.handler = handler
+        self.resync = resync
+        self.lease = lease or make_lease(db, name)
+        self.batch_size = batch_size
+        self.wait_seconds = wait_seconds
+        self.feed_path = feed_path
+        self._stopping = asyncio.Event()
+        self.applied = 0
+
+    def stop(self) -> None:
+        """Finish the current batch, then stop."""
+        self._stopping.set()
+
+    async def cursor(self) -> int:
+        async with self.db.sessionmaker() as session:
+            row = await session.get(ConsumerCursor, self.name)
+            return row.position if row else 0
+
+    async def fetch(self, after: int, wait: float) -> list[Event]:
+        response = await self.client.get(
+            self.feed_path,
+            params={"after": after, "limit": self.batch_size, "wait": wait},
+            timeout=httpx.Timeout(wait + 10.0, connect=2.0),
+        )
+        if response.status_code == 410:
+            raise FeedGone()
+        response.raise_for_status()
+        return [Event.model_validate(e) for e in response.json()["events"]]
+
+    async def apply(self, events: list[Event]) -> int:
+        """Apply one batch in one transaction; returns how many events took effect."""
+        if not events:
+            return 0
+        async with unit_of_work(self.db) as session:
+            stmt = select(ConsumerCursor).where(ConsumerCursor.feed == self.name)
+            if self.db.is_postgres:
+                stmt = stmt.with_for_update()
+            cursor = (await session.execute(stmt)).scalar_one_or_none()
+            if cursor is None:
+                cursor = ConsumerCursor(feed=self.name, position=0, updated_at=datetime.now(UTC))
+                session.add(cursor)
+                await session.flush()
+            fresh = [e for e in events if e.position > cursor.position]
+            if fresh:
+                ids = [e.id for e in fresh]
+                seen = set(
+                    (
+                        await session.execute(
+                            select(ProcessedEvent.event_id).where(
+                                ProcessedEvent.feed == self.name, ProcessedEvent.event_id.in_(ids)
+                            )
+                        )
+                    ).scalars()
+                )
+                todo = [e for e in fresh if e.id not in seen]
+                if todo:
+                    await self.handler(session, todo)
+                    now = datetime.now(UTC)
+                    await session.execute(
+                        insert(ProcessedEvent), [{"feed": self.name, "event_id": e.id, "processed_at": now} for e in todo]
+                    )
+                cursor.position = fresh[-1].position
+                cursor.last_event_id = fresh[-1].id
+                cursor.updated_at = datetime.now(UTC)
+                self.applied += len(todo)
+                return len(todo)
+            return 0
+
+    async def step(self, wait: float = 0.0) -> int:
+        """One fetch and apply; used by the run loop and by tests."""
+        fetching = asyncio.ensure_future(self.fetch(await self.cursor(), wait))
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            # A stop interrupts the wait for events (nothing is applied yet), never an apply.
+            await asyncio.wait({fetching, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if not fetching.done():
+            fetching.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await fetching
+            return 0
+        try:
+            events = fetching.result()
+        except FeedGone:
+            await self._resync()
+            return 0
+        return await self.apply(events)
+
+    async def _resync(self) -> None:
+        if self.resync is None:
+            raise RuntimeError(f"feed {self.name} was pruned past our cursor and no resync is configured")
+        log.warning("feed pruned past the cursor; resynchronising", extra={"feed": self.name})
+        position = await self.resync()
+        async with unit_of_work(self.db) as session:
+            cursor = await session.get(ConsumerCursor, self.name)
+            now = datetime.now(UTC)
+            if cursor is None:
+                session.add(ConsumerCursor(feed=self.name, position=position, updated_at=now, resynced_at=now))
+            else:
+                cursor.position, cursor.updated_at, cursor.resynced_at = position, now, now
+
+    async def run(self) -> None:
+        backoff = 0.5
+        while not self._stopping.is_set():
+            try:
+                if not await self.lease.acquire():
+                    await self._sleep(5.0)
+                    continue
+                try:
+                    while not self._stopping.is_set() and await self.lease.still_held():
+                        await self.step(wait=self.wait_seconds)
+                        backoff = 0.5
+                finally:
+                    await self.lease.release()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Event contents stay out of the log; the type and position are enough to find it.
+                log.error("feed consumer %s failed (%s); retrying in %.1fs", self.name, type(exc).__name__, backoff)
+                await self._sleep(backoff * (0.5 + random.random()))
+                backoff = min(backoff * 2, 60.0)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)

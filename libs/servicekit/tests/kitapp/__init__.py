@@ -1,0 +1,1 @@
+"""A tiny service built on the kit, to test the kit the way services use it."""

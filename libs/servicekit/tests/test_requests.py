@@ -1,0 +1,106 @@
+"""Bad input gets a clear problem, never a 500 and never the input echoed back."""
+
+import json
+
+from servicekit.testing import TOWNSHIP
+
+AREA = "330106001001"
+SECRET_ID = "330106199003070014"
+
+
+async def test_malformed_json_is_400_problem(kit):
+    async with kit.client("town_worker", area=TOWNSHIP) as c:
+        r = await c.post("/api/v1/notes", content=b'{"area_code": ', headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["type"].endswith("malformed-body")
+
+
+async def test_unknown_field_is_422_without_echo(kit):
+    async with kit.client("town_worker", area=TOWNSHIP) as c:
+        r = await c.post("/api/v1/notes", json={"area_code": AREA, "text": "x", "resident_id": SECRET_ID})
+    assert r.status_code == 422
+    body = r.json()
+    assert body["errors"][0]["location"] == "body.resident_id"
+    assert body["errors"][0]["issue"] == "extra_forbidden"
+    assert SECRET_ID not in r.text
+
+
+async def test_pattern_mismatch_does_not_echo_value(kit):
+    async with kit.client("town_worker", area=TOWNSHIP) as c:
+        r = await c.post("/api/v1/notes", json={"area_code": SECRET_ID, "text": "x"})
+    assert r.status_code == 422
+    assert SECRET_ID not in r.text
+
+
+async def test_over_long_string_is_422(kit):
+    async with kit.client("town_worker", area=TOWNSHIP) as c:
+        r = await c.post("/api/v1/notes", json={"area_code": AREA, "text": "x" * 201})
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["issue"] == "string_too_long"
+
+
+async def test_wrong_content_type_is_415(kit):
+    async with kit.client("town_worker", area=TOWNSHIP) as c:
+        r = await c.post("/api/v1/notes", content=b"area_code=1", headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 415
+    assert r.json()["status"] == 415
+
+
+async def test_oversized_body_is_413_by_length_and_by_stream(kit):
+    big = json.dumps({"area_code": AREA, "text": "x" * 2_000_000}).encode()
+    async with kit.client("town_worker", area=TOWNSHIP) as c:
+        r = await c.post("/api/v1/notes", content=big, headers={"content-type": "application/json"})
+        assert r.status_code == 413
+
+        async def chunks():
+            for _ in range(40):
+                yield b"x" * 65536
+
+        r = await c.post("/api/v1/notes", content=chunks(), headers={"content-type": "application/json"})
+        assert r.status_code == 413
+
+
+async def test_unknown_route_and_method(kit):
+    async with kit.client("town_worker", area=TOWNSHIP) as c:
+        assert (await c.get("/api/v1/nothing")).status_code == 404
+        r = await c.delete("/api/v1/notes")
+    assert r.status_code == 405
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+async def test_unexpected_error_is_bare_500(kit):
+    import httpx
+
+    transport = httpx.ASGITransport(app=kit.app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=kit.identity.headers("city_admin")) as c:
+        r = await c.get("/api/v1/notes/boom/now")
+    assert r.status_code == 500
+    assert SECRET_ID not in r.text
+    assert r.json()["type"].endswith(":internal")
+
+
+async def test_request_id_is_echoed_or_made(kit):
+    async with kit.client("town_worker", area=TOWNSHIP) as c:
+        r = await c.get("/livez", headers={"x-request-id": "abc-123"})
+        assert r.headers["x-request-id"] == "abc-123"
+        r = await c.get("/livez", headers={"x-request-id": "bad id with spaces"})
+        assert r.headers["x-request-id"] != "bad id with spaces"
+
+
+async def test_probes(kit):
+    async with kit.client() as c:
+        assert (await c.get("/livez")).json() == {"status": "ok"}
+        r = await c.get("/readyz")
+    assert r.status_code == 200
+    assert r.json()["checks"]["migrations"] == "ok"
+
+
+async def test_openapi_declares_problem_and_security(kit):
+    async with kit.client() as c:
+        doc = (await c.get("/openapi.json")).json()
+    assert "Problem" in doc["components"]["schemas"]
+    assert "HTTPValidationError" not in doc["components"]["schemas"]
+    op = doc["paths"]["/api/v1/notes"]["post"]
+    assert op["operationId"] == "notes:create"
+    assert op["security"] == [{"bearer": []}]
