@@ -1,0 +1,367 @@
+"""The proxy: raw ASGI, bodies streamed both ways, upstream failures turned into problems.
+
+No framework sits on this path: one request costs a header scan, a token-cache lookup, a
+rate-limit check and one pooled aiohttp call. Large uploads (department batches) and large
+answers are streamed chunk by chunk, never held whole in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from gateway.asgi import Message, Scope, accept_request_id, send_problem, valid_traceparent
+from gateway.auth import EdgeAuth, token_from_header
+from gateway.logs import request_id_var
+from gateway.ratelimit import RateLimiter
+from gateway.routes import Route, RouteTable
+from servicekit.errors import (
+    BadGateway,
+    BadRequest,
+    GatewayTimeout,
+    NotFound,
+    PayloadTooLarge,
+    ProblemError,
+    TooManyRequests,
+    Unauthorized,
+)
+
+log = logging.getLogger("gateway.proxy")
+access_log = logging.getLogger("gateway.access")
+
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+# RFC 9110 section 7.6.1: meaningful for one connection only, never forwarded.
+HOP_BY_HOP = frozenset(
+    {b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"transfer-encoding", b"upgrade"}
+)
+# Request headers the gateway reads or sets itself rather than copying.
+_OWN = frozenset(
+    {
+        b"authorization", b"content-length", b"host", b"expect", b"x-request-id", b"traceparent",
+        b"tracestate", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host",
+    }
+)
+# Response headers not passed back: hop-by-hop, ours, and the ones uvicorn writes itself.
+_RESPONSE_DROP = HOP_BY_HOP | {b"x-request-id", b"date", b"server"}
+# Answers up to this size are read whole and sent in one message; larger ones are streamed.
+SMALL_BODY = 64 * 1024
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class _ClientGone(Exception):
+    pass
+
+
+class _RequestBody:
+    """The request body as an async iterator for aiohttp, counted against the route's limit."""
+
+    __slots__ = ("receive", "first", "limit", "seen", "too_large", "client_gone", "complete")
+
+    def __init__(self, receive: Receive, first: bytes, limit: int) -> None:
+        self.receive = receive
+        self.first = first
+        self.limit = limit
+        self.seen = len(first)
+        # aiohttp wraps what the iterator raises; these flags say what really happened.
+        self.too_large = False
+        self.client_gone = False
+        self.complete = False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        if self.first:
+            yield self.first
+        self.first = b""
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                self.client_gone = True
+                raise _ClientGone()
+            chunk = message.get("body", b"")
+            self.seen += len(chunk)
+            if self.seen > self.limit:
+                self.too_large = True
+                raise _BodyTooLarge()
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                self.complete = True
+                return
+
+
+def _has_dot_segment(path: str) -> bool:
+    # A legitimate call never has them; refusing them rules out path confusion upstream.
+    return "/./" in path or "/../" in path or path.endswith(("/.", "/.."))
+
+
+class Proxy:
+    """Forwards /api/v1 requests to the service the route table names."""
+
+    def __init__(
+        self,
+        *,
+        routes: RouteTable,
+        auth: EdgeAuth,
+        limiter: RateLimiter | None,
+        session: aiohttp.ClientSession,
+        log_requests: bool = True,
+    ) -> None:
+        self.routes = routes
+        self.auth = auth
+        self.limiter = limiter
+        self.session = session
+        self.log_requests = log_requests
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        status = await self._handle(scope, receive, send)
+        if self.log_requests:
+            # The path without its query string: queries may carry filters, paths only opaque ids.
+            access_log.info(
+                "%s %s %s",
+                scope["method"],
+                scope["path"],
+                status,
+                extra={"status": status, "duration_ms": round((time.perf_counter() - started) * 1000, 3)},
+            )
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> int:
+        head = scope["method"] == "HEAD"
+        path: str = scope["path"]
+        # One pass over the headers: copy most, pick out the few the gateway acts on.
+        forwarded: list[tuple[str, str]] = []
+        authorization = content_length = connection = traceparent = tracestate = xff = host = None
+        request_id: bytes | None = None
+        for name, value in scope["headers"]:
+            if name in _OWN:
+                if name == b"x-request-id":
+                    request_id = value
+                elif name == b"authorization":
+                    authorization = value
+                    forwarded.append(("authorization", value.decode("latin-1")))
+                elif name == b"content-length":
+                    content_length = value
+                elif name == b"traceparent":
+                    traceparent = value
+                elif name == b"tracestate":
+                    tracestate = value
+                elif name == b"x-forwarded-for":
+                    xff = value
+                elif name == b"host":
+                    host = value
+            elif name in HOP_BY_HOP:
+                if name == b"connection":
+                    connection = value
+            elif not name.startswith(b"proxy-"):
+                forwarded.append((name.decode("latin-1"), value.decode("latin-1")))
+        if connection is not None:
+            named = {t.strip().lower().decode("latin-1") for t in connection.split(b",")}
+            forwarded = [h for h in forwarded if h[0] not in named]
+        request_id = accept_request_id(request_id)
+        request_id_var.set(request_id.decode())
+
+        route = self.routes.match(path)
+        if route is None or _has_dot_segment(path):
+            await send_problem(send, NotFound("No such resource."), request_id, head=head)
+            return 404
+
+        client = scope.get("client")
+        client_ip = client[0] if client else "unknown"
+        try:
+            await self._admit(authorization, client_ip)
+            length = self._check_length(content_length, route)
+        except ProblemError as err:
+            await send_problem(send, err, request_id, head=head)
+            return err.status
+
+        forwarded.append(("x-request-id", request_id.decode()))
+        forwarded.append(("x-forwarded-for", f"{xff.decode('latin-1')}, {client_ip}" if xff else client_ip))
+        forwarded.append(("x-forwarded-proto", scope.get("scheme", "http")))
+        if host is not None:
+            forwarded.append(("x-forwarded-host", host.decode("latin-1")))
+        # An invalid traceparent is dropped with its tracestate (W3C Trace Context, 3.3 and 3.4).
+        if traceparent is not None and valid_traceparent(traceparent):
+            forwarded.append(("traceparent", traceparent.decode()))
+            if tracestate is not None:
+                forwarded.append(("tracestate", tracestate.decode("latin-1")))
+        if length is not None:
+            forwarded.append(("content-length", str(length)))
+
+        # The body: whole when it came in one piece (most calls), streamed otherwise.
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return 499
+        first = message.get("body", b"")
+        body: _RequestBody | None = None
+        data: Any
+        if message.get("more_body", False):
+            body = _RequestBody(receive, first, route.max_body_bytes)
+            data = body.chunks()
+        else:
+            if len(first) > route.max_body_bytes:
+                await send_problem(send, PayloadTooLarge(_too_large(route)), request_id, head=head)
+                return 413
+            data = first or None
+
+        qs: bytes = scope.get("query_string", b"")
+        raw_path: bytes = scope.get("raw_path") or path.encode()
+        target = route.upstream + raw_path.decode("latin-1") + ("?" + qs.decode("latin-1") if qs else "")
+        url = URL(target, encoded=True)
+        method: str = scope["method"]
+
+        response = None
+        try:
+            response = await self._request(method, url, forwarded, data, retry=body is None and method in IDEMPOTENT)
+            # A small answer is read whole before anything is sent, so a failure can still be
+            # answered with a problem; past that point the status line is out.
+            payload = await response.read() if _is_small(response) else None
+        except Exception as exc:  # noqa: BLE001 - every failure before the answer becomes a problem
+            if response is not None:
+                response.close()
+            if body is not None and body.client_gone:
+                return 499
+            if body is not None and body.too_large:
+                err: ProblemError = PayloadTooLarge(_too_large(route))
+            else:
+                err = _upstream_problem(exc, route)
+            await send_problem(send, err, request_id, head=head)
+            return err.status
+
+        try:
+            await self._answer(response, payload, send, receive, request_id, body)
+        finally:
+            response.release()
+        return response.status
+
+    async def _admit(self, authorization: bytes | None, client_ip: str) -> None:
+        """Token check and rate limits; raises the problem to answer with."""
+        subject = None
+        token = None
+        missing: Unauthorized | None = None
+        try:
+            token = token_from_header(authorization)
+            subject = self.auth.cached_subject(token)
+        except Unauthorized as err:
+            missing = err
+        if subject is None:
+            # A token not seen lately costs a signature check: those are limited per address.
+            if self.limiter is not None:
+                decision = await self.limiter.hit("ip:" + client_ip)
+                if not decision.allowed:
+                    raise too_many(decision.retry_after)
+            if missing is not None:
+                raise missing
+            assert token is not None
+            subject = await self.auth.verify(token)
+        if self.limiter is not None:
+            decision = await self.limiter.hit("sub:" + subject if subject else "ip:" + client_ip)
+            if not decision.allowed:
+                raise too_many(decision.retry_after)
+
+    @staticmethod
+    def _check_length(content_length: bytes | None, route: Route) -> int | None:
+        if content_length is None:
+            return None
+        try:
+            length = int(content_length)
+        except ValueError:
+            raise BadRequest("The Content-Length header is not a number.") from None
+        if length < 0:
+            raise BadRequest("The Content-Length header is not a number.")
+        if length > route.max_body_bytes:
+            raise PayloadTooLarge(_too_large(route))
+        return length
+
+    async def _request(
+        self, method: str, url: URL, headers: list[tuple[str, str]], data: Any, *, retry: bool
+    ) -> aiohttp.ClientResponse:
+        try:
+            return await self.session.request(method, url, headers=headers, data=data, allow_redirects=False)
+        except aiohttp.ServerDisconnectedError:
+            # A pooled connection the service closed just as it was reused: safe to retry once
+            # when nothing was streamed and the method is idempotent.
+            if not retry:
+                raise
+            return await self.session.request(method, url, headers=headers, data=data, allow_redirects=False)
+
+    async def _answer(
+        self,
+        response: aiohttp.ClientResponse,
+        payload: bytes | None,
+        send: Send,
+        receive: Receive,
+        request_id: bytes,
+        body: _RequestBody | None,
+    ) -> None:
+        headers: list[tuple[bytes, bytes]] = []
+        connection: bytes | None = None
+        for name, value in response.raw_headers:
+            lower = name.lower()
+            if lower in _RESPONSE_DROP or lower.startswith(b"proxy-"):
+                if lower == b"connection":
+                    connection = value
+                continue
+            headers.append((lower, value))
+        if connection is not None:
+            named = {t.strip().lower() for t in connection.split(b",")}
+            headers = [h for h in headers if h[0] not in named]
+        headers.append((b"x-request-id", request_id))
+
+        if payload is not None:
+            await send({"type": "http.response.start", "status": response.status, "headers": headers})
+            await send({"type": "http.response.body", "body": payload})
+            return
+
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        # Stop reading from the service if the client goes away mid-answer; receive() may only
+        # be watched once the request body has been consumed.
+        gone = asyncio.ensure_future(receive()) if body is None or body.complete else None
+        try:
+            async for chunk in response.content.iter_any():
+                if gone is not None and gone.done():
+                    response.close()
+                    return
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            # Too late for a problem: the status line is out. Abort so the client sees a cut answer.
+            log.warning("upstream answer broke off", extra={"error": type(exc).__name__})
+            raise
+        finally:
+            if gone is not None and not gone.done():
+                gone.cancel()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _is_small(response: aiohttp.ClientResponse) -> bool:
+    length = response.content_length
+    return length is not None and length <= SMALL_BODY
+
+
+def too_many(retry_after: float) -> TooManyRequests:
+    seconds = max(1, int(retry_after + 0.999))
+    return TooManyRequests("Too many requests from this client; slow down.", headers={"Retry-After": str(seconds)})
+
+
+def _too_large(route: Route) -> str:
+    return f"The request body is larger than the {route.max_body_bytes} bytes this resource accepts."
+
+
+def _upstream_problem(exc: BaseException, route: Route) -> ProblemError:
+    service = route.service
+    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        return GatewayTimeout(f"The {service} service did not answer in time.", service=service)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return BadGateway(f"The {service} service is not reachable.", service=service)
+    log.warning("upstream call failed", extra={"service": service, "error": type(exc).__name__})
+    return BadGateway(f"The {service} service broke off the exchange.", service=service)

@@ -1,0 +1,236 @@
+"""The proxy over real sockets: routing, streaming, headers, trace context, upstream failures."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from gwtest import assert_problem, header_values
+
+MARKER = "zz-echo-marker-330106199003070014"
+
+
+async def test_routes_each_resource_to_its_service(gw, upstreams):
+    for path, service in [
+        ("/api/v1/households/h1", "registry"),
+        ("/api/v1/feeds", "registry"),
+        ("/api/v1/assessments?level=high", "scoring"),
+        ("/api/v1/calendar/2026", "alerts"),
+    ]:
+        response = await gw.client.get(path, headers=gw.auth())
+        assert response.status_code == 200, response.text
+        assert response.json()["service"] == service
+
+
+async def test_path_and_query_reach_the_service_unchanged(gw):
+    response = await gw.client.get("/api/v1/households/a%2Fb/members?x=1&y=%E4%B8%AD", headers=gw.auth())
+    seen = response.json()
+    assert seen["raw_path"] == "/api/v1/households/a%2Fb/members"
+    assert seen["query"] == "x=1&y=%E4%B8%AD"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/internal/feed", "/api/v1/internal/feed", "/api/v1/nonsense", "/api/v2/households", "/api/v1",
+     "/api/v1/households/../../internal/feed", "/nowhere"],
+)
+async def test_unrouted_paths_are_404_problems(gw, path):
+    response = await gw.client.get(path + f"?q={MARKER}", headers=gw.auth())
+    assert_problem(response, 404, not_echoing=(MARKER, "internal", "nonsense"))
+
+
+async def test_request_id_is_generated_echoed_and_forwarded(gw):
+    response = await gw.client.get("/api/v1/households", headers=gw.auth())
+    request_id = response.headers["x-request-id"]
+    assert len(request_id) == 32
+    assert header_values(response.json(), "x-request-id") == [request_id]
+
+    response = await gw.client.get("/api/v1/households", headers={**gw.auth(), "X-Request-Id": "client-id-12345"})
+    assert response.headers["x-request-id"] == "client-id-12345"
+    assert header_values(response.json(), "x-request-id") == ["client-id-12345"]
+
+    # Not safe to log as it is: replaced.
+    response = await gw.client.get("/api/v1/households", headers={**gw.auth(), "X-Request-Id": "a b{c}"})
+    assert response.headers["x-request-id"] != "a b{c}"
+    assert header_values(response.json(), "x-request-id") == [response.headers["x-request-id"]]
+
+
+async def test_error_answers_carry_the_request_id(gw):
+    response = await gw.client.get("/api/v1/nonsense", headers={"X-Request-Id": "client-id-67890"})
+    assert response.headers["x-request-id"] == "client-id-67890"
+    response = await gw.client.get("/livez", headers={"X-Request-Id": "client-id-67890"})
+    assert response.headers["x-request-id"] == "client-id-67890"
+
+
+async def test_valid_traceparent_is_propagated_with_tracestate(gw):
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    response = await gw.client.get(
+        "/api/v1/households", headers={**gw.auth(), "traceparent": traceparent, "tracestate": "vendor=1"}
+    )
+    seen = response.json()
+    assert header_values(seen, "traceparent") == [traceparent]
+    assert header_values(seen, "tracestate") == ["vendor=1"]
+
+
+@pytest.mark.parametrize(
+    "traceparent",
+    [
+        "garbage",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",  # version 00 has four fields
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",  # zero trace id
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",  # zero parent id
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",  # forbidden version
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",  # upper case
+    ],
+)
+async def test_malformed_traceparent_is_dropped_with_tracestate(gw, traceparent):
+    response = await gw.client.get(
+        "/api/v1/households", headers={**gw.auth(), "traceparent": traceparent, "tracestate": "vendor=1"}
+    )
+    seen = response.json()
+    assert header_values(seen, "traceparent") == []
+    assert header_values(seen, "tracestate") == []
+
+
+async def test_hop_by_hop_request_headers_are_stripped(gw):
+    headers = {
+        **gw.auth(),
+        "Connection": "keep-alive, X-Named-Hop",
+        "X-Named-Hop": "1",
+        "Keep-Alive": "timeout=5",
+        "TE": "trailers",
+        "Trailer": "X-Checksum",
+        "Proxy-Authorization": "Basic Zm9vOmJhcg==",
+        "Proxy-Connection": "keep-alive",
+        "X-Kept": "yes",
+        "X-Forwarded-For": "203.0.113.9",
+    }
+    seen = (await gw.client.get("/api/v1/households", headers=headers)).json()
+    names = {name for name, _ in seen["headers"]}
+    for dropped in ("connection", "x-named-hop", "keep-alive", "te", "trailer", "proxy-authorization",
+                    "proxy-connection", "transfer-encoding", "upgrade"):
+        assert dropped not in names
+    assert header_values(seen, "x-kept") == ["yes"]
+    # The token is forwarded unchanged, for the service to check again.
+    assert header_values(seen, "authorization") == [headers["Authorization"]]
+    assert header_values(seen, "x-forwarded-for") == ["203.0.113.9, 127.0.0.1"]
+    assert header_values(seen, "x-forwarded-proto") == ["http"]
+    assert header_values(seen, "x-forwarded-host") == [gw.url.removeprefix("http://")]
+
+
+async def test_hop_by_hop_response_headers_are_stripped(gw):
+    response = await gw.client.get("/api/v1/households/hop", headers=gw.auth())
+    assert response.status_code == 200
+    for dropped in ("x-named-hop", "keep-alive", "proxy-authenticate", "trailer", "upgrade"):
+        assert dropped not in response.headers
+    assert response.headers.get("connection", "keep-alive") == "keep-alive"
+    assert response.headers["x-kept"] == "yes"
+    # The gateway's request id wins over whatever the service said.
+    assert response.headers["x-request-id"] != "from-upstream-0001"
+    assert response.headers.get_list("date") and len(response.headers.get_list("date")) == 1
+
+
+async def test_large_upload_is_streamed_through(gw, upstreams):
+    """The client holds back all but the first chunk until the service has seen it: a buffering
+    proxy would deadlock here."""
+    registry = upstreams["registry"]
+    registry.upload_started.clear()
+    chunk = os.urandom(256 * 1024)
+    count = 120  # 30 MiB
+    digest = hashlib.sha256()
+
+    async def body() -> AsyncIterator[bytes]:
+        for i in range(count):
+            digest.update(chunk)
+            yield chunk
+            if i == 0:
+                await asyncio.wait_for(registry.upload_started.wait(), 10)
+
+    response = await gw.client.post(
+        "/api/v1/feeds/upload", content=body(), headers={**gw.auth(), "Content-Type": "text/csv"}, timeout=60
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["size"] == len(chunk) * count
+    assert result["sha256"] == digest.hexdigest()
+    assert result["chunks"] > 1
+
+
+async def test_large_upload_with_content_length_is_streamed(gw):
+    payload = os.urandom(8 * 1024 * 1024)
+    response = await gw.client.post("/api/v1/feeds/upload", content=payload, headers=gw.auth(), timeout=60)
+    assert response.json()["sha256"] == hashlib.sha256(payload).hexdigest()
+
+
+async def test_large_download_is_streamed_through(gw, upstreams):
+    registry = upstreams["registry"]
+    registry.download_go_on.clear()
+    size = 20 * 1024 * 1024
+    received = 0
+    async with gw.client.stream(
+        "GET", f"/api/v1/feeds/download?size={size}&gate=true", headers=gw.auth(), timeout=60
+    ) as response:
+        assert response.status_code == 200
+        assert "transfer-encoding" not in response.headers or response.headers["transfer-encoding"] == "chunked"
+        async for piece in response.aiter_raw():
+            received += len(piece)
+            registry.download_go_on.set()  # the first bytes arrived before the service sent the rest
+    assert received == size
+
+
+async def test_body_over_the_limit_is_413(gw):
+    big = b"x" * (64 * 1024 + 1)
+    response = await gw.client.post("/api/v1/households", content=big, headers=gw.auth())
+    assert_problem(response, 413)
+
+    async def chunked() -> AsyncIterator[bytes]:
+        for _ in range(10):
+            yield b"y" * 16 * 1024
+
+    response = await gw.client.post("/api/v1/households", content=chunked(), headers=gw.auth())
+    assert_problem(response, 413)
+
+
+async def test_batch_routes_take_bodies_over_the_ordinary_limit(gw):
+    payload = b"line\n" * 100_000
+    response = await gw.client.post("/api/v1/feeds/upload", content=payload, headers=gw.auth())
+    assert response.json()["size"] == len(payload)
+
+
+async def test_service_down_is_502_naming_it(gw):
+    response = await gw.client.get(f"/api/v1/offers?q={MARKER}", headers=gw.auth())
+    body = assert_problem(response, 502, not_echoing=(MARKER,))
+    assert "matching" in body["detail"]
+
+
+async def test_slow_service_is_504_naming_it(gw):
+    response = await gw.client.get(f"/api/v1/households/slow?seconds=3&q={MARKER}", headers=gw.auth())
+    body = assert_problem(response, 504, not_echoing=(MARKER,))
+    assert "registry" in body["detail"]
+
+
+async def test_post_body_and_method_pass_through(gw):
+    response = await gw.client.post(
+        "/api/v1/declarations", json={"note": "x"}, headers={**gw.auth(), "Content-Type": "application/json"}
+    )
+    seen = response.json()
+    assert seen["method"] == "POST"
+    assert seen["body_size"] == len(b'{"note":"x"}')
+    assert header_values(seen, "content-type") == ["application/json"]
+    # A bodiless GET gets no invented body headers.
+    seen = (await gw.client.get("/api/v1/households", headers=gw.auth())).json()
+    assert header_values(seen, "content-type") == []
+    assert header_values(seen, "user-agent") == [f"python-httpx/{httpx.__version__}"]
+
+
+async def test_head_request(gw):
+    response = await gw.client.head("/api/v1/households", headers=gw.auth())
+    assert response.status_code in (200, 405)
+    response = await gw.client.head("/api/v1/nonsense", headers=gw.auth())
+    assert response.status_code == 404
+    assert response.content == b""
