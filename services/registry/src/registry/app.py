@@ -9,6 +9,8 @@ from fastapi import FastAPI
 
 from servicekit.app import ServiceSpec, create_service_app
 from registry import tables  # noqa: F401  (registers the tables with the metadata)
+from registry.areas.endpoints import router as areas_router
+from registry.profile import CityProfile, load_profile
 from registry.settings import RegistrySettings
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -18,10 +20,16 @@ def spec() -> ServiceSpec:
     return ServiceSpec(
         title="Registry",
         description="The low-income population database (低收入人口库): households, members, areas, department feeds, surveys and declarations. The only service holding identifying personal data.",
-        routers=[],
+        routers=[areas_router],
         migrations_dir=MIGRATIONS,
+        openapi_tags=[{"name": "areas", "description": "The area tree of the city profile (区县 / 镇街 / 村社)"}],
     )
 
 
-def create_app(settings: RegistrySettings | None = None, **kw: Any) -> FastAPI:
-    return create_service_app(settings or RegistrySettings(), spec(), **kw)
+def create_app(settings: RegistrySettings | None = None, *, profile: CityProfile | None = None, **kw: Any) -> FastAPI:
+    settings = settings or RegistrySettings()
+    # The profile is loaded before anything else, so a bad config file stops the process at once.
+    profile = profile or load_profile(settings.config_dir)
+    app = create_service_app(settings, spec(), **kw)
+    app.state.profile = profile
+    return app
