@@ -118,7 +118,9 @@ class Gateway:
             trust_env=False,
         )
         if s.rate_limit_enabled:
-            self.limiter = make_rate_limiter(s.redis_url, s.rate_limit_per_second, s.rate_limit_burst)
+            self.limiter = make_rate_limiter(
+                s.redis_url, s.rate_limit_per_second, s.rate_limit_burst, prefix=s.rate_limit_key_prefix
+            )
         if self.issuer is not None:
             key = self.issuer.key
 
@@ -144,7 +146,8 @@ class Gateway:
             ttl=s.openapi_ttl_seconds, retry=s.openapi_retry_seconds,
         )
         for note in s.describe_defaults():
-            log.info(note)
+            if not note.startswith("DATABASE_URL"):  # the gateway has no database
+                log.info(note)
         log.info("gateway routing %d resources under %s", len(self.routes.routes), self.routes.prefix,
                  extra={"upstreams": self.upstreams})
 

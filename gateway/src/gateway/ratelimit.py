@@ -137,7 +137,7 @@ class RedisRateLimiter:
         await self._redis.aclose()
 
 
-def make_rate_limiter(redis_url: str | None, rate: float, burst: int) -> RateLimiter:
+def make_rate_limiter(redis_url: str | None, rate: float, burst: int, *, prefix: str) -> RateLimiter:
     if redis_url:
-        return RedisRateLimiter(redis_url, rate, burst)
+        return RedisRateLimiter(redis_url, rate, burst, prefix=prefix)
     return MemoryRateLimiter(rate, burst)

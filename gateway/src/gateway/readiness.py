@@ -9,13 +9,12 @@ import aiohttp
 
 
 class Readiness:
-    """Answers /readyz: ready only when every service is, and never while draining."""
+    """Answers /readyz for the services: ready only when every one of them is."""
 
     def __init__(self, session: aiohttp.ClientSession, upstreams: dict[str, str], timeout: float) -> None:
         self.session = session
         self.upstreams = upstreams
         self.timeout = aiohttp.ClientTimeout(total=timeout)
-        self.draining = False
 
     async def _probe(self, url: str) -> dict[str, Any]:
         try:

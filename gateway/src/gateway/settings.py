@@ -39,6 +39,7 @@ class GatewaySettings(ServiceSettings):
     rate_limit_per_second: float = Field(default=50.0, gt=0)
     rate_limit_burst: int = Field(default=100, ge=1)
     rate_limit_enabled: bool = True
+    rate_limit_key_prefix: str = "zhongfu:gateway:rl:"  # Redis keys; several suites may share one Redis
 
     # Successful token checks are remembered this long (never past the token's exp).
     token_cache_seconds: float = Field(default=60.0, ge=0)
@@ -49,13 +50,6 @@ class GatewaySettings(ServiceSettings):
     openapi_ttl_seconds: float = Field(default=300.0, ge=0)
     openapi_retry_seconds: float = Field(default=5.0, ge=0)
 
-    # Graceful shutdown: /readyz fails for drain_seconds before the listener closes (so a load
-    # balancer stops sending), then in-flight requests get shutdown_timeout_seconds to finish.
-    drain_seconds: float = Field(default=2.0, ge=0)
-    shutdown_timeout_seconds: float = Field(default=25.0, ge=0)
-    # Addresses of proxies in front of the gateway whose X-Forwarded-For is believed; empty
-    # means none, so a client cannot pick its own rate-limit key by sending the header.
-    trusted_proxies: list[str] = []
     access_log: bool = True
 
     demo_accounts_file: Path = Path("config/demo-accounts.yaml")
