@@ -102,7 +102,8 @@ async def boom() -> dict:
     raise RuntimeError("a secret value 330106199003070014 that must not leak")
 
 
-def create_app(settings: ServiceSettings | None = None, **kw: Any) -> FastAPI:
+def create_app(settings: ServiceSettings | None = None, consumers: Any = None, **kw: Any) -> FastAPI:
     spec = ServiceSpec(title="Kit app", description="Test app", routers=[router], migrations_dir=MIGRATIONS,
+                       consumers=consumers,
                        raw_body_paths={"/api/v1/notes/raw": ("text/csv",)}, large_body_paths=("/api/v1/notes/raw",))
     return create_service_app(settings or KitSettings(), spec, **kw)
