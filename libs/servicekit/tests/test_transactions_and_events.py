@@ -54,12 +54,18 @@ async def test_feed_requires_service_token(kit):
         assert (await c.get("/internal/feed")).status_code == 401
 
 
+async def feed_start(db) -> int:
+    """Where the feed begins now (other tests may have pruned it)."""
+    async with db.sessionmaker() as s:
+        return (await s.execute(select(FeedSequence.pruned_through))).scalar_one()
+
+
 async def test_feed_pages_in_order(kit):
     async with kit.client("town_worker", area=TOWNSHIP) as c:
         for i in range(3):
             await c.post("/api/v1/notes", json={"area_code": AREA, "text": f"p{i}"})
     async with kit.client("service") as c:
-        page = (await c.get("/internal/feed", params={"after": 0, "limit": 1000})).json()
+        page = (await c.get("/internal/feed", params={"after": await feed_start(kit.db), "limit": 1000})).json()
         positions = [e["position"] for e in page["events"]]
         assert positions == sorted(positions)
         assert page["head"] == positions[-1] == page["next_after"]
@@ -69,7 +75,7 @@ async def test_feed_pages_in_order(kit):
 
 async def test_long_poll_wakes_on_commit(kit):
     async with kit.client("service") as svc, kit.client("town_worker", area=TOWNSHIP) as worker:
-        head = (await svc.get("/internal/feed", params={"after": 0, "limit": 1})).json()["head"]
+        head = (await svc.get("/internal/feed", params={"after": await feed_start(kit.db), "limit": 1})).json()["head"]
 
         async def write_later():
             await asyncio.sleep(0.3)
@@ -87,7 +93,7 @@ async def test_long_poll_wakes_on_commit(kit):
 
 async def test_long_poll_times_out_empty(kit):
     async with kit.client("service") as svc:
-        head = (await svc.get("/internal/feed")).json()["head"]
+        head = (await svc.get("/internal/feed", params={"after": await feed_start(kit.db)})).json()["head"]
         page = (await svc.get("/internal/feed", params={"after": head, "wait": 0.5})).json()
     assert page["events"] == [] and page["next_after"] == head
 
@@ -107,3 +113,27 @@ async def test_pruned_feed_answers_410(kit):
         assert (await svc.get("/internal/feed", params={"after": head})).status_code == 200
     page = await read_page(kit.db, head, 10)
     assert page.events == []
+
+
+async def test_readiness_knows_schema_behind_and_ahead(kit):
+    import sqlalchemy as sa
+
+    from servicekit.migrations import migration_state
+
+    assert await migration_state(kit.db, kit.app.state.migrations_dir) == "ok"
+    async with kit.db.engine.begin() as conn:
+        await conn.execute(sa.text("UPDATE alembic_version SET version_num = 'from_a_newer_release'"))
+    try:
+        assert await migration_state(kit.db, kit.app.state.migrations_dir) == "ahead"
+        async with kit.client() as c:
+            assert (await c.get("/readyz")).status_code == 200
+        async with kit.db.engine.begin() as conn:
+            await conn.execute(sa.text("DELETE FROM alembic_version"))
+        assert await migration_state(kit.db, kit.app.state.migrations_dir) == "behind"
+        async with kit.client() as c:
+            r = await c.get("/readyz")
+        assert r.status_code == 503 and r.json()["checks"]["migrations"].startswith("behind")
+    finally:
+        async with kit.db.engine.begin() as conn:
+            await conn.execute(sa.text("DELETE FROM alembic_version"))
+            await conn.execute(sa.text("INSERT INTO alembic_version (version_num) VALUES ('kitapp_0001')"))

@@ -77,13 +77,20 @@ def run_env(target_metadata: MetaData) -> None:
 
 
 @functools.cache
-def script_heads(migrations_dir: Path) -> frozenset[str]:
-    return frozenset(ScriptDirectory(str(migrations_dir)).get_heads())
+def _script(migrations_dir: Path) -> ScriptDirectory:
+    return ScriptDirectory(str(migrations_dir))
 
 
-async def at_head(db: Database, migrations_dir: Path) -> bool:
-    """Readiness: the database's revision equals the newest migration this code knows."""
-    heads = script_heads(migrations_dir)
+async def migration_state(db: Database, migrations_dir: Path) -> str:
+    """Readiness of the schema for this code: ``ok``, ``ahead`` or ``behind``.
+
+    ``ahead`` means a newer release already migrated (a revision this code does not know):
+    migrations are written expand-then-contract, so the previous release keeps serving during a
+    rolling upgrade instead of every old pod turning unready at once. ``behind`` (or an empty
+    schema) is not ready: this code needs a migration that has not run.
+    """
+    script = _script(migrations_dir)
+    heads = set(script.get_heads())
 
     def current(connection: Connection) -> set[str]:
         logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
@@ -93,7 +100,23 @@ async def at_head(db: Database, migrations_dir: Path) -> bool:
         return set(ctx.get_current_heads())
 
     async with db.engine.connect() as connection:
-        return await connection.run_sync(current) == heads
+        revisions = await connection.run_sync(current)
+    if revisions == heads:
+        return "ok"
+    if revisions and not any(_known(script, r) for r in revisions):
+        return "ahead"
+    return "behind"
+
+
+def _known(script: ScriptDirectory, revision: str) -> bool:
+    try:
+        return script.get_revision(revision) is not None
+    except Exception:  # alembic raises for unknown revisions
+        return False
+
+
+async def at_head(db: Database, migrations_dir: Path) -> bool:
+    return await migration_state(db, migrations_dir) in ("ok", "ahead")
 
 
 def create_kit_tables_v1() -> None:
