@@ -1,0 +1,1 @@
+"""Alerts (预警): the case of one household, from raising to disposition."""

@@ -1,0 +1,1 @@
+"""Raising alerts (预警触发) from scoring's assessment.updated, by the configured rules."""

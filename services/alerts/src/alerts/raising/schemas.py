@@ -1,0 +1,58 @@
+"""What alerts reads from scoring's ``assessment.updated`` (docs/events.md), validated.
+
+Unknown fields are ignored (a producer may add fields without breaking us); the ones we use
+are bounded, so a malformed event is refused whole rather than half-applied.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+AREA = r"^\d{12}$"
+
+
+class Trigger(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    code: str = Field(max_length=64)
+    member_ref: str | None = Field(default=None, max_length=64)
+    effective_date: str | None = Field(default=None, max_length=32)
+    source: str | None = Field(default=None, max_length=64)
+
+
+class Indicator(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    code: str = Field(max_length=64)
+
+
+class AssessmentUpdated(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    assessment_id: str = Field(max_length=36)
+    household_id: str = Field(max_length=36)
+    household_version: int = 0
+    area_code: str = Field(pattern=AREA)
+    township_code: str = Field(pattern=AREA)
+    district_code: str = Field(pattern=AREA)
+    label_masked: str = Field(default="", max_length=64)
+    score: float | None = None
+    level: int = Field(ge=1, le=9)
+    previous_level: int | None = Field(default=None, ge=1, le=9)
+    previous_score: float | None = None
+    cause: str | None = Field(default=None, max_length=32)
+    triggers: list[Trigger] = Field(default=[], max_length=200)
+    indicators: list[Indicator] = Field(default=[], max_length=500)
+    portrait: dict[str, Any] = {}
+    suggestions: dict[str, Any] = {}
+    assessed_at: datetime | None = None
+    # Not (yet) in the contract; carried into alert.disposed when scoring sends them.
+    household_type: str | None = Field(default=None, max_length=32)
+    member_ages: list[int] | None = Field(default=None, max_length=50)
+
+
+class SnapshotItem(AssessmentUpdated):
+    """One item of scoring's ``/internal/snapshot/assessments`` (the latest per household)."""

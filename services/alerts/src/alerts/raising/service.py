@@ -1,0 +1,181 @@
+"""Raising alerts from assessments: one open case per household, new triggers join it.
+
+A batch of assessments is applied in one transaction with one read of the open alerts and the
+evidence already applied, and bulk writes: the backlog of a full rescore goes through quickly.
+A new alert is important (重要) or general (一般) by the household's level; when a joining
+assessment makes the class more severe, the deadline moves earlier -- never later.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from alerts.alert import events, repository as alerts_repo
+from alerts.alert.tables import Alert
+from alerts.deadline.rules import Deadline, compute_deadline
+from alerts.profile import CLASS_SEVERITY, Profile
+from alerts.raising import repository
+from alerts.raising.rules import fired_rules
+from alerts.raising.schemas import AssessmentUpdated
+from alerts.storage import db_now
+
+SYSTEM_ACTOR = "system:rules"
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One assessment to apply: from a feed event, or from a snapshot during a resync."""
+
+    event_id: str
+    assessment: AssessmentUpdated
+    previous_level: int | None = None  # overrides the event's own (resync)
+
+
+@dataclass
+class RaiseResult:
+    raised: list[str] = field(default_factory=list)
+    joined: int = 0
+    upgraded: int = 0
+    skipped: int = 0
+
+
+class _Deadlines:
+    """Deadlines for this batch: every alert of one batch is raised at the same database time."""
+
+    def __init__(self, profile: Profile, now: datetime) -> None:
+        self.profile, self.now, self._cache = profile, now, {}
+
+    def __call__(self, alert_class: str) -> Deadline:
+        if alert_class not in self._cache:
+            d = self.profile.deadlines
+            self._cache[alert_class] = compute_deadline(
+                self.now, d.classes[alert_class].days, counting=d.counting,  # type: ignore[index]
+                calendar=self.profile.calendar, zone=self.profile.zone,
+            )
+        return self._cache[alert_class]
+
+
+async def apply(session: AsyncSession, profile: Profile, observations: list[Observation]) -> RaiseResult:
+    result = RaiseResult()
+    done = await repository.applied_event_ids(session, [o.event_id for o in observations])
+    todo = [o for o in observations if o.event_id not in done]
+    result.skipped = len(observations) - len(todo)
+    if not todo:
+        return result
+    now = await db_now(session)
+    deadline = _Deadlines(profile, now)
+    open_alerts = await alerts_repo.open_by_household(session, (o.assessment.household_id for o in todo))
+    new: list[Alert] = []
+    new_ids: set[str] = set()
+    changed: dict[str, Alert] = {}
+    upgraded: dict[str, Alert] = {}
+    evidence, rule_rows, transitions, states = [], [], [], {}
+
+    for obs in todo:
+        a = obs.assessment
+        before = a.previous_level if obs.previous_level is None else obs.previous_level
+        fired = fired_rules(a, profile.rules, previous_level=before)
+        states[a.household_id] = _state(a, now)
+        alert = open_alerts.get(a.household_id)
+        if alert is None:
+            if not fired:
+                continue
+            alert = _new_alert(obs.event_id, a, fired, profile, deadline, now)
+            open_alerts[a.household_id] = alert
+            new.append(alert)
+            new_ids.add(alert.id)
+            transitions.append(_transition(alert, now, "raised", None, {"rules": fired}))
+        else:
+            _refresh(alert, a)
+            if fired:
+                alert.rules = list(dict.fromkeys([*alert.rules, *fired]))
+                transitions.append(_transition(alert, now, "evidence_joined", alert.status, {"rules": fired}))
+                result.joined += 1
+            if _upgrade(alert, profile.class_for_level(a.level), deadline):
+                transitions.append(_transition(alert, now, "upgraded", alert.status, {"class": alert.alert_class}))
+                upgraded[alert.id] = alert
+            if alert.id not in new_ids:
+                changed[alert.id] = alert
+        if fired:
+            evidence.append(_evidence(alert.id, obs.event_id, a, before, fired, now))
+            rule_rows.extend({"alert_id": alert.id, "rule_code": code} for code in fired)
+
+    session.add_all(new)
+    for alert in changed.values():
+        alert.version += 1
+    await session.flush()
+    await alerts_repo.add_evidence(session, evidence)
+    await alerts_repo.add_rules(session, rule_rows)
+    await alerts_repo.add_transitions(session, transitions)
+    await repository.remember_assessments(session, list(states.values()))
+    for alert in new:
+        await events.announce_raised(session, alert, now)
+    for alert in upgraded.values():
+        await events.announce_upgraded(session, alert, now)
+    result.raised = [a.id for a in new]
+    result.upgraded = len(upgraded)
+    return result
+
+
+def _new_alert(event_id: str, a: AssessmentUpdated, fired: list[str], profile: Profile, deadline: _Deadlines, now: datetime) -> Alert:
+    alert_class = profile.class_for_level(a.level)
+    due = deadline(alert_class)
+    return Alert(
+        id=str(uuid.uuid4()), household_id=a.household_id, raised_by_event=event_id,
+        assessment_id=a.assessment_id, area_code=a.area_code, township_code=a.township_code,
+        district_code=a.district_code, label_masked=a.label_masked, alert_class=alert_class,
+        level=a.level, score=a.score, rules=list(fired), portrait=a.portrait, suggestions=a.suggestions,
+        household_type=a.household_type, member_ages=a.member_ages, status="raised", raised_at=now,
+        deadline_at=due.at, deadline_basis=due.basis, version=1,
+    )
+
+
+def _refresh(alert: Alert, a: AssessmentUpdated) -> None:
+    """The latest assessment is what the worker sees; the class and deadline only get stricter."""
+    alert.assessment_id, alert.level, alert.score = a.assessment_id, a.level, a.score
+    alert.portrait, alert.suggestions = a.portrait, a.suggestions
+    if a.label_masked:
+        alert.label_masked = a.label_masked
+    if a.household_type is not None:
+        alert.household_type = a.household_type
+    if a.member_ages is not None:
+        alert.member_ages = a.member_ages
+
+
+def _upgrade(alert: Alert, new_class: str, deadline: _Deadlines) -> bool:
+    if CLASS_SEVERITY[new_class] <= CLASS_SEVERITY[alert.alert_class]:
+        return False
+    alert.alert_class = new_class
+    due = deadline(new_class)
+    if due.at < alert.deadline_at:
+        alert.deadline_at, alert.deadline_basis = due.at, due.basis
+        alert.warned_at = None  # the warning of the old deadline no longer holds
+    return True
+
+
+def _evidence(alert_id: str, event_id: str, a: AssessmentUpdated, before: int | None, fired: list[str], now: datetime) -> dict[str, Any]:
+    return {
+        "alert_id": alert_id, "event_id": event_id, "assessment_id": a.assessment_id, "level": a.level,
+        "previous_level": before, "score": a.score, "cause": a.cause, "rules": fired,
+        "triggers": [t.model_dump(exclude_none=True) for t in a.triggers], "observed_at": now,
+    }
+
+
+def _transition(alert: Alert, now: datetime, action: str, from_status: str | None, detail: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "alert_id": alert.id, "at": now, "action": action, "from_status": from_status,
+        "to_status": alert.status, "actor": SYSTEM_ACTOR, "actor_role": "system", "detail": detail,
+    }
+
+
+def _state(a: AssessmentUpdated, now: datetime) -> dict[str, Any]:
+    return {
+        "household_id": a.household_id, "assessment_id": a.assessment_id,
+        "household_version": a.household_version, "level": a.level, "score": a.score,
+        "area_code": a.area_code, "updated_at": now,
+    }

@@ -1,0 +1,58 @@
+"""Small storage helpers shared by the domains: UTC timestamps, the database's clock, upserts.
+
+Deadlines and the sweeper run on the database's clock, never a pod's: every pod then agrees on
+what is overdue, however its own clock drifts.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Integer, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import TypeDecorator
+
+from servicekit.tables import JSONType  # noqa: F401  (re-exported for the domains' tables)
+
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on PostgreSQL (timestamptz) and SQLite (text) alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use aware UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def is_postgres(session: AsyncSession) -> bool:
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+async def db_now(session: AsyncSession) -> datetime:
+    """The database's current time (on PostgreSQL, the transaction's start), as aware UTC."""
+    if is_postgres(session):
+        value = (await session.execute(text("SELECT CURRENT_TIMESTAMP"))).scalar_one()
+        return value.astimezone(UTC)
+    raw = (await session.execute(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"))).scalar_one()
+    return datetime.fromisoformat(raw).replace(tzinfo=UTC)
+
+
+def insert_for(session: AsyncSession, table: Any) -> Any:
+    """A dialect insert (for ON CONFLICT) for this session's database."""
+    return pg_insert(table) if is_postgres(session) else sqlite_insert(table)

@@ -1,0 +1,1 @@
+"""Webhook subscriptions of townships and districts, and the delivery of their notifications."""
