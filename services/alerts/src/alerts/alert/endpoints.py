@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 
+from servicekit.auth import CurrentCaller
 from servicekit.concurrency import expected_version, set_etag
 from servicekit.db import Session, TransactionalRoute
 from servicekit.errors import (
@@ -28,6 +29,7 @@ from alerts.profile import Profile
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"], route_class=TransactionalRoute)
 
 AlertId = Annotated[str, Path(min_length=1, max_length=36, description="The alert's id")]
+# Reading one alert is open to every role: whoever may not see it gets 404, as if it did not exist.
 READ_ERRORS = (Unauthorized, NotFound)
 CHANGE_ERRORS = (BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PreconditionFailed, Unprocessable, PreconditionRequired)
 
@@ -81,7 +83,7 @@ async def _detail(session: Session, alert, profile: Profile, response: Response)
     response_model=AlertDetail,
     responses=problem_responses(*READ_ERRORS),
 )
-async def get_alert(alert_id: AlertId, session: Session, caller: AlertReader, profile: CurrentProfile, response: Response) -> AlertDetail:
+async def get_alert(alert_id: AlertId, session: Session, caller: CurrentCaller, profile: CurrentProfile, response: Response) -> AlertDetail:
     alert = await repository.get_in_scope(session, caller, alert_id)
     if alert is None:
         raise NotFound(service.NOT_FOUND)
@@ -95,7 +97,7 @@ async def get_alert(alert_id: AlertId, session: Session, caller: AlertReader, pr
     response_model=AlertHistory,
     responses=problem_responses(*READ_ERRORS),
 )
-async def alert_history(alert_id: AlertId, session: Session, caller: AlertReader, profile: CurrentProfile) -> AlertHistory:
+async def alert_history(alert_id: AlertId, session: Session, caller: CurrentCaller, profile: CurrentProfile) -> AlertHistory:
     alert = await repository.get_in_scope(session, caller, alert_id)
     if alert is None:
         raise NotFound(service.NOT_FOUND)
