@@ -1,0 +1,1 @@
+"""The matching engine: priority-weighted min-cost flow over needs and offers (OR-Tools)."""

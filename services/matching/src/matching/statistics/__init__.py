@@ -1,0 +1,1 @@
+"""Statistics: needs by status, service and area, matching rate, partners, points."""
