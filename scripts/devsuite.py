@@ -145,7 +145,12 @@ def main() -> int:
                 proc.kill()
         print("stopped.", flush=True)
 
-    signal.signal(signal.SIGTERM, lambda *_: (stop_all(), sys.exit(0)))
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    # Explicit handlers: a shell that starts us in the background ignores SIGINT by default.
+    signal.signal(signal.SIGINT, interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
     try:
         order = [("gateway", GATEWAY_PORT)] + list(SERVICES.items())
         for name, port in order:
