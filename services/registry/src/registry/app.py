@@ -10,8 +10,11 @@ from fastapi import FastAPI
 from servicekit.app import ServiceSpec, create_service_app
 from registry import tables  # noqa: F401  (registers the tables with the metadata)
 from registry.areas.endpoints import router as areas_router
+from registry.households.endpoints import router as households_router
+from registry.members.endpoints import router as members_router
 from registry.profile import CityProfile, load_profile
 from registry.settings import RegistrySettings
+from registry.vault import Vault
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -20,9 +23,13 @@ def spec() -> ServiceSpec:
     return ServiceSpec(
         title="Registry",
         description="The low-income population database (低收入人口库): households, members, areas, department feeds, surveys and declarations. The only service holding identifying personal data.",
-        routers=[areas_router],
+        routers=[areas_router, households_router, members_router],
         migrations_dir=MIGRATIONS,
-        openapi_tags=[{"name": "areas", "description": "The area tree of the city profile (区县 / 镇街 / 村社)"}],
+        openapi_tags=[
+            {"name": "areas", "description": "The area tree of the city profile (区县 / 镇街 / 村社)"},
+            {"name": "households", "description": "Households of the low-income population database (低收入人口库)"},
+            {"name": "members", "description": "Members, masked by default; unmasked reads are audited"},
+        ],
     )
 
 
@@ -32,4 +39,5 @@ def create_app(settings: RegistrySettings | None = None, *, profile: CityProfile
     profile = profile or load_profile(settings.config_dir)
     app = create_service_app(settings, spec(), **kw)
     app.state.profile = profile
+    app.state.vault = Vault.from_settings(settings)
     return app

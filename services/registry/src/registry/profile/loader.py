@@ -6,8 +6,12 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from registry.facts.view import ScoringView, ViewParameters
 from registry.profile.areas import AreaTree, load_areas
+from registry.profile.catalogue import Catalogue, load_catalogue, load_code_lists
+from registry.profile.errors import ProfileError
 from registry.profile.scoring_view import ScoringViewSpec, load_scoring_view
+from registry.profile.triggers import TriggerRules, load_triggers
 
 log = logging.getLogger(__name__)
 
@@ -16,12 +20,29 @@ log = logging.getLogger(__name__)
 class CityProfile:
     areas: AreaTree
     scoring_view: ScoringViewSpec
+    view: ScoringView
+    triggers: TriggerRules
+    catalogue: Catalogue
 
 
 def load_profile(config_dir: Path) -> CityProfile:
     areas = load_areas(config_dir / "areas.yaml")
-    view = load_scoring_view(config_dir / "scoring-view.yaml", areas.districts())
+    spec = load_scoring_view(config_dir / "scoring-view.yaml", areas.districts())
+    triggers_path = config_dir / "registry" / "triggers.yaml"
+    triggers = load_triggers(triggers_path)
+    if "large_medical_expense_cny" not in triggers.parameters:
+        raise ProfileError(triggers_path, "parameters.large_medical_expense_cny", "required by the scoring view")
+    code_lists = load_code_lists(config_dir / "registry" / "illnesses.yaml")
+    catalogue = load_catalogue(config_dir / "registry" / "departments.yaml", code_lists, triggers.rules_by_fact())
+    try:
+        view = ScoringView(spec, ViewParameters(large_medical_expense=triggers.parameters["large_medical_expense_cny"]))
+    except RuntimeError as exc:
+        raise ProfileError(config_dir / "scoring-view.yaml", "fields", str(exc)) from None
     counts = areas.counts()
-    log.info("city profile loaded: %d districts, %d townships, %d villages; scoring view of %d fields",
-             counts["district"], counts["township"], counts["village"], len(view.names))
-    return CityProfile(areas=areas, scoring_view=view)
+    log.info(
+        "city profile loaded: %d districts, %d townships, %d villages; scoring view of %d fields; "
+        "%d departments, %d data items; %d trigger codes",
+        counts["district"], counts["township"], counts["village"], len(spec.names),
+        len(catalogue.departments), len(catalogue.items), len(triggers.codes),
+    )
+    return CityProfile(areas=areas, scoring_view=spec, view=view, triggers=triggers, catalogue=catalogue)

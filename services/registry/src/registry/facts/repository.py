@@ -1,0 +1,32 @@
+"""Queries on the fact history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.facts.tables import FactRecord
+
+
+async def insert_history(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    await session.execute(insert(FactRecord), rows)
+
+
+async def seen_records(session: AsyncSession, source: str, record_ids: list[str]) -> set[str]:
+    """Which of these record ids of a source the registry has already accepted."""
+    if not record_ids:
+        return set()
+    rows = await session.execute(
+        select(FactRecord.record_id).where(FactRecord.source == source, FactRecord.record_id.in_(record_ids))
+    )
+    return set(rows.scalars())
+
+
+async def history_of(session: AsyncSession, household_id: str, limit: int, after: list[Any] | None) -> list[FactRecord]:
+    stmt = select(FactRecord).where(FactRecord.household_id == household_id)
+    if after:
+        stmt = stmt.where(FactRecord.id < int(after[0]))
+    stmt = stmt.order_by(FactRecord.id.desc()).limit(limit + 1)
+    return list((await session.execute(stmt)).scalars())

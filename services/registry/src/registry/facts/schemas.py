@@ -1,0 +1,37 @@
+"""API models of facts: a value to record, and a value as stored with its provenance."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FactValue = bool | int | float | str | None
+
+
+class FactInput(BaseModel):
+    """A fact to record: its key (see GET /api/v1/feeds/catalogue), value and effective date."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fact: str = Field(min_length=1, max_length=48, pattern=r"^[a-z][a-z0-9_]*$", examples=["disability_grade"])
+    value: FactValue = Field(default=None, examples=[2])
+    effective_date: date | None = Field(default=None, description="Default: today")
+
+
+class FactPublic(BaseModel):
+    fact: str = Field(examples=["disability_grade"])
+    value: Any = Field(examples=[2])
+    source: str = Field(examples=["disability_federation"], description="Department code, or survey / declaration / worker")
+    record_id: str | None = Field(examples=["CDPF-2026-000123"])
+    effective_date: date
+    received_at: datetime
+
+
+def facts_public(facts: dict[str, Any]) -> list[FactPublic]:
+    return [
+        FactPublic(fact=key, value=entry["v"], source=entry["src"], record_id=entry.get("rec"),
+                   effective_date=entry["eff"], received_at=entry["at"])
+        for key, entry in sorted(facts.items())
+    ]

@@ -1,0 +1,363 @@
+"""The scoring view of a household (config/scoring-view.yaml), computed from its facts.
+
+Pure and flat: one pass over the members, then one value per field. A field the registry cannot
+vouch for (never reported, or a value outside the contract) is sent as null and named in
+``missing``; the scoring model decides what a missing value means. No names, ID numbers,
+phones or addresses ever enter here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from registry.facts.vocabulary import INCOME_FACTS
+
+Facts = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class MemberFacts:
+    birth_date: date
+    sex: str
+    relation: str
+    facts: Facts
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdFacts:
+    area_code: str
+    register_status: str
+    off_register_source: str | None
+    channel: str
+    status_since: date
+    rural_hukou: bool
+    facts: Facts
+    members: list[MemberFacts] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ViewParameters:
+    large_medical_expense: float  # CNY, one bill
+
+
+def _v(facts: Facts, key: str) -> Any:
+    entry = facts.get(key)
+    return None if entry is None else entry["v"]
+
+
+def _age(birth: date, today: date) -> int:
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+
+
+def _months(since: date, today: date) -> int:
+    return max(0, (today.year - since.year) * 12 + today.month - since.month - (today.day < since.day))
+
+
+def _log(facts: Facts, key: str, cutoff: str) -> list[list[Any]]:
+    entry = facts.get(key)
+    return [] if entry is None else [i for i in entry["v"] if i[0] >= cutoff]
+
+
+def _ratio(numerator: float, denominator: float | None) -> float | None:
+    return round(numerator / denominator, 4) if denominator else None
+
+
+def _value_then(facts: Facts, key: str, cutoff: str) -> float | None:
+    """The value a fact had on the cutoff date, as far as the registry knows."""
+    entry = facts.get(key)
+    if entry is None:
+        return None
+    if entry["eff"] <= cutoff:
+        return entry["v"]
+    return entry.get("prev") if entry.get("pe") is not None and entry["pe"] <= cutoff else None
+
+
+def compute_view(h: HouseholdFacts, today: date, params: ViewParameters) -> tuple[dict[str, Any], list[str]]:
+    y1 = (today - timedelta(days=365)).isoformat()
+    y2 = (today - timedelta(days=730)).isoformat()
+    hf = h.facts
+    missing: list[str] = []
+
+    # --- one pass over the members ------------------------------------------------------
+    living: list[tuple[MemberFacts, int]] = []
+    deceased_12m = born_12m = 0
+    breadwinner_lost = False
+    head: tuple[MemberFacts, int] | None = None
+    for m in h.members:
+        died = _v(m.facts, "deceased_on")
+        if died is not None and died <= today.isoformat():
+            if died >= y1:
+                deceased_12m += 1
+                if m.relation == "head" or _v(m.facts, "employment_status") in ("employed", "flexible"):
+                    breadwinner_lost = True
+            continue
+        age = _age(m.birth_date, today)
+        living.append((m, age))
+        if m.birth_date.isoformat() >= y1:
+            born_12m += 1
+        if m.relation == "head":
+            head = (m, age)
+
+    c: dict[str, int] = dict.fromkeys((
+        "u6", "c6_15", "minor", "a16_59", "e60_79", "e80", "left_child", "left_elder", "orphan", "pregnant",
+        "custody", "missing", "away", "major", "major_new", "chronic", "chronic_total", "disabled", "severe",
+        "intel", "care", "full_care_elder", "stays", "days", "uninsured", "working_age", "employed", "flexible",
+        "unemployed", "reg_unemployed", "job_lost", "full", "partial", "none", "pension", "trained", "higher",
+        "compulsory"), 0)
+    grades: list[int] = []
+    flags = dict.fromkeys(("mental", "medication", "worsened", "benefit", "welfare_job", "disability_allowance",
+                           "education_aid", "veteran", "rehab", "alone_elder", "spouse"), False)
+    for m, age in living:
+        f = m.facts
+        if age < 6:
+            c["u6"] += 1
+        elif age <= 15:
+            c["c6_15"] += 1
+        if age < 18:
+            c["minor"] += 1
+            c["left_child"] += _v(f, "left_behind") is True
+        elif age >= 60:
+            c["e80" if age >= 80 else "e60_79"] += 1
+            c["left_elder"] += _v(f, "left_behind") is True
+            flags["alone_elder"] |= _v(f, "living_alone") is True
+            c["full_care_elder"] += _v(f, "care_need") == "full"
+        stage = _v(f, "school_stage")
+        if 16 <= age <= 59:
+            c["a16_59"] += 1
+            if stage in (None, "none"):
+                c["working_age"] += 1
+        c["higher"] += stage in ("college", "postgraduate")
+        c["compulsory"] += stage in ("primary", "junior")
+        flags["spouse"] |= m.relation == "spouse"
+        c["orphan"] += _v(f, "orphan") is True
+        c["pregnant"] += _v(f, "pregnant") is True
+        c["custody"] += _v(f, "in_custody") is True
+        c["missing"] += _v(f, "missing_person") is True
+        c["away"] += _v(f, "studying_away") is True
+        major = _v(f, "major_illnesses") or {}
+        c["major"] += bool(major)
+        c["major_new"] += sum(1 for d in major.values() if d >= y1)
+        chronic = _v(f, "chronic_conditions") or {}
+        c["chronic"] += bool(chronic)
+        c["chronic_total"] += len(chronic)
+        grade = _v(f, "disability_grade")
+        if grade is not None:
+            grades.append(grade)
+            c["disabled"] += 1
+            c["severe"] += grade <= 2
+            entry = f["disability_grade"]
+            if entry.get("prev") is not None and grade < entry["prev"] and entry["eff"] >= y1:
+                flags["worsened"] = True
+        c["intel"] += _v(f, "disability_type") in ("intellectual", "mental")
+        c["care"] += _v(f, "care_need") in ("partial", "full")
+        stays = _log(f, "hospital_stays", y1)
+        c["stays"] += len(stays)
+        c["days"] += int(sum(i[1] for i in stays))
+        flags["mental"] |= _v(f, "severe_mental_illness") is True
+        flags["medication"] |= _v(f, "long_term_medication") is True
+        c["uninsured"] += _v(f, "medical_insured") is False
+        status = _v(f, "employment_status")
+        c["employed"] += status == "employed"
+        c["flexible"] += status == "flexible"
+        able = _v(f, "labour_capacity") != "none"
+        c["unemployed"] += able and status in ("unemployed", "registered_unemployed")
+        c["reg_unemployed"] += status == "registered_unemployed"
+        lost = _v(f, "job_lost_on")
+        c["job_lost"] += lost is not None and lost >= y1
+        capacity = _v(f, "labour_capacity")
+        if capacity in ("full", "partial", "none"):
+            c[capacity] += 1
+        c["pension"] += _v(f, "pension_insured") is True
+        c["trained"] += bool(_log(f, "vocational_training", y1))
+        flags["benefit"] |= _v(f, "unemployment_benefit") is True
+        flags["welfare_job"] |= _v(f, "public_welfare_job") is True
+        flags["disability_allowance"] |= _v(f, "disability_allowance") is True
+        flags["education_aid"] |= _v(f, "education_aid") is True
+        flags["veteran"] |= _v(f, "veteran") is True
+        flags["rehab"] |= _v(f, "in_rehab") is True
+
+    n = len(living)
+    per_head = max(n, 1)
+
+    def known(name: str, value: Any) -> Any:
+        if value is None:
+            missing.append(name)
+        return value
+
+    # --- money ---------------------------------------------------------------------------
+    incomes = {k: _v(hf, k) for k in INCOME_FACTS}
+    known_incomes = [v for v in incomes.values() if v is not None]
+    income_m = sum(known_incomes) if known_incomes else None
+    income_y = income_m * 12 if income_m is not None else None
+    then = [_value_then(hf, k, y1) for k in INCOME_FACTS]
+    income_then = sum(v for v in then if v is not None) if any(v is not None for v in then) else None
+    deposits, securities = _v(hf, "deposits"), _v(hf, "securities")
+    assets = None if deposits is None and securities is None else (deposits or 0.0) + (securities or 0.0)
+    housing_area = _v(hf, "housing_area")
+    medical = sum(i[1] for i in _log(hf, "medical_bills", y1))
+    education = sum(i[1] for i in _log(hf, "education_spending", y1))
+    care = sum(i[1] for i in _log(hf, "care_costs", y1))
+    rent = _v(hf, "rent_m")
+    debts = _v(hf, "debts_total")
+    disasters = _log(hf, "disasters", y1)
+    visits = _v(hf, "visits") or []
+    exit_on = _v(hf, "assistance_exit_on")
+    status = h.register_status
+
+    view: dict[str, Any] = {
+        "register_status": status,
+        "off_register_source": h.off_register_source if status == "off_register" else None,
+        "channel": h.channel,
+        "months_on_register": _months(h.status_since, today),
+        "months_since_exit": known("months_since_exit", _months(date.fromisoformat(exit_on), today) if exit_on else None),
+        "applications_refused_24m": len(_log(hf, "applications_refused", y2)),
+        "declared_difficulty": _v(hf, "declared_difficulty") is True,
+        "rural_hukou": h.rural_hukou,
+        "district_code": h.area_code[:6] + "000000",
+        "members_total": n,
+        "members_deceased_12m": deceased_12m,
+        "members_born_12m": born_12m,
+        "children_under_6": c["u6"],
+        "children_6_15": c["c6_15"],
+        "minors_total": c["minor"],
+        "adults_16_59": c["a16_59"],
+        "elders_60_79": c["e60_79"],
+        "elders_80_plus": c["e80"],
+        "dependency_ratio": round((c["minor"] + c["e60_79"] + c["e80"]) / max(c["a16_59"], 1), 4),
+        "single_parent": bool(c["minor"] and head is not None and not flags["spouse"] and 18 <= head[1] < 60),
+        "head_age": known("head_age", head[1] if head else None),
+        "head_female": head is not None and head[0].sex == "female",
+        "living_alone_elder": flags["alone_elder"] or (n == 1 and c["e60_79"] + c["e80"] == 1),
+        "left_behind_children": c["left_child"],
+        "left_behind_elders": c["left_elder"],
+        "orphans": c["orphan"],
+        "breadwinner_lost_12m": breadwinner_lost,
+        "pregnant_members": c["pregnant"],
+        "members_in_custody": c["custody"],
+        "members_missing": c["missing"],
+        "students_away": c["away"],
+        "major_illness_members": c["major"],
+        "major_illness_new_12m": c["major_new"],
+        "chronic_illness_members": c["chronic"],
+        "chronic_conditions_total": c["chronic_total"],
+        "disabled_members": c["disabled"],
+        "severe_disability_members": c["severe"],
+        "disability_grade_min": min(grades) if grades else None,
+        "intellectual_or_mental_disability": c["intel"],
+        "disability_worsened_12m": flags["worsened"],
+        "members_needing_care": c["care"],
+        "fully_disabled_elders": c["full_care_elder"],
+        "hospital_stays_12m": c["stays"],
+        "hospital_days_12m": c["days"],
+        "severe_mental_illness": flags["mental"],
+        "long_term_medication": flags["medication"],
+        "members_uninsured_medical": c["uninsured"],
+        "critical_illness_insurance": _v(hf, "critical_illness_insurance") is True,
+        "income_monthly_per_capita": known("income_monthly_per_capita", round(income_m / per_head, 2) if income_m is not None else None),
+        **{k: known(k, v) for k, v in incomes.items()},
+        "income_trend_12m": known("income_trend_12m", _ratio(income_m, income_then) if income_m is not None else None),
+        "deposits": known("deposits", deposits),
+        "securities": known("securities", securities),
+        "financial_assets_per_capita": known("financial_assets_per_capita", round(assets / per_head, 2) if assets is not None else None),
+        "housing_units": known("housing_units", _v(hf, "housing_units")),
+        "housing_area_per_capita": known("housing_area_per_capita", round(housing_area / per_head, 2) if housing_area is not None else None),
+        "housing_status": known("housing_status", _v(hf, "housing_status")),
+        "housing_unsafe": _v(hf, "housing_unsafe") is True,
+        "vehicles": known("vehicles", _v(hf, "vehicles")),
+        "vehicle_value": known("vehicle_value", _v(hf, "vehicle_value")),
+        "business_registrations": known("business_registrations", _v(hf, "business_registrations")),
+        "business_capital": known("business_capital", _v(hf, "business_capital")),
+        "land_contract_mu": known("land_contract_mu", _v(hf, "land_contract_mu")),
+        "medical_oop_12m": round(medical, 2),
+        "medical_oop_ratio": known("medical_oop_ratio", _ratio(medical, income_y)),
+        "large_medical_expense_12m": any(i[1] >= params.large_medical_expense for i in _log(hf, "medical_bills", y1)),
+        "education_12m": round(education, 2),
+        "students_higher_education": c["higher"],
+        "students_compulsory": c["compulsory"],
+        "rent_m": known("rent_m", rent if rent is not None else (0.0 if _v(hf, "housing_status") in ("owned", "public_rental", "lodging") else None)),
+        "care_costs_12m": round(care, 2),
+        "rigid_expenditure_ratio": known("rigid_expenditure_ratio", _ratio(medical + education + (rent or 0.0) * 12 + care, income_y)),
+        "debts_total": known("debts_total", debts),
+        "medical_debt": _v(hf, "medical_debt") or 0.0,
+        "debt_to_income": known("debt_to_income", _ratio(debts, income_y) if debts is not None else None),
+        "utility_arrears_months": _v(hf, "utility_arrears_months") or 0,
+        "funeral_costs_12m": round(sum(i[1] for i in _log(hf, "funerals", y1)), 2),
+        "working_age_members": c["working_age"],
+        "employed_members": c["employed"],
+        "flexible_employed_members": c["flexible"],
+        "unemployed_members": c["unemployed"],
+        "registered_unemployed": c["reg_unemployed"],
+        "job_lost_12m": c["job_lost"],
+        "full_labour_members": c["full"],
+        "partial_labour_members": c["partial"],
+        "no_labour_members": c["none"],
+        "employment_rate": _ratio(c["employed"] + c["flexible"], c["working_age"]),
+        "social_insurance_members": c["pension"],
+        "unemployment_benefit": flags["benefit"],
+        "public_welfare_job": flags["welfare_job"],
+        "vocational_training_12m": c["trained"],
+        "head_education": known("head_education", _v(head[0].facts, "education_attained") if head else None),
+        "disaster_affected_12m": bool(disasters),
+        "accident_12m": bool(_log(hf, "accidents", y1)),
+        "fire_or_flood_loss": round(sum(i[1] for i in disasters), 2),
+        "temporary_assistance_12m": len(_log(hf, "temporary_assistance", y1)),
+        "receives_dibao": _bool_or(hf, "receives_dibao", status == "dibao"),
+        "receives_tekun": _bool_or(hf, "receives_tekun", status == "tekun"),
+        "receives_disability_allowance": flags["disability_allowance"],
+        "receives_education_aid": flags["education_aid"],
+        "receives_medical_aid": _v(hf, "receives_medical_aid") is True,
+        "receives_housing_aid": _v(hf, "receives_housing_aid") is True,
+        "receives_employment_aid": _v(hf, "receives_employment_aid") is True,
+        "receives_elder_care_subsidy": _v(hf, "receives_elder_care_subsidy") is True,
+        "veteran_household": _v(hf, "veteran_household") is True or flags["veteran"],
+        "domestic_violence": _v(hf, "domestic_violence") is True,
+        "member_in_rehab": flags["rehab"],
+        "petitions_12m": len(_log(hf, "petitions", y1)),
+        "survey_visits_12m": sum(1 for i in visits if i[0] >= y1),
+        "worker_concern": _v(hf, "worker_concern") is True,
+        "days_since_last_visit": known("days_since_last_visit", (today - date.fromisoformat(visits[-1][0])).days if visits else None),
+    }
+    return view, missing
+
+
+def _bool_or(facts: Facts, key: str, default: bool) -> bool:
+    value = _v(facts, key)
+    return default if value is None else value is True
+
+
+class ScoringView:
+    """The view computation bound to the contract: exactly the fields of scoring-view.yaml, in
+    its order, with values outside the declared enums sent as missing."""
+
+    def __init__(self, spec: Any, params: ViewParameters) -> None:
+        self.spec = spec
+        self.params = params
+        casts = {"int": int, "float": float, "bool": bool}
+        self._casts = {f.name: casts[f.type] for f in spec.fields.values() if f.type in casts}
+        probe, _ = compute_view(
+            HouseholdFacts("330100000000", "off_register", None, "survey", date(2000, 1, 1), False, {}),
+            date(2000, 1, 2), params,
+        )
+        extra, absent = set(probe) - set(spec.names), set(spec.names) - set(probe)
+        if extra or absent:
+            raise RuntimeError(
+                f"the registry's scoring view does not match config/scoring-view.yaml: "
+                f"not in the contract {sorted(extra)}, not computed {sorted(absent)}"
+            )
+
+    def __call__(self, h: HouseholdFacts, today: date) -> tuple[dict[str, Any], list[str]]:
+        raw, missing = compute_view(h, today, self.params)
+        enums = self.spec.enum_values
+        view = {}
+        for name in self.spec.names:
+            value = raw[name]
+            allowed = enums.get(name)
+            if allowed is not None and value is not None and value not in allowed:
+                value = None
+                missing.append(name)
+            if value is not None and name in self._casts:
+                value = self._casts[name](value)
+            view[name] = value
+        return view, sorted(set(missing))

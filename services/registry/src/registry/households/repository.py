@@ -1,0 +1,97 @@
+"""Every query on households, their status history and surveys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.auth import Caller
+
+from registry.facts.view import MemberFacts
+from registry.households.tables import Household, StatusChange, Survey
+from registry.members.tables import Member
+
+
+def _lockable(session: AsyncSession, stmt: Select, for_update: bool) -> Select:
+    if for_update and session.bind is not None and session.bind.dialect.name == "postgresql":
+        return stmt.with_for_update()
+    return stmt
+
+
+async def get_in_scope(session: AsyncSession, caller: Caller, household_id: str, *, for_update: bool = False) -> Household | None:
+    stmt = select(Household).where(Household.id == household_id, caller.scope(Household.area_code))
+    return (await session.execute(_lockable(session, stmt, for_update))).scalar_one_or_none()
+
+
+async def get(session: AsyncSession, household_id: str, *, for_update: bool = False) -> Household | None:
+    stmt = select(Household).where(Household.id == household_id)
+    return (await session.execute(_lockable(session, stmt, for_update))).scalar_one_or_none()
+
+
+async def of_member(session: AsyncSession, resident_bidx: str) -> Household | None:
+    stmt = select(Household).join(Member, Member.household_id == Household.id).where(Member.resident_bidx == resident_bidx)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def search(
+    session: AsyncSession, caller: Caller, *, limit: int, after: list[Any] | None, area_prefix: str | None,
+    register_status: str | None, off_register_source: str | None, channel: str | None,
+) -> list[Household]:
+    """Newest first by (updated_at, id), within the caller's jurisdiction."""
+    stmt = select(Household).where(caller.scope(Household.area_code))
+    if area_prefix:
+        stmt = stmt.where(Household.area_code.startswith(area_prefix, autoescape=True))
+    if register_status:
+        stmt = stmt.where(Household.register_status == register_status)
+    if off_register_source:
+        stmt = stmt.where(Household.off_register_source == off_register_source)
+    if channel:
+        stmt = stmt.where(Household.channel == channel)
+    if after:
+        at, hid = datetime.fromisoformat(str(after[0])), str(after[1])
+        stmt = stmt.where((Household.updated_at < at) | ((Household.updated_at == at) & (Household.id < hid)))
+    stmt = stmt.order_by(Household.updated_at.desc(), Household.id.desc()).limit(limit + 1)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def members_of(session: AsyncSession, household_id: str) -> list[Member]:
+    stmt = select(Member).where(Member.household_id == household_id).order_by(Member.created_at, Member.id)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def member_facts_of(session: AsyncSession, household_ids: list[str]) -> dict[str, list[MemberFacts]]:
+    """What the scoring view needs of every member of these households, by household."""
+    out: dict[str, list[MemberFacts]] = {}
+    for start in range(0, len(household_ids), 5000):
+        rows = await session.execute(
+            select(Member.household_id, Member.birth_date, Member.sex, Member.relation, Member.facts)
+            .where(Member.household_id.in_(household_ids[start:start + 5000]))
+        )
+        for hid, birth, sex, relation, facts in rows:
+            out.setdefault(hid, []).append(MemberFacts(birth, sex, relation, facts))
+    return out
+
+
+async def status_history(session: AsyncSession, household_id: str, limit: int, after: list[Any] | None) -> list[StatusChange]:
+    stmt = select(StatusChange).where(StatusChange.household_id == household_id)
+    if after:
+        at, sid = datetime.fromisoformat(str(after[0])), str(after[1])
+        stmt = stmt.where((StatusChange.at < at) | ((StatusChange.at == at) & (StatusChange.id < sid)))
+    stmt = stmt.order_by(StatusChange.at.desc(), StatusChange.id.desc()).limit(limit + 1)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def surveys_of(session: AsyncSession, household_id: str, limit: int, after: list[Any] | None) -> list[Survey]:
+    stmt = select(Survey).where(Survey.household_id == household_id)
+    if after:
+        at, sid = datetime.fromisoformat(str(after[0])), str(after[1])
+        stmt = stmt.where((Survey.created_at < at) | ((Survey.created_at == at) & (Survey.id < sid)))
+    stmt = stmt.order_by(Survey.created_at.desc(), Survey.id.desc()).limit(limit + 1)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def count_members(session: AsyncSession, household_id: str) -> int:
+    return (await session.execute(select(func.count()).select_from(Member).where(Member.household_id == household_id))).scalar_one()
