@@ -1,0 +1,362 @@
+"""The cost of the gateway hop: one authenticated read, direct and through the gateway.
+
+A service (FastAPI under uvicorn, checking the bearer token with servicekit's JWTVerifier and
+answering with a household-sized JSON document) and the gateway share core 0; the load generator
+(aiohttp in one process, or wrk when installed) runs on core 1. Each figure is measured at 32
+connections and at 1, direct and through the gateway, interleaved over several rounds; the
+ratios and differences are taken per round and their median reported.
+"""
+
+# No `from __future__ import annotations`: FastAPI must see the real type of the service's
+# dependency, which is imported inside run_service.
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SERVER_CORE = 0
+LOAD_CORE = 1
+ROUNDS = 3
+SECONDS = {32: 6.0, 1: 5.0}
+WARMUP_SECONDS = 1.0
+HOUSEHOLD_ID = "hh-7f3a9c2e41d84b0f"
+
+
+# -- the service under test -------------------------------------------------------------------
+
+def household_document() -> dict[str, Any]:
+    """What a masked household read returns: about 1 KB of JSON, synthetic data only."""
+    return {
+        "id": HOUSEHOLD_ID,
+        "area": "330106001001",
+        "status": "monitored",
+        "level": "attention",
+        "head": {"name": "张*明", "resident_id": "330106********0014", "phone": "138****1234"},
+        "members": [
+            {"id": f"mb-{i}", "relation": rel, "name": name, "birth_year": year, "disability": dis,
+             "chronic_illness": ill, "employment": emp}
+            for i, (rel, name, year, dis, ill, emp) in enumerate([
+                ("head", "张*明", 1968, None, True, "unemployed"),
+                ("spouse", "李*芳", 1970, "limb-3", False, "flexible"),
+                ("child", "张*", 2009, None, False, "student"),
+            ])
+        ],
+        "income": {"monthly_per_capita": 812.5, "currency": "CNY", "assessed_at": "2026-10-31"},
+        "flags": ["medical_expense_high", "single_income"],
+        "programmes": ["low_income_household", "medical_assistance"],
+        "updated_at": "2026-11-20T09:14:03Z",
+        "etag": "W/\"3-1a2b3c\"",
+    }
+
+
+def run_service(port: int, key_path: str, issuer: str) -> None:
+    import uvicorn
+    from fastapi import FastAPI
+
+    from servicekit.auth import CurrentCaller, JWTVerifier
+    from servicekit.tokens import SigningKey
+
+    key = SigningKey.load_or_create(Path(key_path))
+
+    async def jwks() -> dict[str, Any]:
+        return key.jwks()
+
+    app = FastAPI()
+    app.state.verifier = JWTVerifier(issuer, "zhongfu", fetch_jwks=jwks)
+    document = household_document()
+
+    @app.get("/api/v1/households/{household_id}")
+    async def read_household(household_id: str, caller: CurrentCaller) -> dict[str, Any]:
+        return {**document, "id": household_id, "read_by": caller.role.value}
+
+    @app.get("/readyz")
+    async def readyz() -> dict[str, str]:
+        return {"status": "ready"}
+
+    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", access_log=False,
+                log_level="warning", server_header=False)
+
+
+# -- the load generator ------------------------------------------------------------------------
+
+async def _aiohttp_load(url: str, token: str, connections: int, seconds: float) -> dict[str, Any]:
+    import aiohttp
+
+    headers = {"Authorization": f"Bearer {token}"}
+    connector = aiohttp.TCPConnector(limit=connections, force_close=False)
+    latencies: list[float] = []
+    errors = 0
+    total = 0  # every answer, warm-up included: what the servers' CPU time is divided by
+    async with aiohttp.ClientSession(connector=connector) as session:
+        begin = time.perf_counter()
+        measure_from = begin + WARMUP_SECONDS
+        end = measure_from + seconds
+
+        async def worker() -> None:
+            nonlocal errors, total
+            while True:
+                started = time.perf_counter()
+                async with session.get(url, headers=headers) as response:
+                    await response.read()
+                    ok = response.status == 200
+                done = time.perf_counter()
+                total += 1
+                if done > end:
+                    return
+                if started >= measure_from:
+                    if ok:
+                        latencies.append(done - started)
+                    else:
+                        errors += 1
+
+        await asyncio.gather(*(worker() for _ in range(connections)))
+    latencies.sort()
+    n = len(latencies)
+    return {
+        "requests_per_second": round(n / seconds, 1),
+        "median_ms": round(latencies[n // 2] * 1000, 3) if n else None,
+        "p99_ms": round(latencies[min(n - 1, int(n * 0.99))] * 1000, 3) if n else None,
+        "errors": errors,
+        "total_requests": total,
+    }
+
+
+def _wrk_load(url: str, token: str, connections: int, seconds: float) -> dict[str, Any]:
+    wrk = shutil.which("wrk")
+    assert wrk
+    warmup = subprocess.run(
+        [wrk, "-t1", f"-c{connections}", f"-d{WARMUP_SECONDS:.0f}s", "-H", f"Authorization: Bearer {token}", url],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    out = subprocess.run(
+        [wrk, "-t1", f"-c{connections}", f"-d{seconds:.0f}s", "--latency", "-H", f"Authorization: Bearer {token}", url],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    median = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    total = sum(int(m.group(1)) for m in re.finditer(r"(\d+) requests in", warmup + out))
+    return {
+        "total_requests": total,
+        "requests_per_second": rps,
+        "median_ms": _wrk_ms(median),
+        "p99_ms": _wrk_ms(p99),
+        "errors": int(non2xx.group(1)) if non2xx else 0,
+    }
+
+
+def _wrk_ms(match: re.Match[str] | None) -> float | None:
+    if match is None:
+        return None
+    value, unit = float(match.group(1)), match.group(2)
+    return round(value / 1000 if unit == "us" else value * 1000 if unit == "s" else value, 3)
+
+
+def run_load(url: str, token: str, connections: int, seconds: float, generator: str) -> dict[str, Any]:
+    if generator == "wrk":
+        return _wrk_load(url, token, connections, seconds)
+    import uvloop
+
+    return uvloop.run(_aiohttp_load(url, token, connections, seconds))
+
+
+# -- orchestration -----------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 90.0) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: process exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url}: not up after {timeout} s")
+
+
+def _check(url: str, token: str) -> None:
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        body = json.loads(response.read())
+    if body.get("id") != HOUSEHOLD_ID:
+        raise RuntimeError(f"{url}: unexpected answer {body}")
+
+
+def _pin(pid: int, core: int) -> None:
+    cores = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(pid, {cores[core % len(cores)]})
+
+
+def _cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    import psutil
+
+    return {name: sum(psutil.Process(pid).cpu_times()[:2]) for name, pid in pids.items()}
+
+
+def _measure(url: str, token: str, connections: int, generator: str, pids: dict[str, int]) -> dict[str, Any]:
+    before = _cpu_seconds(pids)
+    command = [sys.executable, "-m", "bench.gateway_hop", "load", "--url", url, "--token", token,
+               "--connections", str(connections), "--seconds", str(SECONDS[connections]), "--generator", generator]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _pin(process.pid, LOAD_CORE)
+    out, err = process.communicate(timeout=120)
+    if process.returncode != 0:
+        raise RuntimeError(f"load generator failed: {err.decode()[-2000:]}")
+    result = json.loads(out)
+    # CPU time per answer: the cost of each process, much less disturbed by other load on the
+    # machine than wall-clock rates are.
+    after = _cpu_seconds(pids)
+    for name in pids:
+        result[f"{name}_cpu_us"] = round((after[name] - before[name]) / max(1, result["total_requests"]) * 1e6, 1)
+    return result
+
+
+def main() -> dict[str, Any]:
+    from bench.common import report
+    from servicekit.tokens import SigningKey, standard_claims
+
+    generator = "wrk" if shutil.which("wrk") else "aiohttp"
+    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[LOAD_CORE % len(os.sched_getaffinity(0))]})
+    with tempfile.TemporaryDirectory(prefix="gateway-hop-") as tmp:
+        service_port, gateway_port = _free_port(), _free_port()
+        gateway_url = f"http://127.0.0.1:{gateway_port}"
+        key_path = Path(tmp) / "dev-issuer-key.pem"  # the gateway's development key, shared with the service
+        key = SigningKey.load_or_create(key_path)
+        token = key.sign(standard_claims(
+            issuer=gateway_url, audience="zhongfu", subject="town-worker",
+            extra={"role": "town_worker", "area": "330106001000", "client_id": "town-worker"}, lifetime=3600,
+        ))
+        service = subprocess.Popen(
+            [sys.executable, "-m", "bench.gateway_hop", "service", "--port", str(service_port), "--key", str(key_path),
+             "--issuer", gateway_url],
+            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        env = {
+            **{k: v for k, v in os.environ.items() if k not in ("OIDC_ISSUER", "REDIS_URL")},
+            "PORT": str(gateway_port), "VAR_DIR": tmp, "DEV_ISSUER_URL": gateway_url,
+            "REGISTRY_URL": f"http://127.0.0.1:{service_port}",
+            "DEMO_ACCOUNTS_FILE": str(REPO / "config" / "demo-accounts.yaml"),
+            "ROUTE_TABLE_FILE": str(REPO / "config" / "routes.yaml"),
+            # Limits on, so their cost is counted, but high enough never to refuse the benchmark.
+            "RATE_LIMIT_PER_SECOND": "1000000", "RATE_LIMIT_BURST": "1000000",
+        }
+        gateway = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], cwd=REPO, env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            _wait_ready(f"http://127.0.0.1:{service_port}/readyz", service)
+            _wait_ready(f"{gateway_url}/livez", gateway)
+            _pin(service.pid, SERVER_CORE)
+            _pin(gateway.pid, SERVER_CORE)
+            pids = {"service": service.pid, "gateway": gateway.pid}
+            path = f"/api/v1/households/{HOUSEHOLD_ID}"
+            targets = {"direct": f"http://127.0.0.1:{service_port}{path}", "gateway": f"{gateway_url}{path}"}
+            for url in targets.values():
+                _check(url, token)
+            rounds: list[dict[str, dict[int, dict[str, Any]]]] = []
+            for r in range(ROUNDS):
+                results: dict[str, dict[int, dict[str, Any]]] = {"direct": {}, "gateway": {}}
+                order = ["direct", "gateway"] if r % 2 == 0 else ["gateway", "direct"]
+                for connections in (32, 1):
+                    for name in order:
+                        results[name][connections] = _measure(targets[name], token, connections, generator, pids)
+                rounds.append(results)
+                print(f"   round {r + 1}: " + ", ".join(
+                    f"{n}@{c}: {results[n][c]['requests_per_second']} rps, median {results[n][c]['median_ms']} ms"
+                    for c in (32, 1) for n in ("direct", "gateway")), flush=True)
+        finally:
+            for process in (gateway, service):
+                process.send_signal(signal.SIGTERM)
+            for process in (gateway, service):
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+
+    def med(values: list[float]) -> float:
+        return round(statistics.median(values), 3)
+
+    direct_32 = [r["direct"][32]["requests_per_second"] for r in rounds]
+    gateway_32 = [r["gateway"][32]["requests_per_second"] for r in rounds]
+    ratio = med([g / d for g, d in zip(gateway_32, direct_32, strict=True)])
+    direct_1 = [r["direct"][1]["median_ms"] for r in rounds]
+    gateway_1 = [r["gateway"][1]["median_ms"] for r in rounds]
+    added = med([g - d for g, d in zip(gateway_1, direct_1, strict=True)])
+    errors = sum(r[n][c]["errors"] for r in rounds for n in ("direct", "gateway") for c in (32, 1))
+    service_cpu = med([r["direct"][32]["service_cpu_us"] for r in rounds])
+    service_cpu_via = med([r["gateway"][32]["service_cpu_us"] for r in rounds])
+    gateway_cpu = med([r["gateway"][32]["gateway_cpu_us"] for r in rounds])
+    figures = {
+        "load_generator": generator,
+        "rounds": ROUNDS,
+        "direct_rps_32_connections": med(direct_32),
+        "gateway_rps_32_connections": med(gateway_32),
+        "throughput_ratio_32_connections": ratio,
+        "direct_median_ms_1_connection": med(direct_1),
+        "gateway_median_ms_1_connection": med(gateway_1),
+        "added_median_ms_1_connection": added,
+        "direct_p99_ms_32_connections": med([r["direct"][32]["p99_ms"] for r in rounds]),
+        "gateway_p99_ms_32_connections": med([r["gateway"][32]["p99_ms"] for r in rounds]),
+        "service_cpu_us_per_request_direct": service_cpu,
+        "service_cpu_us_per_request_via_gateway": service_cpu_via,
+        "gateway_cpu_us_per_request": gateway_cpu,
+        # What one core would give if nothing else ran on it: the service's cost over the sum.
+        "cpu_bound_ratio_32_connections": round(service_cpu / (service_cpu_via + gateway_cpu), 3),
+        "non_200_answers": errors,
+        "per_round": rounds,
+    }
+    goals = {"throughput_ratio": "gateway/direct >= 0.5 at 32 connections",
+             "added_latency": "added median <= 0.3 ms at 1 connection"}
+    met = {"throughput_ratio": ratio >= 0.5, "added_latency": added <= 0.3}
+    return report("gateway_hop", figures, goals, met)
+
+
+def _cli(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.gateway_hop")
+    sub = parser.add_subparsers(dest="role", required=True)
+    service = sub.add_parser("service")
+    service.add_argument("--port", type=int, required=True)
+    service.add_argument("--key", required=True)
+    service.add_argument("--issuer", required=True)
+    load = sub.add_parser("load")
+    load.add_argument("--url", required=True)
+    load.add_argument("--token", required=True)
+    load.add_argument("--connections", type=int, required=True)
+    load.add_argument("--seconds", type=float, required=True)
+    load.add_argument("--generator", default="aiohttp")
+    sub.add_parser("run")
+    args = parser.parse_args(argv)
+    if args.role == "service":
+        run_service(args.port, args.key, args.issuer)
+    elif args.role == "load":
+        print(json.dumps(run_load(args.url, args.token, args.connections, args.seconds, args.generator)))
+    else:
+        main()
+
+
+if __name__ == "__main__":
+    _cli(sys.argv[1:])
