@@ -1,0 +1,210 @@
+"""JSON-lines logging for every process: one object per line on stderr, with trace and request ids.
+
+Personal data never belongs in a log line; ``RedactingFilter`` is the last line of defence.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+from collections.abc import Iterable
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from opentelemetry import trace
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = [
+    "ID_NUMBER_MASK",
+    "PHONE_MASK",
+    "AccessLogMiddleware",
+    "JsonFormatter",
+    "RedactingFilter",
+    "configure_logging",
+    "redact",
+    "request_id_var",
+]
+
+# Set by the request edge (middleware) so every line logged while serving a request carries it.
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+ID_NUMBER_MASK = "[ID-REDACTED]"
+PHONE_MASK = "[PHONE-REDACTED]"
+
+# An 18-character resident ID (17 digits + check digit or X), optionally written in groups
+# 6-8-4. The look-arounds stop matches inside longer numbers and hex strings (trace ids),
+# but not next to Chinese text, where \b would fail because CJK characters count as \w.
+_ID_NUMBER = re.compile(r"(?<![\dA-Za-z])\d{6}[ -]?\d{8}[ -]?\d{3}[\dXx](?![\dA-Za-z])")
+# A mainland mobile number, optionally with +86 and written in groups 3-4-4.
+_PHONE = re.compile(r"(?<![\dA-Za-z+])(?:\+?86[ -]?)?1[3-9]\d[ -]?\d{4}[ -]?\d{4}(?![\dA-Za-z])")
+
+# httpx logs every request URL, query string included, at INFO.
+_QUIET_LOGGERS = {
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
+}
+
+# Attributes every LogRecord has; anything else on a record came from ``extra=``.
+_STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+_HANDLER_MARK = "_servicekit_json_handler"
+
+
+def redact(text: str) -> str:
+    """Mask anything in ``text`` that looks like a resident ID number or a mobile number."""
+    return _PHONE.sub(PHONE_MASK, _ID_NUMBER.sub(ID_NUMBER_MASK, text))
+
+
+class RedactingFilter(logging.Filter):
+    """Masks ID numbers and phone numbers in the message, its arguments and string extras.
+
+    The message is rendered once (``msg % args``) and the result redacted, so a number passed
+    as an int, or split between the format string and an argument, is caught as well.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format call: the handler reports it, with its args
+            return True
+        record.msg = redact(message)
+        record.args = None
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and isinstance(value, str):
+                setattr(record, key, redact(value))
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """Renders a record as one JSON object: the core fields, trace/request ids, extras."""
+
+    def __init__(self, service_name: str) -> None:
+        super().__init__()
+        self.service_name = service_name
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "service": self.service_name,
+        }
+        span_context = trace.get_current_span().get_span_context()
+        if span_context.is_valid:
+            entry["trace_id"] = format(span_context.trace_id, "032x")
+            entry["span_id"] = format(span_context.span_id, "016x")
+        request_id = request_id_var.get()
+        if request_id:
+            entry["request_id"] = request_id
+        for key, value in vars(record).items():
+            # An explicit trace_id extra (e.g. from an event's traceparent) fills in when no
+            # span is current; it never overrides the core fields.
+            if key not in _STANDARD_ATTRS and key not in entry:
+                entry[key] = value
+        if record.exc_info:
+            # Exception messages may quote input values: redact the rendered traceback too.
+            entry["exception"] = redact(self.formatException(record.exc_info))
+        if record.stack_info:
+            entry["stack"] = redact(self.formatStack(record.stack_info))
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def configure_logging(
+    service_name: str, level: str = "INFO", *, stream: TextIO | None = None
+) -> None:
+    """Send every log record of the process to ``stream`` (stderr) as JSON lines.
+
+    Idempotent: a second call replaces the handler installed by the first. uvicorn's own
+    handlers are removed so its error log flows through here; its access log is silenced
+    because it prints the query string (add ``AccessLogMiddleware`` instead). Run uvicorn with
+    ``log_config=None`` so it does not reinstall its handlers after this call.
+    """
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, _HANDLER_MARK, False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    setattr(handler, _HANDLER_MARK, True)
+    handler.setFormatter(JsonFormatter(service_name))
+    # On the handler, not a logger: logger filters do not see records propagated from children.
+    handler.addFilter(RedactingFilter())
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+
+    for name in ("uvicorn", "uvicorn.error"):
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers.clear()
+        uvicorn_logger.propagate = True
+        uvicorn_logger.setLevel(logging.NOTSET)
+    access = logging.getLogger("uvicorn.access")
+    access.handlers.clear()
+    access.addHandler(logging.NullHandler())
+    access.propagate = False
+    access.disabled = True
+
+    for name, quiet_level in _QUIET_LOGGERS.items():
+        logging.getLogger(name).setLevel(max(quiet_level, root.level))
+
+
+class AccessLogMiddleware:
+    """One access line per HTTP request: method, path, route, status, duration; no query string.
+
+    Place it inside the telemetry middleware (i.e. add it with ``app.add_middleware``) so the
+    line carries the request's trace id. Probe paths log at DEBUG to keep the log readable.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        logger_name: str = "servicekit.access",
+        quiet_paths: Iterable[str] = ("/livez", "/readyz", "/metrics"),
+    ) -> None:
+        self.app = app
+        self.log = logging.getLogger(logger_name)
+        self.quiet_paths = frozenset(quiet_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500  # what the client gets if the app raises before responding
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            path: str = scope.get("path", "")
+            level = logging.DEBUG if scope.get("path") in self.quiet_paths else logging.INFO
+            if self.log.isEnabledFor(level):
+                route = getattr(scope.get("route"), "path_format", None)
+                self.log.log(
+                    level,
+                    "%s %s %d",
+                    scope.get("method", ""),
+                    path,
+                    status,
+                    extra={
+                        "http_method": scope.get("method", ""),
+                        "path": path,
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - start) * 1000, 3),
+                    },
+                )

@@ -1,0 +1,470 @@
+"""OpenTelemetry for every process: traces and metrics over OTLP/HTTP when an endpoint is set.
+
+Probe paths are never traced; query strings, client addresses and anything that looks like an
+ID or phone number never leave the process in a span.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from servicekit.logging import redact
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from servicekit.settings import ServiceSettings
+
+__all__ = [
+    "PROBE_PATHS",
+    "ScrubbingSpanExporter",
+    "ServerTelemetryMiddleware",
+    "TelemetryHandle",
+    "context_from_traceparent",
+    "current_trace_id",
+    "current_traceparent",
+    "meter",
+    "setup_telemetry",
+]
+
+log = logging.getLogger(__name__)
+
+PROBE_PATHS = ("/livez", "/readyz", "/metrics")
+
+# For the suite's own instruments (``meter.create_counter(...)``): a proxy that forwards to
+# the global MeterProvider once setup_telemetry installs one, a no-op until then.
+meter = metrics.get_meter("servicekit")
+
+_UNTRACED_PATHS = frozenset(PROBE_PATHS) | {f"{path}/" for path in PROBE_PATHS}
+_KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"}
+)
+# The semantic conventions' advisory buckets for http.server.request.duration, in seconds.
+_DURATION_BUCKETS = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+)
+
+# Attributes that hold a URL or a request target: cut at the query string.
+_URL_ATTRIBUTES = frozenset({"http.url", "http.target", "url.full", "url.original"})
+# Dropped outright: the query string itself, and the caller's address (a citizen's IP at the
+# gateway is personal data).
+_DROPPED_ATTRIBUTES = frozenset(
+    {"url.query", "client.address", "client.port", "net.peer.ip", "net.peer.port", "http.client_ip"}
+)
+_TRACECONTEXT = TraceContextTextMapPropagator()
+_globals_installed = False
+
+
+@dataclass
+class TelemetryHandle:
+    """What ``setup_telemetry`` switched on; ``shutdown()`` flushes and undoes it."""
+
+    enabled: bool
+    tracer_provider: TracerProvider | None = None
+    meter_provider: MeterProvider | None = None
+    _undo: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    def shutdown(self) -> None:
+        """Remove the instrumentation, flush pending spans and metrics, stop the exporters.
+
+        Call once on graceful shutdown (the lifespan's exit); safe to call again.
+        """
+        while self._undo:
+            undo = self._undo.pop()
+            try:
+                undo()
+            except Exception:  # shutting down must go on past a half-undone instrumentation
+                log.warning("telemetry: could not remove an instrumentation", exc_info=True)
+        if self.tracer_provider is not None:
+            self.tracer_provider.shutdown()
+            self.tracer_provider = None
+        if self.meter_provider is not None:
+            self.meter_provider.shutdown()
+            self.meter_provider = None
+
+
+def setup_telemetry(
+    app: FastAPI | None,
+    settings: ServiceSettings,
+    *,
+    engine: Any = None,
+    redis_client: Any = None,
+    exporter: SpanExporter | None = None,
+    metric_reader: MetricReader | None = None,
+    processor: Literal["batch", "simple"] | None = None,
+    install_global: bool | None = None,
+) -> TelemetryHandle:
+    """Trace and measure this process when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set.
+
+    Instruments ``app`` (server spans and the ``http.server.request.duration`` histogram;
+    probe paths excluded), every httpx client (client spans; ``traceparent`` injected into
+    outgoing calls), ``engine`` (SQLAlchemy, sync or async; statements without parameters)
+    and ``redis_client``.
+
+    ``exporter`` replaces the OTLP span exporter (tests, benchmarks); ``metric_reader``
+    replaces the periodic OTLP metric reader. ``processor`` defaults to ``"simple"`` (export
+    on span end) for an explicit exporter and ``"batch"`` otherwise. ``install_global``
+    (default: only when exporting over OTLP) makes the providers the process-wide ones, for
+    code that calls ``trace.get_tracer()`` and for ``meter``; tests leave the globals alone,
+    because once set they cannot be unset and FastAPI's own telemetry switches itself on for
+    every app in the process when it sees them.
+
+    Without an endpoint or exporter, telemetry is off entirely: the API stays a no-op, incoming
+    ``traceparent`` headers are not propagated to outgoing calls, and ``current_trace_id()``
+    returns None. Half-on tracing would cost per request and show nothing; production always
+    sets the endpoint.
+    """
+    endpoint = (settings.otel_exporter_otlp_endpoint or "").rstrip("/")
+    if exporter is None and not endpoint:
+        return TelemetryHandle(enabled=False)
+
+    resource = Resource.create(
+        {"service.name": settings.service_name, "deployment.environment.name": settings.environment}
+    )
+    exporter_is_otlp = exporter is None
+    if exporter is None:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        # An explicit endpoint argument is used verbatim, unlike the environment variable.
+        exporter = OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces")
+        processor = processor or "batch"
+    else:
+        processor = processor or "simple"
+    tracer_provider = TracerProvider(
+        resource=resource, sampler=ParentBased(TraceIdRatioBased(settings.otel_sample_ratio))
+    )
+    scrubbed = ScrubbingSpanExporter(exporter)
+    tracer_provider.add_span_processor(
+        BatchSpanProcessor(scrubbed) if processor == "batch" else SimpleSpanProcessor(scrubbed)
+    )
+
+    if metric_reader is None and endpoint:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+        metric_reader = PeriodicExportingMetricReader(
+            OTLPMetricExporter(endpoint=f"{endpoint}/v1/metrics")
+        )
+    meter_provider = (
+        MeterProvider(resource=resource, metric_readers=[metric_reader]) if metric_reader else None
+    )
+
+    handle = TelemetryHandle(
+        enabled=True, tracer_provider=tracer_provider, meter_provider=meter_provider
+    )
+    if install_global is None:
+        install_global = exporter_is_otlp
+    if install_global:
+        _install_globals(tracer_provider, meter_provider)
+    _instrument(handle, app, engine, redis_client)
+    log.info(
+        "telemetry on: sampling %.0f%% of new traces, exporting to %s",
+        settings.otel_sample_ratio * 100,
+        endpoint or type(exporter).__name__,
+    )
+    return handle
+
+
+def _install_globals(tracer_provider: TracerProvider, meter_provider: MeterProvider | None) -> None:
+    # The API allows one global provider per process and warns on a second; instrumentations
+    # get their providers explicitly, so they never depend on which setup won.
+    global _globals_installed
+    if _globals_installed:
+        return
+    _globals_installed = True
+    trace.set_tracer_provider(tracer_provider)
+    if meter_provider is not None:
+        metrics.set_meter_provider(meter_provider)
+
+
+def _instrument(
+    handle: TelemetryHandle, app: FastAPI | None, engine: Any, redis_client: Any
+) -> None:
+    providers: dict[str, Any] = {
+        "tracer_provider": handle.tracer_provider,
+        # Explicit even when metrics are off, so instrumentations never fall back to a global
+        # provider that an earlier setup may have shut down.
+        "meter_provider": handle.meter_provider or metrics.NoOpMeterProvider(),
+    }
+
+    if app is not None:
+        _instrument_app(handle, app)
+
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    # Patches httpx's HTTP transports process-wide, so every service client propagates
+    # traceparent; MockTransport and ASGITransport are not covered.
+    httpx_instrumentor = HTTPXClientInstrumentor()
+    if not httpx_instrumentor.is_instrumented_by_opentelemetry:
+        httpx_instrumentor.instrument(**providers)
+        handle._undo.append(httpx_instrumentor.uninstrument)
+
+    if engine is not None:
+        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
+        sql_instrumentor = SQLAlchemyInstrumentor()
+        if not sql_instrumentor.is_instrumented_by_opentelemetry:
+            # Async engines are instrumented through their sync core. The commenter stays off:
+            # it would put trace context into SQL text and defeat statement caching.
+            sql_instrumentor.instrument(
+                engine=getattr(engine, "sync_engine", engine),
+                enable_commenter=False,
+                # 0.66b2 declares "sqlalchemy < 2.1" and would silently do nothing on 2.1; the
+                # event API it hooks is unchanged and tests/test_telemetry.py proves spans appear.
+                skip_dep_check=True,
+                **providers,
+            )
+            if sql_instrumentor.is_instrumented_by_opentelemetry:
+                handle._undo.append(sql_instrumentor.uninstrument)
+
+    if redis_client is not None:
+        from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+        # The instrumentation records commands as "SET ? ?": keys and values never reach spans.
+        RedisInstrumentor.instrument_client(redis_client, tracer_provider=handle.tracer_provider)
+        handle._undo.append(lambda: RedisInstrumentor.uninstrument_client(redis_client))
+
+
+def _instrument_app(handle: TelemetryHandle, app: FastAPI) -> None:
+    # Wrapped around the whole middleware stack, Starlette's ServerErrorMiddleware included,
+    # so the span is current while the 500 handler logs and renders the trace id.
+    assert handle.tracer_provider is not None
+    tracer = handle.tracer_provider.get_tracer("servicekit.telemetry")
+    duration = None
+    if handle.meter_provider is not None:
+        duration = handle.meter_provider.get_meter("servicekit.telemetry").create_histogram(
+            "http.server.request.duration",
+            unit="s",
+            description="Duration of HTTP server requests.",
+            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+        )
+    build_stack = app.build_middleware_stack
+
+    def build_traced_stack() -> ASGIApp:
+        return ServerTelemetryMiddleware(build_stack(), tracer=tracer, duration=duration)
+
+    app.build_middleware_stack = build_traced_stack  # type: ignore[method-assign]
+    app.middleware_stack = None  # built afresh, with the wrapper, on the first request
+
+    # FastAPI >= 0.160 has its own OpenTelemetry middleware, which switches itself on when it
+    # sees global providers: it would add a second server span carrying the query string.
+    native = getattr(app, "_telemetry", None)
+    native_before = dict(native) if isinstance(native, dict) else None
+    if isinstance(native, dict):
+        native.update(tracing=False, metrics=False, logs=False)
+
+    def undo() -> None:
+        del app.build_middleware_stack
+        app.middleware_stack = None
+        if isinstance(native, dict) and native_before is not None:
+            native.update(native_before)
+
+    handle._undo.append(undo)
+
+
+class ServerTelemetryMiddleware:
+    """A server span and a duration measurement for each HTTP request, at the least cost.
+
+    Written here instead of using opentelemetry-instrumentation-fastapi, which matches the
+    route twice, collects every attribute (query string included) and takes five metric
+    measurements for every request, sampled or not: it added 230-350 us a request on the
+    benchmark machine, against a budget of 150 (bench/telemetry_cost.py). An unsampled request
+    costs here the sampling decision and one measurement; a sampled one records method,
+    scheme, path, route and status. Only W3C ``traceparent`` is read, not ``baggage``, which
+    could carry anything.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, tracer: trace.Tracer, duration: metrics.Histogram | None
+    ) -> None:
+        self.app = app
+        self.tracer = tracer
+        self.duration = duration
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in _UNTRACED_PATHS:
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        method = scope["method"] if scope["method"] in _KNOWN_METHODS else "_OTHER"
+        parent = _parent_context(scope)
+        span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
+        recording = span.is_recording()
+        if recording:
+            span.set_attributes(
+                {
+                    "http.request.method": method,
+                    "url.scheme": scope.get("scheme", "http"),
+                    "url.path": scope["path"],
+                    "network.protocol.version": scope.get("http_version", ""),
+                }
+            )
+        token = otel_context.attach(trace.set_span_in_context(span, parent))
+        status = 0
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        error: str | None = None
+        try:
+            await self.app(scope, receive, send_with_status)
+        except BaseException as exc:
+            error = type(exc).__qualname__
+            if recording:
+                span.record_exception(exc)  # its message is scrubbed on export
+            raise
+        finally:
+            otel_context.detach(token)
+            if error is None and (status >= 500 or status == 0):
+                error = str(status) if status else "incomplete_response"
+            # The route template, never the raw path: bounded cardinality, no identifiers.
+            route = getattr(scope.get("route"), "path_format", None)
+            attributes: dict[str, Any] = {
+                "http.request.method": method,
+                "url.scheme": scope.get("scheme", "http"),
+            }
+            if status:
+                attributes["http.response.status_code"] = status
+            if route:
+                attributes["http.route"] = route
+            if error:
+                attributes["error.type"] = error
+            if recording:
+                if route:
+                    span.update_name(f"{method} {route}")
+                span.set_attributes(attributes)
+                if error:
+                    span.set_status(Status(StatusCode.ERROR))
+            span.end()
+            if self.duration is not None:
+                self.duration.record(time.perf_counter() - start, attributes)
+
+
+def _parent_context(scope: Scope) -> otel_context.Context:
+    # A fresh, empty context unless the caller sent a traceparent: requests never inherit
+    # whatever happens to be current. Malformed headers are ignored by the propagator.
+    for name, value in scope["headers"]:
+        if name == b"traceparent":
+            return _TRACECONTEXT.extract(
+                {"traceparent": value.decode("latin-1")}, context=otel_context.Context()
+            )
+    return otel_context.Context()
+
+
+class ScrubbingSpanExporter(SpanExporter):
+    """Wraps an exporter; every span it passes on is free of query strings and personal data.
+
+    Scrubbing at export covers every instrumentation and hand-made span alike, and costs
+    nothing on the request path: it runs in the batch processor's thread, for sampled spans only.
+    """
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self.inner.export([_scrub_span(span) for span in spans])
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+def _scrub_span(span: ReadableSpan) -> ReadableSpan:
+    """A copy of ``span`` with URL attributes cut at ``?``, risky attributes dropped, IDs masked."""
+    status = span.status
+    if status.description:
+        status = Status(status.status_code, redact(status.description))
+    return ReadableSpan(
+        name=redact(span.name),
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=_scrub_attributes(span.attributes),
+        events=tuple(
+            Event(event.name, _scrub_attributes(event.attributes), event.timestamp)
+            for event in span.events
+        ),
+        links=span.links,
+        kind=span.kind,
+        status=status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+def _scrub_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
+    clean: dict[str, Any] = {}
+    for key, value in (attributes or {}).items():
+        if key in _DROPPED_ATTRIBUTES:
+            continue
+        if isinstance(value, str):
+            if key in _URL_ATTRIBUTES:
+                value = value.split("?", 1)[0].split("#", 1)[0]
+            value = redact(value)
+        elif isinstance(value, Sequence) and value and isinstance(value[0], str):
+            value = tuple(redact(item) for item in value)
+        clean[key] = value
+    return clean
+
+
+def current_trace_id() -> str | None:
+    """The current trace id as 32 hex digits, for error bodies and logs; None when untraced."""
+    span_context = trace.get_current_span().get_span_context()
+    return format(span_context.trace_id, "032x") if span_context.is_valid else None
+
+
+def current_traceparent() -> str | None:
+    """The W3C ``traceparent`` of the current span, e.g. to store with an outbox event."""
+    carrier: dict[str, str] = {}
+    _TRACECONTEXT.inject(carrier)
+    return carrier.get("traceparent")
+
+
+def context_from_traceparent(traceparent: str | None) -> otel_context.Context:
+    """A context whose parent is ``traceparent`` (malformed or None: a fresh root context).
+
+    Use it to continue an event's trace in its consumer:
+    ``tracer.start_as_current_span("consume", context=context_from_traceparent(tp))``.
+    """
+    if not traceparent:
+        return otel_context.Context()
+    return _TRACECONTEXT.extract({"traceparent": traceparent}, context=otel_context.Context())

@@ -1,0 +1,208 @@
+"""configure_logging: JSON lines with trace and request ids, uvicorn routed, no personal data."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from datetime import datetime
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from opentelemetry.sdk.trace import TracerProvider
+from servicekit.logging import (
+    ID_NUMBER_MASK,
+    PHONE_MASK,
+    AccessLogMiddleware,
+    configure_logging,
+    redact,
+    request_id_var,
+)
+
+ID_NUMBER = "330106199001010014"
+PHONE = "13812345678"
+TOUCHED_LOGGERS = (
+    "",
+    "uvicorn",
+    "uvicorn.error",
+    "uvicorn.access",
+    "httpx",
+    "httpcore",
+    "servicekit.access",
+)
+
+
+@pytest.fixture
+def stream() -> Iterator[io.StringIO]:
+    """configure_logging into a buffer; the loggers it touches are restored afterwards."""
+    saved = {}
+    for name in TOUCHED_LOGGERS:
+        lg = logging.getLogger(name)
+        saved[name] = (list(lg.handlers), lg.level, lg.propagate, lg.disabled)
+    buffer = io.StringIO()
+    configure_logging("testsvc", "DEBUG", stream=buffer)
+    yield buffer
+    for name, (handlers, level, propagate, disabled) in saved.items():
+        lg = logging.getLogger(name)
+        lg.handlers[:] = handlers
+        lg.setLevel(level)
+        lg.propagate, lg.disabled = propagate, disabled
+
+
+def lines(buffer: io.StringIO) -> list[dict]:
+    return [json.loads(line) for line in buffer.getvalue().splitlines()]
+
+
+def test_each_record_is_one_json_object_with_the_core_fields(stream: io.StringIO) -> None:
+    logging.getLogger("testsvc.x").info("household %s updated", "h-1")
+
+    [line] = lines(stream)
+    assert line["message"] == "household h-1 updated"
+    assert line["level"] == "INFO"
+    assert line["logger"] == "testsvc.x"
+    assert line["service"] == "testsvc"
+    assert line["ts"].endswith("Z")
+    assert datetime.fromisoformat(line["ts"]).utcoffset().total_seconds() == 0
+    assert "trace_id" not in line and "request_id" not in line
+
+
+def test_lines_inside_a_span_carry_its_trace_and_span_ids(stream: io.StringIO) -> None:
+    tracer = TracerProvider().get_tracer("test")
+    with tracer.start_as_current_span("work") as span:
+        logging.getLogger("testsvc").warning("inside")
+    logging.getLogger("testsvc").warning("outside")
+
+    inside, outside = lines(stream)
+    assert inside["trace_id"] == format(span.get_span_context().trace_id, "032x")
+    assert inside["span_id"] == format(span.get_span_context().span_id, "016x")
+    assert "trace_id" not in outside
+
+
+def test_request_id_and_extras_are_included(stream: io.StringIO) -> None:
+    token = request_id_var.set("req-42")
+    try:
+        logging.getLogger("testsvc").info("with extras", extra={"household_id": "h-9", "count": 3})
+    finally:
+        request_id_var.reset(token)
+
+    [line] = lines(stream)
+    assert line["request_id"] == "req-42"
+    assert line["household_id"] == "h-9" and line["count"] == 3
+
+
+def test_exceptions_are_rendered_and_redacted(stream: io.StringIO) -> None:
+    try:
+        raise ValueError(f"bad resident {ID_NUMBER}")
+    except ValueError:
+        logging.getLogger("testsvc").exception("lookup failed")
+
+    [line] = lines(stream)
+    assert "ValueError" in line["exception"] and "Traceback" in line["exception"]
+    assert ID_NUMBER not in json.dumps(line, ensure_ascii=False)
+
+
+def test_configuring_twice_does_not_duplicate_lines(stream: io.StringIO) -> None:
+    configure_logging("testsvc", "DEBUG", stream=stream)
+    configure_logging("testsvc", "DEBUG", stream=stream)
+    logging.getLogger("testsvc").info("once")
+
+    assert len(lines(stream)) == 1
+
+
+def test_uvicorn_error_flows_through_and_its_access_log_is_silenced(stream: io.StringIO) -> None:
+    logging.getLogger("uvicorn.error").info("Started server process")
+    logging.getLogger("uvicorn.access").info(
+        '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", f"/x?q={ID_NUMBER}", "1.1", 200
+    )
+
+    [line] = lines(stream)
+    assert line["logger"] == "uvicorn.error" and line["message"] == "Started server process"
+
+
+def test_httpx_request_lines_with_urls_are_quietened(stream: io.StringIO) -> None:
+    logging.getLogger("httpx").info("HTTP Request: GET http://registry/x?q=1")
+    assert lines(stream) == []
+
+
+@pytest.mark.parametrize(
+    ("message", "args"),
+    [
+        ("resident %s", (ID_NUMBER,)),
+        (f"resident {ID_NUMBER}", ()),
+        ("resident %d", (int(ID_NUMBER),)),  # a number passed as an int
+        ("resident %s", ("33010619900101001X",)),  # X check digit
+        ("resident %s", ("33010619900101001x",)),
+        ("resident %s", ("330106 19900101 0014",)),  # written in groups
+        ("身份证号%s。", (ID_NUMBER,)),  # glued to Chinese text
+        ("payload %s", ({"id_number": ID_NUMBER},)),  # inside a structure
+    ],
+)
+def test_id_numbers_are_masked_in_messages_and_args(
+    stream: io.StringIO, message: str, args: tuple
+) -> None:
+    logging.getLogger("testsvc").info(message, *args)
+
+    [line] = lines(stream)
+    assert ID_NUMBER_MASK in line["message"]
+    assert "0101001" not in line["message"] and "19900101" not in line["message"]
+
+
+@pytest.mark.parametrize(
+    "phone",
+    [PHONE, "+86 13812345678", "+8613812345678", "138-1234-5678", "138 1234 5678", "19912345678"],
+)
+def test_mobile_numbers_are_masked(stream: io.StringIO, phone: str) -> None:
+    logging.getLogger("testsvc").info("call %s please", phone, extra={"contact": f"tel:{phone}"})
+
+    [line] = lines(stream)
+    assert line["message"] == f"call {PHONE_MASK} please"
+    assert line["contact"] == f"tel:{PHONE_MASK}"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "trace 4bf92f3577b34da6a3ce929d0e0e4736",  # hex ids are left alone
+        "trace 12345678901234567890123456789012",  # even an all-digit one
+        "area 330106001001",  # 12-digit area codes
+        "at 1732780800123 ms",  # millisecond timestamps
+        "count 12812345678",  # 11 digits, but not a mobile prefix
+        "order 3301061990010100145",  # 19 digits: not an ID number
+    ],
+)
+def test_lookalikes_are_not_masked(text: str) -> None:
+    assert redact(text) == text
+
+
+async def test_access_middleware_logs_method_path_status_duration_but_no_query(
+    stream: io.StringIO,
+) -> None:
+    app = FastAPI()
+
+    @app.get("/households/{household_id}")
+    async def get_household(household_id: str) -> dict[str, str]:
+        return {"id": household_id}
+
+    @app.get("/livez")
+    async def livez() -> dict[str, str]:
+        return {}
+
+    app.add_middleware(AccessLogMiddleware)
+    logging.getLogger("servicekit.access").setLevel(logging.INFO)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        await client.get(f"/households/h-1?q={ID_NUMBER}&phone={PHONE}")
+        await client.get("/livez")  # probes log at DEBUG, below this logger's level
+        await client.get("/nowhere")
+
+    found, missing = [line for line in lines(stream) if line["logger"] == "servicekit.access"]
+    assert found["message"] == "GET /households/h-1 200"
+    assert found["path"] == "/households/h-1"
+    assert found["route"] == "/households/{household_id}"
+    assert found["status"] == 200 and found["http_method"] == "GET"
+    assert isinstance(found["duration_ms"], float) and found["duration_ms"] >= 0
+    assert missing["status"] == 404 and missing["route"] is None
+    raw = stream.getvalue()
+    assert "?" not in raw and ID_NUMBER not in raw and PHONE not in raw

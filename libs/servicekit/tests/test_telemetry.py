@@ -1,0 +1,527 @@
+"""setup_telemetry: server and client spans, probes untraced, propagation, no personal data."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from opentelemetry import trace
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+from servicekit.logging import JsonFormatter
+from servicekit.settings import ServiceSettings
+from servicekit.telemetry import (
+    context_from_traceparent,
+    current_trace_id,
+    current_traceparent,
+    setup_telemetry,
+)
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+ID_NUMBER = "33010619900101001X"
+PHONE = "13812345678"
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT_SPAN_ID = "00f067aa0ba902b7"
+
+
+def make_settings(**overrides: object) -> ServiceSettings:
+    values: dict[str, object] = {
+        "service_name": "testsvc",
+        "environment": "test",
+        "otel_sample_ratio": 1.0,
+    }
+    values.update(overrides)
+    return ServiceSettings(**values)  # type: ignore[arg-type]
+
+
+class HeaderRecordingServer:
+    """A bare HTTP/1.1 server on 127.0.0.1 that remembers the headers of each request.
+
+    Real sockets on purpose: the httpx instrumentation patches the real transports only.
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, str]] = []
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> HeaderRecordingServer:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")[1:]
+        self.requests.append(
+            {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines if ln)}
+        )
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}")
+        await writer.drain()
+        writer.close()
+
+
+def make_app(downstream_port: int = 0) -> FastAPI:
+    app = FastAPI()
+    log = logging.getLogger("testsvc.routes")
+    router = APIRouter(prefix="/api/v1")
+
+    @router.get("/households/{household_id}")
+    async def get_household(household_id: str) -> dict[str, str]:
+        return {"id": household_id}
+
+    @app.exception_handler(Exception)
+    async def unhandled(request: Request, exc: Exception) -> JSONResponse:
+        # As servicekit.errors does: the 500 body quotes the trace id.
+        return JSONResponse({"trace_id": current_trace_id()}, status_code=500)
+
+    @app.get("/items/{item_id}")
+    async def get_item(item_id: str, q: str | None = None) -> dict[str, str | None]:
+        return {"id": item_id, "trace_id": current_trace_id()}
+
+    @app.get("/livez")
+    async def livez() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise ValueError(f"cannot handle resident {ID_NUMBER}")
+
+    @app.get("/call")
+    async def call() -> dict[str, int]:
+        async with httpx.AsyncClient() as client:
+            response = await client.get(
+                f"http://127.0.0.1:{downstream_port}/households?after=5&q={ID_NUMBER}"
+            )
+        return {"status": response.status_code}
+
+    @app.get("/log")
+    async def write_log() -> dict[str, str]:
+        log.info("household looked up")
+        return {}
+
+    app.include_router(router)
+    return app
+
+
+@pytest.fixture
+def exporter() -> InMemorySpanExporter:
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
+def metric_reader() -> InMemoryMetricReader:
+    return InMemoryMetricReader()
+
+
+@pytest.fixture
+async def downstream() -> AsyncIterator[HeaderRecordingServer]:
+    async with HeaderRecordingServer() as server:
+        yield server
+
+
+@pytest.fixture
+def app(
+    downstream: HeaderRecordingServer,
+    exporter: InMemorySpanExporter,
+    metric_reader: InMemoryMetricReader,
+) -> Iterator[FastAPI]:
+    app = make_app(downstream.port)
+    handle = setup_telemetry(app, make_settings(), exporter=exporter, metric_reader=metric_reader)
+    assert handle.enabled
+    yield app
+    handle.shutdown()
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+def server_spans(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
+    return [s for s in exporter.get_finished_spans() if s.kind == SpanKind.SERVER]
+
+
+def every_recorded_string(span: ReadableSpan) -> list[str]:
+    values: list[object] = [span.name, span.status.description or ""]
+    values += list((span.attributes or {}).values())
+    for event in span.events:
+        values += [event.name, *(event.attributes or {}).values()]
+    return [str(v) for v in values]
+
+
+async def test_a_request_creates_one_server_span(
+    client: httpx.AsyncClient, exporter: InMemorySpanExporter
+) -> None:
+    response = await client.get("/items/abc")
+
+    assert response.status_code == 200
+    [span] = server_spans(exporter)
+    assert span.name == "GET /items/{item_id}"
+    assert dict(span.attributes or {}) == {
+        "http.request.method": "GET",
+        "http.route": "/items/{item_id}",
+        "http.response.status_code": 200,
+        "url.scheme": "http",
+        "url.path": "/items/abc",
+        "network.protocol.version": "1.1",
+    }
+    assert span.status.is_unset
+    assert span.resource.attributes["service.name"] == "testsvc"
+    # The handler saw the same trace the span was exported under.
+    assert response.json()["trace_id"] == format(span.context.trace_id, "032x")
+
+
+async def test_spans_are_named_by_the_full_route_template(
+    client: httpx.AsyncClient, exporter: InMemorySpanExporter
+) -> None:
+    await client.get("/api/v1/households/h-1")
+    await client.get("/no-such-route")
+
+    found, missing = server_spans(exporter)
+    assert found.name == "GET /api/v1/households/{household_id}"
+    # Unmatched paths are named by the method alone: a raw path would be unbounded.
+    assert missing.name == "GET"
+    assert (missing.attributes or {})["http.response.status_code"] == 404
+
+
+async def test_a_500_is_an_error_span_and_its_handler_sees_the_trace(
+    client: httpx.AsyncClient, exporter: InMemorySpanExporter
+) -> None:
+    response = await client.get("/boom")
+
+    assert response.status_code == 500
+    [span] = server_spans(exporter)
+    assert response.json()["trace_id"] == format(span.context.trace_id, "032x")
+    assert span.status.status_code.name == "ERROR"
+    assert (span.attributes or {})["error.type"] == "ValueError"
+    assert [e.name for e in span.events] == ["exception"]
+
+
+async def test_probe_paths_are_not_traced(
+    client: httpx.AsyncClient, exporter: InMemorySpanExporter
+) -> None:
+    for path in ("/livez", "/readyz", "/livez/"):
+        assert (await client.get(path)).status_code in (200, 307)
+    assert exporter.get_finished_spans() == ()
+
+    # The exclusion is anchored: a resource path that merely contains a probe name is traced.
+    await client.get("/items/livez")
+    assert len(server_spans(exporter)) == 1
+
+
+async def test_query_strings_and_id_numbers_never_reach_spans(
+    client: httpx.AsyncClient, exporter: InMemorySpanExporter
+) -> None:
+    await client.get(f"/items/abc?q={ID_NUMBER}&phone={PHONE}")
+    await client.get(f"/no-such-route?q={ID_NUMBER}")
+    await client.get(f"/items/{ID_NUMBER}")  # misuse: the number in the path itself
+    await client.get("/boom")  # the exception message quotes the number
+
+    spans = exporter.get_finished_spans()
+    assert len(spans) == 4
+    for span in spans:
+        for value in every_recorded_string(span):
+            assert ID_NUMBER not in value and PHONE not in value, (span.name, value)
+            assert "q=" not in value and "phone=" not in value, (span.name, value)
+        assert "url.query" not in (span.attributes or {})
+        assert "net.peer.ip" not in (span.attributes or {}) and "client.address" not in (
+            span.attributes or {}
+        )
+    [boom] = [s for s in spans if s.name == "GET /boom"]
+    assert "[ID-REDACTED]" in str((boom.events[0].attributes or {})["exception.message"])
+
+
+async def test_a_valid_incoming_traceparent_is_continued(
+    client: httpx.AsyncClient, exporter: InMemorySpanExporter
+) -> None:
+    response = await client.get(
+        "/items/abc", headers={"traceparent": f"00-{TRACE_ID}-{PARENT_SPAN_ID}-01"}
+    )
+
+    assert response.status_code == 200
+    [span] = server_spans(exporter)
+    assert format(span.context.trace_id, "032x") == TRACE_ID
+    assert span.parent is not None and format(span.parent.span_id, "016x") == PARENT_SPAN_ID
+
+
+@pytest.mark.parametrize(
+    "traceparent",
+    [
+        "garbage",
+        "00-xyz-abc-01",
+        f"00-{TRACE_ID}-{PARENT_SPAN_ID}",  # no flags
+        f"ff-{TRACE_ID}-{PARENT_SPAN_ID}-01",  # forbidden version
+        f"00-{'0' * 32}-{PARENT_SPAN_ID}-01",  # all-zero trace id
+        f"00-{TRACE_ID.upper()}-{PARENT_SPAN_ID}-01",  # upper-case hex
+        f"00-{TRACE_ID}-{PARENT_SPAN_ID}-01-" + "x" * 8000,
+        "00-\u00e9\u00e9-01",
+    ],
+)
+async def test_a_malformed_traceparent_starts_a_new_trace(
+    client: httpx.AsyncClient, exporter: InMemorySpanExporter, traceparent: str
+) -> None:
+    response = await client.get("/items/abc", headers={"traceparent": traceparent.encode("utf-8")})  # type: ignore[dict-item]
+
+    assert response.status_code == 200
+    [span] = server_spans(exporter)
+    assert span.parent is None
+    assert format(span.context.trace_id, "032x") != TRACE_ID
+
+
+async def test_outgoing_calls_carry_traceparent_and_no_query_in_client_span(
+    client: httpx.AsyncClient, exporter: InMemorySpanExporter, downstream: HeaderRecordingServer
+) -> None:
+    response = await client.get("/call")
+
+    assert response.json() == {"status": 200}
+    [server] = server_spans(exporter)
+    [outgoing] = [s for s in exporter.get_finished_spans() if s.kind == SpanKind.CLIENT]
+    [request] = downstream.requests
+    _version, trace_id, span_id, _flags = request["traceparent"].split("-")
+    assert trace_id == format(server.context.trace_id, "032x")
+    assert span_id == format(outgoing.context.span_id, "016x")
+    assert outgoing.parent is not None and outgoing.parent.span_id == server.context.span_id
+    for value in every_recorded_string(outgoing):
+        assert ID_NUMBER not in value and "after=" not in value, value
+
+
+async def test_log_lines_written_while_serving_carry_the_trace_id(
+    client: httpx.AsyncClient, exporter: InMemorySpanExporter
+) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter("testsvc"))
+    route_log = logging.getLogger("testsvc.routes")
+    route_log.addHandler(handler)
+    route_log.setLevel(logging.INFO)
+    try:
+        await client.get("/log")
+    finally:
+        route_log.removeHandler(handler)
+
+    [server] = server_spans(exporter)
+    [line] = [
+        json.loads(ln) for ln in stream.getvalue().splitlines() if "household looked up" in ln
+    ]
+    assert line["trace_id"] == format(server.context.trace_id, "032x")
+    assert line["span_id"] == format(server.context.span_id, "016x")
+
+
+async def test_the_request_duration_histogram_is_recorded_by_route(
+    client: httpx.AsyncClient, metric_reader: InMemoryMetricReader
+) -> None:
+    await client.get(f"/items/abc?q={ID_NUMBER}")
+    await client.get("/items/def")
+    await client.get("/livez")
+
+    data = metric_reader.get_metrics_data()
+    assert data is not None
+    [duration] = [
+        m
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name == "http.server.request.duration"
+    ]
+    assert duration.unit == "s"
+    [point] = duration.data.data_points
+    assert point.count == 2
+    assert dict(point.attributes) == {
+        "http.request.method": "GET",
+        "http.route": "/items/{item_id}",
+        "http.response.status_code": 200,
+        "url.scheme": "http",
+    }
+
+
+async def test_sampling_follows_the_ratio_for_new_traces_and_the_parent_otherwise(
+    downstream: HeaderRecordingServer, exporter: InMemorySpanExporter
+) -> None:
+    app = make_app(downstream.port)
+    handle = setup_telemetry(app, make_settings(otel_sample_ratio=0.0), exporter=exporter)
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            unsampled = await client.get("/items/abc")
+            assert exporter.get_finished_spans() == ()
+            # Not recorded, yet the request still has a trace id for its logs and error body.
+            assert unsampled.json()["trace_id"] is not None
+
+            await client.get(
+                "/items/abc", headers={"traceparent": f"00-{TRACE_ID}-{PARENT_SPAN_ID}-01"}
+            )
+            assert len(server_spans(exporter)) == 1
+    finally:
+        handle.shutdown()
+
+
+async def test_sqlalchemy_spans_carry_the_statement_but_not_its_parameters(
+    exporter: InMemorySpanExporter,
+) -> None:
+    engine = create_async_engine("sqlite+aiosqlite:///:memory:")
+    handle = setup_telemetry(None, make_settings(), engine=engine, exporter=exporter)
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("select :resident_id"), {"resident_id": ID_NUMBER})
+    finally:
+        handle.shutdown()
+        await engine.dispose()
+
+    statements = [
+        s
+        for s in exporter.get_finished_spans()
+        if "select" in str((s.attributes or {}).get("db.statement", ""))
+    ]
+    assert statements, [s.name for s in exporter.get_finished_spans()]
+    for span in statements:
+        assert all(ID_NUMBER not in value for value in every_recorded_string(span))
+
+
+async def test_without_an_endpoint_telemetry_is_off(exporter: InMemorySpanExporter) -> None:
+    app = make_app()
+    handle = setup_telemetry(app, make_settings(otel_exporter_otlp_endpoint=None))
+
+    assert not handle.enabled
+    assert not HTTPXClientInstrumentor().is_instrumented_by_opentelemetry
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
+        response = await client.get(
+            "/items/abc", headers={"traceparent": f"00-{TRACE_ID}-{PARENT_SPAN_ID}-01"}
+        )
+    assert response.json()["trace_id"] is None
+    handle.shutdown()  # a no-op, but callable unconditionally
+
+
+def test_shutdown_removes_the_instrumentation(exporter: InMemorySpanExporter) -> None:
+    handle = setup_telemetry(make_app(), make_settings(), exporter=exporter)
+    assert HTTPXClientInstrumentor().is_instrumented_by_opentelemetry
+
+    handle.shutdown()
+    handle.shutdown()
+
+    assert not HTTPXClientInstrumentor().is_instrumented_by_opentelemetry
+
+
+def test_traceparent_round_trips_through_an_event() -> None:
+    assert current_traceparent() is None
+    parent = context_from_traceparent(f"00-{TRACE_ID}-{PARENT_SPAN_ID}-01")
+    with trace.use_span(trace.NonRecordingSpan(trace.get_current_span(parent).get_span_context())):
+        assert current_trace_id() == TRACE_ID
+        assert current_traceparent() == f"00-{TRACE_ID}-{PARENT_SPAN_ID}-01"
+    assert (
+        not trace.get_current_span(context_from_traceparent("00-garbage"))
+        .get_span_context()
+        .is_valid
+    )
+    assert not trace.get_current_span(context_from_traceparent(None)).get_span_context().is_valid
+
+
+def test_an_otlp_endpoint_is_given_the_signal_paths(
+    monkeypatch: pytest.MonkeyPatch, exporter: InMemorySpanExporter
+) -> None:
+    from opentelemetry.exporter.otlp.proto.http import metric_exporter, trace_exporter
+    from opentelemetry.sdk.metrics.export import MetricExportResult
+
+    endpoints: dict[str, str] = {}
+
+    class OfflineSpanExporter(trace_exporter.OTLPSpanExporter):
+        def __init__(self, *, endpoint: str) -> None:
+            endpoints["traces"] = endpoint
+            super().__init__(endpoint=endpoint)
+
+        def export(self, spans: object) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    class OfflineMetricExporter(metric_exporter.OTLPMetricExporter):
+        def __init__(self, *, endpoint: str) -> None:
+            endpoints["metrics"] = endpoint
+            super().__init__(endpoint=endpoint)
+
+        def export(self, *args: object, **kwargs: object) -> MetricExportResult:
+            return MetricExportResult.SUCCESS
+
+    monkeypatch.setattr(trace_exporter, "OTLPSpanExporter", OfflineSpanExporter)
+    monkeypatch.setattr(metric_exporter, "OTLPMetricExporter", OfflineMetricExporter)
+    settings = make_settings(otel_exporter_otlp_endpoint="http://collector:4318/")
+
+    handle = setup_telemetry(make_app(), settings, install_global=False)
+    handle.shutdown()
+
+    assert handle.enabled
+    assert endpoints == {
+        "traces": "http://collector:4318/v1/traces",
+        "metrics": "http://collector:4318/v1/metrics",
+    }
+
+
+GLOBAL_SETUP_SCRIPT = """
+import asyncio, json, httpx
+from fastapi import FastAPI
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from servicekit.settings import ServiceSettings
+from servicekit.telemetry import setup_telemetry
+
+app = FastAPI()
+
+@app.get("/households")
+async def households() -> dict:
+    return {}
+
+@app.get("/livez")
+async def livez() -> dict:
+    return {}
+
+exporter = InMemorySpanExporter()
+settings = ServiceSettings(service_name="s", environment="test", otel_sample_ratio=1.0)
+setup_telemetry(app, settings, exporter=exporter, install_global=True)
+
+async def main() -> None:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        await client.get("/households?after=5")
+        await client.get("/livez")
+    print(json.dumps([[s.name, s.kind.name] for s in exporter.get_finished_spans()]))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+def test_with_global_providers_a_request_still_makes_exactly_one_span() -> None:
+    # A fresh process, because global providers cannot be unset: FastAPI's own telemetry
+    # switches on when it sees them and must stay off for an app we instrument.
+    done = subprocess.run(
+        [sys.executable, "-c", GLOBAL_SETUP_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [["GET /households", "SERVER"]]
