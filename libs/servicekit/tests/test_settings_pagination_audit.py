@@ -15,7 +15,7 @@ from servicekit.tables import AuditRecord
 def test_production_refuses_placeholders_and_missing_settings():
     with pytest.raises(ValidationError) as err:
         ServiceSettings(service_name="x", environment="production", service_client_secret="changeme",
-                        pii_keys={"dev1": "abc"})
+                        pii_keys={"dev1": "abc"}, database_url=None, oidc_issuer=None)
     text = str(err.value)
     assert "DATABASE_URL is required" in text and "OIDC_ISSUER is required" in text
     assert "SERVICE_CLIENT_SECRET is a placeholder" in text and "dev1" in text
@@ -28,9 +28,23 @@ def test_production_accepts_real_settings():
 
 
 def test_development_falls_back_to_embedded_and_says_so():
-    s = ServiceSettings(service_name="registry")
+    s = ServiceSettings(service_name="registry", database_url=None, redis_url=None)
     assert s.effective_database_url.endswith("var/registry.db")
     assert any("DATABASE_URL unset" in n for n in s.describe_defaults())
+
+
+def test_configuration_errors_never_print_secret_values(capsys, monkeypatch):
+    from servicekit.runner import main
+
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("SERVICE_CLIENT_SECRET", "changeme")
+    monkeypatch.setenv("PII_KEYS", '{"k1": "super-secret-key-material"}')
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    rc = main(settings_factory=lambda: ServiceSettings(service_name="x"), app_factory=None, migrations_dir=None,
+              argv=["serve"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "DATABASE_URL is required" in err
+    assert "super-secret-key-material" not in err and "changeme" not in err
 
 
 def test_cursor_round_trip_and_garbage():

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import FrameType
 
 import uvicorn
+from pydantic import ValidationError
 from fastapi import FastAPI
 
 from servicekit.settings import ServiceSettings
@@ -67,8 +68,10 @@ def main(
     ns = parser.parse_args(argv if argv is not None else sys.argv[1:])
     try:
         settings = settings_factory()
-    except Exception as exc:  # a configuration error is the operator's to fix: say what, exit 2
-        print(f"configuration error: {exc}", file=sys.stderr)
+    except ValidationError as exc:  # the operator's to fix: say what, never echo the values
+        for error in exc.errors(include_input=False, include_url=False):
+            where = ".".join(str(p) for p in error["loc"]) or "settings"
+            print(f"configuration error: {where}: {error['msg']}", file=sys.stderr)
         return 2
     if ns.command == "migrate":
         from servicekit.migrations import upgrade
