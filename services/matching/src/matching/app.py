@@ -1,27 +1,69 @@
-"""The matching service: its app factory."""
+"""The matching service: its app factory, its consumer of the alerts feed and its engine."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 
 from servicekit.app import ServiceSpec, create_service_app
+from servicekit.crypto import BlindIndex, dev_keys, load_key
+from servicekit.db import unit_of_work
+
 from matching import tables  # noqa: F401  (registers the tables with the metadata)
+from matching.catalogue.endpoints import router as catalogue_router
+from matching.profile import Profile, load_profile
 from matching.settings import MatchingSettings
+from matching.sites import service as sites
+from matching.sites.endpoints import router as sites_router
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
+TAGS = [
+    {"name": "sites", "description": "The consortium's sites (助联体): district centres, township stations, village points"},
+    {"name": "catalogue", "description": "The 31 services in 9 categories (9大类31项帮扶服务)"},
+]
 
-def spec() -> ServiceSpec:
+
+async def _seed_sites(app: FastAPI) -> None:
+    async with unit_of_work(app.state.db) as session:
+        added = await sites.seed_from_profile(session, app.state.profile)
+    if added:
+        log.info("added %d sites from the city profile", added)
+
+
+def spec(settings: MatchingSettings) -> ServiceSpec:
     return ServiceSpec(
         title="Matching",
-        description="The service consortium (助联体) online: sites, partner organisations, offers, needs, matches, deliveries and points.",
-        routers=[],
+        description=(
+            "The service consortium (助联体) online: sites, partner organisations and their offers, needs from "
+            "referrals, visits and citizens, optimal matches, deliveries, feedback and points (春风点数)."
+        ),
+        routers=[sites_router, catalogue_router],
         migrations_dir=MIGRATIONS,
+        on_startup=[_seed_sites],
+        openapi_tags=TAGS,
     )
 
 
-def create_app(settings: MatchingSettings | None = None, **kw: Any) -> FastAPI:
-    return create_service_app(settings or MatchingSettings(), spec(), **kw)
+def blind_index(settings: MatchingSettings) -> BlindIndex:
+    """The keyed digest of a holder's ID number: the same key as the registry's, from a secret."""
+    if settings.blind_index_key is not None:
+        return BlindIndex(load_key(settings.blind_index_key, name="blind index"))
+    if settings.environment == "production":
+        raise ValueError("BLIND_INDEX_KEY is required in production")
+    return dev_keys().blind_index()
+
+
+def create_app(settings: MatchingSettings | None = None, *, profile: Profile | None = None, **kw: Any) -> FastAPI:
+    settings = settings or MatchingSettings()
+    profile = profile or load_profile(settings.config_dir, areas_file=settings.areas_file,
+                                      sites_file=settings.sites_file)
+    app = create_service_app(settings, spec(settings), **kw)
+    app.state.profile = profile
+    app.state.blind_index = blind_index(settings)
+    return app

@@ -1,0 +1,25 @@
+"""SQL that differs between PostgreSQL and SQLite, written once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, exists, func, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def is_postgres(session: AsyncSession) -> bool:
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+def json_array_contains(session: AsyncSession, column: Any, value: str) -> ColumnElement[bool]:
+    """``value`` is one of the strings of the JSON array in ``column``."""
+    if is_postgres(session):
+        return column.contains([value])
+    each = func.json_each(column).table_valued("value")
+    return exists(select(literal(1)).select_from(each).where(each.c.value == value))
+
+
+def for_update(session: AsyncSession, stmt: Any) -> Any:
+    """Lock the selected rows on PostgreSQL; SQLite already holds the database's write lock."""
+    return stmt.with_for_update() if is_postgres(session) else stmt
