@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, literal, select
+from sqlalchemy import ColumnElement, exists, func, literal, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
@@ -15,7 +16,7 @@ def is_postgres(session: AsyncSession) -> bool:
 def json_array_contains(session: AsyncSession, column: Any, value: str) -> ColumnElement[bool]:
     """``value`` is one of the strings of the JSON array in ``column``."""
     if is_postgres(session):
-        return column.contains([value])
+        return type_coerce(column, JSONB).contains([value])
     each = func.json_each(column).table_valued("value")
     return exists(select(literal(1)).select_from(each).where(each.c.value == value))
 
