@@ -9,6 +9,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Caller
+from servicekit.tables import FeedSequence
 
 from registry.facts.view import MemberFacts
 from registry.households.tables import Household, StatusChange, Survey
@@ -95,3 +96,16 @@ async def surveys_of(session: AsyncSession, household_id: str, limit: int, after
 
 async def count_members(session: AsyncSession, household_id: str) -> int:
     return (await session.execute(select(func.count()).select_from(Member).where(Member.household_id == household_id))).scalar_one()
+
+
+async def feed_head(session: AsyncSession) -> int:
+    return (await session.execute(select(FeedSequence.last_position).where(FeedSequence.id == 1))).scalar_one()
+
+
+async def snapshot_page(session: AsyncSession, after: str, limit: int) -> list[Any]:
+    stmt = (
+        select(Household.id, Household.version, Household.area_code, Household.label_masked, Household.synthetic,
+               Household.view, Household.missing)
+        .where(Household.id > after, Household.view.is_not(None)).order_by(Household.id).limit(limit + 1)
+    )
+    return list((await session.execute(stmt)).all())

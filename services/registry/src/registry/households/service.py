@@ -137,20 +137,23 @@ async def update(ctx: Context, household: Household, body: HouseholdUpdate) -> N
     changes = facts_service.apply_inputs(ctx.profile, facts, "household", body.facts, where="body.facts", source="worker",
                                          record=None, received_at=ctx.now, today=ctx.today, problems=problems)
     problems.raise_if_any()
-    written = [c.fact for c in changes]
-    if body.address is not None:
-        household.address_enc = ctx.vault.seal(body.address, table=TABLE, column="address", row_id=household.id)
-        written.append("address")
-    if body.location is not None:
-        household.location_enc = ctx.vault.seal(_location(body.location), table=TABLE, column="location", row_id=household.id)
-        written.append("location")
-    if body.rural_hukou is not None:
+    written = []
+    vault = ctx.vault
+    for column, value in (("address", body.address), ("location", _location(body.location))):
+        current = getattr(household, f"{column}_enc")
+        if value is not None and value != vault.open(current, table=TABLE, column=column, row_id=household.id):
+            setattr(household, f"{column}_enc", vault.seal(value, table=TABLE, column=column, row_id=household.id))
+            written.append(column)
+    if written:
+        audit.written(ctx, "household", household.id, written, household.area_code)
+    if body.rural_hukou is not None and body.rural_hukou != household.rural_hukou:
         household.rural_hukou = body.rural_hukou
+        written.append("rural_hukou")
+    if not written and not changes:
+        return  # nothing changed: no new version, no event
     household.facts = facts
     flag_modified(household, "facts")
     await facts_service.remember(ctx.session, facts_service.history(changes, household.id, None, ctx.now))
-    if written:
-        audit.written(ctx, "household", household.id, written, household.area_code)
     mark(ctx.session, household, "updated", detect(ctx.profile.triggers, changes, facts, None))
     await publish_changes(ctx.session, ctx.profile, ctx.today, ctx.now)
 

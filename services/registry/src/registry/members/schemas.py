@@ -11,7 +11,7 @@ from registry.facts.schemas import FactInput, FactPublic
 
 ResidentIdText = Field(min_length=1, max_length=32, examples=["330106199003070014"],
                        description="Resident ID number (居民身份证号码), 18 characters")
-Phone = Field(min_length=3, max_length=20, pattern=r"^[0-9+\-() ]+$", examples=["13800001234"])
+Phone = Field(default=None, min_length=3, max_length=20, pattern=r"^[0-9+\-() ]+$", examples=["13800001234"])
 
 
 class Relation(StrEnum):

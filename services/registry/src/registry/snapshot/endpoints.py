@@ -1,0 +1,64 @@
+"""``GET /internal/snapshot/households``: every household's scoring view, for a consumer that
+fell behind the feed's retention (docs/events.md). Service tokens only; never routed publicly.
+
+``position`` is the feed head when the snapshot began, carried in the cursor so every page
+reports the same one; a consumer continues the feed from there and keeps the newer ``version``
+of anything it sees twice.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from servicekit.auth import ServiceCaller
+from servicekit.db import Session, TransactionalRoute
+from servicekit.errors import BadRequest, Forbidden, Unauthorized, problem_responses
+from servicekit.pagination import decode_cursor, encode_cursor
+
+from registry.households import repository
+
+router = APIRouter(prefix="/internal/snapshot", tags=["internal"], route_class=TransactionalRoute)
+
+
+class SnapshotItem(BaseModel):
+    household_id: str
+    version: int
+    area_code: str
+    township_code: str
+    district_code: str
+    label_masked: str
+    synthetic: bool
+    view: dict[str, Any]
+    missing: list[str]
+
+
+class HouseholdSnapshot(BaseModel):
+    position: int = Field(description="Feed head when the snapshot began: continue the feed after it")
+    items: list[SnapshotItem]
+    next_cursor: str | None
+
+
+@router.get("/households", operation_id="snapshot:households", summary="All households' scoring views (service tokens)",
+            response_model=HouseholdSnapshot, responses=problem_responses(BadRequest, Unauthorized, Forbidden))
+async def household_snapshot(
+    session: Session, _caller: ServiceCaller,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+) -> HouseholdSnapshot:
+    if cursor:
+        values = decode_cursor(cursor)
+        if len(values) != 2 or not isinstance(values[0], int):
+            raise BadRequest("The cursor is not one this API handed out.")
+        position, after = values[0], str(values[1])
+    else:
+        position, after = await repository.feed_head(session), ""
+    rows = await repository.snapshot_page(session, after, limit)
+    page = rows[:limit]
+    items = [SnapshotItem(household_id=r.id, version=r.version, area_code=r.area_code, township_code=r.area_code[:9] + "000",
+                          district_code=r.area_code[:6] + "000000", label_masked=r.label_masked, synthetic=r.synthetic,
+                          view=r.view, missing=r.missing or []) for r in page]
+    next_cursor = encode_cursor([position, page[-1].id]) if len(rows) > limit and page else None
+    return HouseholdSnapshot(position=position, items=items, next_cursor=next_cursor)
