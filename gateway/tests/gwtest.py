@@ -32,12 +32,12 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serving(app: Any, port: int | None = None) -> AsyncIterator[str]:
+async def serving(app: Any, port: int | None = None, **config_options: Any) -> AsyncIterator[str]:
     """Run an ASGI app under uvicorn (httptools) in this event loop; yield its base URL."""
     port = port or free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, http="httptools", lifespan="on", log_level="warning",
-        access_log=False, server_header=False, proxy_headers=False,
+        access_log=False, server_header=False, proxy_headers=False, **config_options,
     )
     server = uvicorn.Server(config)
     server.capture_signals = _no_signals  # type: ignore[method-assign]
@@ -146,6 +146,7 @@ class Upstream:
                 "query": request.url.query,
                 "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in request.scope["headers"]],
                 "body_size": len(body),
+                "client_port": request.client.port if request.client else None,
             }
             self.seen.append(record)
             return record

@@ -234,3 +234,72 @@ async def test_head_request(gw):
     response = await gw.client.head("/api/v1/nonsense", headers=gw.auth())
     assert response.status_code == 404
     assert response.content == b""
+
+
+async def test_connections_to_a_service_are_kept_alive(gw):
+    ports = set()
+    for _ in range(20):
+        ports.add((await gw.client.get("/api/v1/members", headers=gw.auth())).json()["client_port"])
+    assert len(ports) <= 2
+
+
+async def test_a_connection_the_service_closed_is_not_reused(tmp_path):
+    """The service drops idle connections after 0.3 s; the gateway keeps them 10 s."""
+    from gwtest import Upstream, gateway_settings, running_gateway, serving
+
+    fake = Upstream("registry")
+    async with serving(fake.app(), timeout_keep_alive=0.3) as url:
+        settings = gateway_settings(tmp_path, {"registry": url}, upstream_keepalive_seconds=10)
+        async with running_gateway(settings) as gw:
+            for _ in range(3):
+                assert (await gw.client.get("/api/v1/households", headers=gw.auth())).status_code == 200
+                await asyncio.sleep(0.5)
+            response = await gw.client.post("/api/v1/households", content=b"{}", headers=gw.auth())
+            assert response.status_code == 200
+
+
+async def test_chunked_upload_of_unknown_length_reaches_the_service_whole(gw):
+    async def body() -> AsyncIterator[bytes]:
+        for i in range(50):
+            yield bytes([i]) * 1000
+
+    response = await gw.client.post("/api/v1/feeds/upload", content=body(), headers=gw.auth())
+    expected = b"".join(bytes([i]) * 1000 for i in range(50))
+    assert response.json() == {"size": len(expected), "sha256": hashlib.sha256(expected).hexdigest(),
+                               "chunks": response.json()["chunks"]}
+
+
+def test_upstream_urls_must_be_plain_http(tmp_path):
+    from gateway.app import create_app
+    from gateway.routes import RouteTableError
+    from gwtest import gateway_settings
+
+    with pytest.raises(RouteTableError, match="http://"):
+        create_app(gateway_settings(tmp_path, {"registry": "https://registry.internal"}))
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [b"this is not HTTP\r\n\r\n", b"", b"HTTP/1.1 200 OK\r\ncontent-length: 5000\r\n\r\nshort"],
+    ids=["garbage", "silence-then-close", "cut-short"],
+)
+async def test_a_broken_service_answer_is_502(tmp_path, answer):
+    from gwtest import free_port, gateway_settings, running_gateway
+
+    async def broken(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    port = free_port()
+    server = await asyncio.start_server(broken, "127.0.0.1", port)
+    try:
+        settings = gateway_settings(tmp_path, {"registry": f"http://127.0.0.1:{port}"})
+        async with running_gateway(settings) as gw:
+            response = await gw.client.get(f"/api/v1/households?q={MARKER}", headers=gw.auth())
+            body = assert_problem(response, 502, not_echoing=(MARKER,))
+            assert "registry" in body["detail"]
+    finally:
+        server.close()
+        await server.wait_closed()

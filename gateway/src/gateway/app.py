@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import httpx
@@ -29,7 +30,8 @@ from gateway.openapi import MergedOpenAPI
 from gateway.proxy import Proxy, Receive, Send, too_many
 from gateway.ratelimit import RateLimiter, make_rate_limiter
 from gateway.readiness import Readiness
-from gateway.routes import RouteTable
+from gateway.routes import RouteTable, RouteTableError
+from gateway.upstream import UpstreamPool
 from gateway.settings import GatewaySettings
 from servicekit.auth import JWTVerifier
 from servicekit.errors import NotFound, ServiceUnavailable, install_error_handlers, problem_response
@@ -63,13 +65,15 @@ class Gateway:
             max_body_bytes=settings.max_body_bytes,
             max_batch_body_bytes=settings.max_batch_body_bytes,
         )
+        self._addresses = {name: _host_port(url) for name, url in self.upstreams.items()}
         self.issuer: DevIssuer | None = None
         if settings.dev_issuer_enabled:
             accounts = load_demo_accounts(settings.demo_accounts_file)
             key = SigningKey.load_or_create(settings.var_dir / "dev-issuer-key.pem")
             self.issuer = DevIssuer(settings.issuer, settings.oidc_audience, key, accounts)
 
-        self.session: aiohttp.ClientSession | None = None
+        self.session: aiohttp.ClientSession | None = None  # probes and OpenAPI documents
+        self.pools: dict[str, UpstreamPool] = {}  # the proxied traffic
         self.limiter: RateLimiter | None = None
         self.verifier: JWTVerifier | None = None
         self.proxy: Proxy | None = None
@@ -136,8 +140,15 @@ class Gateway:
                 s.issuer, s.oidc_audience, http=self._oidc_http, cooldown_seconds=s.jwks_cooldown_seconds
             )
         auth = EdgeAuth(self.verifier, cache_seconds=s.token_cache_seconds, cache_size=s.token_cache_size)
+        self.pools = {
+            name: UpstreamPool(
+                host, port, limit=s.upstream_pool_per_host, keepalive=s.upstream_keepalive_seconds,
+                connect_timeout=s.upstream_connect_timeout, read_timeout=s.upstream_read_timeout,
+            )
+            for name, (host, port) in self._addresses.items()
+        }
         self.proxy = Proxy(
-            routes=self.routes, auth=auth, limiter=self.limiter, session=self.session, log_requests=s.access_log
+            routes=self.routes, auth=auth, limiter=self.limiter, pools=self.pools, log_requests=s.access_log
         )
         self.readiness = Readiness(self.session, self.upstreams, s.probe_timeout)
         self.openapi = MergedOpenAPI(
@@ -153,6 +164,8 @@ class Gateway:
 
     async def shutdown(self) -> None:
         self.state.shutting_down = True
+        for pool in self.pools.values():
+            await pool.close()
         if self.session is not None:
             await self.session.close()
         if self.limiter is not None:
@@ -255,6 +268,14 @@ class Gateway:
 
         app.router.routes.extend(self._issuer_routes)
         return app
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname or parts.path not in ("", "/"):
+        # In-cluster hops are plain HTTP to a service name; TLS belongs to the mesh or ingress.
+        raise RouteTableError(f"upstream URL {url!r} must be http://HOST[:PORT]")
+    return parts.hostname, parts.port or 80
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

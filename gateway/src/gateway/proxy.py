@@ -1,7 +1,7 @@
 """The proxy: raw ASGI, bodies streamed both ways, upstream failures turned into problems.
 
 No framework sits on this path: one request costs a header scan, a token-cache lookup, a
-rate-limit check and one pooled aiohttp call. Large uploads (department batches) and large
+rate-limit check and one exchange on a pooled keep-alive connection (gateway.upstream). Large uploads (department batches) and large
 answers are streamed chunk by chunk, never held whole in memory.
 """
 
@@ -13,14 +13,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import aiohttp
-from yarl import URL
-
 from gateway.asgi import Message, Scope, accept_request_id, send_problem, valid_traceparent
 from gateway.auth import EdgeAuth, token_from_header
 from gateway.logs import request_id_var
 from gateway.ratelimit import RateLimiter
 from gateway.routes import Route, RouteTable
+from gateway.upstream import ConnectFailed, UpstreamError, UpstreamPool, UpstreamResponse, UpstreamTimeout
 from servicekit.errors import (
     BadGateway,
     BadRequest,
@@ -65,7 +63,7 @@ class _ClientGone(Exception):
 
 
 class _RequestBody:
-    """The request body as an async iterator for aiohttp, counted against the route's limit."""
+    """The request body as an async iterator for the upstream client, counted against the route's limit."""
 
     __slots__ = ("receive", "first", "limit", "seen", "too_large", "client_gone", "complete")
 
@@ -74,7 +72,7 @@ class _RequestBody:
         self.first = first
         self.limit = limit
         self.seen = len(first)
-        # aiohttp wraps what the iterator raises; these flags say what really happened.
+        # The upstream client wraps what the iterator raises; these flags say what really happened.
         self.too_large = False
         self.client_gone = False
         self.complete = False
@@ -114,13 +112,13 @@ class Proxy:
         routes: RouteTable,
         auth: EdgeAuth,
         limiter: RateLimiter | None,
-        session: aiohttp.ClientSession,
+        pools: dict[str, UpstreamPool],
         log_requests: bool = True,
     ) -> None:
         self.routes = routes
         self.auth = auth
         self.limiter = limiter
-        self.session = session
+        self.pools = pools
         self.log_requests = log_requests
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -140,7 +138,7 @@ class Proxy:
         head = scope["method"] == "HEAD"
         path: str = scope["path"]
         # One pass over the headers: copy most, pick out the few the gateway acts on.
-        forwarded: list[tuple[str, str]] = []
+        forwarded: list[tuple[bytes, bytes]] = []
         authorization = content_length = connection = traceparent = tracestate = xff = host = None
         request_id: bytes | None = None
         for name, value in scope["headers"]:
@@ -149,7 +147,7 @@ class Proxy:
                     request_id = value
                 elif name == b"authorization":
                     authorization = value
-                    forwarded.append(("authorization", value.decode("latin-1")))
+                    forwarded.append((name, value))
                 elif name == b"content-length":
                     content_length = value
                 elif name == b"traceparent":
@@ -164,9 +162,9 @@ class Proxy:
                 if name == b"connection":
                     connection = value
             elif not name.startswith(b"proxy-"):
-                forwarded.append((name.decode("latin-1"), value.decode("latin-1")))
+                forwarded.append((name, value))
         if connection is not None:
-            named = {t.strip().lower().decode("latin-1") for t in connection.split(b",")}
+            named = {t.strip().lower() for t in connection.split(b",")}
             forwarded = [h for h in forwarded if h[0] not in named]
         request_id = accept_request_id(request_id)
         request_id_var.set(request_id.decode())
@@ -185,18 +183,17 @@ class Proxy:
             await send_problem(send, err, request_id, head=head)
             return err.status
 
-        forwarded.append(("x-request-id", request_id.decode()))
-        forwarded.append(("x-forwarded-for", f"{xff.decode('latin-1')}, {client_ip}" if xff else client_ip))
-        forwarded.append(("x-forwarded-proto", scope.get("scheme", "http")))
+        ip = client_ip.encode()
+        forwarded.append((b"x-request-id", request_id))
+        forwarded.append((b"x-forwarded-for", xff + b", " + ip if xff else ip))
+        forwarded.append((b"x-forwarded-proto", scope.get("scheme", "http").encode()))
         if host is not None:
-            forwarded.append(("x-forwarded-host", host.decode("latin-1")))
+            forwarded.append((b"x-forwarded-host", host))
         # An invalid traceparent is dropped with its tracestate (W3C Trace Context, 3.3 and 3.4).
         if traceparent is not None and valid_traceparent(traceparent):
-            forwarded.append(("traceparent", traceparent.decode()))
+            forwarded.append((b"traceparent", traceparent))
             if tracestate is not None:
-                forwarded.append(("tracestate", tracestate.decode("latin-1")))
-        if length is not None:
-            forwarded.append(("content-length", str(length)))
+                forwarded.append((b"tracestate", tracestate))
 
         # The body: whole when it came in one piece (most calls), streamed otherwise.
         message = await receive()
@@ -215,18 +212,20 @@ class Proxy:
             data = first or None
 
         qs: bytes = scope.get("query_string", b"")
-        raw_path: bytes = scope.get("raw_path") or path.encode()
-        target = route.upstream + raw_path.decode("latin-1") + ("?" + qs.decode("latin-1") if qs else "")
-        url = URL(target, encoded=True)
+        target: bytes = scope.get("raw_path") or path.encode()
+        if qs:
+            target += b"?" + qs
         method: str = scope["method"]
 
         response = None
         try:
-            response = await self._request(method, url, forwarded, data, retry=body is None and method in IDEMPOTENT)
+            response = await self.pools[route.service].request(
+                method, target, forwarded, data, content_length=length, retry_stale=body is None and method in IDEMPOTENT
+            )
             # A small answer is read whole before anything is sent, so a failure can still be
             # answered with a problem; past that point the status line is out.
             payload = await response.read() if _is_small(response) else None
-        except Exception as exc:  # noqa: BLE001 - every failure before the answer becomes a problem
+        except (UpstreamError, OSError) as exc:
             if response is not None:
                 response.close()
             if body is not None and body.client_gone:
@@ -283,21 +282,9 @@ class Proxy:
             raise PayloadTooLarge(_too_large(route))
         return length
 
-    async def _request(
-        self, method: str, url: URL, headers: list[tuple[str, str]], data: Any, *, retry: bool
-    ) -> aiohttp.ClientResponse:
-        try:
-            return await self.session.request(method, url, headers=headers, data=data, allow_redirects=False)
-        except aiohttp.ServerDisconnectedError:
-            # A pooled connection the service closed just as it was reused: safe to retry once
-            # when nothing was streamed and the method is idempotent.
-            if not retry:
-                raise
-            return await self.session.request(method, url, headers=headers, data=data, allow_redirects=False)
-
     async def _answer(
         self,
-        response: aiohttp.ClientResponse,
+        response: UpstreamResponse,
         payload: bytes | None,
         send: Send,
         receive: Receive,
@@ -306,7 +293,7 @@ class Proxy:
     ) -> None:
         headers: list[tuple[bytes, bytes]] = []
         connection: bytes | None = None
-        for name, value in response.raw_headers:
+        for name, value in response.headers:
             lower = name.lower()
             if lower in _RESPONSE_DROP or lower.startswith(b"proxy-"):
                 if lower == b"connection":
@@ -328,12 +315,12 @@ class Proxy:
         # be watched once the request body has been consumed.
         gone = asyncio.ensure_future(receive()) if body is None or body.complete else None
         try:
-            async for chunk in response.content.iter_any():
+            async for chunk in response.iter_chunks():
                 if gone is not None and gone.done():
                     response.close()
                     return
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except UpstreamError as exc:
             # Too late for a problem: the status line is out. Abort so the client sees a cut answer.
             log.warning("upstream answer broke off", extra={"error": type(exc).__name__})
             raise
@@ -343,7 +330,7 @@ class Proxy:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-def _is_small(response: aiohttp.ClientResponse) -> bool:
+def _is_small(response: UpstreamResponse) -> bool:
     length = response.content_length
     return length is not None and length <= SMALL_BODY
 
@@ -359,9 +346,9 @@ def _too_large(route: Route) -> str:
 
 def _upstream_problem(exc: BaseException, route: Route) -> ProblemError:
     service = route.service
-    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+    if isinstance(exc, UpstreamTimeout):
         return GatewayTimeout(f"The {service} service did not answer in time.", service=service)
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, ConnectFailed):
         return BadGateway(f"The {service} service is not reachable.", service=service)
     log.warning("upstream call failed", extra={"service": service, "error": type(exc).__name__})
     return BadGateway(f"The {service} service broke off the exchange.", service=service)
