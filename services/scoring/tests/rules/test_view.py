@@ -1,0 +1,76 @@
+"""Preparing a household's view never fails: gaps and bad values are noted and treated."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from scoring.rules.reference import assess
+from scoring.synthetic import generate, to_views
+
+
+def a_view(ctx, seed=1):
+    matrix, missing = generate(ctx.view, 1, seed=seed)
+    return to_views(ctx.view, matrix, missing)[0]
+
+
+def test_round_trip_of_a_generated_view(ctx):
+    matrix, missing = generate(ctx.view, 50, seed=2)
+    for i, (view, said_missing) in enumerate(to_views(ctx.view, matrix, missing)):
+        prepared = ctx.view.prepare(view, said_missing)
+        assert np.array_equal(prepared.row, matrix[:, i], equal_nan=True)
+        assert not prepared.invalid and not prepared.clamped
+
+
+def test_missing_and_absent_facts_are_named(ctx):
+    view, _ = a_view(ctx)
+    view = dict(view)
+    del view["members_total"]              # absent altogether
+    view["head_age"] = None                # null in a nullable field the registry calls missing
+    view["housing_unsafe"] = None          # null in a field that must have a value
+    view["months_since_exit"] = None       # null, nullable, not called missing: not applicable
+    prepared = ctx.view.prepare(view, ["head_age"])
+    assert {"members_total", "head_age", "housing_unsafe"} <= set(prepared.missing)
+    assert "months_since_exit" not in prepared.missing
+    for name in ("members_total", "head_age", "housing_unsafe", "months_since_exit"):
+        assert math.isnan(prepared.row[ctx.view.by_name[name].index])
+
+
+def test_wrong_types_and_unknown_enum_values_become_unknown(ctx):
+    view, _ = a_view(ctx)
+    view = {**view, "register_status": "millionaire", "members_total": "three", "single_parent": "yes",
+            "children_under_6": 1.5, "deposits": float("inf"), "district_code": "nowhere"}
+    prepared = ctx.view.prepare(view)
+    assert set(prepared.invalid) == {"register_status", "members_total", "single_parent", "children_under_6",
+                                     "deposits", "district_code"}
+
+
+def test_out_of_range_values_are_clamped(ctx):
+    view, _ = a_view(ctx)
+    view = {**view, "members_total": 500, "income_monthly_per_capita": -300.0, "employment_rate": 7.5}
+    prepared = ctx.view.prepare(view)
+    assert set(prepared.clamped) == {"members_total", "income_monthly_per_capita", "employment_rate"}
+    row = prepared.row
+    assert row[ctx.view.by_name["members_total"].index] == 30
+    assert row[ctx.view.by_name["income_monthly_per_capita"].index] == 0
+    assert row[ctx.view.by_name["employment_rate"].index] == 1
+
+
+def test_a_view_of_nothing_still_scores(ctx, model, kernel):
+    prepared = ctx.view.prepare({})
+    assert len(prepared.missing) == len(ctx.view)
+    results = kernel.evaluate(prepared.row.reshape(-1, 1))
+    outcome = assess(model, ctx.view.decode_row(prepared.row))
+    assert outcome.score == results.score[0]
+    # with nothing known, only the imputed facts can fire (arrears treated as 0: nothing fires)
+    assert (results.tiers[:, 0] == -1).all()
+    assert outcome.score == sum(d.base for d in model.dimensions)
+
+
+def test_the_input_hash_is_stable_and_sensitive(ctx):
+    from scoring.rules.view import input_hash
+
+    view, missing = a_view(ctx)
+    assert input_hash(view, missing) == input_hash(dict(reversed(list(view.items()))), list(reversed(missing)))
+    assert input_hash(view, missing) != input_hash({**view, "members_total": view["members_total"] + 1}, missing)
