@@ -14,7 +14,11 @@ from servicekit.db import unit_of_work
 
 from matching import tables  # noqa: F401  (registers the tables with the metadata)
 from matching.catalogue.endpoints import router as catalogue_router
+from matching.engine.scheduler import Matcher
+from matching.offers.endpoints import router as offers_router
+from matching.organisations.endpoints import router as organisations_router
 from matching.profile import Profile, load_profile
+from matching.seed import seed_demo
 from matching.settings import MatchingSettings
 from matching.sites import service as sites
 from matching.sites.endpoints import router as sites_router
@@ -26,14 +30,27 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 TAGS = [
     {"name": "sites", "description": "The consortium's sites (助联体): district centres, township stations, village points"},
     {"name": "catalogue", "description": "The 31 services in 9 categories (9大类31项帮扶服务)"},
+    {"name": "organisations", "description": "Partner organisations: apply, approval, suspension (入驻助联体)"},
+    {"name": "offers", "description": "Offers (帮扶项目): draft, published, paused, closed; HSDS export and import"},
 ]
 
 
-async def _seed_sites(app: FastAPI) -> None:
+async def _seed(app: FastAPI) -> None:
     async with unit_of_work(app.state.db) as session:
         added = await sites.seed_from_profile(session, app.state.profile)
     if added:
         log.info("added %d sites from the city profile", added)
+    settings: MatchingSettings = app.state.settings
+    if settings.seeds_demo:
+        await seed_demo(app.state.db, app.state.profile, settings.config_dir)
+
+
+async def _start_matcher(app: FastAPI) -> None:
+    app.state.matcher.start()
+
+
+async def _stop_matcher(app: FastAPI) -> None:
+    await app.state.matcher.stop()
 
 
 def spec(settings: MatchingSettings) -> ServiceSpec:
@@ -43,9 +60,10 @@ def spec(settings: MatchingSettings) -> ServiceSpec:
             "The service consortium (助联体) online: sites, partner organisations and their offers, needs from "
             "referrals, visits and citizens, optimal matches, deliveries, feedback and points (春风点数)."
         ),
-        routers=[sites_router, catalogue_router],
+        routers=[sites_router, catalogue_router, organisations_router, offers_router],
         migrations_dir=MIGRATIONS,
-        on_startup=[_seed_sites],
+        on_startup=[_seed, _start_matcher],
+        on_shutdown=[_stop_matcher],
         openapi_tags=TAGS,
     )
 
@@ -66,4 +84,11 @@ def create_app(settings: MatchingSettings | None = None, *, profile: Profile | N
     app = create_service_app(settings, spec(settings), **kw)
     app.state.profile = profile
     app.state.blind_index = blind_index(settings)
+    app.state.matcher = Matcher(lambda: run_incremental(app), settings.auto_match_delay_seconds)
     return app
+
+
+async def run_incremental(app: FastAPI) -> object:
+    from matching.engine.runner import run
+
+    return await run(app.state.db, app.state.profile, mode="incremental", triggered_by="matcher")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 AREA_CODE = r"^\d{12}$"
 CODE = r"^[a-z][a-z0-9_]{1,63}$"
@@ -27,3 +29,15 @@ class Transition(Forbid):
     """A state change with an optional note (never personal data)."""
 
     note: str | None = Field(default=None, max_length=500)
+
+
+def _unique(values: list[str]) -> list[str]:
+    if len(set(values)) != len(values):
+        raise ValueError("a code appears twice")
+    return values
+
+
+AreaCode = Annotated[str, Field(pattern=AREA_CODE)]
+Code = Annotated[str, Field(pattern=CODE)]
+Codes = Annotated[list[Code], AfterValidator(_unique)]
+AreaCodes = Annotated[list[AreaCode], AfterValidator(_unique)]
