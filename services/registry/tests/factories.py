@@ -65,3 +65,19 @@ async def audit_records(svc, resource_id: str, action: str | None = None) -> lis
 
 __all__ = ["OTHER_VILLAGE", "TOWNSHIP", "VILLAGE", "resident_id", "member", "household", "create", "head_position",
            "events_since", "audit_records"]
+
+
+def feed_record(record_id: str, item: str, number: str, value: Any = None, effective: str = "2026-01-10", **kw: Any) -> dict[str, Any]:
+    return {"record_id": record_id, "item": item, "resident_id": number, "value": value, "effective_date": effective, **kw}
+
+
+def jsonl(records: list[Any]) -> bytes:
+    import json
+
+    return "".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n" for r in records).encode()
+
+
+async def deliver(client, records: list[Any], expect: int = 201) -> dict[str, Any]:
+    r = await client.post("/api/v1/feeds/batches", content=jsonl(records), headers={"Content-Type": "application/x-ndjson"})
+    assert r.status_code == expect, r.text
+    return r.json()

@@ -8,10 +8,13 @@ from sqlmodel import SQLModel
 
 from servicekit import tables as kit_tables  # noqa: F401  (the kit's tables live in every schema)
 from registry.facts.tables import FactRecord
+from registry.feeds.tables import FeedBatch, FeedRejection
 from registry.households.tables import Household, StatusChange, Survey
+from registry.leads.tables import Lead
 from registry.members.tables import Member
 from registry.reconciliation.tables import ReconciliationCase
 
 metadata = SQLModel.metadata
 
-__all__ = ["FactRecord", "Household", "Member", "ReconciliationCase", "StatusChange", "Survey", "metadata"]
+__all__ = ["FactRecord", "FeedBatch", "FeedRejection", "Household", "Lead", "Member", "ReconciliationCase",
+           "StatusChange", "Survey", "metadata"]

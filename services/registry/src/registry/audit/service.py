@@ -44,3 +44,8 @@ async def unmasked_read(ctx: Context, member_id: str, area_code: str, purpose: s
                               headers={"Retry-After": "3600"})
     record(ctx.session, ctx.caller, AuditAction.read_unmasked, "member", member_id, REVEALED_FIELDS,
            purpose=purpose[:256], area_code=area_code)
+
+
+def lead_read(ctx: Context, lead_id: str, area_code: str | None) -> None:
+    record(ctx.session, ctx.caller, AuditAction.read_masked, "lead", lead_id, ("resident_id_masked", "value"),
+           area_code=area_code)

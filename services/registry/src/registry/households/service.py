@@ -70,7 +70,8 @@ async def flush(ctx: Context) -> None:
 
 
 async def create(ctx: Context, body: HouseholdCreate, *, extra_triggers: list[dict[str, Any]] | None = None,
-                 source: str = "worker", record: str | None = None) -> tuple[Household, list[Member], list[PendingReview]]:
+                 publish: bool = True) -> tuple[Household, list[Member], list[PendingReview]]:
+    """Open a household; with ``publish=False`` the caller adds to it and publishes the one event."""
     problems = Problems()
     check_area(ctx, body.area_code, "body.area_code", problems)
     check_status(body.register_status, body.off_register_source, "body", problems)
@@ -79,8 +80,8 @@ async def create(ctx: Context, body: HouseholdCreate, *, extra_triggers: list[di
         problems.add("body.members", "one_head", "A household has exactly one head (户主).")
     household_id = new_id()
     facts: dict[str, Any] = {}
-    h_changes = facts_service.apply_inputs(ctx.profile, facts, "household", body.facts, where="body.facts", source=source,
-                                           record=record, received_at=ctx.now, today=ctx.today, problems=problems)
+    h_changes = facts_service.apply_inputs(ctx.profile, facts, "household", body.facts, where="body.facts", source="worker",
+                                           record=None, received_at=ctx.now, today=ctx.today, problems=problems)
     member_facts = [members.member_facts(ctx, cm, f"body.members.{body.members.index(cm.body)}.facts", problems)
                     for cm in checked]
     problems.raise_if_any()
@@ -105,7 +106,7 @@ async def create(ctx: Context, body: HouseholdCreate, *, extra_triggers: list[di
     ))
     added: list[Member] = []
     pending: list[PendingReview] = []
-    triggers = [trigger("household_created", ctx.today.isoformat(), source)] + list(extra_triggers or [])
+    triggers = [trigger("household_created", ctx.today.isoformat(), body.channel.value)] + list(extra_triggers or [])
     triggers += detect(ctx.profile.triggers, h_changes, facts, None)
     history = facts_service.history(h_changes, household_id, None, ctx.now)
     for cm, (m_facts, m_changes) in zip(checked, member_facts, strict=True):
@@ -123,7 +124,8 @@ async def create(ctx: Context, body: HouseholdCreate, *, extra_triggers: list[di
     await facts_service.remember(ctx.session, history)
     mark(ctx.session, household, "created", triggers)
     audit.written(ctx, "household", household_id, ["address", "location", "members"], household.area_code)
-    await publish_changes(ctx.session, ctx.profile, ctx.today, ctx.now)
+    if publish:
+        await publish_changes(ctx.session, ctx.profile, ctx.today, ctx.now)
     return household, added, pending
 
 

@@ -1,0 +1,213 @@
+"""Applying one chunk of department records in one transaction, set-based.
+
+1. Find the people by blind index (one query) and try each record on their current facts: most
+   records change nothing (``unchanged``) and cost no write at all.
+2. A record about a person not in the database becomes a lead (主动发现), once per record id.
+3. The records that would change something are checked against the fact history (a re-sent
+   record is recognised by its record id even if a newer value came since), then their people
+   and households are locked and the records re-applied on the fresh facts, in line order.
+4. Facts, history, scoring views and one household.changed per household are written together,
+   so a chunk is all or nothing: a crash loses at most the chunk in flight, and a re-sent batch
+   finds the committed chunks unchanged.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.events import publish
+from servicekit.resident_id import mask
+
+from registry.columns import new_id
+from registry.facts import repository as facts_repo
+from registry.facts.triggers import detect
+from registry.facts.view import HouseholdFacts
+from registry.facts.vocabulary import Change, Provenance, apply, value_of
+from registry.feeds import repository
+from registry.feeds.parsing import Record, Rejection, rejection
+from registry.households import repository as households_repo
+from registry.households.changes import EVENT_TYPE, event_data
+from registry.profile import CityProfile
+from registry.vault import Vault
+
+SCALAR = frozenset({"int", "float", "bool", "enum", "date"})
+
+
+@dataclass
+class Outcome:
+    line: int
+    record_id: str | None
+    outcome: str  # applied | unchanged | rejected | lead
+    reason_code: str | None = None
+    household_id: str | None = None
+
+
+@dataclass
+class ChunkResult:
+    outcomes: list[Outcome] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    households_changed: int = 0
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for o in self.outcomes if o.outcome == outcome)
+
+
+@dataclass
+class FeedContext:
+    profile: CityProfile
+    vault: Vault
+    now: datetime
+    today: date
+
+    @property
+    def received_at(self) -> str:
+        return self.now.isoformat()
+
+
+def _provenance(fc: FeedContext, department: str, r: Record) -> Provenance:
+    return Provenance(department, r.record_id, r.effective, fc.received_at)
+
+
+async def apply_chunk(session: AsyncSession, fc: FeedContext, department: str, items: list[Record | Rejection]) -> ChunkResult:
+    result = ChunkResult()
+    records: list[Record] = []
+    seen_ids: set[str] = set()
+    for item in items:
+        if isinstance(item, Rejection):
+            result.rejections.append(item)
+        elif item.record_id in seen_ids:
+            result.outcomes.append(Outcome(item.line, item.record_id, "unchanged"))  # repeated within the chunk
+        else:
+            seen_ids.add(item.record_id)
+            records.append(item)
+    index = {}
+    for r in records:
+        if r.number not in index:
+            index[r.number] = fc.vault.resident_index(r.number)
+    people = await repository.members_by_index(session, list(set(index.values()))) if records else {}
+    household_ids = {p.household_id for r in records if r.spec.subject == "household"
+                     and (p := people.get(index[r.number])) is not None}
+    h_facts = await repository.household_facts(session, list(household_ids)) if household_ids else {}
+    m_facts = {p.id: p.facts for p in people.values()}
+
+    # Pass 1: classify on the facts as read (a record that changes nothing needs no lock).
+    candidates: list[tuple[Record, Any]] = []
+    leads: list[Record] = []
+    for r in records:
+        person = people.get(index[r.number])
+        if person is None:
+            leads.append(r)
+            continue
+        problem = _after_death(r, m_facts[person.id])
+        if problem is not None:
+            result.rejections.append(problem)
+            continue
+        facts = m_facts[person.id] if r.spec.subject == "person" else h_facts[person.household_id]
+        if apply(facts, r.spec, r.value, _provenance(fc, department, r), fc.today) is None:
+            result.outcomes.append(Outcome(r.line, r.record_id, "unchanged", household_id=person.household_id))
+        else:
+            candidates.append((r, person))
+    # A re-sent record the registry already took is unchanged, even if a newer value came since.
+    scalar_ids = [r.record_id for r, _ in candidates if r.spec.type in SCALAR]
+    seen = await facts_repo.seen_records(session, department, scalar_ids) if scalar_ids else set()
+    if seen:
+        for r, person in candidates:
+            if r.record_id in seen:
+                result.outcomes.append(Outcome(r.line, r.record_id, "unchanged", household_id=person.household_id))
+        candidates = [(r, p) for r, p in candidates if r.record_id not in seen]
+
+    if candidates:
+        result.households_changed = await _apply_candidates(session, fc, department, candidates, result)
+    if leads:
+        await _queue_leads(session, fc, department, leads)
+        result.outcomes += [Outcome(r.line, r.record_id, "lead") for r in leads]
+    return result
+
+
+def _after_death(r: Record, facts: dict[str, Any]) -> Rejection | None:
+    if r.spec.subject != "person" or r.spec.key == "deceased_on":
+        return None
+    died = value_of(facts, "deceased_on")
+    if died is not None and r.effective.isoformat() > died:
+        return rejection(r.line, r.record_id, "after_death", "The person is recorded as deceased before the effective date.")
+    return None
+
+
+async def _apply_candidates(session: AsyncSession, fc: FeedContext, department: str,
+                            candidates: list[tuple[Record, Any]], result: ChunkResult) -> int:
+    """Pass 2: lock, re-apply on fresh facts, write facts, history, views and events."""
+    member_ids = {p.id for r, p in candidates}
+    locked_members = await repository.lock_members(session, list(member_ids))
+    household_ids = {m.household_id for m in locked_members.values()}
+    locked = await repository.lock_households(session, list(household_ids))
+    m_facts = {mid: dict(m.facts) for mid, m in locked_members.items()}
+    h_facts = {hid: dict(h.facts) for hid, h in locked.items()}
+    member_changes: dict[str, list[Change]] = defaultdict(list)
+    household_changes: dict[str, list[Change]] = defaultdict(list)
+    history: list[dict[str, Any]] = []
+    for r, person in candidates:
+        member = locked_members.get(person.id)
+        if member is None:  # removed meanwhile: the record waits for a re-send
+            result.rejections.append(rejection(r.line, r.record_id, "retry", "The person changed meanwhile; send again."))
+            continue
+        hid = member.household_id
+        if r.spec.subject == "person":
+            change = apply(m_facts[member.id], r.spec, r.value, _provenance(fc, department, r), fc.today)
+            target = member_changes[member.id]
+        else:
+            change = apply(h_facts[hid], r.spec, r.value, _provenance(fc, department, r), fc.today)
+            target = household_changes[hid]
+        if change is None:
+            result.outcomes.append(Outcome(r.line, r.record_id, "unchanged", household_id=hid))
+            continue
+        target.append(change)
+        result.outcomes.append(Outcome(r.line, r.record_id, "applied", household_id=hid))
+        history.append({"household_id": hid, "member_id": member.id if r.spec.subject == "person" else None,
+                        "fact": r.spec.key, "value": change.item_value, "source": department, "record_id": r.record_id,
+                        "effective_date": r.effective, "received_at": fc.now})
+    if not history:
+        return 0
+    await repository.update_members(session, [
+        {"_id": mid, "_facts": m_facts[mid], "_at": fc.now} for mid in member_changes])
+    await facts_repo.insert_history(session, history)
+    triggers: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for mid, changes in member_changes.items():
+        hid = locked_members[mid].household_id
+        triggers[hid] += detect(fc.profile.triggers, changes, h_facts[hid], mid)
+    for hid, changes in household_changes.items():
+        triggers[hid] += detect(fc.profile.triggers, changes, h_facts[hid], None)
+    changed = sorted({locked_members[mid].household_id for mid in member_changes} | set(household_changes))
+    members = await households_repo.member_facts_of(session, changed)
+    rows = []
+    for hid in changed:
+        h = locked[hid]
+        view, missing = fc.profile.view(HouseholdFacts(h.area_code, h.register_status, h.off_register_source, h.channel,
+                                                       h.status_since, h.rural_hukou, h_facts[hid], members.get(hid, [])),
+                                        fc.today)
+        version = h.version + 1
+        rows.append({"_id": hid, "_facts": h_facts[hid], "_view": view, "_missing": missing, "_version": version,
+                     "_at": fc.now})
+        publish(session, EVENT_TYPE, hid, event_data(
+            household_id=hid, version=version, area_code=h.area_code, label_masked=h.label_masked,
+            synthetic=h.synthetic, change="updated", triggers=triggers.get(hid, []), view=view, missing=missing))
+    await repository.update_households(session, rows)
+    return len(changed)
+
+
+async def _queue_leads(session: AsyncSession, fc: FeedContext, department: str, leads: list[Record]) -> None:
+    rows = []
+    for r in leads:
+        lead_id = new_id()
+        rows.append({
+            "id": lead_id, "department": department, "record_id": r.record_id, "item": r.item.code,
+            "resident_bidx": fc.vault.resident_index(r.number),
+            "resident_enc": fc.vault.seal(r.number, table="leads", column="resident_id", row_id=lead_id),
+            "resident_masked": mask(r.number), "value": r.value, "effective_date": r.effective,
+            "area_code": r.area_code, "status": "open", "version": 1, "received_at": fc.now,
+        })
+    await repository.insert_leads(session, rows)

@@ -1,0 +1,131 @@
+"""Every query of the department feeds: set-based, a chunk of records at a time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.tables import JSONType
+
+from registry.feeds.tables import FeedBatch, FeedRejection
+from registry.households.repository import _lockable
+from registry.households.tables import Household
+from registry.leads.tables import Lead
+from registry.members.tables import Member
+
+M = Member.__table__
+H = Household.__table__
+
+
+async def members_by_index(session: AsyncSession, indexes: list[str]) -> dict[str, Any]:
+    """id, household_id and facts of the members with these blind indexes (no lock)."""
+    rows = await session.execute(
+        select(M.c.resident_bidx, M.c.id, M.c.household_id, M.c.facts).where(M.c.resident_bidx.in_(indexes))
+    )
+    return {r.resident_bidx: r for r in rows}
+
+
+async def household_facts(session: AsyncSession, household_ids: list[str]) -> dict[str, dict[str, Any]]:
+    rows = await session.execute(select(H.c.id, H.c.facts).where(H.c.id.in_(household_ids)))
+    return {r.id: r.facts for r in rows}
+
+
+async def lock_members(session: AsyncSession, member_ids: list[str]) -> dict[str, Any]:
+    stmt = select(M.c.id, M.c.household_id, M.c.facts).where(M.c.id.in_(sorted(member_ids))).order_by(M.c.id)
+    return {r.id: r for r in await session.execute(_lockable(session, stmt, True))}
+
+
+async def lock_households(session: AsyncSession, household_ids: list[str]) -> dict[str, Any]:
+    stmt = (
+        select(H.c.id, H.c.area_code, H.c.register_status, H.c.off_register_source, H.c.channel, H.c.status_since,
+               H.c.rural_hukou, H.c.facts, H.c.version, H.c.label_masked, H.c.synthetic)
+        .where(H.c.id.in_(sorted(household_ids))).order_by(H.c.id)
+    )
+    return {r.id: r for r in await session.execute(_lockable(session, stmt, True))}
+
+
+async def update_members(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        stmt = (update(M).where(M.c.id == bindparam("_id"))
+                .values(facts=bindparam("_facts", type_=JSONType), version=M.c.version + 1, updated_at=bindparam("_at")))
+        await session.execute(stmt, rows)
+
+
+async def update_households(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        stmt = (update(H).where(H.c.id == bindparam("_id"))
+                .values(facts=bindparam("_facts", type_=JSONType), view=bindparam("_view", type_=JSONType),
+                        missing=bindparam("_missing", type_=JSONType), version=bindparam("_version"),
+                        updated_at=bindparam("_at")))
+        await session.execute(stmt, rows)
+
+
+async def insert_leads(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Leads, once per (department, record id): a re-sent record does not queue a second lead."""
+    if rows:
+        dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+        insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+        await session.execute(insert_fn(Lead).on_conflict_do_nothing(index_elements=["department", "record_id"]), rows)
+
+
+async def add_batch(session: AsyncSession, batch: FeedBatch) -> None:
+    session.add(batch)
+    await session.flush()
+
+
+async def count_into_batch(session: AsyncSession, batch_id: str, **counts: int) -> None:
+    values = {name: getattr(FeedBatch, name) + n for name, n in counts.items() if n}
+    if values:
+        await session.execute(update(FeedBatch).where(FeedBatch.id == batch_id).values(**values))
+
+
+async def finish_batch(session: AsyncSession, batch_id: str, status: str, at: datetime) -> None:
+    await session.execute(update(FeedBatch).where(FeedBatch.id == batch_id).values(status=status, finished_at=at))
+
+
+async def insert_rejections(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(FeedRejection.__table__.insert(), rows)
+
+
+async def get_batch(session: AsyncSession, department: str, batch_id: str) -> FeedBatch | None:
+    stmt = select(FeedBatch).where(FeedBatch.id == batch_id, FeedBatch.department == department)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def batches(session: AsyncSession, department: str, limit: int, after: list[Any] | None) -> list[FeedBatch]:
+    stmt = select(FeedBatch).where(FeedBatch.department == department)
+    if after:
+        at, bid = datetime.fromisoformat(str(after[0])), str(after[1])
+        stmt = stmt.where((FeedBatch.received_at < at) | ((FeedBatch.received_at == at) & (FeedBatch.id < bid)))
+    stmt = stmt.order_by(FeedBatch.received_at.desc(), FeedBatch.id.desc()).limit(limit + 1)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def rejections(session: AsyncSession, batch_id: str, limit: int, after: list[Any] | None) -> list[FeedRejection]:
+    stmt = select(FeedRejection).where(FeedRejection.batch_id == batch_id)
+    if after:
+        stmt = stmt.where(FeedRejection.id > int(after[0]))
+    return list((await session.execute(stmt.order_by(FeedRejection.id).limit(limit + 1))).scalars())
+
+
+async def health(session: AsyncSession, since: datetime) -> dict[str, dict[str, Any]]:
+    """Per department: last delivery ever, and volume and rejections since ``since``."""
+    last = dict((await session.execute(
+        select(FeedBatch.department, func.max(FeedBatch.received_at)).group_by(FeedBatch.department)
+    )).all())
+    recent = (await session.execute(
+        select(FeedBatch.department, func.count(), func.coalesce(func.sum(FeedBatch.lines), 0),
+               func.coalesce(func.sum(FeedBatch.rejected), 0), func.coalesce(func.sum(FeedBatch.leads), 0))
+        .where(FeedBatch.received_at >= since).group_by(FeedBatch.department)
+    )).all()
+    out: dict[str, dict[str, Any]] = {d: {"last_delivery": at, "deliveries": 0, "records": 0, "rejected": 0, "leads": 0}
+                                      for d, at in last.items()}
+    for department, deliveries, records, rejected, leads in recent:
+        out[department].update(deliveries=deliveries, records=int(records), rejected=int(rejected), leads=int(leads))
+    return out

@@ -1,0 +1,87 @@
+"""API models of department feeds: the catalogue, one record, batch reports, feed health."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from registry.facts.schemas import FactValue
+
+
+class ItemPublic(BaseModel):
+    code: str = Field(examples=["major_illness_diagnosis"])
+    name_zh: str = Field(examples=["重大疾病诊断"])
+    subject: str = Field(examples=["person"])
+    type: str = Field(examples=["code"])
+    unit: str | None
+    fact: str = Field(examples=["major_illnesses"])
+    triggers: list[str]
+
+
+class DepartmentPublic(BaseModel):
+    code: str = Field(examples=["health"])
+    name_zh: str = Field(examples=["卫生健康委员会"])
+    name_en: str
+    every_hours: int
+    items: list[ItemPublic]
+
+
+class Catalogue(BaseModel):
+    departments: list[DepartmentPublic]
+    code_lists: dict[str, list[str]] = Field(description="Codes accepted by items of type `code`")
+
+
+class FeedRecordIn(BaseModel):
+    """One department record; batches carry the same fields per line."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    record_id: str = Field(min_length=1, max_length=64, examples=["HLTH-2026-000001"],
+                           description="The department's own id: re-sending it changes nothing")
+    item: str = Field(min_length=1, max_length=48, examples=["major_illness_diagnosis"])
+    resident_id: str = Field(min_length=1, max_length=32, examples=["330106199003070014"])
+    value: FactValue = Field(default=None, examples=["cancer"])
+    effective_date: date
+    area_code: str | None = Field(default=None, pattern=r"^\d{12}$", description="Where a lead should go, if known")
+
+
+class RecordOutcome(BaseModel):
+    record_id: str
+    outcome: str = Field(examples=["applied"], description="applied | unchanged | lead")
+    household_id: str | None = None
+
+
+class RejectedLine(BaseModel):
+    line: int
+    record_id: str | None
+    reason_code: str = Field(examples=["resident_id.check_character"])
+    reason: str
+
+
+class BatchReport(BaseModel):
+    id: str
+    department: str
+    format: str = Field(examples=["jsonl"])
+    status: str = Field(examples=["completed"], description="processing | completed | failed")
+    submitted_by: str
+    received_at: datetime
+    finished_at: datetime | None
+    lines: int
+    applied: int
+    unchanged: int
+    rejected: int
+    leads: int
+    households_changed: int
+
+
+class FeedHealth(BaseModel):
+    department: str
+    name_zh: str
+    every_hours: int
+    last_delivery: datetime | None
+    late: bool = Field(description="Nothing delivered within the schedule")
+    deliveries_30d: int
+    records_30d: int
+    rejection_rate_30d: float | None
+    leads_30d: int

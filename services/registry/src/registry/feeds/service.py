@@ -1,0 +1,155 @@
+"""Department deliveries: a batch streamed line by line and committed chunk by chunk; a single
+record in its request's transaction; reports and feed health."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from servicekit.db import Database, unit_of_work
+from servicekit.errors import Forbidden, PayloadTooLarge, Unprocessable
+from servicekit.resident_id import CHINA_STANDARD_TIME
+from servicekit.tables import utcnow
+
+from registry.columns import new_id
+from registry.feeds import repository
+from registry.feeds.apply import ChunkResult, FeedContext, apply_chunk
+from registry.feeds.parsing import Record, RecordChecker, Rejection, csv_header, parse_csv_lines, parse_json_line
+from registry.feeds.schemas import FeedHealth, FeedRecordIn, RecordOutcome
+from registry.feeds.tables import FeedBatch
+from registry.profile import CityProfile
+from registry.settings import RegistrySettings
+from registry.vault import Vault
+
+FORMATS = {"text/csv": "csv", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl",
+           "application/x-jsonlines": "jsonl", "application/json-seq": "jsonl"}
+
+
+def feed_context(profile: CityProfile, vault: Vault, now: datetime | None = None) -> FeedContext:
+    now = now or utcnow()
+    return FeedContext(profile, vault, now, now.astimezone(CHINA_STANDARD_TIME).date())
+
+
+async def lines_of(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[tuple[int, bytes]]:
+    """Numbered lines of a streamed body, never holding more than one network chunk and a line."""
+    pending = b""
+    number = 0
+    total = 0
+    async for chunk in stream:
+        total += len(chunk)
+        if total > limit:
+            raise PayloadTooLarge(f"A batch may be at most {limit} bytes; split it.")
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            number += 1
+            yield number, line.rstrip(b"\r")
+    if pending.strip():
+        yield number + 1, pending.rstrip(b"\r")
+
+
+class BatchRun:
+    """One batch: created, fed chunk by chunk (each its own transaction), finished."""
+
+    def __init__(self, db: Database, profile: CityProfile, vault: Vault, settings: RegistrySettings,
+                 department: str, fmt: str, submitted_by: str) -> None:
+        self.db, self.settings, self.department, self.fmt = db, settings, department, fmt
+        self.fc = feed_context(profile, vault)
+        self.checker = RecordChecker(department, profile.catalogue, profile.areas, self.fc.today)
+        self.batch = FeedBatch(id=new_id(), department=department, format=fmt, status="processing",
+                               submitted_by=submitted_by[:128], received_at=self.fc.now)
+        self.kept_rejections = 0
+        self.header: list[str] | None = None
+
+    async def run(self, lines: AsyncIterator[tuple[int, bytes]]) -> str:
+        async with unit_of_work(self.db) as session:
+            await repository.add_batch(session, self.batch)
+        try:
+            chunk: list[tuple[int, bytes]] = []
+            async for number, line in lines:
+                if self.fmt == "csv" and self.header is None:
+                    self.header = csv_header(line.decode("utf-8-sig", "replace"))
+                    if self.header is None:
+                        raise Unprocessable("The first CSV line must be a header naming the record fields.")
+                    continue
+                if not line.strip():
+                    continue
+                chunk.append((number, line))
+                if len(chunk) >= self.settings.feed_chunk_records:
+                    await self.apply(chunk)
+                    chunk = []
+            if chunk:
+                await self.apply(chunk)
+        except BaseException:
+            async with unit_of_work(self.db) as session:
+                await repository.finish_batch(session, self.batch.id, "failed", utcnow())
+            raise
+        async with unit_of_work(self.db) as session:
+            await repository.finish_batch(session, self.batch.id, "completed", utcnow())
+        return self.batch.id
+
+    def parse(self, chunk: list[tuple[int, bytes]]) -> list[Record | Rejection]:
+        if self.fmt == "csv":
+            assert self.header is not None
+            raws = parse_csv_lines(self.header, (line.decode("utf-8", "replace") for _, line in chunk))
+        else:
+            raws = [parse_json_line(n, line) for n, line in chunk]
+        return [self.checker.check(n, raw) for (n, _), raw in zip(chunk, raws, strict=True)]
+
+    async def apply(self, chunk: list[tuple[int, bytes]]) -> ChunkResult:
+        items = self.parse(chunk)
+        async with unit_of_work(self.db) as session:
+            result = await apply_chunk(session, self.fc, self.department, items)
+            room = max(0, self.settings.feed_rejections_kept - self.kept_rejections)
+            kept = result.rejections[:room]
+            await repository.insert_rejections(session, [
+                {"batch_id": self.batch.id, "line": r.line, "record_id": r.record_id, "reason_code": r.code,
+                 "reason": r.reason} for r in kept])
+            await repository.count_into_batch(
+                session, self.batch.id, lines=len(chunk), applied=result.count("applied"),
+                unchanged=result.count("unchanged"), rejected=len(result.rejections), leads=result.count("lead"),
+                households_changed=result.households_changed)
+        self.kept_rejections += len(kept)
+        return result
+
+
+async def single_record(session: Any, profile: CityProfile, vault: Vault, department: str, submitted_by: str,
+                        body: FeedRecordIn) -> RecordOutcome:
+    fc = feed_context(profile, vault)
+    checker = RecordChecker(department, profile.catalogue, profile.areas, fc.today)
+    item = checker.check(1, body.model_dump(mode="json", exclude_none=True) | {"value": body.value})
+    if isinstance(item, Rejection):
+        if item.code == "item_of_another_department":
+            raise Forbidden(item.reason)
+        raise Unprocessable(item.reason, reason_code=item.code)
+    result = await apply_chunk(session, fc, department, [item])
+    if result.rejections:
+        r = result.rejections[0]
+        raise Unprocessable(r.reason, reason_code=r.code)
+    outcome = result.outcomes[0]
+    batch = FeedBatch(id=new_id(), department=department, format="single", status="completed",
+                      submitted_by=submitted_by[:128], received_at=fc.now, finished_at=fc.now, lines=1,
+                      applied=int(outcome.outcome == "applied"), unchanged=int(outcome.outcome == "unchanged"),
+                      leads=int(outcome.outcome == "lead"), households_changed=result.households_changed)
+    await repository.add_batch(session, batch)
+    return RecordOutcome(record_id=body.record_id, outcome=outcome.outcome, household_id=outcome.household_id)
+
+
+async def health(session: Any, profile: CityProfile, now: datetime) -> list[FeedHealth]:
+    stats = await repository.health(session, now - timedelta(days=30))
+    out = []
+    for code, department in profile.catalogue.departments.items():
+        s = stats.get(code, {})
+        last = s.get("last_delivery")
+        if last is not None and last.tzinfo is None:  # SQLite hands back naive UTC
+            last = last.replace(tzinfo=now.tzinfo)
+        records = s.get("records", 0)
+        out.append(FeedHealth(
+            department=code, name_zh=department.name_zh, every_hours=department.every_hours, last_delivery=last,
+            late=last is None or now - last > timedelta(hours=department.every_hours),
+            deliveries_30d=s.get("deliveries", 0), records_30d=records,
+            rejection_rate_30d=round(s.get("rejected", 0) / records, 4) if records else None,
+            leads_30d=s.get("leads", 0),
+        ))
+    return out

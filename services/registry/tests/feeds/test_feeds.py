@@ -1,0 +1,216 @@
+"""Department feeds: per-record outcomes, idempotency by record id, leads, bad lines, crashes."""
+
+import itertools
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from factories import (
+    VILLAGE, create, deliver, events_since, feed_record, head_position, household, jsonl, member, resident_id,
+)
+from registry.app import create_app
+from registry.facts.tables import FactRecord
+from registry.leads.tables import Lead
+from servicekit.testing import running_service
+
+_ids = itertools.count(1)
+
+
+def rid(prefix: str = "H") -> str:
+    return f"{prefix}-{next(_ids):08d}"
+
+
+@pytest.fixture
+async def health_dept(registry):
+    async with registry.client("department", dept="health", subject="dept-health") as c:
+        yield c
+
+
+async def _person(worker) -> tuple[str, dict]:
+    number = resident_id()
+    created = await create(worker, household(members=[member("head", resident_id=number)]))
+    return number, created
+
+
+async def _history_count(svc, source: str) -> int:
+    async with svc.db.sessionmaker() as s:
+        return (await s.execute(select(func.count()).select_from(FactRecord).where(FactRecord.source == source))).scalar_one()
+
+
+async def test_catalogue_has_17_departments_and_54_items(registry, health_dept):
+    body = (await health_dept.get("/api/v1/feeds/catalogue")).json()
+    assert len(body["departments"]) == 17 and sum(len(d["items"]) for d in body["departments"]) == 54
+
+
+async def test_batch_outcomes_and_one_event_per_household(registry, worker, health_dept):
+    n1, h1 = await _person(worker)
+    n2, h2 = await _person(worker)
+    stranger = resident_id()
+    before = await head_position(registry)
+    records = [
+        feed_record(rid(), "major_illness_diagnosis", n1, "cancer"),
+        feed_record(rid(), "chronic_disease_registration", n1, "diabetes"),
+        feed_record(rid(), "severe_mental_disorder_management", n2, True),
+        feed_record(rid(), "major_illness_diagnosis", stranger, "leukemia", area_code=VILLAGE),
+        feed_record(rid(), "wage_income", n1, 3000),  # the tax bureau's item
+        feed_record(rid(), "pregnancy_registration", n2, "perhaps"),
+    ]
+    report = await deliver(health_dept, records)
+    assert (report["lines"], report["applied"], report["unchanged"], report["rejected"], report["leads"]) == (6, 3, 0, 2, 1)
+    assert report["households_changed"] == 2 and report["status"] == "completed"
+    events = await events_since(registry, before)
+    assert sorted(e.subject for e in events) == sorted([h1["id"], h2["id"]])
+    first = next(e for e in events if e.subject == h1["id"]).payload
+    assert [t["code"] for t in first["triggers"]] == ["major_illness_diagnosed"]
+    assert first["triggers"][0]["source"] == "health" and first["view"]["chronic_conditions_total"] == 1
+    rejected = (await health_dept.get(f"/api/v1/feeds/batches/{report['id']}/rejections")).json()["items"]
+    assert [(r["line"], r["reason_code"]) for r in rejected] == [(5, "item_of_another_department"), (6, "invalid_value")]
+    assert n1 not in str(rejected) and "perhaps" not in str(rejected)
+
+
+async def test_resending_a_batch_changes_nothing(registry, worker, health_dept):
+    number, _ = await _person(worker)
+    records = [feed_record(rid(), "major_illness_diagnosis", number, "uremia"),
+               feed_record(rid(), "death_medical_certificate", number, "2026-01-10"),
+               feed_record(rid(), "major_illness_diagnosis", resident_id(), "cancer")]
+    await deliver(health_dept, records)
+    history = await _history_count(registry, "health")
+    before = await head_position(registry)
+    again = await deliver(health_dept, records)
+    assert (again["applied"], again["unchanged"], again["leads"]) == (0, 2, 1)
+    assert await events_since(registry, before) == []
+    assert await _history_count(registry, "health") == history
+    async with registry.db.sessionmaker() as s:
+        leads = (await s.execute(select(func.count()).select_from(Lead).where(Lead.record_id == records[2]["record_id"]))).scalar_one()
+    assert leads == 1
+
+
+async def test_an_older_record_resent_after_a_newer_one_does_not_revert(registry, worker, health_dept):
+    number, created = await _person(worker)
+    old = feed_record(rid(), "severe_mental_disorder_management", number, True, "2026-01-10")
+    new = feed_record(rid(), "severe_mental_disorder_management", number, False, "2026-01-10")
+    await deliver(health_dept, [old])
+    await deliver(health_dept, [new])
+    again = await deliver(health_dept, [old])
+    assert again["unchanged"] == 1
+    view = (await worker.get(f"/api/v1/households/{created['id']}")).json()["view"]
+    assert view["severe_mental_illness"] is False
+
+
+async def test_new_illness_after_death_is_rejected(worker, health_dept):
+    number, _ = await _person(worker)
+    died = date(2026, 1, 10)
+    report = await deliver(health_dept, [
+        feed_record(rid(), "death_medical_certificate", number, str(died), str(died)),
+        feed_record(rid(), "major_illness_diagnosis", number, "cancer", str(died + timedelta(days=3))),
+        feed_record(rid(), "chronic_disease_registration", number, "asthma", str(died - timedelta(days=3))),
+    ])
+    assert (report["applied"], report["rejected"]) == (2, 1)
+    rejected = (await health_dept.get(f"/api/v1/feeds/batches/{report['id']}/rejections")).json()["items"]
+    assert [(r["line"], r["reason_code"]) for r in rejected] == [(2, "after_death")]
+
+
+async def test_one_bad_line_in_the_middle(registry, worker, health_dept):
+    people = [(await _person(worker))[0] for _ in range(4)]
+    lines = [feed_record(rid(), "pregnancy_registration", n, True) for n in people[:2]]
+    lines += ['{"record_id": "broken', feed_record(rid(), "pregnancy_registration", "330106199003070015", True)]
+    lines += [feed_record(rid(), "pregnancy_registration", n, True) for n in people[2:]]
+    report = await deliver(health_dept, lines)
+    assert (report["lines"], report["applied"], report["rejected"]) == (6, 4, 2)
+    rejected = (await health_dept.get(f"/api/v1/feeds/batches/{report['id']}/rejections")).json()["items"]
+    assert [(r["line"], r["reason_code"]) for r in rejected] == [(3, "malformed"), (4, "resident_id.check_character")]
+
+
+async def test_csv_batch(worker, health_dept):
+    number, created = await _person(worker)
+    body = ("record_id,item,resident_id,value,effective_date\n"
+            f"{rid()},chronic_disease_registration,{number},hypertension,2026-02-01\r\n"
+            f"{rid()},pregnancy_registration,{number},true,2026-02-01\n").encode()
+    r = await health_dept.post("/api/v1/feeds/batches", content=body, headers={"Content-Type": "text/csv"})
+    assert r.status_code == 201 and r.json()["applied"] == 2, r.text
+    bad = await health_dept.post("/api/v1/feeds/batches", content=b"a,b\n1,2\n", headers={"Content-Type": "text/csv"})
+    assert bad.status_code == 422
+
+
+async def test_only_departments_deliver_and_only_their_own_items(registry, worker, health_dept):
+    number, _ = await _person(worker)
+    body = jsonl([feed_record(rid(), "pregnancy_registration", number, True)])
+    assert (await worker.post("/api/v1/feeds/batches", content=body,
+                              headers={"Content-Type": "application/x-ndjson"})).status_code == 403
+    async with registry.client("department", subject="no-dept") as nodept:
+        assert (await nodept.post("/api/v1/feeds/batches", content=body,
+                                  headers={"Content-Type": "application/x-ndjson"})).status_code == 403
+    r = await health_dept.post("/api/v1/feeds/records", json=feed_record(rid(), "wage_income", number, 100))
+    assert r.status_code == 403
+    r = await health_dept.post("/api/v1/feeds/batches", content=b"x", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 415
+
+
+async def test_single_record(registry, worker, health_dept):
+    number, created = await _person(worker)
+    record = feed_record(rid(), "major_illness_diagnosis", number, "hemophilia")
+    r = await health_dept.post("/api/v1/feeds/records", json=record)
+    assert r.status_code == 200 and r.json() == {"record_id": record["record_id"], "outcome": "applied",
+                                                 "household_id": created["id"]}
+    assert (await health_dept.post("/api/v1/feeds/records", json=record)).json()["outcome"] == "unchanged"
+    bad = await health_dept.post("/api/v1/feeds/records", json=record | {"resident_id": "330106199003070015"})
+    assert bad.status_code == 422 and bad.json()["reason_code"] == "resident_id.check_character"
+    extra = await health_dept.post("/api/v1/feeds/records", json=record | {"name": "x"})
+    assert extra.status_code == 422
+
+
+async def test_batch_resent_after_a_crash_half_way(registry, identity, worker):
+    """Chunks of 2; the third chunk fails. Re-sending the whole batch applies the rest exactly once."""
+    import registry.feeds.service as feed_service
+
+    people = [(await _person(worker))[0] for _ in range(5)]
+    records = [feed_record(rid("C"), "chronic_disease_registration", n, "asthma") for n in people]
+    records += [feed_record(rid("C"), "pregnancy_registration", n, True) for n in people]
+    records += [feed_record(rid("C"), "major_illness_diagnosis", resident_id(), "cancer")]
+    settings = registry.settings.model_copy(update={"feed_chunk_records": 2})
+    real = feed_service.apply_chunk
+    calls = itertools.count(1)
+
+    async def crash_on_third(*args, **kw):
+        if next(calls) == 3:
+            raise RuntimeError("the process died")
+        return await real(*args, **kw)
+
+    async with running_service(create_app, settings, identity) as svc:
+        async with svc.client("department", dept="health", subject="dept-health") as dept:
+            before_history = await _history_count(svc, "health")
+            before = await head_position(svc)
+            feed_service.apply_chunk = crash_on_third
+            try:
+                with pytest.raises(RuntimeError, match="the process died"):  # the in-process transport re-raises
+                    await dept.post("/api/v1/feeds/batches", content=jsonl(records),
+                                    headers={"Content-Type": "application/x-ndjson"})
+            finally:
+                feed_service.apply_chunk = real
+            assert await _history_count(svc, "health") == before_history + 4  # two chunks committed
+            report = await deliver(dept, records)
+            assert (report["applied"], report["unchanged"], report["leads"]) == (6, 4, 1)
+            assert await _history_count(svc, "health") == before_history + 10
+            events = await events_since(svc, before)
+            batches = (await dept.get("/api/v1/feeds/batches")).json()["items"]
+    assert [b["status"] for b in batches[:2]] == ["completed", "failed"]
+    assert len(events) == len({(e.subject, e.position) for e in events})
+    views = {e.subject: e.payload["view"] for e in events}
+    assert all(v["chronic_conditions_total"] == 1 and v["pregnant_members"] == 1 for v in views.values())
+    assert len(views) == 5
+
+
+async def test_reports_and_health_for_officers(registry, health_dept):
+    await deliver(health_dept, [feed_record(rid(), "major_illness_diagnosis", resident_id(), "cancer")])
+    async with registry.client("city_admin") as admin:
+        health = (await admin.get("/api/v1/feeds/health")).json()
+        batches = await admin.get("/api/v1/feeds/batches", params={"department": "health"})
+        assert (await admin.get("/api/v1/feeds/batches")).status_code == 400
+    by_code = {h["department"]: h for h in health}
+    assert len(by_code) == 17 and by_code["health"]["late"] is False and by_code["health"]["leads_30d"] >= 1
+    assert by_code["tax"]["late"] is True and by_code["tax"]["last_delivery"] is None
+    assert batches.status_code == 200 and batches.json()["items"]
+    async with registry.client("department", dept="tax") as tax:
+        assert (await tax.get("/api/v1/feeds/batches", params={"department": "health"})).status_code == 404
+    assert (await health_dept.get("/api/v1/feeds/health")).status_code == 403
