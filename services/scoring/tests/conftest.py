@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from scoring.rules.model import Model
 from scoring.rules.validation import RulesContext
 
 CONFIG = Path(__file__).resolve().parents[3] / "config"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # scoring_fakes: the fake registry and friends
 
 
 @pytest.fixture(scope="session")
@@ -39,3 +41,30 @@ def kernel(model: Model, ctx: RulesContext) -> Kernel:
 def document() -> dict:
     """A fresh copy of the default model document, to break in a test."""
     return copy.deepcopy(read_model_document(CONFIG / "scoring")[0])
+
+
+# ---- the service, on a migrated database ---------------------------------------------------
+
+from servicekit.testing import TestIdentity, migrated_database, running_service, settings_for_tests  # noqa: E402
+
+from scoring.app import MIGRATIONS, create_app  # noqa: E402
+from scoring.settings import ScoringSettings  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def identity() -> TestIdentity:
+    return TestIdentity()
+
+
+@pytest.fixture(scope="session")
+async def scoring_settings():
+    base = settings_for_tests(ScoringSettings, config_dir=CONFIG, consume_registry=False, copy_threshold=50,
+                              rescore_chunk_size=300)
+    async with migrated_database(base, MIGRATIONS) as settings:
+        yield settings
+
+
+@pytest.fixture(scope="session")
+async def svc(scoring_settings, identity):
+    async with running_service(create_app, scoring_settings, identity) as service:
+        yield service

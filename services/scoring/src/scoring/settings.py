@@ -1,8 +1,30 @@
 """Settings of the scoring service."""
 
+from __future__ import annotations
+
+from pydantic import Field
+
 from servicekit.settings import ServiceSettings
 
 
 class ScoringSettings(ServiceSettings):
     service_name: str = "scoring"
     port: int = 8002
+
+    # The registry, whose household.changed feed scoring follows.
+    registry_url: str = "http://127.0.0.1:8001"
+    consume_registry: bool = True
+    consumer_batch_size: int = Field(default=500, ge=1, le=1000)
+    consumer_wait_seconds: float = Field(default=20.0, ge=0, le=30)
+    snapshot_page_size: int = Field(default=1000, ge=1, le=5000)
+
+    # Rescoring a whole city (activation): households per chunk, and when a running activation
+    # that stopped reporting is presumed dead (its process crashed) and may be replaced.
+    rescore_chunk_size: int = Field(default=20_000, ge=100, le=200_000)
+    activation_timeout_seconds: float = Field(default=1800.0, gt=0)
+
+    # Batches at least this large are written with COPY on PostgreSQL.
+    copy_threshold: int = Field(default=2000, ge=1)
+
+    # "What would help": lever sets up to this size are searched.
+    help_max_levers: int = Field(default=3, ge=1, le=4)

@@ -1,0 +1,136 @@
+"""Queries on assessments: history, the current one per household, reviews, snapshot pages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.auth import Caller
+from servicekit.pagination import PageParams
+from scoring.assessments.tables import Assessment, AssessmentReview, CurrentAssessment
+from scoring.bulk import chunked, insert_rows
+from scoring.engine.records import ASSESSMENT_COLUMNS, CURRENT_COLUMNS, Batch, Previous
+
+C = CurrentAssessment
+A = Assessment
+
+PREVIOUS_COLUMNS = (C.household_id, C.assessment_id, C.number, C.score, C.level, C.effective_level, C.fired,
+                    C.content_hash, C.input_hash, C.model_version, C.etag, C.reviewed_level, C.review_id,
+                    C.review_basis_level)
+
+
+async def previous(session: AsyncSession, ids: Sequence[str]) -> dict[str, Previous]:
+    out: dict[str, Previous] = {}
+    for part in chunked(ids):
+        rows = await session.execute(select(*PREVIOUS_COLUMNS).where(C.household_id.in_(part)))
+        out.update({r[0]: Previous(*r[1:]) for r in rows})
+    return out
+
+
+async def write(session: AsyncSession, batch: Batch, *, copy_threshold: int) -> None:
+    """Append the assessments and make them current (replacing the households' current rows)."""
+    if not batch.current:
+        return
+    await insert_rows(session, A.__table__, ASSESSMENT_COLUMNS, batch.assessments, copy_threshold=copy_threshold)
+    await drop_current(session, [row[0] for row in batch.current])
+    await insert_rows(session, C.__table__, CURRENT_COLUMNS, batch.current, copy_threshold=copy_threshold)
+
+
+async def drop_current(session: AsyncSession, ids: Sequence[str]) -> None:
+    for part in chunked(ids, 10_000):
+        await session.execute(delete(C).where(C.household_id.in_(part)))
+
+
+async def relabel(session: AsyncSession, household_id: str, area: tuple[str, str, str], label: str) -> None:
+    await session.execute(
+        update(C).where(C.household_id == household_id)
+        .values(area_code=area[0], township_code=area[1], district_code=area[2], label_masked=label)
+    )
+
+
+async def current(session: AsyncSession, caller: Caller, household_id: str, *, for_update: bool = False) -> CurrentAssessment | None:
+    stmt = select(C).where(C.household_id == household_id, caller.scope(C.area_code))
+    if for_update and session.bind is not None and session.bind.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def assessment(session: AsyncSession, assessment_id: str) -> Assessment | None:
+    return await session.get(A, assessment_id)
+
+
+@dataclass(frozen=True)
+class ListFilters:
+    level: int | None = None
+    area_prefix: str | None = None
+    difficulty: str | None = None
+    five_type: str | None = None
+    need: str | None = None
+    unclaimed_policy: str | None = None
+    reviewed: bool | None = None
+
+
+async def list_current(session: AsyncSession, caller: Caller, filters: ListFilters, page: PageParams) -> list[CurrentAssessment]:
+    """Weakest first (score, then household id), within the caller's jurisdiction."""
+    stmt = select(C).where(caller.scope(C.area_code))
+    if filters.level is not None:
+        stmt = stmt.where(C.effective_level == filters.level)
+    if filters.area_prefix:
+        stmt = stmt.where(C.area_code.startswith(filters.area_prefix, autoescape=True))
+    if filters.difficulty:
+        stmt = stmt.where(C.difficulty == filters.difficulty)
+    for column, code in ((C.five_types, filters.five_type), (C.needs, filters.need),
+                         (C.unclaimed_policies, filters.unclaimed_policy)):
+        if code:
+            stmt = stmt.where(column.contains(f" {code} ", autoescape=True))
+    if filters.reviewed is not None:
+        stmt = stmt.where(C.review_id.is_not(None) if filters.reviewed else C.review_id.is_(None))
+    if page.after:
+        score, hid = float(page.after[0]), str(page.after[1])
+        stmt = stmt.where(or_(C.score > score, and_(C.score == score, C.household_id > hid)))
+    stmt = stmt.order_by(C.score, C.household_id).limit(page.limit + 1)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def history(session: AsyncSession, household_id: str, page: PageParams) -> list[Assessment]:
+    stmt = select(A).where(A.household_id == household_id)
+    if page.after:
+        stmt = stmt.where(A.number < int(page.after[0]))
+    return list((await session.execute(stmt.order_by(A.number.desc()).limit(page.limit + 1))).scalars())
+
+
+async def add_review(session: AsyncSession, review: AssessmentReview) -> None:
+    session.add(review)
+    await session.flush()
+
+
+async def reviews(session: AsyncSession, household_id: str, limit: int = 20) -> list[AssessmentReview]:
+    stmt = (select(AssessmentReview).where(AssessmentReview.household_id == household_id)
+            .order_by(AssessmentReview.created_at.desc()).limit(limit))
+    return list((await session.execute(stmt)).scalars())
+
+
+async def review(session: AsyncSession, review_id: str) -> AssessmentReview | None:
+    return await session.get(AssessmentReview, review_id)
+
+
+async def snapshot_page(session: AsyncSession, after: str, limit: int) -> list[tuple[Assessment, CurrentAssessment]]:
+    """The current assessments of open households, in household id order (for alerts' resync)."""
+    stmt = (
+        select(A, C).join(C, C.assessment_id == A.id).where(C.household_id > after)
+        .order_by(C.household_id).limit(limit)
+    )
+    return [(r[0], r[1]) for r in (await session.execute(stmt)).all()]
+
+
+async def level_counts(session: AsyncSession) -> dict[int, int]:
+    rows = await session.execute(select(C.effective_level, func.count()).group_by(C.effective_level))
+    return {int(r[0]): int(r[1]) for r in rows}
+
+
+def as_dict(row: Any) -> dict[str, Any]:
+    return {c.name: getattr(row, c.name) for c in row.__table__.columns}

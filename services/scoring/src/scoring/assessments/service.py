@@ -1,0 +1,146 @@
+"""Assessing households: a batch from the registry's feed, a whole city after an activation,
+and an officer's review. Domain logic only flushes; the caller commits."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.auth import Caller
+from servicekit.concurrency import check_version
+from servicekit.errors import NotFound, Unprocessable
+from scoring.assessments import repository as repo
+from scoring.assessments.tables import AssessmentReview, CurrentAssessment
+from scoring.bulk import publish_many
+from scoring.engine import records
+from scoring.engine.records import Subject
+from scoring.engine.runtime import ModelRuntime, dumps
+from scoring.engine.runtimes import Runtimes
+from scoring.households import repository as households
+from scoring.households.repository import SubjectRow
+from scoring.rules.validation import RulesContext
+from scoring.settings import ScoringSettings
+
+Wake = Callable[[int], None] | None
+
+
+@dataclass
+class Outcome:
+    assessed: int = 0
+    events: int = 0
+    levels: dict[int, int] = field(default_factory=dict)
+    unchanged: list[str] = field(default_factory=list)  # same input, same model: left as they were
+
+    def add(self, other: Outcome) -> None:
+        self.assessed += other.assessed
+        self.events += other.events
+        for level, n in other.levels.items():
+            self.levels[level] = self.levels.get(level, 0) + n
+
+
+def facts_json(missing: Sequence[str], invalid: Sequence[str], clamped: Sequence[str]) -> str:
+    return dumps({"missing": list(missing), "invalid": list(invalid), "clamped": list(clamped)})
+
+
+async def inputs(session: AsyncSession, ctx: RulesContext, rows: Sequence[SubjectRow],
+                 triggers: Mapping[str, str] | None = None) -> tuple[list[Subject], np.ndarray]:
+    """Subjects and their facts matrix (fields x households); views stored under another layout
+    of the contract are prepared again from the JSON the registry sent."""
+    width = len(ctx.view)
+    stale = [r.household_id for r in rows if r.layout != ctx.view.layout]
+    again = {}
+    if stale:
+        for hid, (view, missing) in (await households.views(session, stale)).items():
+            again[hid] = ctx.view.prepare(view, missing)
+    buffer = bytearray()
+    subjects = []
+    for r in rows:
+        prepared = again.get(r.household_id)
+        if prepared is not None:
+            buffer += prepared.row.tobytes()
+            facts = facts_json(prepared.missing, prepared.invalid, prepared.clamped)
+        else:
+            buffer += r.features
+            facts = facts_json(r.facts_missing, r.facts_invalid, r.facts_clamped)
+        subjects.append(Subject(r.household_id, r.version, r.area_code, r.township_code, r.district_code,
+                                r.label_masked, r.input_hash, facts, (triggers or {}).get(r.household_id, "[]")))
+    matrix = np.frombuffer(bytes(buffer), dtype=np.float64).reshape(len(rows), width).T.copy()
+    return subjects, matrix
+
+
+async def assess(session: AsyncSession, rt: ModelRuntime, rows: Sequence[SubjectRow], settings: ScoringSettings, *,
+                 cause: str, triggers: Mapping[str, str] | None = None, force: bool = False, wake: Wake = None) -> Outcome:
+    """Assess the households with the model; unless ``force``, a household whose input and model
+    are those of its current assessment is left as it is."""
+    if not rows:
+        return Outcome()
+    previous = await repo.previous(session, [r.household_id for r in rows])
+    unchanged: list[str] = []
+    if not force:
+        keep = []
+        for r in rows:
+            p = previous.get(r.household_id)
+            if p is not None and p.input_hash == r.input_hash and p.model_version == rt.version:
+                unchanged.append(r.household_id)
+            else:
+                keep.append(r)
+        rows = keep
+        if not rows:
+            return Outcome(unchanged=unchanged)
+    subjects, matrix = await inputs(session, rt.ctx, rows, triggers)
+    results = rt.kernel.evaluate(matrix)
+    batch = records.build(rt, results, subjects, previous, cause, datetime.now(UTC))
+    await repo.write(session, batch, copy_threshold=settings.copy_threshold)
+    await publish_many(session, batch.events, copy_threshold=settings.copy_threshold, wake=wake)
+    return Outcome(len(batch.current), len(batch.events), batch.levels, unchanged)
+
+
+async def rescore_all(session: AsyncSession, rt: ModelRuntime, settings: ScoringSettings, *, wake: Wake = None) -> Outcome:
+    """Every open household with the model (an activation), chunk by chunk in one transaction."""
+    total = Outcome()
+    async for chunk in households.population(session, settings.rescore_chunk_size):
+        total.add(await assess(session, rt, chunk, settings, cause="model_activated", force=True, wake=wake))
+    return total
+
+
+async def record_review(session: AsyncSession, runtimes: Runtimes, caller: Caller, household_id: str, *, expected: int,
+                        level: int, reason: str, settings: ScoringSettings, wake: Wake = None) -> CurrentAssessment:
+    """An officer's reviewed level beside the computed one; the computed score stays as it is."""
+    current = await repo.current(session, caller, household_id, for_update=True)
+    if current is None:
+        raise NotFound("No assessed household with that id is in your jurisdiction.")
+    check_version(expected, current.etag)
+    stored = await repo.assessment(session, current.assessment_id)
+    rt = await runtimes.get(session, current.model_version)
+    if stored is None or rt is None:
+        raise NotFound("The household's current assessment cannot be read.")
+    if not any(b.level == level for b in rt.model.bands):
+        raise Unprocessable(f"level must be one of the model's levels ({', '.join(str(b.level) for b in rt.model.bands)}).")
+    before = current.effective_level
+    review = AssessmentReview(
+        id=str(uuid.uuid4()), household_id=household_id, assessment_id=current.assessment_id,
+        computed_level=current.level, reviewed_level=level, reason=reason, reviewer=caller.subject,
+        reviewer_role=caller.role.value, created_at=datetime.now(UTC),
+    )
+    await repo.add_review(session, review)
+    current.reviewed_level, current.review_id, current.review_basis_level = level, review.id, current.level
+    current.effective_level = level
+    current.etag += 1
+    body = records.stored_payload(rt, stored, level=level, previous_level=before, previous_score=current.score,
+                                  cause="review")
+    await publish_many(session, [(str(uuid.uuid4()), household_id, body)], copy_threshold=settings.copy_threshold,
+                       wake=wake)
+    await session.flush()
+    return current
+
+
+def triggers_json(triggers: Sequence[Mapping[str, object]]) -> str:
+    """The triggers as assessment.updated carries them: no detail (it may name an illness)."""
+    keep = ("code", "member_ref", "effective_date", "source")
+    return json.dumps([{k: t.get(k) for k in keep if k in t} for t in triggers], ensure_ascii=False, separators=(",", ":"))

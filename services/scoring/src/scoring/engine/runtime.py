@@ -1,0 +1,65 @@
+"""A model ready to run: its kernel, and the JSON of every reason, portrait and suggestion part
+serialised once, so that writing a whole city's assessments is string joins, not json.dumps."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from scoring.rules.catalogues import Catalogues
+from scoring.rules.kernel import Kernel
+from scoring.rules.model import Model
+from scoring.rules.validation import RulesContext
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def num(value: float) -> str:
+    """A number as compact JSON: 12 rather than 12.0, 12.5 as it is."""
+    v = float(value)
+    return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+
+
+class ModelRuntime:
+    """One model version with its kernel and pre-serialised fragments."""
+
+    def __init__(self, model: Model, ctx: RulesContext) -> None:
+        self.model = model
+        self.ctx = ctx
+        self.kernel = Kernel(model, ctx.view)
+        dims = model.dimensions
+        self.dimension_codes = [d.code for d in dims]
+        self.tokens = [[f"{ind.code}:{j}" for j in range(len(ind.tiers))] for ind in model.indicators]
+        self.indicator_json = [
+            [dumps({"code": ind.code, "dimension": dims[ind.dimension].code, "points": _points(t.points),
+                    "reason_zh": t.reason_zh, "reason_en": t.reason_en}) for t in ind.tiers]
+            for ind in model.indicators
+        ]
+        self.difficulty_codes = [r.code for r in model.difficulty]
+        self.cause_codes = [r.code for r in model.causes]
+        self.need_codes = [r.code for r in model.needs]
+        self.type_codes = [r.code for r in model.five_types]
+        self.policy_codes = [p.code for p in model.policies]
+        self.service_pairs = [(s.service, model.needs[s.need].code) for s in model.services]
+
+    @property
+    def version(self) -> str:
+        return self.model.version
+
+    @property
+    def catalogues(self) -> Catalogues:
+        return self.ctx.catalogues
+
+    def fired_map(self, fired: str) -> dict[str, int]:
+        """``code:tier`` tokens as {code: tier}."""
+        out = {}
+        for token in fired.split():
+            code, _, tier = token.partition(":")
+            out[code] = int(tier)
+        return out
+
+
+def _points(points: float) -> float | int:
+    return int(points) if float(points).is_integer() else points

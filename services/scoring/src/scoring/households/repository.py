@@ -1,0 +1,110 @@
+"""Queries on scoring's copy of the household views."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.auth import Caller
+from scoring.bulk import chunked, is_postgres
+from scoring.households.tables import HouseholdView
+
+T = HouseholdView
+
+# What scoring reads to assess a household (not the JSON view, unless the layout changed).
+SUBJECT_COLUMNS = (
+    T.household_id, T.version, T.area_code, T.township_code, T.district_code, T.label_masked, T.input_hash,
+    T.facts_missing, T.facts_invalid, T.facts_clamped, T.features, T.layout,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectRow:
+    household_id: str
+    version: int
+    area_code: str
+    township_code: str
+    district_code: str
+    label_masked: str
+    input_hash: str
+    facts_missing: list[str]
+    facts_invalid: list[str]
+    facts_clamped: list[str]
+    features: bytes
+    layout: str
+
+
+async def versions(session: AsyncSession, ids: Sequence[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for part in chunked(ids):
+        rows = await session.execute(select(T.household_id, T.version).where(T.household_id.in_(part)))
+        out.update({r[0]: r[1] for r in rows})
+    return out
+
+
+async def upsert(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert or replace views; an older version never replaces a newer one (checked again here,
+    so that two writers racing on PostgreSQL still keep the newest)."""
+    if not rows:
+        return
+    fn = pg_insert if is_postgres(session) else sqlite_insert
+    stmt = fn(T)
+    columns = [c for c in rows[0] if c != "household_id"]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[T.household_id],
+        set_={c: stmt.excluded[c] for c in columns},
+        where=T.version < stmt.excluded.version,
+    )
+    for part in chunked(rows, 2000):
+        await session.execute(stmt, list(part))
+
+
+async def close(session: AsyncSession, ids: Sequence[str]) -> None:
+    for part in chunked(ids):
+        await session.execute(update(T).where(T.household_id.in_(part)).values(closed=True))
+
+
+async def subjects(session: AsyncSession, ids: Sequence[str]) -> list[SubjectRow]:
+    out: list[SubjectRow] = []
+    for part in chunked(ids):
+        rows = await session.execute(select(*SUBJECT_COLUMNS).where(T.household_id.in_(part), T.closed.is_(False)))
+        out.extend(SubjectRow(*r) for r in rows)
+    return out
+
+
+async def population(session: AsyncSession, chunk: int) -> AsyncIterator[list[SubjectRow]]:
+    """Every open household, in chunks, in household id order."""
+    after = ""
+    while True:
+        rows = (
+            await session.execute(
+                select(*SUBJECT_COLUMNS).where(T.closed.is_(False), T.household_id > after)
+                .order_by(T.household_id).limit(chunk)
+            )
+        ).all()
+        if not rows:
+            return
+        yield [SubjectRow(*r) for r in rows]
+        after = rows[-1][0]
+
+
+async def views(session: AsyncSession, ids: Sequence[str]) -> dict[str, tuple[dict[str, Any], list[str]]]:
+    """The JSON views as sent (to prepare them again under another layout)."""
+    out: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    for part in chunked(ids):
+        rows = await session.execute(select(T.household_id, T.view, T.facts_missing).where(T.household_id.in_(part)))
+        out.update({r[0]: (r[1], r[2]) for r in rows})
+    return out
+
+
+async def in_scope(session: AsyncSession, caller: Caller, household_id: str) -> HouseholdView | None:
+    return (
+        await session.execute(select(T).where(T.household_id == household_id, T.closed.is_(False),
+                                              caller.scope(T.area_code)))
+    ).scalar_one_or_none()

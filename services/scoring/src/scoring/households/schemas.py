@@ -1,0 +1,36 @@
+"""What the registry sends (docs/events.md): household.changed and its snapshot items.
+
+Parsed leniently (the registry may add keys): scoring needs these and nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+AREA = r"^\d{12}$"
+
+
+class HouseholdChanged(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    household_id: str = Field(min_length=1, max_length=36)
+    version: int = Field(ge=0)
+    area_code: str = Field(pattern=AREA)
+    township_code: str = Field(pattern=AREA)
+    district_code: str = Field(pattern=AREA)
+    label_masked: str = Field(default="", max_length=64)
+    synthetic: bool = False
+    change: str = Field(default="updated", max_length=32)
+    triggers: list[dict[str, Any]] = Field(default_factory=list, max_length=100)
+    view: dict[str, Any]
+    missing: list[str] = Field(default_factory=list, max_length=500)
+
+
+class SnapshotPage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    position: int = Field(ge=0)
+    items: list[HouseholdChanged]
+    next_cursor: str | None = None

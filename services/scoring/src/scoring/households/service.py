@@ -1,0 +1,99 @@
+"""Keeping scoring's copy of the household views and rescoring what changed.
+
+A batch of household.changed events is applied in the consumer's one transaction: the newest
+version of each household wins (an older one never replaces a newer), the views are prepared
+once, and the changed households are scored together by the kernel.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.events import Event
+from scoring.assessments import repository as assessments
+from scoring.assessments.service import Outcome, Wake, assess, triggers_json
+from scoring.engine.runtimes import NoActiveModel, Runtimes
+from scoring.households import repository as repo
+from scoring.households.repository import SubjectRow
+from scoring.households.schemas import HouseholdChanged
+from scoring.rules.view import input_hash
+from scoring.settings import ScoringSettings
+
+log = logging.getLogger(__name__)
+EVENT_TYPE = "household.changed"
+
+
+def parse_events(events: Sequence[Event]) -> list[HouseholdChanged]:
+    out = []
+    for e in events:
+        if e.type != EVENT_TYPE:
+            continue
+        try:
+            out.append(HouseholdChanged.model_validate(e.data))
+        except ValidationError as exc:
+            # A malformed event must not stop the feed for every other household: it is logged
+            # (type and position, never its content) and skipped.
+            log.error("skipping a malformed %s event at position %s (%d problems)", e.type, e.position,
+                      len(exc.errors()))
+    return out
+
+
+async def apply(session: AsyncSession, runtimes: Runtimes, changes: Sequence[HouseholdChanged],
+                settings: ScoringSettings, *, wake: Wake = None) -> Outcome:
+    """Store the newer views and assess the households whose facts changed."""
+    if not changes:
+        return Outcome()
+    try:
+        rt = await runtimes.active(session, lock="share")
+    except NoActiveModel:
+        rt = None
+    newest: dict[str, HouseholdChanged] = {}
+    triggers: dict[str, list[dict]] = {}
+    for c in changes:
+        triggers.setdefault(c.household_id, []).extend(c.triggers)
+        if c.household_id not in newest or c.version > newest[c.household_id].version:
+            newest[c.household_id] = c
+    stored = await repo.versions(session, list(newest))
+    fresh = [c for c in newest.values() if c.household_id not in stored or c.version > stored[c.household_id]]
+    if not fresh:
+        return Outcome()
+    ctx = runtimes.ctx
+    now = datetime.now(UTC)
+    rows, subjects, closed = [], [], []
+    for c in fresh:
+        prepared = ctx.view.prepare(c.view, c.missing)
+        digest = input_hash(c.view, c.missing)
+        is_closed = c.change == "closed"
+        rows.append({
+            "household_id": c.household_id, "version": c.version, "area_code": c.area_code,
+            "township_code": c.township_code, "district_code": c.district_code, "label_masked": c.label_masked,
+            "synthetic": c.synthetic, "closed": is_closed, "view": c.view, "facts_missing": list(prepared.missing),
+            "facts_invalid": list(prepared.invalid), "facts_clamped": list(prepared.clamped),
+            "features": prepared.row.tobytes(), "layout": ctx.view.layout, "input_hash": digest, "updated_at": now,
+        })
+        if is_closed:
+            closed.append(c.household_id)
+            continue
+        subjects.append(SubjectRow(
+            c.household_id, c.version, c.area_code, c.township_code, c.district_code, c.label_masked, digest,
+            list(prepared.missing), list(prepared.invalid), list(prepared.clamped), rows[-1]["features"],
+            ctx.view.layout,
+        ))
+    await repo.upsert(session, rows)
+    if closed:
+        await assessments.drop_current(session, closed)
+    if rt is None:
+        log.warning("no active scoring model: %d household views stored, not scored", len(subjects))
+        return Outcome()
+    outcome = await assess(session, rt, subjects, settings, cause="household_changed",
+                           triggers={hid: triggers_json(t) for hid, t in triggers.items() if t}, wake=wake)
+    # Same facts, perhaps a new place or label: the current assessment follows the household.
+    for hid in outcome.unchanged:
+        c = newest[hid]
+        await assessments.relabel(session, hid, (c.area_code, c.township_code, c.district_code), c.label_masked)
+    return outcome

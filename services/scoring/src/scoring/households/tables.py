@@ -1,0 +1,38 @@
+"""Scoring's own copy of every household's scoring view (from the registry's feed)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Index, LargeBinary, String
+from sqlmodel import Field, SQLModel
+
+
+class HouseholdView(SQLModel, table=True):
+    """The newest view of one household the registry sent, as sent and as scoring reads it.
+
+    ``features`` is the view prepared for the kernel (one float64 per field, in the contract's
+    order, NaN for unknown): a whole city is read back as one matrix without parsing JSON.
+    ``layout`` names the field list and ranges it was prepared with; a row of another layout is
+    prepared again from ``view``.
+    """
+
+    __tablename__ = "household_views"
+    __table_args__ = (Index("ix_household_views_area", "area_code"),)
+
+    household_id: str = Field(sa_column=Column(String(36), primary_key=True))
+    version: int = Field(sa_column=Column(BigInteger, nullable=False))
+    area_code: str = Field(sa_column=Column(String(12), nullable=False))
+    township_code: str = Field(sa_column=Column(String(12), nullable=False))
+    district_code: str = Field(sa_column=Column(String(12), nullable=False))
+    label_masked: str = Field(sa_column=Column(String(64), nullable=False))
+    synthetic: bool = Field(sa_column=Column(Boolean, nullable=False))
+    closed: bool = Field(sa_column=Column(Boolean, nullable=False))
+    view: dict = Field(sa_column=Column(JSON, nullable=False))
+    facts_missing: list = Field(sa_column=Column(JSON, nullable=False))
+    facts_invalid: list = Field(sa_column=Column(JSON, nullable=False))
+    facts_clamped: list = Field(sa_column=Column(JSON, nullable=False))
+    features: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    layout: str = Field(sa_column=Column(String(16), nullable=False))
+    input_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

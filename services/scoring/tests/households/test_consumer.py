@@ -1,0 +1,199 @@
+"""Events in and out: household.changed from a fake registry, assessment.updated on our feed."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import func, select
+
+from scoring_fakes import VILLAGES, FakeRegistry, synthetic_views
+from scoring.app import registry_consumer
+from scoring.assessments.tables import Assessment, CurrentAssessment
+from scoring.households.tables import HouseholdView
+
+DIMENSIONS = {"source", "structure", "health", "property", "expenditure", "employment", "other"}
+PAYLOAD_KEYS = {
+    "assessment_id", "household_id", "household_version", "area_code", "township_code", "district_code",
+    "label_masked", "score", "level", "previous_level", "previous_score", "dimensions", "indicators", "cause",
+    "triggers", "model_version", "portrait", "suggestions", "assessed_at",
+}
+
+
+@pytest.fixture
+def registry():
+    return FakeRegistry()
+
+
+@pytest.fixture
+def consumer(svc, registry):
+    c = registry_consumer(svc.app, registry.transport, svc.identity.token_source)
+    c.name = f"registry-{uuid.uuid4().hex[:8]}"  # each test follows its own fake registry
+    return c
+
+
+async def drain(consumer) -> int:
+    total = 0
+    while (n := await consumer.step()) > 0:
+        total += n
+    return total
+
+
+async def our_events(svc, after: int) -> list[dict]:
+    async with svc.client("service") as c:
+        r = await c.get("/internal/feed", params={"after": after, "limit": 1000})
+    assert r.status_code == 200
+    return [e for e in r.json()["events"] if e["type"] == "assessment.updated"]
+
+
+async def head(svc) -> int:
+    async with svc.client("service") as c:
+        return (await c.get("/internal/feed", params={"limit": 1})).json()["head"]
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+async def current_of(svc, household_id):
+    async with svc.db.sessionmaker() as s:
+        return await s.get(CurrentAssessment, household_id)
+
+
+async def test_each_change_is_assessed_and_announced_in_the_contract_shape(svc, ctx, registry, consumer):
+    start = await head(svc)
+    ids = [new_id() for _ in range(40)]
+    trigger = {"code": "major_illness_diagnosed", "member_ref": "m-1", "effective_date": "2026-11-20",
+               "source": "health", "detail": {"illness_code": "cancer"}}
+    for i, (hid, (view, missing)) in enumerate(zip(ids, synthetic_views(ctx, 40, seed=21), strict=True)):
+        registry.change(hid, view, missing, area=VILLAGES[i % len(VILLAGES)], triggers=[trigger] if i == 0 else [])
+    assert await drain(consumer) == 40
+    events = await our_events(svc, start)
+    assert len(events) == 40
+    by_household = {e["data"]["household_id"]: e["data"] for e in events}
+    assert set(by_household) == set(ids)
+    first = by_household[ids[0]]
+    assert set(first) == PAYLOAD_KEYS
+    assert set(first["dimensions"]) == DIMENSIONS
+    assert first["cause"] == "household_changed" and first["previous_level"] is None
+    assert first["triggers"] == [{k: trigger[k] for k in ("code", "member_ref", "effective_date", "source")}]
+    assert first["level"] in (1, 2, 3) and 0 <= first["score"] <= 100
+    assert sum(first["dimensions"].values()) == pytest.approx(first["score"])
+    for ind in first["indicators"]:
+        assert set(ind) == {"code", "dimension", "points", "reason_zh", "reason_en"}
+    assert set(first["portrait"]) == {"difficulty", "causes", "needs", "five_types"}
+    assert set(first["suggestions"]) == {"policies", "services"}
+    for p in first["suggestions"]["policies"]:
+        assert set(p) == {"code", "eligible", "receiving"}
+    for s in first["suggestions"]["services"]:
+        assert set(s) == {"code", "need_type"}
+    assert first["area_code"] == VILLAGES[0] and first["district_code"] == VILLAGES[0][:6] + "000000"
+
+
+async def test_a_changed_fact_gives_a_new_assessment_with_its_difference(svc, ctx, registry, consumer):
+    hid = new_id()
+    (view, missing), = synthetic_views(ctx, 1, seed=5)
+    view = {**view, "major_illness_members": 0, "major_illness_new_12m": 0}
+    registry.change(hid, view, missing)
+    await drain(consumer)
+    before = await current_of(svc, hid)
+    start = await head(svc)
+    registry.change(hid, {**view, "major_illness_members": 2, "major_illness_new_12m": 1}, missing,
+                    triggers=[{"code": "major_illness_diagnosed", "member_ref": "m", "source": "health"}])
+    await drain(consumer)
+    after = await current_of(svc, hid)
+    assert after.number == before.number + 1 and after.score < before.score
+    (event,) = await our_events(svc, start)
+    data = event["data"]
+    assert data["previous_score"] == before.score and data["previous_level"] == before.effective_level
+    assert "major_illness" in {i["code"] for i in data["indicators"]}
+    async with svc.db.sessionmaker() as s:
+        stored = await s.get(Assessment, after.assessment_id)
+    assert '"indicators_added":["major_illness"' in stored.diff or "major_illness" in stored.diff
+
+
+async def test_the_same_facts_again_change_nothing(svc, ctx, registry, consumer):
+    hid = new_id()
+    (view, missing), = synthetic_views(ctx, 1, seed=6)
+    registry.change(hid, view, missing)
+    await drain(consumer)
+    before = await current_of(svc, hid)
+    start = await head(svc)
+    registry.change(hid, view, missing, area=VILLAGES[2], label="李*华户")  # a move, same facts
+    await drain(consumer)
+    after = await current_of(svc, hid)
+    assert after.assessment_id == before.assessment_id
+    assert after.area_code == VILLAGES[2] and after.label_masked == "李*华户"
+    assert await our_events(svc, start) == []
+
+
+async def test_an_older_version_never_replaces_a_newer_one(svc, ctx, registry, consumer):
+    hid = new_id()
+    (v1, m1), (v2, m2) = synthetic_views(ctx, 2, seed=8)
+    registry.change(hid, v2, m2, version=5)
+    registry.change(hid, v1, m1, version=3)  # late, older
+    await drain(consumer)
+    async with svc.db.sessionmaker() as s:
+        stored = await s.get(HouseholdView, hid)
+    assert stored.version == 5 and stored.view == v2
+    registry.change(hid, v1, m1, version=4)  # in a later batch: still older
+    await drain(consumer)
+    async with svc.db.sessionmaker() as s:
+        assert (await s.get(HouseholdView, hid)).version == 5
+        count = (await s.execute(select(func.count()).select_from(Assessment).where(Assessment.household_id == hid))).scalar_one()
+    assert count == 1
+
+
+async def test_missing_and_bad_facts_are_assessed_and_explained(svc, ctx, registry, consumer):
+    hid = new_id()
+    (view, missing), = synthetic_views(ctx, 1, seed=9)
+    view = {**view, "members_total": 999, "income_trend_12m": None, "register_status": "unheard_of"}
+    del view["head_age"]
+    registry.change(hid, view, [*missing, "income_trend_12m"])
+    await drain(consumer)
+    async with svc.client("city_admin", area="330100000000") as c:
+        r = await c.get(f"/api/v1/assessments/{hid}")
+    assert r.status_code == 200, r.text
+    notes = {n["field"]: n["treatment"] for n in r.json()["facts"]}
+    assert notes["members_total"] == "clamped"
+    assert notes["income_trend_12m"] == "imputed"
+    assert notes["register_status"] == "invalid"
+    assert notes["head_age"] == "unknown"
+    not_evaluated = {n["indicator"] for n in r.json()["not_evaluated"]}
+    assert "register_status" in not_evaluated
+
+
+async def test_a_malformed_event_is_skipped_and_the_feed_goes_on(svc, ctx, registry, consumer):
+    registry.raw_event("household.changed", {"household_id": "x", "view": "not a view"})
+    registry.raw_event("household.merged", {"anything": 1})
+    hid = new_id()
+    (view, missing), = synthetic_views(ctx, 1, seed=10)
+    registry.change(hid, view, missing)
+    await drain(consumer)
+    assert await current_of(svc, hid) is not None
+
+
+async def test_a_closed_household_leaves_the_current_lists(svc, ctx, registry, consumer):
+    hid = new_id()
+    (view, missing), = synthetic_views(ctx, 1, seed=12)
+    registry.change(hid, view, missing)
+    await drain(consumer)
+    registry.change(hid, view, missing, change="closed")
+    await drain(consumer)
+    assert await current_of(svc, hid) is None
+
+
+async def test_resync_from_the_snapshot_when_the_feed_was_pruned(svc, ctx, registry, consumer):
+    ids = [new_id() for _ in range(7)]
+    for hid, (view, missing) in zip(ids, synthetic_views(ctx, 7, seed=13), strict=True):
+        registry.change(hid, view, missing)
+    registry.prune()  # the consumer, at 0, is now behind the retention
+    assert await consumer.step() == 0  # 410: resynchronised from the snapshot instead
+    assert await consumer.cursor() == registry.head
+    for hid in ids:
+        assert await current_of(svc, hid) is not None
+    extra = new_id()
+    (view, missing), = synthetic_views(ctx, 1, seed=14)
+    registry.change(extra, view, missing)
+    assert await drain(consumer) == 1
+    assert await current_of(svc, extra) is not None
