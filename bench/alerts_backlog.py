@@ -192,19 +192,23 @@ async def feed_head(client: httpx.AsyncClient) -> int:
 
 
 async def scoring_cursor(env: dict[str, str]) -> int:
-    """The consumer's cursor, read from the service's own database."""
-    from alerts.settings import AlertsSettings
-    from servicekit.db import Database
-    from servicekit.tables import ConsumerCursor
+    """The consumer's cursor, read from the service's own database without taking its write lock."""
+    url = env.get("DATABASE_URL", "")
+    if url.startswith("postgres"):
+        import asyncpg
 
-    settings = AlertsSettings()
-    db = Database.from_settings(settings, pool_size=1)
-    try:
-        async with db.sessionmaker() as s:
-            row = await s.get(ConsumerCursor, "scoring")
-            return row.position if row else 0
-    finally:
-        await db.dispose()
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            row = await conn.fetchval(f'SELECT position FROM "{env["DB_SCHEMA"]}".consumer_cursors WHERE feed = $1', "scoring")
+        finally:
+            await conn.close()
+        return row or 0
+    import sqlite3
+
+    path = Path(env["VAR_DIR"]) / "alerts.db"
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as conn:
+        row = conn.execute("SELECT position FROM consumer_cursors WHERE feed = 'scoring'").fetchone()
+    return row[0] if row else 0
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -213,7 +217,6 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def _measure(urls: dict[str, Any], n: int, seed: int) -> dict[str, Any]:
-    os.environ.update({k: v for k, v in urls["env"].items() if k in ("DATABASE_URL", "VAR_DIR", "DB_SCHEMA")})
     town = TOWNSHIPS[0]
     headers = {"Authorization": f"Bearer {token(urls['fake'], 'town_worker', town)}"}
     latencies: list[float] = []

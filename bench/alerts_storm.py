@@ -46,7 +46,6 @@ def _free_port() -> int:
 
 
 async def _run(urls: dict, receiver: Receiver, n: int) -> dict:
-    os.environ.update({k: v for k, v in urls["env"].items() if k in ("DATABASE_URL", "VAR_DIR", "DB_SCHEMA")})
     server = uvicorn.Server(uvicorn.Config(receiver.app, host="127.0.0.1", port=receiver.port, log_level="warning", lifespan="off"))
     serving = asyncio.create_task(server.serve())
     while not server.started:

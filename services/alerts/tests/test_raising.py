@@ -186,4 +186,4 @@ async def test_resync_from_the_snapshot_compares_with_known_levels(svc, feed, sc
         await consumer.resync()  # replaying the snapshot changes nothing
         assert len(await alerts_of(svc, known)) == 1 and await evidence_count(svc, alert.id) == 1
     finally:
-        scoring.snapshot = []
+        scoring.snapshot, scoring.pruned_through = [], 0

@@ -7,6 +7,7 @@ internals; nothing city-specific is written in code.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -285,6 +286,4 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def _is_code(value: str) -> bool:
-    import re
-
     return re.fullmatch(CODE, value) is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from alerts.profile import Profile
@@ -65,11 +66,6 @@ def by_area(rows: Iterable[Any]) -> dict[str, list[Any]]:
     return grouped
 
 
-def _utc(moment: Any) -> Any:
-    from datetime import UTC
-
-    if isinstance(moment, str):  # SQLite text from a column-level select
-        from datetime import datetime
-
-        moment = datetime.fromisoformat(moment)
+def _utc(moment: datetime) -> datetime:
+    # the UTCDateTime columns already give aware UTC; this guards a plain column read
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
