@@ -140,6 +140,18 @@ class Dispatcher:
         return len(deliveries)
 
     async def _record(self, sub_id: str, deliveries: list[WebhookDelivery], results: dict[str, Attempt]) -> None:
+        # What was sent must be recorded, or it is sent again: retry a failed write (a busy
+        # database) a few times; the update only touches rows still pending, so a retry is safe.
+        for attempt in range(5):
+            try:
+                await self._record_once(sub_id, deliveries, results)
+                return
+            except Exception:
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(0.2 * 2**attempt)
+
+    async def _record_once(self, sub_id: str, deliveries: list[WebhookDelivery], results: dict[str, Attempt]) -> None:
         async with unit_of_work(self.db) as session:
             now = await db_now(session)
             outcomes, gone = [], False
@@ -148,7 +160,6 @@ class Dispatcher:
                 row: dict[str, Any] = {"id": d.id, "last_attempt_at": now, "last_status": a.status, "last_error": a.error}
                 if a.ok:
                     row |= {"status": "delivered", "delivered_at": now, "last_error": None}
-                    self.sent += 1
                 elif a.gone:
                     row["status"], gone = "failed", True
                 elif d.attempts + 1 > len(self.retry_schedule):
@@ -157,6 +168,7 @@ class Dispatcher:
                     row["next_attempt_at"] = now + self.backoff(d.attempts)
                 outcomes.append(row)
             await repository.record_attempts(session, outcomes)
+            self.sent += sum(1 for o in outcomes if o.get("status") == "delivered")
             if gone:
                 sub = await repository.get(session, sub_id)
                 if sub is not None and sub.status == "active":

@@ -89,11 +89,11 @@ async def due(session: AsyncSession, sub_id: str, now: datetime, limit: int) -> 
 
 async def record_attempts(session: AsyncSession, outcomes: list[dict[str, Any]]) -> None:
     for o in outcomes:
-        delivery_id = o.pop("id")
+        values = {k: v for k, v in o.items() if k != "id"}
         await session.execute(
             update(WebhookDelivery)
-            .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == "pending")
-            .values(attempts=WebhookDelivery.attempts + 1, **o)
+            .where(WebhookDelivery.id == o["id"], WebhookDelivery.status == "pending")
+            .values(attempts=WebhookDelivery.attempts + 1, **values)
         )
 
 
