@@ -11,6 +11,7 @@ from servicekit.app import ServiceSpec, create_service_app
 from registry import tables  # noqa: F401  (registers the tables with the metadata)
 from registry.areas.endpoints import router as areas_router
 from registry.audit.endpoints import router as audit_router
+from registry.declarations.endpoints import router as declarations_router
 from registry.feeds.endpoints import batch_router as feed_batches_router
 from registry.feeds.endpoints import router as feeds_router
 from registry.households.endpoints import router as households_router
@@ -32,7 +33,7 @@ def spec() -> ServiceSpec:
         title="Registry",
         description="The low-income population database (低收入人口库): households, members, areas, department feeds, surveys and declarations. The only service holding identifying personal data.",
         routers=[areas_router, households_router, members_router, reconciliation_router, audit_router,
-                 feeds_router, feed_batches_router, leads_router, snapshot_router],
+                 feeds_router, feed_batches_router, leads_router, declarations_router, snapshot_router],
         migrations_dir=MIGRATIONS,
         # Department batches: CSV or JSON Lines, streamed past the ordinary body limit (the
         # registry bounds them itself with settings.max_batch_bytes).
@@ -45,6 +46,7 @@ def spec() -> ServiceSpec:
             {"name": "reconciliation", "description": "City-level queue for a person claimed across jurisdictions"},
             {"name": "audit", "description": "The append-only audit log of personal data"},
             {"name": "feeds", "description": "Department data sharing (数据共享): batches, records, reports, health"},
+            {"name": "declarations", "description": "Citizens' own declarations (主动申报) and their review"},
             {"name": "leads", "description": "Records about people not yet registered, for proactive discovery (主动发现)"},
         ],
     )

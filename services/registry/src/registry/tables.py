@@ -7,6 +7,7 @@ one metadata that the migrations environment reads.
 from sqlmodel import SQLModel
 
 from servicekit import tables as kit_tables  # noqa: F401  (the kit's tables live in every schema)
+from registry.declarations.tables import Declaration
 from registry.facts.tables import FactRecord
 from registry.feeds.tables import FeedBatch, FeedRejection
 from registry.households.tables import Household, StatusChange, Survey
@@ -16,5 +17,5 @@ from registry.reconciliation.tables import ReconciliationCase
 
 metadata = SQLModel.metadata
 
-__all__ = ["FactRecord", "FeedBatch", "FeedRejection", "Household", "Lead", "Member", "ReconciliationCase",
+__all__ = ["Declaration", "FactRecord", "FeedBatch", "FeedRejection", "Household", "Lead", "Member", "ReconciliationCase",
            "StatusChange", "Survey", "metadata"]

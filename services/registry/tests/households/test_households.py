@@ -176,3 +176,28 @@ async def test_village_worker_cannot_change_status(registry):
         r = await village.post(f"/api/v1/households/{created['id']}/status", headers={"If-Match": '"v1"'},
                                json={"register_status": "tekun"})
     assert r.status_code == 403
+
+
+async def test_village_worker_records_a_survey(registry):
+    async with registry.client("village_worker", area=VILLAGE, subject="village-1") as village:
+        created = await create(village)
+        head = created["members"][0]["id"]
+        before = await head_position(registry)
+        r = await village.post(f"/api/v1/households/{created['id']}/surveys", json={
+            "visited_on": str(date.today()), "concern": True, "notes": "老人独居，需要关注",
+            "household_facts": [{"fact": "housing_unsafe", "value": True}],
+            "member_facts": {head: [{"fact": "living_alone", "value": True}, {"fact": "care_need", "value": "full"}]},
+        })
+        assert r.status_code == 201, r.text
+        assert "老人独居" not in r.text and r.json()["findings"] == ["care_need", "housing_unsafe", "living_alone",
+                                                                     "visits", "worker_concern"]
+        read = (await village.get(f"/api/v1/households/{created['id']}")).json()
+    [event] = await events_since(registry, before)
+    codes = sorted(t["code"] for t in event.payload["triggers"])
+    assert codes == ["care_dependency", "housing_unsafe"]
+    view = event.payload["view"]
+    assert view["survey_visits_12m"] == 1 and view["days_since_last_visit"] == 0 and view["worker_concern"] is True
+    facts = {f["fact"]: f for f in read["facts"]}
+    assert facts["housing_unsafe"]["source"] == "survey" and facts["housing_unsafe"]["record_id"].startswith(r.json()["id"])
+    surveys = (await registry.client("town_worker", area=TOWNSHIP).get(f"/api/v1/households/{created['id']}/surveys")).json()
+    assert surveys["items"][0]["actor"] == "village-1"

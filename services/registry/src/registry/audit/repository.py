@@ -14,7 +14,8 @@ from servicekit.tables import AuditRecord
 
 async def unmasked_reads_since(session: AsyncSession, actor: str, since: datetime) -> int:
     stmt = select(func.count()).select_from(AuditRecord).where(
-        AuditRecord.actor == actor, AuditRecord.action == AuditAction.read_unmasked.value, AuditRecord.at >= since
+        AuditRecord.actor == actor, AuditRecord.action == AuditAction.read_unmasked.value,
+        AuditRecord.resource_type == "member", AuditRecord.at >= since
     )
     return (await session.execute(stmt)).scalar_one()
 

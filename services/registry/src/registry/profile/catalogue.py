@@ -110,3 +110,14 @@ def load_catalogue(path: Path, code_lists: dict[str, list[CodeEntry]], rules_by_
                 if code not in rules_by_fact.get(item.fact, set()):
                     raise ProfileError(path, f"{iw}.triggers.{k}", "no rule in triggers.yaml fires this code from this fact")
     return Catalogue(raw.departments, code_lists)
+
+
+class _ServicesFile(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    need_types: dict[str, str] = Field(min_length=1)
+
+
+def load_need_types(path: Path) -> frozenset[str]:
+    """The need types of the shared service catalogue (declarations name them)."""
+    return frozenset(parse(_ServicesFile, path, read_yaml(path)).need_types)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from registry.facts.view import ScoringView, ViewParameters
 from registry.profile.areas import AreaTree, load_areas
-from registry.profile.catalogue import Catalogue, load_catalogue, load_code_lists
+from registry.profile.catalogue import Catalogue, load_catalogue, load_code_lists, load_need_types
 from registry.profile.errors import ProfileError
 from registry.profile.scoring_view import ScoringViewSpec, load_scoring_view
 from registry.profile.triggers import TriggerRules, load_triggers
@@ -23,6 +23,7 @@ class CityProfile:
     view: ScoringView
     triggers: TriggerRules
     catalogue: Catalogue
+    need_types: frozenset[str]
 
 
 def load_profile(config_dir: Path) -> CityProfile:
@@ -45,4 +46,6 @@ def load_profile(config_dir: Path) -> CityProfile:
         counts["district"], counts["township"], counts["village"], len(spec.names),
         len(catalogue.departments), len(catalogue.items), len(triggers.codes),
     )
-    return CityProfile(areas=areas, scoring_view=spec, view=view, triggers=triggers, catalogue=catalogue)
+    need_types = load_need_types(config_dir / "catalogues" / "services.yaml")
+    return CityProfile(areas=areas, scoring_view=spec, view=view, triggers=triggers, catalogue=catalogue,
+                       need_types=need_types)
