@@ -116,3 +116,14 @@ async def test_gateway_rate_limit_in_redis(tmp_path, upstreams, redis_limiter):
     )
     await _check_gateway_limits(settings)
     assert [k async for k in redis_limiter._redis.scan_iter(match=redis_limiter.prefix + "*")]
+
+
+async def test_token_endpoint_is_limited_per_address(tmp_path):
+    settings = gateway_settings(tmp_path, {}, rate_limit_enabled=True, rate_limit_per_second=0.1, rate_limit_burst=2)
+    async with running_gateway(settings) as gw:
+        form = {"grant_type": "client_credentials", "client_id": "town-worker", "client_secret": "guess"}
+        statuses = [(await gw.client.post("/oauth/token", data=form)).status_code for _ in range(3)]
+        assert statuses == [401, 401, 429]
+        response = await gw.client.post("/oauth/token", data=form)
+        assert_problem(response, 429)
+        assert int(response.headers["retry-after"]) >= 1

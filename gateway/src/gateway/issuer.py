@@ -115,6 +115,22 @@ class TokenResponse(BaseModel):
     expires_in: int = Field(examples=[TOKEN_LIFETIME_SECONDS])
 
 
+class OpenIDConfiguration(BaseModel):
+    issuer: str = Field(examples=["http://127.0.0.1:8000"])
+    jwks_uri: str
+    token_endpoint: str
+    grant_types_supported: list[str] = Field(examples=[["client_credentials"]])
+    token_endpoint_auth_methods_supported: list[str]
+    response_types_supported: list[str]
+    subject_types_supported: list[str]
+    id_token_signing_alg_values_supported: list[str] = Field(examples=[["ES256"]])
+    claims_supported: list[str]
+
+
+class JsonWebKeySet(BaseModel):
+    keys: list[dict[str, Any]]
+
+
 class OAuthError(BaseModel):
     error: str = Field(examples=["invalid_client"])
     error_description: str | None = None
@@ -255,11 +271,15 @@ def issuer_router(issuer: DevIssuer) -> APIRouter:
         "/.well-known/openid-configuration",
         operation_id="issuer:discovery",
         summary="OpenID Provider metadata of the development issuer",
+        response_model=OpenIDConfiguration,
     )
     async def discovery() -> JSONResponse:
         return JSONResponse(issuer.discovery(), headers={"Cache-Control": "public, max-age=300"})
 
-    @router.get("/.well-known/jwks.json", operation_id="issuer:jwks", summary="Public keys of the development issuer")
+    @router.get(
+        "/.well-known/jwks.json", operation_id="issuer:jwks", summary="Public keys of the development issuer",
+        response_model=JsonWebKeySet,
+    )
     async def jwks() -> JSONResponse:
         return JSONResponse(issuer.key.jwks(), headers={"Cache-Control": "public, max-age=300"})
 

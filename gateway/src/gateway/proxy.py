@@ -1,8 +1,8 @@
 """The proxy: raw ASGI, bodies streamed both ways, upstream failures turned into problems.
 
 No framework sits on this path: one request costs a header scan, a token-cache lookup, a
-rate-limit check and one exchange on a pooled keep-alive connection (gateway.upstream). Large uploads (department batches) and large
-answers are streamed chunk by chunk, never held whole in memory.
+rate-limit check and one exchange on a pooled keep-alive connection (gateway.upstream). Large
+uploads (department batches) and large answers are streamed chunk by chunk, never held whole.
 """
 
 from __future__ import annotations
@@ -219,29 +219,28 @@ class Proxy:
 
         response = None
         try:
-            response = await self.pools[route.service].request(
-                method, target, forwarded, data, content_length=length, retry_stale=body is None and method in IDEMPOTENT
-            )
-            # A small answer is read whole before anything is sent, so a failure can still be
-            # answered with a problem; past that point the status line is out.
-            payload = await response.read() if _is_small(response) else None
-        except (UpstreamError, OSError) as exc:
-            if response is not None:
-                response.close()
-            if body is not None and body.client_gone:
-                return 499
-            if body is not None and body.too_large:
-                err: ProblemError = PayloadTooLarge(_too_large(route))
-            else:
-                err = _upstream_problem(exc, route)
-            await send_problem(send, err, request_id, head=head)
-            return err.status
-
-        try:
+            try:
+                response = await self.pools[route.service].request(
+                    method, target, forwarded, data, content_length=length,
+                    retry_stale=body is None and method in IDEMPOTENT,
+                )
+                # A small answer is read whole before anything is sent, so a failure can still
+                # be answered with a problem; past that point the status line is out.
+                payload = await response.read() if _is_small(response) else None
+            except (UpstreamError, OSError) as exc:
+                if body is not None and body.client_gone:
+                    return 499
+                if body is not None and body.too_large:
+                    err: ProblemError = PayloadTooLarge(_too_large(route))
+                else:
+                    err = _upstream_problem(exc, route)
+                await send_problem(send, err, request_id, head=head)
+                return err.status
             await self._answer(response, payload, send, receive, request_id, body)
+            return response.status
         finally:
-            response.release()
-        return response.status
+            if response is not None:
+                response.release()  # back to the pool if the exchange ended cleanly, else closed
 
     async def _admit(self, authorization: bytes | None, client_ip: str) -> None:
         """Token check and rate limits; raises the problem to answer with."""

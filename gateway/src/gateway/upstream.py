@@ -3,7 +3,8 @@
 aiohttp's client spends more CPU per request than everything else the gateway does together;
 this one writes the request in one piece and parses the answer with httptools (the parser
 uvicorn uses), so the proxy pays for little more than the two socket writes. It handles only
-what the hop needs: plain HTTP/1.1 to known services, streamed bodies both ways, timeouts.
+what the hop needs: plain HTTP/1.1 to the suite's services, which frame every answer with
+Content-Length or chunked encoding (as uvicorn does), streamed bodies both ways, timeouts.
 """
 
 from __future__ import annotations
@@ -328,11 +329,7 @@ class UpstreamPool:
             try:
                 await _bounded(conn.head, self.read_timeout, "the service did not answer in time")
             except Disconnected:
-                if writer is not None and writer.done() and not writer.cancelled():
-                    # The client side failed first: that is the real cause.
-                    if isinstance(writer.exception(), BodySourceFailed):
-                        raise writer.exception() from None  # type: ignore[misc]
-                if reused and not streaming and conn.status == 0:
+                if reused and not streaming:
                     raise _StaleConnection() from None
                 raise
         except BaseException:
