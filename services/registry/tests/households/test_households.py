@@ -199,5 +199,6 @@ async def test_village_worker_records_a_survey(registry):
     assert view["survey_visits_12m"] == 1 and view["days_since_last_visit"] == 0 and view["worker_concern"] is True
     facts = {f["fact"]: f for f in read["facts"]}
     assert facts["housing_unsafe"]["source"] == "survey" and facts["housing_unsafe"]["record_id"].startswith(r.json()["id"])
-    surveys = (await registry.client("town_worker", area=TOWNSHIP).get(f"/api/v1/households/{created['id']}/surveys")).json()
+    async with registry.client("town_worker", area=TOWNSHIP) as town:
+        surveys = (await town.get(f"/api/v1/households/{created['id']}/surveys")).json()
     assert surveys["items"][0]["actor"] == "village-1"
