@@ -37,6 +37,7 @@ HOUSEHOLD_ID = "hh-7f3a9c2e41d84b0f"
 
 # -- the service under test -------------------------------------------------------------------
 
+
 def household_document() -> dict[str, Any]:
     """What a masked household read returns: about 1 KB of JSON, synthetic data only."""
     return {
@@ -46,26 +47,34 @@ def household_document() -> dict[str, Any]:
         "level": "attention",
         "head": {"name": "张*明", "resident_id": "330106********0014", "phone": "138****1234"},
         "members": [
-            {"id": f"mb-{i}", "relation": rel, "name": name, "birth_year": year, "disability": dis,
-             "chronic_illness": ill, "employment": emp}
-            for i, (rel, name, year, dis, ill, emp) in enumerate([
-                ("head", "张*明", 1968, None, True, "unemployed"),
-                ("spouse", "李*芳", 1970, "limb-3", False, "flexible"),
-                ("child", "张*", 2009, None, False, "student"),
-            ])
+            {
+                "id": f"mb-{i}",
+                "relation": rel,
+                "name": name,
+                "birth_year": year,
+                "disability": dis,
+                "chronic_illness": ill,
+                "employment": emp,
+            }
+            for i, (rel, name, year, dis, ill, emp) in enumerate(
+                [
+                    ("head", "张*明", 1968, None, True, "unemployed"),
+                    ("spouse", "李*芳", 1970, "limb-3", False, "flexible"),
+                    ("child", "张*", 2009, None, False, "student"),
+                ]
+            )
         ],
         "income": {"monthly_per_capita": 812.5, "currency": "CNY", "assessed_at": "2026-10-31"},
         "flags": ["medical_expense_high", "single_income"],
         "programmes": ["low_income_household", "medical_assistance"],
         "updated_at": "2026-11-20T09:14:03Z",
-        "etag": "W/\"3-1a2b3c\"",
+        "etag": 'W/"3-1a2b3c"',
     }
 
 
 def run_service(port: int, key_path: str, issuer: str) -> None:
     import uvicorn
     from fastapi import FastAPI
-
     from servicekit.auth import CurrentCaller, JWTVerifier
     from servicekit.tokens import SigningKey
 
@@ -87,11 +96,20 @@ def run_service(port: int, key_path: str, issuer: str) -> None:
     async def probe() -> dict[str, str]:
         return {"status": "ok"}
 
-    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", access_log=False,
-                log_level="warning", server_header=False)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+        server_header=False,
+    )
 
 
 # -- the load generator ------------------------------------------------------------------------
+
 
 async def _aiohttp_load(url: str, token: str, connections: int, seconds: float) -> dict[str, Any]:
     import aiohttp
@@ -139,12 +157,33 @@ def _wrk_load(url: str, token: str, connections: int, seconds: float) -> dict[st
     wrk = shutil.which("wrk")
     assert wrk
     warmup = subprocess.run(
-        [wrk, "-t1", f"-c{connections}", f"-d{WARMUP_SECONDS:.0f}s", "-H", f"Authorization: Bearer {token}", url],
-        check=True, capture_output=True, text=True,
+        [
+            wrk,
+            "-t1",
+            f"-c{connections}",
+            f"-d{WARMUP_SECONDS:.0f}s",
+            "-H",
+            f"Authorization: Bearer {token}",
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     out = subprocess.run(
-        [wrk, "-t1", f"-c{connections}", f"-d{seconds:.0f}s", "--latency", "-H", f"Authorization: Bearer {token}", url],
-        check=True, capture_output=True, text=True,
+        [
+            wrk,
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds:.0f}s",
+            "--latency",
+            "-H",
+            f"Authorization: Bearer {token}",
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     median = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
@@ -167,7 +206,9 @@ def _wrk_ms(match: re.Match[str] | None) -> float | None:
     return round(value / 1000 if unit == "us" else value * 1000 if unit == "s" else value, 3)
 
 
-def run_load(url: str, token: str, connections: int, seconds: float, generator: str) -> dict[str, Any]:
+def run_load(
+    url: str, token: str, connections: int, seconds: float, generator: str
+) -> dict[str, Any]:
     if generator == "wrk":
         return _wrk_load(url, token, connections, seconds)
     import uvloop
@@ -176,6 +217,7 @@ def run_load(url: str, token: str, connections: int, seconds: float, generator: 
 
 
 # -- orchestration -----------------------------------------------------------------------------
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -221,10 +263,26 @@ def _cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
     return {name: sum(psutil.Process(pid).cpu_times()[:2]) for name, pid in pids.items()}
 
 
-def _measure(url: str, token: str, connections: int, generator: str, pids: dict[str, int]) -> dict[str, Any]:
+def _measure(
+    url: str, token: str, connections: int, generator: str, pids: dict[str, int]
+) -> dict[str, Any]:
     before = _cpu_seconds(pids)
-    command = [sys.executable, "-m", "bench.gateway_hop", "load", "--url", url, "--token", token,
-               "--connections", str(connections), "--seconds", str(SECONDS[connections]), "--generator", generator]
+    command = [
+        sys.executable,
+        "-m",
+        "bench.gateway_hop",
+        "load",
+        "--url",
+        url,
+        "--token",
+        token,
+        "--connections",
+        str(connections),
+        "--seconds",
+        str(SECONDS[connections]),
+        "--generator",
+        generator,
+    ]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _pin(process.pid, LOAD_CORE)
     out, err = process.communicate(timeout=120)
@@ -235,32 +293,64 @@ def _measure(url: str, token: str, connections: int, generator: str, pids: dict[
     # machine than wall-clock rates are.
     after = _cpu_seconds(pids)
     for name in pids:
-        result[f"{name}_cpu_us"] = round((after[name] - before[name]) / max(1, result["total_requests"]) * 1e6, 1)
+        result[f"{name}_cpu_us"] = round(
+            (after[name] - before[name]) / max(1, result["total_requests"]) * 1e6, 1
+        )
     return result
 
 
 AREA_CODE = "330106001001"
 
 
-def _start_service(kind: str, tmp: Path, port: int, key_path: Path, issuer: str) -> tuple[subprocess.Popen[bytes], str]:
+def _start_service(
+    kind: str, tmp: Path, port: int, key_path: Path, issuer: str
+) -> tuple[subprocess.Popen[bytes], str]:
     """The service under test and the path of its authenticated read."""
     if kind == "synthetic":
         process = subprocess.Popen(
-            [sys.executable, "-m", "bench.gateway_hop", "service", "--port", str(port), "--key", str(key_path),
-             "--issuer", issuer],
-            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "bench.gateway_hop",
+                "service",
+                "--port",
+                str(port),
+                "--key",
+                str(key_path),
+                "--issuer",
+                issuer,
+            ],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         return process, f"/api/v1/households/{HOUSEHOLD_ID}"
     # The real registry: its app factory, middleware, token check against the gateway's issuer,
     # and one area with its parent chain and children (a read of about 1 KB).
-    env = {**os.environ, "PORT": str(port), "VAR_DIR": str(tmp / "registry"), "DEV_ISSUER_URL": issuer,
-           "CONFIG_DIR": str(REPO / "config")}
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "VAR_DIR": str(tmp / "registry"),
+        "DEV_ISSUER_URL": issuer,
+        "CONFIG_DIR": str(REPO / "config"),
+    }
     for name in ("DATABASE_URL", "OIDC_ISSUER", "REDIS_URL", "OTEL_EXPORTER_OTLP_ENDPOINT"):
         env.pop(name, None)
-    subprocess.run([sys.executable, "-m", "registry", "migrate"], cwd=REPO, env=env, check=True, capture_output=True,
-                   timeout=180)
-    process = subprocess.Popen([sys.executable, "-m", "registry", "serve"], cwd=REPO, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "registry", "migrate"],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "registry", "serve"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return process, f"/api/v1/areas/{AREA_CODE}"
 
 
@@ -272,23 +362,38 @@ def _measure_service(kind: str, generator: str) -> list[dict[str, dict[int, dict
         tmp = Path(tmp_name)
         service_port, gateway_port = _free_port(), _free_port()
         gateway_url = f"http://127.0.0.1:{gateway_port}"
-        key_path = tmp / "dev-issuer-key.pem"  # the gateway's development key; the service trusts it
+        key_path = (
+            tmp / "dev-issuer-key.pem"
+        )  # the gateway's development key; the service trusts it
         key = SigningKey.load_or_create(key_path)
-        token = key.sign(standard_claims(
-            issuer=gateway_url, audience="zhongfu", subject="town-worker",
-            extra={"role": "town_worker", "area": "330106001000", "client_id": "town-worker"}, lifetime=3600,
-        ))
+        token = key.sign(
+            standard_claims(
+                issuer=gateway_url,
+                audience="zhongfu",
+                subject="town-worker",
+                extra={"role": "town_worker", "area": "330106001000", "client_id": "town-worker"},
+                lifetime=3600,
+            )
+        )
         env = {
             **{k: v for k, v in os.environ.items() if k not in ("OIDC_ISSUER", "REDIS_URL")},
-            "PORT": str(gateway_port), "VAR_DIR": str(tmp), "DEV_ISSUER_URL": gateway_url,
+            "PORT": str(gateway_port),
+            "VAR_DIR": str(tmp),
+            "DEV_ISSUER_URL": gateway_url,
             "REGISTRY_URL": f"http://127.0.0.1:{service_port}",
             "DEMO_ACCOUNTS_FILE": str(REPO / "config" / "demo-accounts.yaml"),
             "ROUTE_TABLE_FILE": str(REPO / "config" / "routes.yaml"),
             # Limits on, so their cost is counted, but high enough never to refuse the benchmark.
-            "RATE_LIMIT_PER_SECOND": "1000000", "RATE_LIMIT_BURST": "1000000",
+            "RATE_LIMIT_PER_SECOND": "1000000",
+            "RATE_LIMIT_BURST": "1000000",
         }
-        gateway = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], cwd=REPO, env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        gateway = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "serve"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         processes = [gateway]
         try:
             service, path = _start_service(kind, tmp, service_port, key_path, gateway_url)
@@ -298,7 +403,10 @@ def _measure_service(kind: str, generator: str) -> list[dict[str, dict[int, dict
             _pin(service.pid, SERVER_CORE)
             _pin(gateway.pid, SERVER_CORE)
             pids = {"service": service.pid, "gateway": gateway.pid}
-            targets = {"direct": f"http://127.0.0.1:{service_port}{path}", "gateway": f"{gateway_url}{path}"}
+            targets = {
+                "direct": f"http://127.0.0.1:{service_port}{path}",
+                "gateway": f"{gateway_url}{path}",
+            }
             for url in targets.values():
                 _check(url, token)
             rounds: list[dict[str, dict[int, dict[str, Any]]]] = []
@@ -307,11 +415,20 @@ def _measure_service(kind: str, generator: str) -> list[dict[str, dict[int, dict
                 order = ["direct", "gateway"] if r % 2 == 0 else ["gateway", "direct"]
                 for connections in (32, 1):
                     for name in order:
-                        results[name][connections] = _measure(targets[name], token, connections, generator, pids)
+                        results[name][connections] = _measure(
+                            targets[name], token, connections, generator, pids
+                        )
                 rounds.append(results)
-                print(f"   {kind} round {r + 1}: " + ", ".join(
-                    f"{n}@{c}: {results[n][c]['requests_per_second']} rps, median {results[n][c]['median_ms']} ms"
-                    for c in (32, 1) for n in ("direct", "gateway")), flush=True)
+                print(
+                    f"   {kind} round {r + 1}: "
+                    + ", ".join(
+                        f"{n}@{c}: {results[n][c]['requests_per_second']} rps, "
+                        f"median {results[n][c]['median_ms']} ms"
+                        for c in (32, 1)
+                        for n in ("direct", "gateway")
+                    ),
+                    flush=True,
+                )
             return rounds
         finally:
             for process in processes:
@@ -339,10 +456,14 @@ def _figures(rounds: list[dict[str, dict[int, dict[str, Any]]]]) -> dict[str, An
         "direct_rps_32_connections": _med(direct_32),
         "gateway_rps_32_connections": _med(gateway_32),
         # Ratios and differences per round (the two ran back to back), then the median.
-        "throughput_ratio_32_connections": _med([g / d for g, d in zip(gateway_32, direct_32, strict=True)]),
+        "throughput_ratio_32_connections": _med(
+            [g / d for g, d in zip(gateway_32, direct_32, strict=True)]
+        ),
         "direct_median_ms_1_connection": _med(direct_1),
         "gateway_median_ms_1_connection": _med(gateway_1),
-        "added_median_ms_1_connection": _med([g - d for g, d in zip(gateway_1, direct_1, strict=True)]),
+        "added_median_ms_1_connection": _med(
+            [g - d for g, d in zip(gateway_1, direct_1, strict=True)]
+        ),
         "direct_p99_ms_32_connections": _med([r["direct"][32]["p99_ms"] for r in rounds]),
         "gateway_p99_ms_32_connections": _med([r["gateway"][32]["p99_ms"] for r in rounds]),
         "service_cpu_us_per_request_direct": service_cpu,
@@ -350,7 +471,9 @@ def _figures(rounds: list[dict[str, dict[int, dict[str, Any]]]]) -> dict[str, An
         "gateway_cpu_us_per_request": gateway_cpu,
         # What one core would give if nothing else ran on it: the service's cost over the sum.
         "cpu_bound_ratio_32_connections": round(service_cpu / (service_cpu_via + gateway_cpu), 3),
-        "non_200_answers": sum(r[n][c]["errors"] for r in rounds for n in ("direct", "gateway") for c in (32, 1)),
+        "non_200_answers": sum(
+            r[n][c]["errors"] for r in rounds for n in ("direct", "gateway") for c in (32, 1)
+        ),
         "per_round": rounds,
     }
 
@@ -382,8 +505,10 @@ def main() -> dict[str, Any]:
         return report("gateway_hop", figures, {}, {})
     ratio = measured[primary]["throughput_ratio_32_connections"]
     added = measured[primary]["added_median_ms_1_connection"]
-    goals = {"throughput_ratio": "gateway/direct >= 0.5 at 32 connections",
-             "added_latency": "added median <= 0.3 ms at 1 connection"}
+    goals = {
+        "throughput_ratio": "gateway/direct >= 0.5 at 32 connections",
+        "added_latency": "added median <= 0.3 ms at 1 connection",
+    }
     met = {"throughput_ratio": ratio >= 0.5, "added_latency": added <= 0.3}
     return report("gateway_hop", figures, goals, met)
 
@@ -406,7 +531,11 @@ def _cli(argv: list[str]) -> None:
     if args.role == "service":
         run_service(args.port, args.key, args.issuer)
     elif args.role == "load":
-        print(json.dumps(run_load(args.url, args.token, args.connections, args.seconds, args.generator)))
+        print(
+            json.dumps(
+                run_load(args.url, args.token, args.connections, args.seconds, args.generator)
+            )
+        )
     else:
         main()
 

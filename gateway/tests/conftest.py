@@ -16,24 +16,35 @@ if getattr(sys.modules.get("gateway"), "__file__", None) is None:
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pytest  # noqa: E402
-
-from gwtest import SERVICES, RunningGateway, Upstream, free_port, gateway_settings, running_gateway, serving  # noqa: E402
+from gwtest import (
+    SERVICES,
+    RunningGateway,
+    Upstream,
+    free_port,
+    gateway_settings,
+    running_gateway,
+    serving,
+)  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 async def upstreams() -> AsyncIterator[dict[str, Upstream]]:
     """registry, scoring and alerts up; matching's port is closed (a service that is down)."""
     fakes = {name: Upstream(name) for name in SERVICES[:3]}
-    async with serving(fakes["registry"].app()) as r, serving(fakes["scoring"].app()) as s, serving(
-        fakes["alerts"].app()
-    ) as a:
+    async with (
+        serving(fakes["registry"].app()) as r,
+        serving(fakes["scoring"].app()) as s,
+        serving(fakes["alerts"].app()) as a,
+    ):
         for fake, url in zip(fakes.values(), (r, s, a), strict=True):
             fake.url = url
         yield fakes
 
 
 @pytest.fixture(scope="session")
-async def gw(upstreams: dict[str, Upstream], tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RunningGateway]:
+async def gw(
+    upstreams: dict[str, Upstream], tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RunningGateway]:
     """The gateway under test, matching down, no rate limit, 64 KiB body limit."""
     urls = {name: fake.url for name, fake in upstreams.items()}
     urls["matching"] = f"http://127.0.0.1:{free_port()}"  # nothing listens there

@@ -1,4 +1,4 @@
-"""Test helpers: fake upstream services and gateways on real 127.0.0.1 sockets, tokens of every kind."""
+"""Test helpers: fake services and gateways on real 127.0.0.1 sockets, tokens of every kind."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ import httpx
 import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-
 from gateway.app import Gateway, create_app
 from gateway.settings import GatewaySettings
 from servicekit.tokens import SigningKey, standard_claims
@@ -36,8 +35,16 @@ async def serving(app: Any, port: int | None = None, **config_options: Any) -> A
     """Run an ASGI app under uvicorn (httptools) in this event loop; yield its base URL."""
     port = port or free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, http="httptools", lifespan="on", log_level="warning",
-        access_log=False, server_header=False, proxy_headers=False, **config_options,
+        app,
+        host="127.0.0.1",
+        port=port,
+        http="httptools",
+        lifespan="on",
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        **config_options,
     )
     server = uvicorn.Server(config)
     server.capture_signals = _no_signals  # type: ignore[method-assign]
@@ -76,7 +83,10 @@ class Upstream:
 
         @app.get("/readyz")
         async def readyz() -> Response:
-            return JSONResponse({"status": "ready" if self.ready else "not_ready"}, status_code=200 if self.ready else 503)
+            return JSONResponse(
+                {"status": "ready" if self.ready else "not_ready"},
+                status_code=200 if self.ready else 503,
+            )
 
         @app.get("/openapi.json")
         async def openapi() -> Response:
@@ -107,7 +117,8 @@ class Upstream:
                     sent += len(piece)
                     yield piece
                     if first and gate:
-                        # Wait until the client has the first chunk: only a streaming proxy lets it through.
+                        # Wait for the client to get the first chunk: only a streaming
+                        # proxy lets it through.
                         first = False
                         await asyncio.wait_for(self.download_go_on.wait(), 10)
 
@@ -144,7 +155,9 @@ class Upstream:
                 "path": request.url.path,
                 "raw_path": request.scope.get("raw_path", b"").decode("latin-1"),
                 "query": request.url.query,
-                "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in request.scope["headers"]],
+                "headers": [
+                    [k.decode("latin-1"), v.decode("latin-1")] for k, v in request.scope["headers"]
+                ],
                 "body_size": len(body),
                 "client_port": request.client.port if request.client else None,
             }
@@ -167,7 +180,9 @@ class Tokens:
         self.issuer = gateway.settings.issuer
         self.audience = gateway.settings.oidc_audience
 
-    def make(self, subject: str = "town-worker", *, key: SigningKey | None = None, **overrides: Any) -> str:
+    def make(
+        self, subject: str = "town-worker", *, key: SigningKey | None = None, **overrides: Any
+    ) -> str:
         claims = standard_claims(
             issuer=overrides.pop("issuer", self.issuer),
             audience=overrides.pop("audience", self.audience),
@@ -220,7 +235,9 @@ async def running_gateway(settings: GatewaySettings) -> AsyncIterator[RunningGat
         yield RunningGateway(url, app, Tokens(app) if app.issuer else None, client)
 
 
-def assert_problem(response: httpx.Response, status: int, *, not_echoing: tuple[str, ...] = ()) -> dict[str, Any]:
+def assert_problem(
+    response: httpx.Response, status: int, *, not_echoing: tuple[str, ...] = ()
+) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     body = response.json()

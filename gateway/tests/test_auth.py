@@ -1,4 +1,4 @@
-"""Bearer tokens at the edge: every bad kind is a 401 problem with a challenge; good ones are cached."""
+"""Bearer tokens at the edge: each bad kind is a 401 problem with a challenge; good ones cached."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import json
 import time
 
 import pytest
-
 from gateway.auth import EdgeAuth
 from gwtest import assert_problem
 from servicekit.auth import JWTVerifier
@@ -61,18 +60,31 @@ async def test_wrong_audience(gw):
 
 
 async def test_alg_none(gw):
-    claims = standard_claims(issuer=gw.tokens.issuer, audience=gw.tokens.audience, subject="city-admin",
-                             extra={"role": "city_admin"})
+    claims = standard_claims(
+        issuer=gw.tokens.issuer,
+        audience=gw.tokens.audience,
+        subject="city-admin",
+        extra={"role": "city_admin"},
+    )
     await _expect_401(gw, f"Bearer {_unsigned({'alg': 'none', 'typ': 'JWT'}, claims)}")
-    await _expect_401(gw, f"Bearer {_unsigned({'alg': 'none', 'kid': gw.tokens.key.kid}, claims, b'x')}")
+    await _expect_401(
+        gw, f"Bearer {_unsigned({'alg': 'none', 'kid': gw.tokens.key.kid}, claims, b'x')}"
+    )
 
 
 async def test_hs256_signed_with_the_public_key(gw):
     """The classic algorithm confusion: an HMAC keyed with the issuer's public key."""
-    claims = standard_claims(issuer=gw.tokens.issuer, audience=gw.tokens.audience, subject="city-admin",
-                             extra={"role": "city_admin"})
+    claims = standard_claims(
+        issuer=gw.tokens.issuer,
+        audience=gw.tokens.audience,
+        subject="city-admin",
+        extra={"role": "city_admin"},
+    )
     header = {"alg": "HS256", "typ": "JWT", "kid": gw.tokens.key.kid}
-    for public in (gw.tokens.key.key.as_pem(private=False), json.dumps(gw.tokens.key.jwks()["keys"][0]).encode()):
+    for public in (
+        gw.tokens.key.key.as_pem(private=False),
+        json.dumps(gw.tokens.key.jwks()["keys"][0]).encode(),
+    ):
         signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
         signature = hmac.new(public, signing_input.encode(), hashlib.sha256).digest()
         await _expect_401(gw, f"Bearer {signing_input}.{_b64(signature)}")
@@ -80,15 +92,27 @@ async def test_hs256_signed_with_the_public_key(gw):
 
 async def test_tampered_claims(gw):
     head, _, signature = gw.tokens.make().split(".")
-    claims = standard_claims(issuer=gw.tokens.issuer, audience=gw.tokens.audience, subject="city-admin",
-                             extra={"role": "city_admin"})
+    claims = standard_claims(
+        issuer=gw.tokens.issuer,
+        audience=gw.tokens.audience,
+        subject="city-admin",
+        extra={"role": "city_admin"},
+    )
     await _expect_401(gw, f"Bearer {head}.{_b64(json.dumps(claims).encode())}.{signature}")
 
 
 @pytest.mark.parametrize(
     "garbage",
-    [b"garbage", b"a.b.c", b"....", b"eyJhbGciOiJFUzI1NiJ9..", "é".encode() * 10, b"x" * 9000,
-     b"eyJhbGciOiJFUzI1NiJ9.e30.", b"bm90IGpzb24.e30.c2ln"],
+    [
+        b"garbage",
+        b"a.b.c",
+        b"....",
+        b"eyJhbGciOiJFUzI1NiJ9..",
+        "é".encode() * 10,
+        b"x" * 9000,
+        b"eyJhbGciOiJFUzI1NiJ9.e30.",
+        b"bm90IGpzb24.e30.c2ln",
+    ],
 )
 async def test_garbage(gw, garbage):
     await _expect_401(gw, b"Bearer " + garbage)
@@ -127,8 +151,11 @@ async def test_successful_checks_are_cached_never_past_exp():
 
     verifier.verify = counting  # type: ignore[method-assign]
     auth = EdgeAuth(verifier, cache_seconds=60, cache_size=2, clock=lambda: now[0])
-    token = key.sign(standard_claims(issuer="https://issuer.test", audience="zhongfu", subject="s1",
-                                     lifetime=10, now=now[0]))
+    token = key.sign(
+        standard_claims(
+            issuer="https://issuer.test", audience="zhongfu", subject="s1", lifetime=10, now=now[0]
+        )
+    )
     assert auth.cached_subject(token) is None
     assert await auth.verify(token) == "s1"
     assert auth.cached_subject(token) == "s1"
@@ -136,8 +163,14 @@ async def test_successful_checks_are_cached_never_past_exp():
     now[0] += 11  # past exp (10 s), though inside the 60 s cache time
     assert auth.cached_subject(token) is None
     # Bounded: a third entry evicts the first.
-    tokens = [key.sign(standard_claims(issuer="https://issuer.test", audience="zhongfu", subject=f"s{i}",
-                                       now=now[0])) for i in range(3)]
+    tokens = [
+        key.sign(
+            standard_claims(
+                issuer="https://issuer.test", audience="zhongfu", subject=f"s{i}", now=now[0]
+            )
+        )
+        for i in range(3)
+    ]
     for t in tokens:
         await auth.verify(t)
     assert auth.cached_subject(tokens[0]) is None

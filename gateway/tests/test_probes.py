@@ -46,19 +46,28 @@ async def test_readyz_all_ready_then_one_not_ready(tmp_path, upstreams):
 
 
 async def test_cors(tmp_path, upstreams):
-    settings = gateway_settings(tmp_path, {"registry": upstreams["registry"].url},
-                                cors_origins=["https://console.example"])
+    settings = gateway_settings(
+        tmp_path, {"registry": upstreams["registry"].url}, cors_origins=["https://console.example"]
+    )
     async with running_gateway(settings) as gw:
-        preflight = await gw.client.options("/api/v1/households", headers={
-            "Origin": "https://console.example", "Access-Control-Request-Method": "GET",
-            "Access-Control-Request-Headers": "authorization",
-        })
+        preflight = await gw.client.options(
+            "/api/v1/households",
+            headers={
+                "Origin": "https://console.example",
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "authorization",
+            },
+        )
         assert preflight.status_code == 200
         assert preflight.headers["access-control-allow-origin"] == "https://console.example"
-        response = await gw.client.get("/api/v1/households", headers={**gw.auth(), "Origin": "https://console.example"})
+        response = await gw.client.get(
+            "/api/v1/households", headers={**gw.auth(), "Origin": "https://console.example"}
+        )
         assert response.headers["access-control-allow-origin"] == "https://console.example"
         assert "x-request-id" in response.headers["access-control-expose-headers"]
-        refused = await gw.client.options("/api/v1/households", headers={
-            "Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
+        refused = await gw.client.options(
+            "/api/v1/households",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+        )
         assert refused.status_code == 400
         assert "access-control-allow-origin" not in refused.headers

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-
 from gwtest import assert_problem, header_values
 
 MARKER = "zz-echo-marker-330106199003070014"
@@ -28,7 +27,9 @@ async def test_routes_each_resource_to_its_service(gw, upstreams):
 
 
 async def test_path_and_query_reach_the_service_unchanged(gw):
-    response = await gw.client.get("/api/v1/households/a%2Fb/members?x=1&y=%E4%B8%AD", headers=gw.auth())
+    response = await gw.client.get(
+        "/api/v1/households/a%2Fb/members?x=1&y=%E4%B8%AD", headers=gw.auth()
+    )
     seen = response.json()
     assert seen["raw_path"] == "/api/v1/households/a%2Fb/members"
     assert seen["query"] == "x=1&y=%E4%B8%AD"
@@ -36,8 +37,15 @@ async def test_path_and_query_reach_the_service_unchanged(gw):
 
 @pytest.mark.parametrize(
     "path",
-    ["/internal/feed", "/api/v1/internal/feed", "/api/v1/nonsense", "/api/v2/households", "/api/v1",
-     "/api/v1/households/../../internal/feed", "/nowhere"],
+    [
+        "/internal/feed",
+        "/api/v1/internal/feed",
+        "/api/v1/nonsense",
+        "/api/v2/households",
+        "/api/v1",
+        "/api/v1/households/../../internal/feed",
+        "/nowhere",
+    ],
 )
 async def test_unrouted_paths_are_404_problems(gw, path):
     response = await gw.client.get(path + f"?q={MARKER}", headers=gw.auth())
@@ -50,12 +58,16 @@ async def test_request_id_is_generated_echoed_and_forwarded(gw):
     assert len(request_id) == 32
     assert header_values(response.json(), "x-request-id") == [request_id]
 
-    response = await gw.client.get("/api/v1/households", headers={**gw.auth(), "X-Request-Id": "client-id-12345"})
+    response = await gw.client.get(
+        "/api/v1/households", headers={**gw.auth(), "X-Request-Id": "client-id-12345"}
+    )
     assert response.headers["x-request-id"] == "client-id-12345"
     assert header_values(response.json(), "x-request-id") == ["client-id-12345"]
 
     # Not safe to log as it is: replaced.
-    response = await gw.client.get("/api/v1/households", headers={**gw.auth(), "X-Request-Id": "a b{c}"})
+    response = await gw.client.get(
+        "/api/v1/households", headers={**gw.auth(), "X-Request-Id": "a b{c}"}
+    )
     assert response.headers["x-request-id"] != "a b{c}"
     assert header_values(response.json(), "x-request-id") == [response.headers["x-request-id"]]
 
@@ -70,7 +82,8 @@ async def test_error_answers_carry_the_request_id(gw):
 async def test_valid_traceparent_is_propagated_with_tracestate(gw):
     traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     response = await gw.client.get(
-        "/api/v1/households", headers={**gw.auth(), "traceparent": traceparent, "tracestate": "vendor=1"}
+        "/api/v1/households",
+        headers={**gw.auth(), "traceparent": traceparent, "tracestate": "vendor=1"},
     )
     seen = response.json()
     assert header_values(seen, "traceparent") == [traceparent]
@@ -81,7 +94,8 @@ async def test_valid_traceparent_is_propagated_with_tracestate(gw):
     "traceparent",
     [
         "garbage",
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",  # version 00 has four fields
+        # version 00 has exactly four fields
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
         "00-00000000000000000000000000000000-00f067aa0ba902b7-01",  # zero trace id
         "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",  # zero parent id
         "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",  # forbidden version
@@ -90,7 +104,8 @@ async def test_valid_traceparent_is_propagated_with_tracestate(gw):
 )
 async def test_malformed_traceparent_is_dropped_with_tracestate(gw, traceparent):
     response = await gw.client.get(
-        "/api/v1/households", headers={**gw.auth(), "traceparent": traceparent, "tracestate": "vendor=1"}
+        "/api/v1/households",
+        headers={**gw.auth(), "traceparent": traceparent, "tracestate": "vendor=1"},
     )
     seen = response.json()
     assert header_values(seen, "traceparent") == []
@@ -112,8 +127,17 @@ async def test_hop_by_hop_request_headers_are_stripped(gw):
     }
     seen = (await gw.client.get("/api/v1/households", headers=headers)).json()
     names = {name for name, _ in seen["headers"]}
-    for dropped in ("connection", "x-named-hop", "keep-alive", "te", "trailer", "proxy-authorization",
-                    "proxy-connection", "transfer-encoding", "upgrade"):
+    for dropped in (
+        "connection",
+        "x-named-hop",
+        "keep-alive",
+        "te",
+        "trailer",
+        "proxy-authorization",
+        "proxy-connection",
+        "transfer-encoding",
+        "upgrade",
+    ):
         assert dropped not in names
     assert header_values(seen, "x-kept") == ["yes"]
     # The token is forwarded unchanged, for the service to check again.
@@ -152,7 +176,10 @@ async def test_large_upload_is_streamed_through(gw, upstreams):
                 await asyncio.wait_for(registry.upload_started.wait(), 10)
 
     response = await gw.client.post(
-        "/api/v1/feeds/upload", content=body(), headers={**gw.auth(), "Content-Type": "text/csv"}, timeout=60
+        "/api/v1/feeds/upload",
+        content=body(),
+        headers={**gw.auth(), "Content-Type": "text/csv"},
+        timeout=60,
     )
     assert response.status_code == 200, response.text
     result = response.json()
@@ -163,7 +190,9 @@ async def test_large_upload_is_streamed_through(gw, upstreams):
 
 async def test_large_upload_with_content_length_is_streamed(gw):
     payload = os.urandom(8 * 1024 * 1024)
-    response = await gw.client.post("/api/v1/feeds/upload", content=payload, headers=gw.auth(), timeout=60)
+    response = await gw.client.post(
+        "/api/v1/feeds/upload", content=payload, headers=gw.auth(), timeout=60
+    )
     assert response.json()["sha256"] == hashlib.sha256(payload).hexdigest()
 
 
@@ -176,10 +205,14 @@ async def test_large_download_is_streamed_through(gw, upstreams):
         "GET", f"/api/v1/feeds/download?size={size}&gate=true", headers=gw.auth(), timeout=60
     ) as response:
         assert response.status_code == 200
-        assert "transfer-encoding" not in response.headers or response.headers["transfer-encoding"] == "chunked"
+        assert (
+            "transfer-encoding" not in response.headers
+            or response.headers["transfer-encoding"] == "chunked"
+        )
         async for piece in response.aiter_raw():
             received += len(piece)
-            registry.download_go_on.set()  # the first bytes arrived before the service sent the rest
+            # the first bytes arrived before the service sent the rest
+            registry.download_go_on.set()
     assert received == size
 
 
@@ -209,14 +242,18 @@ async def test_service_down_is_502_naming_it(gw):
 
 
 async def test_slow_service_is_504_naming_it(gw):
-    response = await gw.client.get(f"/api/v1/households/slow?seconds=3&q={MARKER}", headers=gw.auth())
+    response = await gw.client.get(
+        f"/api/v1/households/slow?seconds=3&q={MARKER}", headers=gw.auth()
+    )
     body = assert_problem(response, 504, not_echoing=(MARKER,))
     assert "registry" in body["detail"]
 
 
 async def test_post_body_and_method_pass_through(gw):
     response = await gw.client.post(
-        "/api/v1/declarations", json={"note": "x"}, headers={**gw.auth(), "Content-Type": "application/json"}
+        "/api/v1/declarations",
+        json={"note": "x"},
+        headers={**gw.auth(), "Content-Type": "application/json"},
     )
     seen = response.json()
     assert seen["method"] == "POST"
@@ -252,7 +289,9 @@ async def test_a_connection_the_service_closed_is_not_reused(tmp_path):
         settings = gateway_settings(tmp_path, {"registry": url}, upstream_keepalive_seconds=10)
         async with running_gateway(settings) as gw:
             for _ in range(3):
-                assert (await gw.client.get("/api/v1/households", headers=gw.auth())).status_code == 200
+                assert (
+                    await gw.client.get("/api/v1/households", headers=gw.auth())
+                ).status_code == 200
                 await asyncio.sleep(0.5)
             response = await gw.client.post("/api/v1/households", content=b"{}", headers=gw.auth())
             assert response.status_code == 200
@@ -265,8 +304,11 @@ async def test_chunked_upload_of_unknown_length_reaches_the_service_whole(gw):
 
     response = await gw.client.post("/api/v1/feeds/upload", content=body(), headers=gw.auth())
     expected = b"".join(bytes([i]) * 1000 for i in range(50))
-    assert response.json() == {"size": len(expected), "sha256": hashlib.sha256(expected).hexdigest(),
-                               "chunks": response.json()["chunks"]}
+    assert response.json() == {
+        "size": len(expected),
+        "sha256": hashlib.sha256(expected).hexdigest(),
+        "chunks": response.json()["chunks"],
+    }
 
 
 def test_upstream_urls_must_be_plain_http(tmp_path):

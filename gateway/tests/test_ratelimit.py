@@ -7,7 +7,6 @@ import os
 import uuid
 
 import pytest
-
 from gateway.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from gwtest import assert_problem, gateway_settings, running_gateway
 
@@ -37,7 +36,9 @@ async def test_memory_bucket_stays_bounded():
 
 @pytest.fixture
 async def redis_limiter():
-    limiter = RedisRateLimiter(REDIS_URL, rate=2.0, burst=3, prefix=f"test:gateway:{uuid.uuid4().hex}:")
+    limiter = RedisRateLimiter(
+        REDIS_URL, rate=2.0, burst=3, prefix=f"test:gateway:{uuid.uuid4().hex}:"
+    )
     try:
         await limiter._redis.ping()
     except Exception:  # noqa: BLE001
@@ -93,7 +94,9 @@ async def _check_gateway_limits(settings) -> None:
         assert int(responses[-1].headers["retry-after"]) >= 1
         assert "town-worker" not in body["detail"]
         # Another subject is not held back by the first one.
-        assert (await gw.client.get("/api/v1/households", headers=gw.auth("village-worker"))).status_code == 200
+        assert (
+            await gw.client.get("/api/v1/households", headers=gw.auth("village-worker"))
+        ).status_code == 200
         # Without a token the client address is the key, and 401s count against it.
         anonymous = await _hammer(gw, 6)
         assert {r.status_code for r in anonymous} == {401, 429}
@@ -101,8 +104,11 @@ async def _check_gateway_limits(settings) -> None:
 
 async def test_gateway_rate_limit_in_memory(tmp_path, upstreams):
     settings = gateway_settings(
-        tmp_path, {"registry": upstreams["registry"].url},
-        rate_limit_enabled=True, rate_limit_per_second=0.2, rate_limit_burst=3,
+        tmp_path,
+        {"registry": upstreams["registry"].url},
+        rate_limit_enabled=True,
+        rate_limit_per_second=0.2,
+        rate_limit_burst=3,
     )
     await _check_gateway_limits(settings)
 
@@ -110,18 +116,28 @@ async def test_gateway_rate_limit_in_memory(tmp_path, upstreams):
 @pytest.mark.redis
 async def test_gateway_rate_limit_in_redis(tmp_path, upstreams, redis_limiter):
     settings = gateway_settings(
-        tmp_path, {"registry": upstreams["registry"].url},
-        rate_limit_enabled=True, rate_limit_per_second=0.2, rate_limit_burst=3,
-        redis_url=REDIS_URL, rate_limit_key_prefix=redis_limiter.prefix,
+        tmp_path,
+        {"registry": upstreams["registry"].url},
+        rate_limit_enabled=True,
+        rate_limit_per_second=0.2,
+        rate_limit_burst=3,
+        redis_url=REDIS_URL,
+        rate_limit_key_prefix=redis_limiter.prefix,
     )
     await _check_gateway_limits(settings)
     assert [k async for k in redis_limiter._redis.scan_iter(match=redis_limiter.prefix + "*")]
 
 
 async def test_token_endpoint_is_limited_per_address(tmp_path):
-    settings = gateway_settings(tmp_path, {}, rate_limit_enabled=True, rate_limit_per_second=0.1, rate_limit_burst=2)
+    settings = gateway_settings(
+        tmp_path, {}, rate_limit_enabled=True, rate_limit_per_second=0.1, rate_limit_burst=2
+    )
     async with running_gateway(settings) as gw:
-        form = {"grant_type": "client_credentials", "client_id": "town-worker", "client_secret": "guess"}
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": "town-worker",
+            "client_secret": "guess",
+        }
         statuses = [(await gw.client.post("/oauth/token", data=form)).status_code for _ in range(3)]
         assert statuses == [401, 401, 429]
         response = await gw.client.post("/oauth/token", data=form)

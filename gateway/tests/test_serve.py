@@ -1,4 +1,4 @@
-"""`python -m gateway serve` as a real process: starts, proxies, shuts down gracefully on SIGTERM."""
+"""`python -m gateway serve` as a real process: starts, proxies, drains on SIGTERM."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import sys
 
 import httpx
 import pytest
-
 from gwtest import REPO, free_port
 
 
@@ -28,8 +27,14 @@ async def test_sigterm_lets_in_flight_requests_finish(tmp_path, upstreams):
     for name in ("OIDC_ISSUER", "REDIS_URL"):
         env.pop(name, None)
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway", "serve", env=env, cwd=tmp_path,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "gateway",
+        "serve",
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -42,11 +47,21 @@ async def test_sigterm_lets_in_flight_requests_finish(tmp_path, upstreams):
                     await asyncio.sleep(0.1)
             else:
                 pytest.fail("the gateway did not start")
-            token = (await client.post("/oauth/token", data={
-                "grant_type": "client_credentials", "client_id": "auditor", "client_secret": "demo-auditor",
-            })).json()["access_token"]
+            token = (
+                await client.post(
+                    "/oauth/token",
+                    data={
+                        "grant_type": "client_credentials",
+                        "client_id": "auditor",
+                        "client_secret": "demo-auditor",
+                    },
+                )
+            ).json()["access_token"]
             slow = asyncio.create_task(
-                client.get("/api/v1/households/slow?seconds=1.5", headers={"Authorization": f"Bearer {token}"})
+                client.get(
+                    "/api/v1/households/slow?seconds=1.5",
+                    headers={"Authorization": f"Bearer {token}"},
+                )
             )
             await asyncio.sleep(0.5)
             process.send_signal(signal.SIGTERM)

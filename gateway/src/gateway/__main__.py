@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import sys
 
+from servicekit.runner import main
+
 from gateway.app import Gateway, create_app
 from gateway.issuer import DemoAccountsError
 from gateway.logs import configure_logging
 from gateway.routes import RouteTableError
 from gateway.settings import GatewaySettings
-from servicekit.runner import main
 
 
 def build(settings: GatewaySettings) -> Gateway:

@@ -20,6 +20,9 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from servicekit.auth import JWTVerifier
+from servicekit.errors import NotFound, ServiceUnavailable, install_error_handlers, problem_response
+from servicekit.tokens import SigningKey
 from starlette.middleware.cors import CORSMiddleware
 
 from gateway.asgi import Message, Scope, accept_request_id, send_problem
@@ -31,11 +34,8 @@ from gateway.proxy import Proxy, Receive, Send, too_many
 from gateway.ratelimit import RateLimiter, make_rate_limiter
 from gateway.readiness import Readiness
 from gateway.routes import RouteTable, RouteTableError
-from gateway.upstream import UpstreamPool
 from gateway.settings import GatewaySettings
-from servicekit.auth import JWTVerifier
-from servicekit.errors import NotFound, ServiceUnavailable, install_error_handlers, problem_response
-from servicekit.tokens import SigningKey
+from gateway.upstream import UpstreamPool
 
 log = logging.getLogger("gateway")
 access_log = logging.getLogger("gateway.access")
@@ -53,7 +53,7 @@ _PROBES = frozenset({"/livez", "/readyz"})
 
 
 class Gateway:
-    """The ASGI app uvicorn runs. Built from settings; resources live between startup and shutdown."""
+    """The ASGI app uvicorn runs; its resources live between lifespan startup and shutdown."""
 
     def __init__(self, settings: GatewaySettings) -> None:
         self.settings = settings
@@ -83,11 +83,12 @@ class Gateway:
 
         self._issuer_routes = issuer_router(self.issuer).routes if self.issuer is not None else []
         self.control = self._control_app()
-        # servicekit.runner marks `app.state.shutting_down` on SIGTERM; the gateway shares that flag.
+        # servicekit.runner sets `app.state.shutting_down` on SIGTERM; the gateway reads that flag.
         self.state = self.control.state
         self.state.shutting_down = False
         self._control_paths = {"/livez", "/readyz", "/openapi.json", "/docs"} | {
-            r.path for r in self._issuer_routes  # type: ignore[attr-defined]
+            r.path
+            for r in self._issuer_routes  # type: ignore[attr-defined]
         }
         self._api_prefix = self.routes.prefix + "/"
         self._entry: Any = self._dispatch
@@ -96,8 +97,16 @@ class Gateway:
                 self._dispatch,
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-                allow_headers=["authorization", "content-type", "if-match", "if-none-match", "idempotency-key",
-                               "x-request-id", "traceparent", "tracestate"],
+                allow_headers=[
+                    "authorization",
+                    "content-type",
+                    "if-match",
+                    "if-none-match",
+                    "idempotency-key",
+                    "x-request-id",
+                    "traceparent",
+                    "tracestate",
+                ],
                 expose_headers=["x-request-id", "etag", "location", "retry-after"],
                 max_age=600,
             )
@@ -108,11 +117,15 @@ class Gateway:
         s = self.settings
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
-                limit=0, limit_per_host=s.upstream_pool_per_host, keepalive_timeout=s.upstream_keepalive_seconds,
+                limit=0,
+                limit_per_host=s.upstream_pool_per_host,
+                keepalive_timeout=s.upstream_keepalive_seconds,
                 ttl_dns_cache=300,
             ),
             timeout=aiohttp.ClientTimeout(
-                total=None, sock_connect=s.upstream_connect_timeout, sock_read=s.upstream_read_timeout
+                total=None,
+                sock_connect=s.upstream_connect_timeout,
+                sock_read=s.upstream_read_timeout,
             ),
             # A proxy passes bodies and headers as they are: no decompression, no cookies kept
             # between clients, no headers of its own invented.
@@ -123,7 +136,10 @@ class Gateway:
         )
         if s.rate_limit_enabled:
             self.limiter = make_rate_limiter(
-                s.redis_url, s.rate_limit_per_second, s.rate_limit_burst, prefix=s.rate_limit_key_prefix
+                s.redis_url,
+                s.rate_limit_per_second,
+                s.rate_limit_burst,
+                prefix=s.rate_limit_key_prefix,
             )
         if self.issuer is not None:
             key = self.issuer.key
@@ -132,35 +148,60 @@ class Gateway:
                 return key.jwks()
 
             self.verifier = JWTVerifier(
-                s.issuer, s.oidc_audience, fetch_jwks=local_jwks, cooldown_seconds=s.jwks_cooldown_seconds
+                s.issuer,
+                s.oidc_audience,
+                fetch_jwks=local_jwks,
+                cooldown_seconds=s.jwks_cooldown_seconds,
             )
         else:
             self._oidc_http = httpx.AsyncClient(timeout=httpx.Timeout(5.0))
             self.verifier = JWTVerifier(
-                s.issuer, s.oidc_audience, http=self._oidc_http, cooldown_seconds=s.jwks_cooldown_seconds
+                s.issuer,
+                s.oidc_audience,
+                http=self._oidc_http,
+                cooldown_seconds=s.jwks_cooldown_seconds,
             )
-        auth = EdgeAuth(self.verifier, cache_seconds=s.token_cache_seconds, cache_size=s.token_cache_size)
+        auth = EdgeAuth(
+            self.verifier, cache_seconds=s.token_cache_seconds, cache_size=s.token_cache_size
+        )
         self.pools = {
             name: UpstreamPool(
-                host, port, limit=s.upstream_pool_per_host, keepalive=s.upstream_keepalive_seconds,
-                connect_timeout=s.upstream_connect_timeout, read_timeout=s.upstream_read_timeout,
+                host,
+                port,
+                limit=s.upstream_pool_per_host,
+                keepalive=s.upstream_keepalive_seconds,
+                connect_timeout=s.upstream_connect_timeout,
+                read_timeout=s.upstream_read_timeout,
             )
             for name, (host, port) in self._addresses.items()
         }
         self.proxy = Proxy(
-            routes=self.routes, auth=auth, limiter=self.limiter, pools=self.pools, log_requests=s.access_log
+            routes=self.routes,
+            auth=auth,
+            limiter=self.limiter,
+            pools=self.pools,
+            log_requests=s.access_log,
         )
         self.readiness = Readiness(self.session, self.upstreams, s.probe_timeout)
         self.openapi = MergedOpenAPI(
-            self.session, self.upstreams, self.routes,
-            gateway_paths=self._own_document, info=PRODUCT_INFO, dev_issuer=self.issuer is not None,
-            ttl=s.openapi_ttl_seconds, retry=s.openapi_retry_seconds,
+            self.session,
+            self.upstreams,
+            self.routes,
+            gateway_paths=self._own_document,
+            info=PRODUCT_INFO,
+            dev_issuer=self.issuer is not None,
+            ttl=s.openapi_ttl_seconds,
+            retry=s.openapi_retry_seconds,
         )
         for note in s.describe_defaults():
             if not note.startswith("DATABASE_URL"):  # the gateway has no database
                 log.info(note)
-        log.info("gateway routing %d resources under %s", len(self.routes.routes), self.routes.prefix,
-                 extra={"upstreams": self.upstreams})
+        log.info(
+            "gateway routing %d resources under %s",
+            len(self.routes.routes),
+            self.routes.prefix,
+            extra={"upstreams": self.upstreams},
+        )
 
     async def shutdown(self) -> None:
         self.state.shutting_down = True
@@ -217,8 +258,15 @@ class Gateway:
         finally:
             if self.settings.access_log:
                 access_log.log(
-                    logging.DEBUG if path in _PROBES else logging.INFO, "%s %s %s", scope["method"], path, status,
-                    extra={"status": status, "duration_ms": round((time.perf_counter() - started) * 1000, 3)},
+                    logging.DEBUG if path in _PROBES else logging.INFO,
+                    "%s %s %s",
+                    scope["method"],
+                    path,
+                    status,
+                    extra={
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                    },
                 )
 
     # -- the FastAPI part ------------------------------------------------------------------------
@@ -227,7 +275,9 @@ class Gateway:
         """The gateway's own public paths (the issuer) for the merged document."""
         if not self._issuer_routes:
             return None
-        return get_openapi(title="gateway", version=PRODUCT_INFO["version"], routes=self._issuer_routes)
+        return get_openapi(
+            title="gateway", version=PRODUCT_INFO["version"], routes=self._issuer_routes
+        )
 
     def _control_app(self) -> FastAPI:
         @asynccontextmanager
@@ -238,7 +288,9 @@ class Gateway:
             finally:
                 await self.shutdown()
 
-        app = FastAPI(title="gateway", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan)
+        app = FastAPI(
+            title="gateway", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan
+        )
         install_error_handlers(app)
 
         @app.get("/livez", include_in_schema=False)
@@ -254,8 +306,12 @@ class Gateway:
             ready, services = await self.readiness.check()
             if ready:
                 return JSONResponse({"status": "ready", "services": services})
-            down = ", ".join(sorted(name for name, result in services.items() if result["status"] != "ready"))
-            return problem_response(ServiceUnavailable(f"Not every service is ready: {down}.", services=services))
+            down = ", ".join(
+                sorted(name for name, result in services.items() if result["status"] != "ready")
+            )
+            return problem_response(
+                ServiceUnavailable(f"Not every service is ready: {down}.", services=services)
+            )
 
         @app.get("/openapi.json", include_in_schema=False)
         async def openapi() -> Response:

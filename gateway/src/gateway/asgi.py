@@ -40,7 +40,9 @@ def valid_traceparent(value: bytes) -> bool:
     return rest is None if version == b"00" else True
 
 
-async def send_problem(send: Any, err: ProblemError, request_id: bytes, *, head: bool = False) -> None:
+async def send_problem(
+    send: Any, err: ProblemError, request_id: bytes, *, head: bool = False
+) -> None:
     """Answer with an RFC 9457 problem. No ``instance``: the path is the caller's input."""
     body = dumps_problem(err)
     headers = [
@@ -49,6 +51,8 @@ async def send_problem(send: Any, err: ProblemError, request_id: bytes, *, head:
         (b"cache-control", b"no-store"),
         (b"x-request-id", request_id),
     ]
-    headers.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in err.headers.items())
+    headers.extend(
+        (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in err.headers.items()
+    )
     await send({"type": "http.response.start", "status": err.status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else body})

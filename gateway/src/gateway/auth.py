@@ -31,12 +31,16 @@ def token_from_header(authorization: bytes | None) -> str:
     if scheme.lower() != b"bearer" or not token:
         raise Unauthorized("A bearer token is required.", headers={"WWW-Authenticate": _CHALLENGE})
     if len(token) > MAX_TOKEN_BYTES:
-        raise Unauthorized("The bearer token is not a signed JWT.", headers={"WWW-Authenticate": _INVALID_CHALLENGE})
+        raise Unauthorized(
+            "The bearer token is not a signed JWT.",
+            headers={"WWW-Authenticate": _INVALID_CHALLENGE},
+        )
     try:
         return token.decode("ascii")
     except UnicodeDecodeError:
         raise Unauthorized(
-            "The bearer token is not a signed JWT.", headers={"WWW-Authenticate": _INVALID_CHALLENGE}
+            "The bearer token is not a signed JWT.",
+            headers={"WWW-Authenticate": _INVALID_CHALLENGE},
         ) from None
 
 
@@ -74,7 +78,9 @@ class EdgeAuth:
         try:
             claims = await self.verifier.verify(token)
         except Unauthorized as exc:
-            raise Unauthorized(exc.detail, headers={"WWW-Authenticate": _INVALID_CHALLENGE}) from None
+            raise Unauthorized(
+                exc.detail, headers={"WWW-Authenticate": _INVALID_CHALLENGE}
+            ) from None
         subject = str(claims.get("sub") or "")
         if self.cache_size and self.cache_seconds:
             until = min(self._clock() + self.cache_seconds, float(claims["exp"]))

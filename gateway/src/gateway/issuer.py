@@ -18,7 +18,6 @@ import yaml
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
-
 from servicekit.auth import CITY_WIDE, Role
 from servicekit.tokens import TOKEN_LIFETIME_SECONDS, SigningKey, standard_claims
 
@@ -32,7 +31,7 @@ class DemoAccountsError(ValueError):
 
 
 class DemoAccount(BaseModel):
-    """One client of the development issuer, bound to a role and, where it has one, a jurisdiction."""
+    """One client of the development issuer: a role and, where it has one, a jurisdiction."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -47,7 +46,11 @@ class DemoAccount(BaseModel):
 
     @model_validator(mode="after")
     def _claims_fit_the_role(self) -> DemoAccount:
-        if self.role not in CITY_WIDE and self.role not in (Role.department, Role.partner) and not self.area:
+        if (
+            self.role not in CITY_WIDE
+            and self.role not in (Role.department, Role.partner)
+            and not self.area
+        ):
             raise ValueError(f"a {self.role.value} account needs an area")
         if self.role is Role.department and not self.department:
             raise ValueError("a department account needs a department")
@@ -102,7 +105,9 @@ def _describe(exc: ValidationError, raw: Any) -> str:
         where = ".".join(str(p) for p in loc)
         if len(loc) >= 2 and loc[0] == "accounts" and isinstance(loc[1], int):
             try:
-                where = f"account {raw['accounts'][loc[1]].get('client_id')!r}, " + ".".join(str(p) for p in loc[2:])
+                where = f"account {raw['accounts'][loc[1]].get('client_id')!r}, " + ".".join(
+                    str(p) for p in loc[2:]
+                )
             except (KeyError, IndexError, TypeError, AttributeError):
                 pass
         parts.append(f"{where.rstrip(', ')}: {error.get('msg')}")
@@ -137,8 +142,15 @@ class OAuthError(BaseModel):
 
 
 class OAuthProblem(Exception):
-    def __init__(self, status: int, error: str, description: str, headers: dict[str, str] | None = None) -> None:
-        self.status, self.error, self.description, self.headers = status, error, description, headers or {}
+    def __init__(
+        self, status: int, error: str, description: str, headers: dict[str, str] | None = None
+    ) -> None:
+        self.status, self.error, self.description, self.headers = (
+            status,
+            error,
+            description,
+            headers or {},
+        )
 
     def response(self) -> JSONResponse:
         body = {"error": self.error, "error_description": self.description}
@@ -168,8 +180,21 @@ class DevIssuer:
             "response_types_supported": ["token"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": [SigningKey.algorithm],
-            "claims_supported": ["iss", "aud", "sub", "exp", "iat", "nbf", "jti", "role", "area", "org", "dept",
-                                 "resident_id", "client_id"],
+            "claims_supported": [
+                "iss",
+                "aud",
+                "sub",
+                "exp",
+                "iat",
+                "nbf",
+                "jti",
+                "role",
+                "area",
+                "org",
+                "dept",
+                "resident_id",
+                "client_id",
+            ],
         }
 
     def authenticate(self, client_id: str, client_secret: str) -> DemoAccount:
@@ -177,14 +202,19 @@ class DevIssuer:
         expected = (account.client_secret if account else self._decoy).get_secret_value()
         if not hmac.compare_digest(expected.encode(), client_secret.encode()) or account is None:
             raise OAuthProblem(
-                401, "invalid_client", "Client authentication failed.",
+                401,
+                "invalid_client",
+                "Client authentication failed.",
                 headers={"WWW-Authenticate": 'Basic realm="zhongfu"'},
             )
         return account
 
     def issue(self, account: DemoAccount) -> dict[str, Any]:
         claims = standard_claims(
-            issuer=self.issuer, audience=self.audience, subject=account.client_id, extra=account.claims()
+            issuer=self.issuer,
+            audience=self.audience,
+            subject=account.client_id,
+            extra=account.claims(),
         )
         return {
             "access_token": self.key.sign(claims),
@@ -196,7 +226,9 @@ class DevIssuer:
         """Handle one POST /oauth/token; raises OAuthProblem on every failure."""
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/x-www-form-urlencoded":
-            raise OAuthProblem(400, "invalid_request", "The body must be application/x-www-form-urlencoded.")
+            raise OAuthProblem(
+                400, "invalid_request", "The body must be application/x-www-form-urlencoded."
+            )
         raw = bytearray()
         async for chunk in request.stream():
             raw += chunk
@@ -205,19 +237,29 @@ class DevIssuer:
         try:
             fields = parse_qs(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=16)
         except (UnicodeDecodeError, ValueError):
-            raise OAuthProblem(400, "invalid_request", "The token request could not be parsed.") from None
+            raise OAuthProblem(
+                400, "invalid_request", "The token request could not be parsed."
+            ) from None
         if any(len(values) > 1 for values in fields.values()):
             # RFC 6749 section 3.2: parameters must not be repeated.
             raise OAuthProblem(400, "invalid_request", "A parameter is repeated.")
         form = {k: v[0] for k, v in fields.items()}
 
         basic = _basic_credentials(request.headers.get("authorization"))
-        if basic is not None and ("client_id" in form and form["client_id"] != basic[0] or "client_secret" in form):
-            raise OAuthProblem(400, "invalid_request", "Use one client authentication method, not two.")
-        client_id, client_secret = basic if basic is not None else (form.get("client_id"), form.get("client_secret"))
+        if basic is not None and (
+            "client_id" in form and form["client_id"] != basic[0] or "client_secret" in form
+        ):
+            raise OAuthProblem(
+                400, "invalid_request", "Use one client authentication method, not two."
+            )
+        client_id, client_secret = (
+            basic if basic is not None else (form.get("client_id"), form.get("client_secret"))
+        )
         if not client_id or client_secret is None:
             raise OAuthProblem(
-                401, "invalid_client", "Client authentication failed.",
+                401,
+                "invalid_client",
+                "Client authentication failed.",
                 headers={"WWW-Authenticate": 'Basic realm="zhongfu"'},
             )
         account = self.authenticate(client_id, client_secret)
@@ -225,7 +267,9 @@ class DevIssuer:
         if not grant:
             raise OAuthProblem(400, "invalid_request", "grant_type is required.")
         if grant != "client_credentials":
-            raise OAuthProblem(400, "unsupported_grant_type", "Only client_credentials is supported.")
+            raise OAuthProblem(
+                400, "unsupported_grant_type", "Only client_credentials is supported."
+            )
         return self.issue(account)
 
 
@@ -277,7 +321,9 @@ def issuer_router(issuer: DevIssuer) -> APIRouter:
         return JSONResponse(issuer.discovery(), headers={"Cache-Control": "public, max-age=300"})
 
     @router.get(
-        "/.well-known/jwks.json", operation_id="issuer:jwks", summary="Public keys of the development issuer",
+        "/.well-known/jwks.json",
+        operation_id="issuer:jwks",
+        summary="Public keys of the development issuer",
         response_model=JsonWebKeySet,
     )
     async def jwks() -> JSONResponse:
@@ -287,7 +333,10 @@ def issuer_router(issuer: DevIssuer) -> APIRouter:
         "/oauth/token",
         operation_id="issuer:token",
         summary="A token for a demo account (client credentials)",
-        description="Client credentials in the form body or as HTTP Basic. Errors follow RFC 6749, section 5.2.",
+        description=(
+            "Client credentials in the form body or as HTTP Basic. "
+            "Errors follow RFC 6749, section 5.2."
+        ),
         response_model=TokenResponse,
         responses={
             400: {"model": OAuthError, "description": "invalid_request or unsupported_grant_type"},

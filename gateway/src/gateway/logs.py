@@ -17,7 +17,11 @@ try:  # pragma: no cover - depends on which servicekit is installed
 except ImportError:  # pragma: no cover
     request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)  # type: ignore[no-redef]
 
-    _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+    _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+        "message",
+        "asctime",
+        "taskName",
+    }
 
     class _JsonFormatter(logging.Formatter):
         def __init__(self, service_name: str) -> None:
@@ -26,7 +30,9 @@ except ImportError:  # pragma: no cover
 
         def format(self, record: logging.LogRecord) -> str:
             entry = {
-                "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+                "ts": datetime.fromtimestamp(record.created, UTC).isoformat(
+                    timespec="milliseconds"
+                ),
                 "level": record.levelname,
                 "logger": record.name,
                 "message": record.getMessage(),
@@ -34,7 +40,9 @@ except ImportError:  # pragma: no cover
             }
             if (request_id := request_id_var.get()) and "request_id" not in vars(record):
                 entry["request_id"] = request_id
-            entry.update((k, v) for k, v in vars(record).items() if k not in _STANDARD and k not in entry)
+            entry.update(
+                (k, v) for k, v in vars(record).items() if k not in _STANDARD and k not in entry
+            )
             if record.exc_info:
                 entry["exception"] = self.formatException(record.exc_info)
             return json.dumps(entry, ensure_ascii=False, default=str)
@@ -48,7 +56,9 @@ except ImportError:  # pragma: no cover
         for name in ("uvicorn", "uvicorn.error"):
             logging.getLogger(name).handlers.clear()
             logging.getLogger(name).propagate = True
-        logging.getLogger("uvicorn.access").disabled = True  # the gateway writes its own access line
+        logging.getLogger(
+            "uvicorn.access"
+        ).disabled = True  # the gateway writes its own access line
 
 
 __all__ = ["configure_logging", "request_id_var"]

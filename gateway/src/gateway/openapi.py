@@ -35,7 +35,7 @@ Key = tuple[str, str]  # (components section, name)
 def _split_ref(ref: str) -> Key | None:
     if not ref.startswith(_REF_PREFIX):
         return None
-    section, _, name = ref[len(_REF_PREFIX):].partition("/")
+    section, _, name = ref[len(_REF_PREFIX) :].partition("/")
     return (section, name) if name and "/" not in name else None
 
 
@@ -66,9 +66,17 @@ def _rewrite(node: Any, renames: dict[Key, str]) -> Any:
         for key, value in node.items():
             if key == "$ref" and isinstance(value, str) and (found := _split_ref(value)) in renames:
                 out[key] = f"{_REF_PREFIX}{found[0]}/{renames[found]}"  # type: ignore[index]
-            elif key == "discriminator" and isinstance(value, dict) and isinstance(value.get("mapping"), dict):
+            elif (
+                key == "discriminator"
+                and isinstance(value, dict)
+                and isinstance(value.get("mapping"), dict)
+            ):
                 mapping = {
-                    k: (f"{_REF_PREFIX}{f[0]}/{renames[f]}" if isinstance(t, str) and (f := _split_ref(t)) in renames else t)
+                    k: (
+                        f"{_REF_PREFIX}{f[0]}/{renames[f]}"
+                        if isinstance(t, str) and (f := _split_ref(t)) in renames
+                        else t
+                    )
                     for k, t in value["mapping"].items()
                 }
                 out[key] = {**value, "mapping": mapping}
@@ -83,7 +91,13 @@ def _rewrite(node: Any, renames: dict[Key, str]) -> Any:
 class _Source:
     """What one document contributes: its kept paths and the components they reach."""
 
-    def __init__(self, name: str, paths: dict[str, Any], components: dict[str, dict[str, Any]], tags: list[Any]):
+    def __init__(
+        self,
+        name: str,
+        paths: dict[str, Any],
+        components: dict[str, dict[str, Any]],
+        tags: list[Any],
+    ):
         self.name = name
         self.paths = paths
         self.tags = tags
@@ -112,9 +126,11 @@ def _public_paths(doc: Document, service: str, routes: RouteTable) -> dict[str, 
     for path, item in (doc.get("paths") or {}).items():
         if not path.startswith(routes.prefix + "/"):
             continue  # /internal, /livez, /readyz and anything else the gateway does not route
-        resource = path[len(routes.prefix) + 1:].split("/", 1)[0]
+        resource = path[len(routes.prefix) + 1 :].split("/", 1)[0]
         if routes.service_of(resource) != service:
-            log.warning("openapi: %s documents %s, which the route table does not send to it", service, path)
+            log.warning(
+                "openapi: %s documents %s, which the route table does not send to it", service, path
+            )
             continue
         kept[path] = item
     return kept
@@ -158,12 +174,21 @@ def merge_documents(
         if doc is None:
             continue
         sources.append(
-            _Source(service, _public_paths(doc, service, routes), (doc.get("components") or {}), doc.get("tags") or [])
+            _Source(
+                service,
+                _public_paths(doc, service, routes),
+                (doc.get("components") or {}),
+                doc.get("tags") or [],
+            )
         )
     if gateway_paths is not None:
         sources.append(
-            _Source("gateway", gateway_paths.get("paths") or {}, gateway_paths.get("components") or {},
-                    gateway_paths.get("tags") or [])
+            _Source(
+                "gateway",
+                gateway_paths.get("paths") or {},
+                gateway_paths.get("components") or {},
+                gateway_paths.get("tags") or [],
+            )
         )
     _resolve_clashes(sources)
 
@@ -176,7 +201,11 @@ def merge_documents(
             name = source.renames.get(key, key[1])
             rewritten = _rewrite(value, source.renames)
             if components[key[0]].setdefault(name, rewritten) != rewritten:
-                log.warning("openapi: component %s/%s clashes after renaming; keeping the first", key[0], name)
+                log.warning(
+                    "openapi: component %s/%s clashes after renaming; keeping the first",
+                    key[0],
+                    name,
+                )
         for path, item in source.paths.items():
             item = copy.deepcopy(_rewrite(item, source.renames))
             for method in _METHODS:
@@ -214,7 +243,9 @@ def merge_documents(
         "openapi": "3.1.0",
         "info": info,
         "paths": dict(sorted(paths.items())),
-        "components": {section: dict(sorted(items.items())) for section, items in sorted(components.items())},
+        "components": {
+            section: dict(sorted(items.items())) for section, items in sorted(components.items())
+        },
         "security": security,
         "x-missing-services": sorted(name for name, doc in service_docs.items() if doc is None),
     }
@@ -258,11 +289,13 @@ class MergedOpenAPI:
     async def _fetch(self, service: str) -> Document | None:
         try:
             url = f"{self.upstreams[service]}/openapi.json"
-            async with self.session.get(url, timeout=self.timeout, allow_redirects=False) as response:
+            async with self.session.get(
+                url, timeout=self.timeout, allow_redirects=False
+            ) as response:
                 if response.status != 200:
                     return None
                 doc = await response.json(content_type=None)
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        except (TimeoutError, aiohttp.ClientError, ValueError):
             return None
         return doc if isinstance(doc, dict) and isinstance(doc.get("paths"), dict) else None
 
@@ -286,7 +319,10 @@ class MergedOpenAPI:
                             self._merged = None
             if self._merged is None:
                 merged = merge_documents(
-                    self._docs, self.routes, gateway_paths=self.gateway_paths(), info=self.info,
+                    self._docs,
+                    self.routes,
+                    gateway_paths=self.gateway_paths(),
+                    info=self.info,
                     dev_issuer=self.dev_issuer,
                 )
                 self._merged = json.dumps(merged, ensure_ascii=False).encode()

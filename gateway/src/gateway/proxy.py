@@ -13,12 +13,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from gateway.asgi import Message, Scope, accept_request_id, send_problem, valid_traceparent
-from gateway.auth import EdgeAuth, token_from_header
-from gateway.logs import request_id_var
-from gateway.ratelimit import RateLimiter
-from gateway.routes import Route, RouteTable
-from gateway.upstream import ConnectFailed, UpstreamError, UpstreamPool, UpstreamResponse, UpstreamTimeout
 from servicekit.errors import (
     BadGateway,
     BadRequest,
@@ -30,6 +24,19 @@ from servicekit.errors import (
     Unauthorized,
 )
 
+from gateway.asgi import Message, Scope, accept_request_id, send_problem, valid_traceparent
+from gateway.auth import EdgeAuth, token_from_header
+from gateway.logs import request_id_var
+from gateway.ratelimit import RateLimiter
+from gateway.routes import Route, RouteTable
+from gateway.upstream import (
+    ConnectFailed,
+    UpstreamError,
+    UpstreamPool,
+    UpstreamResponse,
+    UpstreamTimeout,
+)
+
 log = logging.getLogger("gateway.proxy")
 access_log = logging.getLogger("gateway.access")
 
@@ -38,13 +45,29 @@ Send = Callable[[Message], Awaitable[None]]
 
 # RFC 9110 section 7.6.1: meaningful for one connection only, never forwarded.
 HOP_BY_HOP = frozenset(
-    {b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"transfer-encoding", b"upgrade"}
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
 )
 # Request headers the gateway reads or sets itself rather than copying.
 _OWN = frozenset(
     {
-        b"authorization", b"content-length", b"host", b"expect", b"x-request-id", b"traceparent",
-        b"tracestate", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host",
+        b"authorization",
+        b"content-length",
+        b"host",
+        b"expect",
+        b"x-request-id",
+        b"traceparent",
+        b"tracestate",
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
     }
 )
 # Response headers not passed back: hop-by-hop, ours, and the ones uvicorn writes itself.
@@ -63,7 +86,7 @@ class _ClientGone(Exception):
 
 
 class _RequestBody:
-    """The request body as an async iterator for the upstream client, counted against the route's limit."""
+    """The request body as an async iterator, counted against the route's limit."""
 
     __slots__ = ("receive", "first", "limit", "seen", "too_large", "client_gone", "complete")
 
@@ -131,7 +154,10 @@ class Proxy:
                 scope["method"],
                 scope["path"],
                 status,
-                extra={"status": status, "duration_ms": round((time.perf_counter() - started) * 1000, 3)},
+                extra={
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                },
             )
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> int:
@@ -221,7 +247,11 @@ class Proxy:
         try:
             try:
                 response = await self.pools[route.service].request(
-                    method, target, forwarded, data, content_length=length,
+                    method,
+                    target,
+                    forwarded,
+                    data,
+                    content_length=length,
                     retry_stale=body is None and method in IDEMPOTENT,
                 )
                 # A small answer is read whole before anything is sent, so a failure can still
@@ -305,7 +335,9 @@ class Proxy:
         headers.append((b"x-request-id", request_id))
 
         if payload is not None:
-            await send({"type": "http.response.start", "status": response.status, "headers": headers})
+            await send(
+                {"type": "http.response.start", "status": response.status, "headers": headers}
+            )
             await send({"type": "http.response.body", "body": payload})
             return
 
@@ -336,11 +368,15 @@ def _is_small(response: UpstreamResponse) -> bool:
 
 def too_many(retry_after: float) -> TooManyRequests:
     seconds = max(1, int(retry_after + 0.999))
-    return TooManyRequests("Too many requests from this client; slow down.", headers={"Retry-After": str(seconds)})
+    return TooManyRequests(
+        "Too many requests from this client; slow down.", headers={"Retry-After": str(seconds)}
+    )
 
 
 def _too_large(route: Route) -> str:
-    return f"The request body is larger than the {route.max_body_bytes} bytes this resource accepts."
+    return (
+        f"The request body is larger than the {route.max_body_bytes} bytes this resource accepts."
+    )
 
 
 def _upstream_problem(exc: BaseException, route: Route) -> ProblemError:

@@ -38,7 +38,12 @@ class MemoryRateLimiter:
     """Token buckets in a dict; fine for one replica (the embedded default)."""
 
     def __init__(
-        self, rate: float, burst: int, *, max_keys: int = 100_000, clock: Callable[[], float] = time.monotonic
+        self,
+        rate: float,
+        burst: int,
+        *,
+        max_keys: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.rate = rate
         self.burst = burst
@@ -63,7 +68,11 @@ class MemoryRateLimiter:
 
     def _evict(self, now: float) -> None:
         # A bucket that has refilled completely is the same as no bucket: forget those first.
-        full = [k for k, (tokens, at) in self._buckets.items() if tokens + (now - at) * self.rate >= self.burst]
+        full = [
+            k
+            for k, (tokens, at) in self._buckets.items()
+            if tokens + (now - at) * self.rate >= self.burst
+        ]
         for k in full:
             del self._buckets[k]
         if len(self._buckets) >= self.max_keys:  # a flood of distinct clients: drop the oldest half
@@ -106,7 +115,9 @@ return {allowed, tostring(retry)}
 class RedisRateLimiter:
     """Token buckets in Redis, shared by every gateway replica."""
 
-    def __init__(self, url: str, rate: float, burst: int, *, prefix: str = "zhongfu:gateway:rl:") -> None:
+    def __init__(
+        self, url: str, rate: float, burst: int, *, prefix: str = "zhongfu:gateway:rl:"
+    ) -> None:
         from redis.asyncio import Redis
 
         self.rate = rate
@@ -121,13 +132,18 @@ class RedisRateLimiter:
         # identifiers should be readable.
         digest = hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
         try:
-            allowed, retry = await self._script(keys=[self.prefix + digest], args=[self.rate, self.burst])
+            allowed, retry = await self._script(
+                keys=[self.prefix + digest], args=[self.rate, self.burst]
+            )
         except Exception as exc:  # noqa: BLE001 - any Redis failure
-            # Fail open: a broken cache must not take the whole API down; say so, but not per request.
+            # Fail open: a broken cache must not take the API down; say so, not per request.
             now = time.monotonic()
             if now - self._last_warning > 10.0:
                 self._last_warning = now
-                log.warning("rate limiter: Redis unavailable, allowing requests", extra={"error": type(exc).__name__})
+                log.warning(
+                    "rate limiter: Redis unavailable, allowing requests",
+                    extra={"error": type(exc).__name__},
+                )
             return ALLOW
         if int(allowed):
             return ALLOW
@@ -137,7 +153,9 @@ class RedisRateLimiter:
         await self._redis.aclose()
 
 
-def make_rate_limiter(redis_url: str | None, rate: float, burst: int, *, prefix: str) -> RateLimiter:
+def make_rate_limiter(
+    redis_url: str | None, rate: float, burst: int, *, prefix: str
+) -> RateLimiter:
     if redis_url:
         return RedisRateLimiter(redis_url, rate, burst, prefix=prefix)
     return MemoryRateLimiter(rate, burst)

@@ -11,19 +11,23 @@ import aiohttp
 class Readiness:
     """Answers /readyz for the services: ready only when every one of them is."""
 
-    def __init__(self, session: aiohttp.ClientSession, upstreams: dict[str, str], timeout: float) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, upstreams: dict[str, str], timeout: float
+    ) -> None:
         self.session = session
         self.upstreams = upstreams
         self.timeout = aiohttp.ClientTimeout(total=timeout)
 
     async def _probe(self, url: str) -> dict[str, Any]:
         try:
-            async with self.session.get(f"{url}/readyz", timeout=self.timeout, allow_redirects=False) as response:
+            async with self.session.get(
+                f"{url}/readyz", timeout=self.timeout, allow_redirects=False
+            ) as response:
                 await response.read()
                 if response.status == 200:
                     return {"status": "ready"}
                 return {"status": "not_ready", "http_status": response.status}
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+        except (TimeoutError, aiohttp.ServerTimeoutError):
             return {"status": "timeout"}
         except aiohttp.ClientError:
             return {"status": "unreachable"}

@@ -42,7 +42,12 @@ class RouteTable:
 
     @classmethod
     def load(
-        cls, path: Path, upstreams: dict[str, str], *, max_body_bytes: int, max_batch_body_bytes: int
+        cls,
+        path: Path,
+        upstreams: dict[str, str],
+        *,
+        max_body_bytes: int,
+        max_batch_body_bytes: int,
     ) -> RouteTable:
         try:
             raw = RouteTableFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
@@ -51,7 +56,9 @@ class RouteTable:
         routes: dict[str, Route] = {}
         for service, resources in raw.services.items():
             if service not in upstreams:
-                raise RouteTableError(f"{path}: service {service!r} has no URL in the gateway settings")
+                raise RouteTableError(
+                    f"{path}: service {service!r} has no URL in the gateway settings"
+                )
             for resource in resources:
                 if resource in routes:
                     raise RouteTableError(f"{path}: resource {resource!r} is routed twice")
@@ -72,7 +79,7 @@ class RouteTable:
         """The route for a request path, or None (not under the prefix, or an unknown resource)."""
         if not path.startswith(self._prefix_slash):
             return None
-        rest = path[len(self._prefix_slash):]
+        rest = path[len(self._prefix_slash) :]
         resource, _, _ = rest.partition("/")
         return self._routes.get(resource)
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-
 from servicekit.settings import ServiceSettings
 
 
 class GatewaySettings(ServiceSettings):
-    """Everything the single entry of the suite needs; read from the environment like any service."""
+    """What the single entry of the suite needs; read from the environment like any service."""
 
     service_name: str = "gateway"
     port: int = 8000
@@ -39,7 +38,9 @@ class GatewaySettings(ServiceSettings):
     rate_limit_per_second: float = Field(default=50.0, gt=0)
     rate_limit_burst: int = Field(default=100, ge=1)
     rate_limit_enabled: bool = True
-    rate_limit_key_prefix: str = "zhongfu:gateway:rl:"  # Redis keys; several suites may share one Redis
+    rate_limit_key_prefix: str = (
+        "zhongfu:gateway:rl:"  # Redis keys; several suites may share one Redis
+    )
 
     # Successful token checks are remembered this long (never past the token's exp).
     token_cache_seconds: float = Field(default=60.0, ge=0)
@@ -66,4 +67,3 @@ class GatewaySettings(ServiceSettings):
             "alerts": self.alerts_url.rstrip("/"),
             "matching": self.matching_url.rstrip("/"),
         }
-

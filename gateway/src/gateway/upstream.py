@@ -161,7 +161,13 @@ async def _bounded(future: asyncio.Future[Any], timeout: float, what: str) -> No
 class UpstreamResponse:
     """The answer of a service: status and raw headers at once, the body as it arrives."""
 
-    def __init__(self, pool: UpstreamPool, conn: _Connection, writer: asyncio.Task[None] | None, head_only: bool):
+    def __init__(
+        self,
+        pool: UpstreamPool,
+        conn: _Connection,
+        writer: asyncio.Task[None] | None,
+        head_only: bool,
+    ):
         self._pool = pool
         self._conn = conn
         self._writer = writer
@@ -185,7 +191,11 @@ class UpstreamResponse:
             if conn.chunks:
                 chunk = conn.chunks.popleft()
                 conn.buffered -= len(chunk)
-                if conn.reading_paused and conn.buffered <= _HIGH_WATER // 2 and conn.transport is not None:
+                if (
+                    conn.reading_paused
+                    and conn.buffered <= _HIGH_WATER // 2
+                    and conn.transport is not None
+                ):
                     conn.reading_paused = False
                     conn.transport.resume_reading()
                 yield chunk
@@ -196,7 +206,9 @@ class UpstreamResponse:
                 raise conn.error
             conn.waiter = conn.loop.create_future()
             try:
-                await _bounded(conn.waiter, self._pool.read_timeout, "the service stopped answering")
+                await _bounded(
+                    conn.waiter, self._pool.read_timeout, "the service stopped answering"
+                )
             finally:
                 conn.waiter = None
 
@@ -210,9 +222,18 @@ class UpstreamResponse:
         self._released = True
         conn = self._conn
         clean = (
-            conn.complete and conn.keep_alive and not conn.closed and not self._head_only
-            and (self._writer is None or (self._writer.done() and not self._writer.cancelled()
-                                          and self._writer.exception() is None))
+            conn.complete
+            and conn.keep_alive
+            and not conn.closed
+            and not self._head_only
+            and (
+                self._writer is None
+                or (
+                    self._writer.done()
+                    and not self._writer.cancelled()
+                    and self._writer.exception() is None
+                )
+            )
         )
         if self._writer is not None and not self._writer.done():
             self._writer.cancel()
@@ -227,7 +248,14 @@ class UpstreamPool:
     """Keep-alive connections to one service, at most ``limit`` at a time."""
 
     def __init__(
-        self, host: str, port: int, *, limit: int, keepalive: float, connect_timeout: float, read_timeout: float
+        self,
+        host: str,
+        port: int,
+        *,
+        limit: int,
+        keepalive: float,
+        connect_timeout: float,
+        read_timeout: float,
     ) -> None:
         self.host = host
         self.port = port
@@ -252,9 +280,10 @@ class UpstreamPool:
         loop = asyncio.get_running_loop()
         try:
             _, conn = await asyncio.wait_for(
-                loop.create_connection(lambda: _Connection(loop), self.host, self.port), self.connect_timeout
+                loop.create_connection(lambda: _Connection(loop), self.host, self.port),
+                self.connect_timeout,
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._slots.release()
             raise UpstreamTimeout("connecting to the service timed out") from None
         except OSError as exc:
@@ -312,8 +341,11 @@ class UpstreamPool:
         if isinstance(body, bytes):
             head += (b"content-length: ", str(len(body)).encode(), b"\r\n\r\n", body)
         elif streaming:
-            head.append(b"transfer-encoding: chunked\r\n\r\n" if content_length is None
-                        else b"content-length: %d\r\n\r\n" % content_length)
+            head.append(
+                b"transfer-encoding: chunked\r\n\r\n"
+                if content_length is None
+                else b"content-length: %d\r\n\r\n" % content_length
+            )
         elif method in ("GET", "HEAD", "OPTIONS", "DELETE"):
             head.append(b"\r\n")
         else:
@@ -324,7 +356,9 @@ class UpstreamPool:
             assert conn.transport is not None
             conn.transport.write(b"".join(head))
             if streaming:
-                writer = asyncio.ensure_future(self._write_body(conn, body, chunked=content_length is None))  # type: ignore[arg-type]
+                writer = asyncio.ensure_future(
+                    self._write_body(conn, body, chunked=content_length is None)
+                )  # type: ignore[arg-type]
                 writer.add_done_callback(_on_writer_done(conn))
             try:
                 await _bounded(conn.head, self.read_timeout, "the service did not answer in time")
@@ -339,7 +373,9 @@ class UpstreamPool:
             raise
         return UpstreamResponse(self, conn, writer, head_only=method == "HEAD")
 
-    async def _write_body(self, conn: _Connection, body: AsyncIterator[bytes], *, chunked: bool) -> None:
+    async def _write_body(
+        self, conn: _Connection, body: AsyncIterator[bytes], *, chunked: bool
+    ) -> None:
         transport = conn.transport
         assert transport is not None
         try:
