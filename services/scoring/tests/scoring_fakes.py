@@ -81,3 +81,20 @@ class FakeRegistry:
 def synthetic_views(ctx, n: int, seed: int, unknown_rate: float = 0.0) -> list[tuple[dict[str, Any], list[str]]]:
     matrix, missing = generate(ctx.view, n, seed=seed, unknown_rate=unknown_rate)
     return to_views(ctx.view, matrix, missing)
+
+
+async def load_households(svc, ctx, n: int, seed: int, areas: list[str] | None = None,
+                          unknown_rate: float = 0.0) -> list[str]:
+    """Feed ``n`` synthetic households through the consumer, as the registry would."""
+    from scoring.app import registry_consumer
+
+    registry = FakeRegistry()
+    consumer = registry_consumer(svc.app, registry.transport, svc.identity.token_source)
+    consumer.name = f"registry-{uuid.uuid4().hex[:8]}"
+    ids = [str(uuid.uuid4()) for _ in range(n)]
+    areas = areas or VILLAGES
+    for i, (hid, (view, missing)) in enumerate(zip(ids, synthetic_views(ctx, n, seed, unknown_rate), strict=True)):
+        registry.change(hid, view, missing, area=areas[i % len(areas)])
+    while await consumer.step() > 0:
+        pass
+    return ids

@@ -1,0 +1,168 @@
+"""The model lifecycle: draft -> validate -> simulate -> activate -> history. A service of its own,
+since activating changes the model every household is scored with."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from scoring_fakes import load_households
+from scoring.app import MIGRATIONS, create_app
+from scoring.assessments.tables import CurrentAssessment
+from scoring.models.tables import ModelActivation
+from scoring.settings import ScoringSettings
+from servicekit.testing import CITY, migrated_database, running_service, settings_for_tests
+
+
+@pytest.fixture(scope="module")
+async def lab(identity, config_dir):
+    base = settings_for_tests(ScoringSettings, config_dir=config_dir, consume_registry=False, copy_threshold=50,
+                              rescore_chunk_size=70)
+    async with migrated_database(base, MIGRATIONS) as settings:
+        async with running_service(create_app, settings, identity) as service:
+            yield service
+
+
+@pytest.fixture(scope="module")
+async def city(lab, ctx):
+    return await load_households(lab, ctx, 200, seed=61)
+
+
+def admin(svc):
+    return svc.client("city_admin", area=CITY)
+
+
+def draft(document: dict, version: str) -> dict:
+    doc = copy.deepcopy(document)
+    doc["version"] = version
+    return doc
+
+
+def heavier_medical_costs(doc: dict) -> dict:
+    medical = next(i for i in doc["indicators"] if i["code"] == "medical_burden")
+    for tier in medical["tiers"]:
+        tier["points"] = max(tier["points"] * 2, -15)
+    return doc
+
+
+async def active_version(svc) -> str:
+    async with admin(svc) as c:
+        return (await c.get("/api/v1/models/active")).json()["version"]
+
+
+async def test_a_bad_draft_gets_a_report_and_leaves_the_active_model_alone(lab, document, city):
+    doc = draft(document, "hz-bad.1")
+    doc["indicators"][0]["tiers"][0]["when"] = "register_state == 'tekun'"
+    doc["dimensions"][0]["max"] = 11
+    doc["wobble"] = True
+    async with admin(lab) as c:
+        r = await c.post("/api/v1/models", json={"document": doc})
+        assert r.status_code == 201, r.text
+        report = r.json()["report"]
+        assert not report["valid"] and report["problems"][0]["code"] == "unknown_key"
+        del doc["wobble"]
+        r = await c.put("/api/v1/models/hz-bad.1", json={"document": doc}, headers={"If-Match": r.headers["etag"]})
+        codes = {p["code"] for p in r.json()["report"]["problems"]}
+        assert {"unknown_field", "weights_do_not_add_up"} <= codes
+        for action in ("simulate", "activate"):
+            refused = await c.post(f"/api/v1/models/hz-bad.1/{action}")
+            assert refused.status_code == 422
+            assert refused.json()["report"]["errors"] >= 2
+        assert (await c.post("/api/v1/models/hz-bad.1/validate")).json()["valid"] is False
+    assert await active_version(lab) == "hz-2026.1"
+
+
+async def test_simulation_changes_nothing(lab, document, city):
+    async with admin(lab) as c:
+        r = await c.post("/api/v1/models", json={"document": heavier_medical_costs(draft(document, "hz-sim.1"))})
+        assert r.status_code == 201 and r.json()["report"]["valid"]
+        before = (await c.get("/api/v1/assessments", params={"limit": 100})).json()
+        sim = (await c.post("/api/v1/models/hz-sim.1/simulate")).json()
+        after = (await c.get("/api/v1/assessments", params={"limit": 100})).json()
+    assert before == after
+    assert sim["households"] == len(city) and sim["compared_with"] == "hz-2026.1"
+    assert sum(x["households"] for x in sim["levels_before"]) == len(city)
+    assert sum(x["households"] for x in sim["levels_after"]) == len(city)
+    assert sum(t["households"] for t in sim["transitions"]) == len(city)
+    assert sum(sum(d["after"].values()) for d in sim["by_district"]) == len(city)
+    assert sim["indicators_moving_most"][0]["code"] == "medical_burden"
+    assert sim["mean_score_after"] <= sim["mean_score_before"]
+
+
+async def test_activation_rescores_everyone_and_is_recorded(lab, document, city):
+    async with admin(lab) as c:
+        assert (await c.post("/api/v1/models", json={"document": heavier_medical_costs(draft(document, "hz-act.1"))})).status_code == 201
+    async with lab.client("service") as s:
+        start = (await s.get("/internal/feed", params={"limit": 1})).json()["head"]
+    async with admin(lab) as c:
+        r = await c.post("/api/v1/models/hz-act.1/activate", headers={"Idempotency-Key": "activate-hz-act-1"})
+        assert r.status_code == 202, r.text
+        assert r.json()["status"] == "running" and r.headers["location"].endswith(r.json()["id"])
+        await lab.app.state.engine.wait_jobs(60)
+        done = (await c.get(f"/api/v1/models/activations/{r.json()['id']}")).json()
+        assert done["status"] == "succeeded", done
+        assert done["households"] == len(city) and done["previous_version"] == "hz-2026.1"
+        assert sum(done["levels_after"].values()) == len(city)
+        assert (await c.get("/api/v1/models/hz-2026.1")).json()["status"] == "retired"
+        assert (await c.get("/api/v1/models/hz-act.1")).json()["status"] == "active"
+        history = (await c.get("/api/v1/models/activations")).json()["items"]
+        assert [a["model_version"] for a in history[:2]] == ["hz-act.1", "hz-2026.1"]
+        changed = await c.put("/api/v1/models/hz-act.1", json={"document": draft(document, "hz-act.1")},
+                              headers={"If-Match": (await c.get("/api/v1/models/hz-act.1")).headers["etag"]})
+        assert changed.status_code == 409  # a model that has been active never changes
+    async with lab.db.sessionmaker() as session:
+        versions = set((await session.execute(select(CurrentAssessment.model_version))).scalars())
+    assert versions == {"hz-act.1"}
+    async with lab.client("service") as s:
+        events = (await s.get("/internal/feed", params={"after": start, "limit": 1000})).json()["events"]
+    assert events and all(e["data"]["cause"] == "model_activated" for e in events)
+    assert len(events) == done["events"] <= len(city)
+
+
+async def test_a_second_activation_while_one_runs_is_refused(lab, document, city):
+    async with admin(lab) as c:
+        assert (await c.post("/api/v1/models", json={"document": draft(document, "hz-two.1")})).status_code == 201
+    async with lab.db.sessionmaker() as session:  # an activation in progress (another replica's, say)
+        session.add(ModelActivation(
+            id="11111111-2222-4333-8444-555555555555", model_version="hz-sim.1", previous_version=None,
+            status="running", requested_by="someone", started_at=datetime.now(UTC), households=0,
+            assessments_changed=0, events=0, levels_before={}, levels_after={},
+        ))
+        await session.commit()
+    async with admin(lab) as c:
+        r = await c.post("/api/v1/models/hz-two.1/activate")
+        assert r.status_code == 409
+        assert "Another activation is running" in r.json()["detail"]
+    assert await active_version(lab) == "hz-act.1"
+    async with lab.db.sessionmaker() as session:  # the other one's process died long ago
+        stuck = await session.get(ModelActivation, "11111111-2222-4333-8444-555555555555")
+        stuck.started_at = datetime.now(UTC) - timedelta(hours=5)
+        await session.commit()
+    async with admin(lab) as c:
+        r = await c.post("/api/v1/models/hz-two.1/activate")
+        assert r.status_code == 202
+        await lab.app.state.engine.wait_jobs(60)
+        assert (await c.get(f"/api/v1/models/activations/{r.json()['id']}")).json()["status"] == "succeeded"
+    async with lab.db.sessionmaker() as session:
+        stuck = await session.get(ModelActivation, "11111111-2222-4333-8444-555555555555")
+        assert stuck.status == "failed" and "abandoned" in stuck.error
+        running = (await session.execute(select(func.count()).select_from(ModelActivation)
+                                         .where(ModelActivation.status == "running"))).scalar_one()
+    assert running == 0
+
+
+async def test_only_city_administrators_change_models(lab, document):
+    async with lab.client("district_officer", area="330106000000") as c:
+        assert (await c.get("/api/v1/models")).status_code == 200
+        assert (await c.post("/api/v1/models", json={"document": draft(document, "hz-no.1")})).status_code == 403
+        assert (await c.post("/api/v1/models/hz-two.1/activate")).status_code == 403
+    async with admin(lab) as c:
+        dup = await c.post("/api/v1/models", json={"document": draft(document, "hz-two.1")})
+        assert dup.status_code == 409
+        nameless = await c.post("/api/v1/models", json={"document": {"title_zh": "x"}})
+        assert nameless.status_code == 422
+        schema = (await c.get("/api/v1/models/schema")).json()
+        assert "indicators" in schema["properties"]
