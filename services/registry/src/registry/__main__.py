@@ -1,10 +1,12 @@
-"""`python -m registry serve|migrate`."""
+"""`python -m registry serve|migrate|seed`."""
 
 import sys
 
 from servicekit.runner import main
 from registry.app import MIGRATIONS, create_app
+from registry.seed import seed_command
 from registry.settings import RegistrySettings
 
 if __name__ == "__main__":
-    sys.exit(main(settings_factory=RegistrySettings, app_factory=create_app, migrations_dir=MIGRATIONS))
+    sys.exit(main(settings_factory=RegistrySettings, app_factory=create_app, migrations_dir=MIGRATIONS,
+                  extra_commands={"seed": seed_command}))
