@@ -42,3 +42,33 @@ async def published_offer(svc, org: str, **overrides) -> dict:
         r = await c.post(f"/api/v1/offers/{offer['id']}/publish", headers=key())
         assert r.status_code == 200, r.text
         return r.json()
+
+
+async def need(svc, service: str, *, area: str = "330106001001", urgency: str = "normal", level: int | None = 2,
+               **fields) -> dict:
+    async with client(svc, "village_worker", area=area) as c:
+        body = {"service_code": service, "area_code": area, "urgency": urgency, "level": level,
+                "label_masked": "张*明户", "household_type": "dibao", "member_ages": [8, 41, 67], **fields}
+        r = await c.post("/api/v1/needs", json=body, headers=key())
+        assert r.status_code == 201, r.text
+        return r.json()
+
+
+async def run(svc, mode: str = "incremental") -> dict:
+    async with client(svc, "city_admin") as c:
+        r = await c.post("/api/v1/matches/runs", json={"mode": mode})
+        assert r.status_code == 201, r.text
+        return r.json()
+
+
+async def match_of(svc, org: str, need_id: str) -> dict | None:
+    async with client(svc, "partner", org=org) as c:
+        cursor = None
+        while True:
+            r = await c.get("/api/v1/matches", params={"limit": 100, **({"cursor": cursor} if cursor else {})})
+            for m in r.json()["items"]:
+                if m["need"]["id"] == need_id and m["status"] in ("proposed", "accepted", "delivered"):
+                    return m
+            cursor = r.json()["next_cursor"]
+            if not cursor:
+                return None

@@ -14,7 +14,12 @@ from servicekit.db import unit_of_work
 
 from matching import tables  # noqa: F401  (registers the tables with the metadata)
 from matching.catalogue.endpoints import router as catalogue_router
+from matching.engine.runner import run
 from matching.engine.scheduler import Matcher
+from matching.matches.endpoints import router as matches_router
+from matching.matches.runs import reads as runs_reads_router
+from matching.matches.runs import router as runs_router
+from matching.needs.endpoints import router as needs_router
 from matching.offers.endpoints import router as offers_router
 from matching.organisations.endpoints import router as organisations_router
 from matching.profile import Profile, load_profile
@@ -32,6 +37,8 @@ TAGS = [
     {"name": "catalogue", "description": "The 31 services in 9 categories (9大类31项帮扶服务)"},
     {"name": "organisations", "description": "Partner organisations: apply, approval, suspension (入驻助联体)"},
     {"name": "offers", "description": "Offers (帮扶项目): draft, published, paused, closed; HSDS export and import"},
+    {"name": "needs", "description": "Needs (帮扶需求) from referrals, visits and citizens' micro-wishes (微心愿)"},
+    {"name": "matches", "description": "Matches: proposed, accepted or declined, delivered, feedback, revoked; runs"},
 ]
 
 
@@ -60,7 +67,9 @@ def spec(settings: MatchingSettings) -> ServiceSpec:
             "The service consortium (助联体) online: sites, partner organisations and their offers, needs from "
             "referrals, visits and citizens, optimal matches, deliveries, feedback and points (春风点数)."
         ),
-        routers=[sites_router, catalogue_router, organisations_router, offers_router],
+        # runs before matches: /api/v1/matches/runs is not a match id
+        routers=[sites_router, catalogue_router, organisations_router, offers_router, needs_router, runs_router,
+                 runs_reads_router, matches_router],
         migrations_dir=MIGRATIONS,
         on_startup=[_seed, _start_matcher],
         on_shutdown=[_stop_matcher],
@@ -89,6 +98,4 @@ def create_app(settings: MatchingSettings | None = None, *, profile: Profile | N
 
 
 async def run_incremental(app: FastAPI) -> object:
-    from matching.engine.runner import run
-
     return await run(app.state.db, app.state.profile, mode="incremental", triggered_by="matcher")

@@ -1,3 +1,161 @@
-"""Runs of the engine against the database (filled in with the engine)."""
+"""A run of the engine against the database: load, solve, write, in one transaction.
+
+Incremental runs match the open needs to what is left of each published offer this period;
+full runs (on demand) reconsider every need not yet accepted, keeping proposals that stay and
+withdrawing those that move. One run at a time: on PostgreSQL an advisory lock, which partners'
+accepts take in shared mode, so an accept never races a run; SQLite has one writer anyway.
+"""
 
 from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.db import Database, unit_of_work
+from servicekit.tables import utcnow
+
+from matching.engine import repository as store
+from matching.engine.indexing import index_of, mask
+from matching.engine.model import NO_AGE, REASONS, Needs, Offers, Problem, Weights
+from matching.engine.solver import solve
+from matching.locks import lock_exclusive
+from matching.periods import period_key
+from matching.profile import Profile
+
+Mode = Literal["incremental", "full"]
+AGES = 8  # member ages kept per need for eligibility
+
+
+@dataclass
+class RunReport:
+    id: str
+    mode: str
+    needs_considered: int
+    offers_considered: int
+    proposed: int
+    kept: int
+    withdrawn: int
+    unmatched: dict[str, int]
+    objective: int
+    solver_seconds: float
+    total_seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def problem_of(profile: Profile, needs: list[store.NeedRow], offers: list[store.OfferRow],
+               held: dict[str, int], exclusions: list[tuple[str, str]]) -> Problem:
+    ix = index_of(profile)
+    n = len(needs)
+    ages = np.full((n, AGES), NO_AGE, dtype=np.int16)
+    for i, row in enumerate(needs):
+        member_ages = row.member_ages[:AGES]
+        ages[i, : len(member_ages)] = member_ages
+    need_arrays = Needs(
+        ids=[r.id for r in needs],
+        village=np.array([ix.area.get(r.area_code, 0) for r in needs], dtype=np.int32),
+        service=np.array([ix.service.get(r.service_code, 0) for r in needs], dtype=np.int32),
+        priority=np.array([r.priority for r in needs], dtype=np.int64),
+        household_type=np.array([ix.household_type.get(r.household_type or "", -1) for r in needs], dtype=np.int32),
+        need_mask=np.array([mask(r.need_types, ix.need_type) for r in needs], dtype=np.int64),
+        ages=ages,
+    )
+    cover = [(j, ix.service[s], ix.area[a]) for j, o in enumerate(offers) for s in o.services for a in o.areas
+             if s in ix.service and a in ix.area]
+    cover_arr = np.array(cover, dtype=np.int32).reshape(-1, 3)
+    offer_arrays = Offers(
+        ids=[o.id for o in offers],
+        lat=np.array([o.lat for o in offers], dtype=np.float64), lon=np.array([o.lon for o in offers], dtype=np.float64),
+        remaining=np.array([max(o.capacity - held.get(o.id, 0), 0) for o in offers], dtype=np.int64),
+        min_age=np.array([NO_AGE if o.min_age is None else o.min_age for o in offers], dtype=np.int32),
+        max_age=np.array([NO_AGE if o.max_age is None else o.max_age for o in offers], dtype=np.int32),
+        need_mask=np.array([mask(o.need_types, ix.need_type) for o in offers], dtype=np.int64),
+        household_mask=np.array([mask(o.household_types, ix.household_type) for o in offers], dtype=np.int64),
+        cover_offer=cover_arr[:, 0], cover_service=cover_arr[:, 1], cover_area=cover_arr[:, 2],
+    )
+    need_pos = {r.id: i for i, r in enumerate(needs)}
+    offer_pos = {o.id: j for j, o in enumerate(offers)}
+    pairs = [(need_pos[nid], offer_pos[oid]) for nid, oid in exclusions if nid in need_pos and oid in offer_pos]
+    obj = profile.rules.objective
+    return Problem(
+        geography=ix.geography, needs=need_arrays, offers=offer_arrays, n_services=len(ix.service),
+        weights=Weights(obj.priority_unit, obj.distance_unit_km, obj.distance_cap_units),
+        excluded_need=np.array([p[0] for p in pairs], dtype=np.int64),
+        excluded_offer=np.array([p[1] for p in pairs], dtype=np.int64),
+    )
+
+
+def current_keys(profile: Profile, offers: list[store.OfferRow], now: datetime) -> dict[str, str]:
+    today = now.astimezone(profile.rules.zone).date()
+    return {o.id: period_key(o.period, today) for o in offers}
+
+
+async def run(db: Database, profile: Profile, *, mode: Mode, triggered_by: str, now: datetime | None = None) -> RunReport:
+    async with unit_of_work(db) as session:
+        return await run_in(session, profile, mode=mode, triggered_by=triggered_by, now=now)
+
+
+async def run_in(session: AsyncSession, profile: Profile, *, mode: Mode, triggered_by: str,
+                 now: datetime | None = None) -> RunReport:
+    started, clock = utcnow(), time.perf_counter()
+    now = now or started
+    timings: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        t = time.perf_counter()
+        timings[name] = round(t - clock, 4)
+        clock = t
+
+    await lock_exclusive(session)
+    offers = await store.published_offers(session)
+    keys = current_keys(profile, offers, now)
+    held = await store.held(session, keys, full=mode == "full")
+    needs = await store.candidate_needs(session, full=mode == "full")
+    exclusions = await store.exclusions(session)
+    proposals = await store.proposals(session) if mode == "full" else {}
+    lap("load")
+    problem = problem_of(profile, needs, offers, held, exclusions)
+    lap("arrays")
+    solution = await asyncio.to_thread(solve, problem)
+    lap("solve")
+
+    run_id = str(uuid.uuid4())
+    offer_of = solution.offer_of
+    matched = np.flatnonzero(offer_of >= 0)
+    new_rows, kept, withdraw = [], 0, []
+    for i in matched.tolist():
+        need, offer = needs[i], offers[int(offer_of[i])]
+        current = proposals.pop(need.id, None)
+        if current is not None and current[1] == offer.id:
+            kept += 1
+            continue
+        if current is not None:
+            withdraw.append(current[0])
+        new_rows.append(store.match_row(need, offer, keys[offer.id], float(solution.distance_km[i]), run_id, now))
+    withdraw += [match_id for match_id, _ in proposals.values()]  # proposals of needs now unmatched
+    await store.withdraw(session, withdraw, now)
+    await store.insert_matches(session, new_rows)
+    lap("write_matches")
+    reasons = [REASONS.get(int(r)) for r in solution.reason.tolist()]
+    await store.update_needs(session, needs, [bool(x) for x in (offer_of >= 0).tolist()], reasons, now)
+    lap("write_needs")
+
+    unmatched: dict[str, int] = {}
+    for r in reasons:
+        if r is not None:
+            unmatched[r] = unmatched.get(r, 0) + 1
+    report = RunReport(
+        id=run_id, mode=mode, needs_considered=len(needs), offers_considered=len(offers), proposed=len(new_rows),
+        kept=kept, withdrawn=len(withdraw), unmatched=unmatched, objective=solution.objective,
+        solver_seconds=round(solution.solver_seconds, 4), total_seconds=0.0, timings=timings,
+    )
+    report.total_seconds = round(sum(timings.values()), 4)
+    await store.record_run(session, report, triggered_by, started, utcnow())
+    return report

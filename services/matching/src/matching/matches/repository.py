@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from matching.matches.tables import LIVE, Match, MatchingRun, MatchStep
+from matching.needs.tables import Need
 from matching.sql import for_update
 
 
@@ -55,3 +57,51 @@ async def steps(session: AsyncSession, match_id: str) -> list[MatchStep]:
 
 async def run(session: AsyncSession, run_id: str) -> MatchingRun | None:
     return (await session.execute(select(MatchingRun).where(MatchingRun.id == run_id))).scalar_one_or_none()
+
+
+async def page(session: AsyncSession, *, organisation: str | None, scope: Any, status: str | None,
+               offer_id: str | None, after: tuple[datetime, str] | None, limit: int) -> list[tuple[Match, Need]]:
+    stmt = (select(Match, Need).join(Need, Need.id == Match.need_id)
+            .order_by(Match.proposed_at.desc(), Match.id.desc()).limit(limit + 1))
+    if organisation is not None:
+        stmt = stmt.where(Match.organisation_id == organisation)
+    if scope is not None:
+        stmt = stmt.where(scope)
+    if status is not None:
+        stmt = stmt.where(Match.status == status)
+    if offer_id is not None:
+        stmt = stmt.where(Match.offer_id == offer_id)
+    if after is not None:
+        at, last = after
+        stmt = stmt.where((Match.proposed_at < at) | ((Match.proposed_at == at) & (Match.id < last)))
+    return [(m, n) for m, n in (await session.execute(stmt)).all()]
+
+
+async def with_need(session: AsyncSession, match_id: str, *, lock: bool = False) -> tuple[Match, Need] | None:
+    stmt = select(Match, Need).join(Need, Need.id == Match.need_id).where(Match.id == match_id)
+    if lock:
+        stmt = for_update(session, stmt)
+    row = (await session.execute(stmt)).first()
+    return (row[0], row[1]) if row else None
+
+
+async def count_in_period(session: AsyncSession, offer_id: str, key: str, statuses: tuple[str, ...]) -> int:
+    stmt = select(func.count()).select_from(Match).where(
+        Match.offer_id == offer_id, Match.period_key == key, Match.status.in_(statuses))
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def current_of_needs(session: AsyncSession, need_ids: list[str]) -> dict[str, Match]:
+    """The live match of each need, if any."""
+    if not need_ids:
+        return {}
+    stmt = select(Match).where(Match.need_id.in_(need_ids), Match.status.in_(LIVE))
+    return {m.need_id: m for m in (await session.execute(stmt)).scalars()}
+
+
+async def runs(session: AsyncSession, after: tuple[datetime, str] | None, limit: int) -> list[MatchingRun]:
+    stmt = select(MatchingRun).order_by(MatchingRun.started_at.desc(), MatchingRun.id.desc()).limit(limit + 1)
+    if after is not None:
+        at, last = after
+        stmt = stmt.where((MatchingRun.started_at < at) | ((MatchingRun.started_at == at) & (MatchingRun.id < last)))
+    return list((await session.execute(stmt)).scalars())

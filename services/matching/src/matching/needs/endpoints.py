@@ -70,7 +70,7 @@ async def list_needs(session: Session, caller: Anyone, profile: CurrentProfile, 
     )
     items, cursor = paginate(rows, paging, lambda n: (n.created_at.isoformat(), n.id))
     if citizen:
-        return Page[NeedOwn](items=[service.own(n) for n in items], next_cursor=cursor)
+        return Page[NeedOwn](items=await service.own_views(session, items), next_cursor=cursor)
     return Page[NeedPublic](items=[service.public(n, profile) for n in items], next_cursor=cursor)
 
 
@@ -80,7 +80,9 @@ async def get_need(need_id: str, session: Session, caller: Anyone, profile: Curr
                    index: CurrentBlindIndex, response: Response) -> Any:
     need = await service.visible(session, caller, index, need_id)
     set_etag(response, need.version)
-    return service.own(need) if caller.role is Role.citizen else service.public(need, profile)
+    if caller.role is Role.citizen:
+        return (await service.own_views(session, [need]))[0]
+    return service.public(need, profile)
 
 
 @router.post("/{need_id}/cancel", operation_id="needs:cancel",

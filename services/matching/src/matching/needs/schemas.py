@@ -3,7 +3,7 @@ a masked label, ages for eligibility."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
 
@@ -109,6 +109,16 @@ class NeedDeidentified(BaseModel):
     wish: str | None
 
 
+class OwnMatch(BaseModel):
+    """What the family sees of the help found: who, when it was delivered, its own feedback."""
+
+    id: str
+    status: str
+    organisation_id: str
+    delivered_on: date | None
+    feedback_score: int | None
+
+
 class NeedOwn(BaseModel):
     """A need as the citizen who asked sees it."""
 
@@ -116,5 +126,6 @@ class NeedOwn(BaseModel):
     service_code: str
     wish: str | None
     status: NeedStatus
+    match: OwnMatch | None = None
     created_at: datetime
     version: int

@@ -16,10 +16,11 @@ from servicekit.resident_id import InvalidResidentId, normalize
 from servicekit.tables import utcnow
 
 from matching.columns import new_id
+from matching.locks import lock_shared
 from matching.matches import repository as matches
 from matching.needs import repository
 from matching.needs.schemas import (
-    CitizenNeedCreate, NeedCreate, NeedDeidentified, NeedOwn, NeedPublic, NeedSource, NeedStatus, Urgency,
+    CitizenNeedCreate, NeedCreate, NeedDeidentified, NeedOwn, NeedPublic, NeedSource, NeedStatus, OwnMatch, Urgency,
 )
 from matching.needs.tables import Need
 from matching.problems import InvalidTransition, UnknownReference
@@ -134,6 +135,7 @@ async def visible(session: AsyncSession, caller: Caller, index: BlindIndex, need
 
 async def cancel(session: AsyncSession, caller: Caller, index: BlindIndex, need_id: str,
                  if_match: Callable[[int], None]) -> Need:
+    await lock_shared(session)
     need = await visible(session, caller, index, need_id, lock=True)
     if_match(need.version)
     if need.status not in (NeedStatus.open.value, NeedStatus.matched.value):
@@ -169,6 +171,15 @@ def deidentified(need: Need, profile: Profile) -> NeedDeidentified:
     )
 
 
-def own(need: Need) -> NeedOwn:
-    return NeedOwn(id=need.id, service_code=need.service_code, wish=need.wish, status=need.status,
+def own(need: Need, match: Any = None) -> NeedOwn:
+    found = None
+    if match is not None:
+        found = OwnMatch(id=match.id, status=match.status, organisation_id=match.organisation_id,
+                         delivered_on=match.delivered_on, feedback_score=match.feedback_score)
+    return NeedOwn(id=need.id, service_code=need.service_code, wish=need.wish, status=need.status, match=found,
                    created_at=need.created_at, version=need.version)
+
+
+async def own_views(session: AsyncSession, found: list[Need]) -> list[NeedOwn]:
+    current = await matches.current_of_needs(session, [n.id for n in found])
+    return [own(n, current.get(n.id)) for n in found]

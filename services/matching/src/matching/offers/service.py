@@ -13,6 +13,7 @@ from servicekit.errors import NotFound
 from servicekit.tables import utcnow
 
 from matching.columns import new_id
+from matching.locks import lock_shared
 from matching.matches import repository as matches
 from matching.needs import repository as needs
 from matching.offers import repository
@@ -139,6 +140,7 @@ async def update(session: AsyncSession, profile: Profile, caller: Caller, offer_
 
 async def transition(session: AsyncSession, caller: Caller, offer_id: str, action: str,
                      if_match: Callable[[int], None]) -> Offer:
+    await lock_shared(session)
     offer = await visible(session, caller, offer_id, lock=True)
     if_match(offer.version)
     allowed, to = TRANSITIONS[action]

@@ -1,0 +1,181 @@
+"""Every query of the engine's runs: what it reads to build a problem and how it writes the
+answer back, in bulk (COPY on PostgreSQL, executemany on SQLite)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from matching.matches.tables import LIVE, Match, MatchingRun
+from matching.needs.tables import Need
+from matching.offers.tables import Offer
+from matching.organisations.tables import Organisation
+from matching.sites.tables import Site
+from matching.sql import is_postgres
+
+CHUNK = 10_000
+MATCH_COLUMNS = ("id", "need_id", "offer_id", "organisation_id", "site_code", "status", "period_key", "distance_km",
+                 "priority", "run_id", "reference", "proposed_at", "version")
+
+
+@dataclass(slots=True)
+class NeedRow:
+    id: str
+    area_code: str
+    service_code: str
+    priority: int
+    household_type: str | None
+    need_types: list[str]
+    member_ages: list[int]
+    status: str
+    unmatched_reason: str | None
+
+
+@dataclass(slots=True)
+class OfferRow:
+    id: str
+    organisation_id: str
+    site_code: str
+    services: list[str]
+    areas: list[str]
+    capacity: int
+    period: str
+    min_age: int | None
+    max_age: int | None
+    need_types: list[str]
+    household_types: list[str]
+    lat: float
+    lon: float
+
+
+async def published_offers(session: AsyncSession) -> list[OfferRow]:
+    """Published offers of approved partners at active sites, by id."""
+    stmt = (
+        select(Offer.id, Offer.organisation_id, Offer.site_code, Offer.services, Offer.areas, Offer.capacity,
+               Offer.period, Offer.min_age, Offer.max_age, Offer.need_types, Offer.household_types,
+               Site.latitude, Site.longitude)
+        .join(Site, Site.code == Offer.site_code)
+        .join(Organisation, Organisation.id == Offer.organisation_id)
+        .where(Offer.status == "published", Site.active.is_(True), Organisation.status == "approved")
+        .order_by(Offer.id)
+    )
+    return [OfferRow(*row) for row in (await session.execute(stmt)).all()]
+
+
+async def held(session: AsyncSession, keys: dict[str, str], *, full: bool) -> dict[str, int]:
+    """Slots each offer already holds this period: accepted and delivered matches, and (for an
+    incremental run) the proposals it leaves in place."""
+    statuses = ("accepted", "delivered") if full else LIVE
+    stmt = (select(Match.offer_id, Match.period_key, func.count())
+            .where(Match.status.in_(statuses)).group_by(Match.offer_id, Match.period_key))
+    out: dict[str, int] = {}
+    for offer_id, key, count in (await session.execute(stmt)).all():
+        if keys.get(offer_id) == key:
+            out[offer_id] = out.get(offer_id, 0) + count
+    return out
+
+
+async def candidate_needs(session: AsyncSession, *, full: bool) -> list[NeedRow]:
+    """Open needs (and, for a full run, those with a proposal), oldest first."""
+    statuses = ("open", "matched") if full else ("open",)
+    stmt = (select(Need.id, Need.area_code, Need.service_code, Need.priority, Need.household_type, Need.need_types,
+                   Need.member_ages, Need.status, Need.unmatched_reason)
+            .where(Need.status.in_(statuses)).order_by(Need.created_at, Need.id))
+    return [NeedRow(*row) for row in (await session.execute(stmt)).all()]
+
+
+async def exclusions(session: AsyncSession) -> list[tuple[str, str]]:
+    """(need, offer) pairs never to propose again: declined by the partner or revoked by an officer."""
+    stmt = select(Match.need_id, Match.offer_id).where(Match.status.in_(("declined", "revoked")))
+    return [(n, o) for n, o in (await session.execute(stmt)).all()]
+
+
+async def proposals(session: AsyncSession) -> dict[str, tuple[str, str]]:
+    stmt = select(Match.id, Match.need_id, Match.offer_id).where(Match.status == "proposed")
+    return {need: (match, offer) for match, need, offer in (await session.execute(stmt)).all()}
+
+
+def reference() -> str:
+    """What a partner quotes to the relay hotline: 60 random bits, no meaning."""
+    return "M" + base64.b32encode(os.urandom(8)).decode()[:12]
+
+
+def match_row(need: NeedRow, offer: OfferRow, key: str, km: float, run_id: str, now: datetime) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()), "need_id": need.id, "offer_id": offer.id, "organisation_id": offer.organisation_id,
+        "site_code": offer.site_code, "status": "proposed", "period_key": key, "distance_km": round(km, 3),
+        "priority": need.priority, "run_id": run_id, "reference": reference(), "proposed_at": now, "version": 1,
+    }
+
+
+async def withdraw(session: AsyncSession, match_ids: list[str], now: datetime) -> None:
+    for i in range(0, len(match_ids), CHUNK):
+        await session.execute(
+            update(Match).where(Match.id.in_(match_ids[i:i + CHUNK]), Match.status == "proposed")
+            .values(status="withdrawn", closed_at=now, close_reason="rematched", version=Match.version + 1)
+        )
+
+
+async def _asyncpg(session: AsyncSession) -> Any:
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
+
+
+async def insert_matches(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    if is_postgres(session):
+        records = [tuple(r[c] for c in MATCH_COLUMNS) for r in rows]
+        await (await _asyncpg(session)).copy_records_to_table("matches", records=records, columns=MATCH_COLUMNS)
+        return
+    for i in range(0, len(rows), CHUNK):
+        await session.execute(insert(Match), rows[i:i + CHUNK])
+
+
+async def update_needs(session: AsyncSession, needs: list[NeedRow], matched: list[bool], reasons: list[str | None],
+                       now: datetime) -> int:
+    """Matched needs become ``matched``, the others ``open`` with the reason; only changes are written."""
+    ids, statuses, why = [], [], []
+    for need, is_matched, reason in zip(needs, matched, reasons, strict=True):
+        status = "matched" if is_matched else "open"
+        if need.status != status or need.unmatched_reason != reason:
+            ids.append(need.id)
+            statuses.append(status)
+            why.append(reason)
+    if not ids:
+        return 0
+    if is_postgres(session):
+        await session.execute(
+            text("UPDATE needs SET status = v.status, unmatched_reason = v.reason, updated_at = :now, "
+                 "version = needs.version + 1 FROM unnest(CAST(:ids AS varchar[]), CAST(:statuses AS varchar[]), "
+                 "CAST(:reasons AS varchar[])) AS v(id, status, reason) WHERE needs.id = v.id"),
+            {"ids": ids, "statuses": statuses, "reasons": why, "now": now},
+        )
+    else:
+        table = Need.__table__  # Core, not the ORM's bulk update: executemany with one statement
+        stmt = (update(table).where(table.c.id == bindparam("b_id"))
+                .values(status=bindparam("b_status"), unmatched_reason=bindparam("b_reason"), updated_at=now,
+                        version=table.c.version + 1))
+        params = [{"b_id": i, "b_status": s, "b_reason": r} for i, s, r in zip(ids, statuses, why, strict=True)]
+        for k in range(0, len(params), CHUNK):
+            await session.execute(stmt, params[k:k + CHUNK])
+    return len(ids)
+
+
+async def record_run(session: AsyncSession, report: Any, triggered_by: str, started: datetime,
+                     finished: datetime) -> None:
+    session.add(MatchingRun(
+        id=report.id, mode=report.mode, triggered_by=triggered_by[:128], started_at=started, finished_at=finished,
+        needs_considered=report.needs_considered, offers_considered=report.offers_considered,
+        proposed=report.proposed, kept=report.kept, withdrawn=report.withdrawn, unmatched=report.unmatched,
+        objective=report.objective, solver_seconds=report.solver_seconds, total_seconds=report.total_seconds,
+    ))
+    await session.flush()
