@@ -30,6 +30,7 @@ from servicekit.db import Database
 from servicekit.errors import PayloadTooLarge, Problem, UnsupportedMediaType, dumps_problem, install_error_handlers
 from servicekit.events.consumer import FeedConsumer
 from servicekit.events.feed import FeedNotifier, feed_router
+from servicekit.jobs import feed_pruning_job
 from servicekit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ class ServiceSpec:
     routers: Sequence[APIRouter] = ()
     migrations_dir: Path | None = None
     consumers: ConsumerFactory | None = None
+    # Leased periodic jobs (sweepers ...): see servicekit.jobs.PeriodicJob.
+    jobs: Callable[[FastAPI], Sequence[Any]] | None = None
     on_startup: Sequence[Hook] = ()
     on_shutdown: Sequence[Hook] = ()
     # Path prefixes that accept bodies other than JSON (department batches: CSV, JSON Lines).
@@ -196,15 +199,22 @@ def create_service_app(
         tasks: list[asyncio.Task[None]] = []
         consumers = list(spec.consumers(app)) if (spec.consumers and start_consumers) else []
         app.state.consumers = consumers
-        for consumer in consumers:
-            tasks.append(asyncio.create_task(consumer.run(), name=f"consumer:{consumer.name}"))
+        # Background work that stops between steps: feed consumers, the service's own jobs,
+        # and the pruning of its feed past the retention (every service has one).
+        workers: list[Any] = list(consumers)
+        if start_consumers:
+            workers += list(spec.jobs(app)) if spec.jobs else []
+            workers.append(feed_pruning_job(database, settings.feed_retention_days))
+        app.state.workers = workers
+        for worker in workers:
+            tasks.append(asyncio.create_task(worker.run(), name=f"worker:{worker.name}"))
         log.info("%s ready on %s:%s", settings.service_name, settings.host, settings.port)
         try:
             yield
         finally:
             app.state.shutting_down = True
-            for consumer in consumers:
-                consumer.stop()  # each finishes the batch it is applying
+            for worker in workers:
+                worker.stop()  # each finishes the batch or run it is in
             if tasks:
                 _done, pending = await asyncio.wait(tasks, timeout=20.0)
                 for task in pending:

@@ -16,7 +16,9 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
-from sqlalchemy import event
+from datetime import UTC, datetime
+
+from sqlalchemy import event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -95,6 +97,23 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+async def db_now(session: AsyncSession) -> datetime:
+    """The database's clock, aware UTC: deadlines and sweeps never trust a pod's clock."""
+    value = (await session.execute(select(func.current_timestamp()))).scalar_one()
+    if isinstance(value, str):  # SQLite answers with text
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def dialect_insert(session: AsyncSession) -> Callable[..., Any]:
+    """``insert`` of the session's dialect, for ON CONFLICT clauses on PostgreSQL and SQLite."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    bind = session.get_bind()
+    return pg_insert if bind.dialect.name == "postgresql" else sqlite_insert
 
 
 def after_commit(session: AsyncSession, callback: AfterCommit) -> None:

@@ -15,12 +15,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import CurrentCaller
-from servicekit.db import get_session
+from servicekit.db import dialect_insert, get_session
 from servicekit.errors import BadRequest, Unprocessable
 from servicekit.tables import IdempotencyKey, utcnow
 
@@ -71,8 +69,7 @@ async def idempotency(request: Request, caller: CurrentCaller) -> IdempotencyCla
         "request_hash": digest, "status_code": 0, "response_body": "", "response_headers": {},
         "created_at": utcnow(),
     }
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert_fn = dialect_insert(session)
     # On PostgreSQL a concurrent duplicate waits here until the first transaction ends.
     claimed = await session.execute(
         insert_fn(IdempotencyKey).values(**values).on_conflict_do_nothing().returning(IdempotencyKey.key)

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
@@ -17,8 +18,31 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python, whatever the database keeps.
+
+    PostgreSQL stores ``timestamptz``; SQLite keeps no zone and hands back naive values, which
+    would compare wrongly against aware ones (deadlines, retention).
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous here: pass an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def ts_column(**kw: Any) -> Column:
-    return Column(DateTime(timezone=True), nullable=False, default=utcnow, **kw)
+    return Column(UTCDateTime(), nullable=False, default=utcnow, **kw)
 
 
 class OutboxEvent(SQLModel, table=True):
@@ -73,7 +97,7 @@ class ConsumerCursor(SQLModel, table=True):
     position: int = Field(sa_column=Column(BigInteger, nullable=False, default=0))
     last_event_id: str | None = Field(default=None, sa_column=Column(String(36)))
     updated_at: datetime = Field(sa_column=ts_column())
-    resynced_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    resynced_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
 
 
 class ProcessedEvent(SQLModel, table=True):

@@ -22,7 +22,7 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from servicekit.db import Database, unit_of_work
-from servicekit.events.outbox import Event
+from servicekit.events.outbox import Event, FeedPage
 from servicekit.http import ServiceClient
 from servicekit.tables import ConsumerCursor, ProcessedEvent
 
@@ -170,7 +170,7 @@ class FeedConsumer:
         if response.status_code == 410:
             raise FeedGone()
         response.raise_for_status()
-        return [Event.model_validate(e) for e in response.json()["events"]]
+        return FeedPage.model_validate_json(response.content).events
 
     async def apply(self, events: list[Event]) -> int:
         """Apply one batch in one transaction; returns how many events took effect."""

@@ -16,26 +16,20 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Query, Request, Response
+from pydantic_core import to_json
 from sqlalchemy import delete, func, select
 
 from servicekit.auth import ServiceCaller
 from servicekit.db import Database, unit_of_work
 from servicekit.errors import Gone, Unauthorized, problem_responses
-from servicekit.events.outbox import Event, event_from_row, on_committed_events
+from servicekit.events.outbox import FeedPage, on_committed_events
 from servicekit.tables import FeedSequence, OutboxEvent, ProcessedEvent
 
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL_SECONDS = 1.0
 MAX_WAIT_SECONDS = 30.0
-
-
-class FeedPage(BaseModel):
-    events: list[Event]
-    next_after: int = Field(description="Pass as `after` to continue")
-    head: int = Field(description="Newest position committed when this page was read")
 
 
 class FeedNotifier:
@@ -109,7 +103,14 @@ class FeedNotifier:
             await self._redis.aclose()
 
 
-async def read_page(db: Database, after: int, limit: int) -> FeedPage:
+_EVENT_COLUMNS = (
+    OutboxEvent.position, OutboxEvent.event_id, OutboxEvent.type, OutboxEvent.subject,
+    OutboxEvent.created_at, OutboxEvent.traceparent, OutboxEvent.payload,
+)
+
+
+async def read_page_raw(db: Database, after: int, limit: int) -> dict[str, Any]:
+    """A page as plain data: catch-up reads are hot, so no ORM objects and no re-validation."""
     async with db.sessionmaker() as session:
         seq = (await session.execute(select(FeedSequence).where(FeedSequence.id == 1))).scalar_one()
         if after < seq.pruned_through:
@@ -120,11 +121,24 @@ async def read_page(db: Database, after: int, limit: int) -> FeedPage:
             )
         rows = (
             await session.execute(
-                select(OutboxEvent).where(OutboxEvent.position > after).order_by(OutboxEvent.position).limit(limit)
+                select(*_EVENT_COLUMNS).where(OutboxEvent.position > after).order_by(OutboxEvent.position).limit(limit)
             )
-        ).scalars().all()
-        events = [event_from_row(r) for r in rows]
-        return FeedPage(events=events, next_after=events[-1].position if events else after, head=seq.last_position)
+        ).all()
+    events = [
+        {"position": r[0], "id": r[1], "type": r[2], "subject": r[3], "occurred_at": _aware(r[4]),
+         "traceparent": r[5], "data": r[6]}
+        for r in rows
+    ]
+    return {"events": events, "next_after": events[-1]["position"] if events else after, "head": seq.last_position}
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; every time on a feed is UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+async def read_page(db: Database, after: int, limit: int) -> FeedPage:
+    return FeedPage.model_validate(await read_page_raw(db, after, limit))
 
 
 async def current_head(db: Database) -> int:
@@ -148,15 +162,15 @@ def feed_router() -> APIRouter:
         after: Annotated[int, Query(ge=0, description="Return events after this position")] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Long-poll seconds")] = 0,
-    ) -> FeedPage:
+    ) -> Response:
         db: Database = request.app.state.db
         notifier: FeedNotifier = request.app.state.feed_notifier
         deadline = time.monotonic() + wait
         while True:
-            page = await read_page(db, after, limit)
+            page = await read_page_raw(db, after, limit)
             remaining = deadline - time.monotonic()
-            if page.events or remaining <= 0 or getattr(request.app.state, "shutting_down", False):
-                return page
+            if page["events"] or remaining <= 0 or getattr(request.app.state, "shutting_down", False):
+                return Response(to_json(page), media_type="application/json")
             await notifier.wait(min(remaining, POLL_INTERVAL_SECONDS))
 
     return router

@@ -37,6 +37,12 @@ class Event(BaseModel):
     data: dict[str, Any]
 
 
+class FeedPage(BaseModel):
+    events: list[Event]
+    next_after: int = Field(description="Pass as `after` to continue")
+    head: int = Field(description="Newest position committed when this page was read")
+
+
 def publish(session: AsyncSession, type: str, subject: str, data: dict[str, Any]) -> str:
     """Queue an event to be written with this transaction; returns its id."""
     carrier: dict[str, str] = {}
