@@ -122,36 +122,45 @@ class Kernel:
     def evaluate(self, matrix: Array) -> Results:
         return self.evaluate_env(self.env(matrix))
 
-    def evaluate_env(self, env: Env) -> Results:
+    def score(self, matrix: Array) -> tuple[Array, Array, Array, Array]:
+        """Only the score: (tiers, dimensions, score, level), without portrait or suggestions."""
+        return self.score_env(self.env(matrix))
+
+    def score_env(self, env: Env) -> tuple[Array, Array, Array, Array]:
         model, n = self.model, env.n
         dims = np.empty((len(model.dimensions), n))
         for i, d in enumerate(model.dimensions):
             dims[i] = d.base
         tiers = np.full((len(model.indicators), n), -1, dtype=np.int8)
+        # Arithmetic, not masked assignment: `total += hit * points` is several times faster than
+        # np.add(..., where=hit) on scattered masks, and exact (adding 0.0 changes nothing). A
+        # household's tier index starts at -1 and gains j + 1 when tier j fires (at most once).
         for i, ind in enumerate(model.indicators):
             row, total = tiers[i], dims[ind.dimension]
-            if len(ind.tiers) == 1:
-                hit = self._mask(self.truth(env, ind.tiers[0].condition), n)
-                np.copyto(row, 0, where=hit)
-                np.add(total, ind.tiers[0].points, out=total, where=hit)
-                continue
-            free = np.ones(n, dtype=bool)  # the first tier that holds wins
+            free: Array | None = None  # the first tier that holds wins
             for j, tier in enumerate(ind.tiers):
-                hit = self._mask(self.truth(env, tier.condition), n) & free
-                np.copyto(row, j, where=hit)
-                np.add(total, tier.points, out=total, where=hit)
-                free &= ~hit
+                holds = self._mask(self.truth(env, tier.condition), n)
+                hit = holds if free is None else holds & free
+                row += hit.view(np.int8) * np.int8(j + 1)
+                total += hit * tier.points
+                if j + 1 < len(ind.tiers):
+                    free = ~holds if free is None else np.greater(free, holds, out=free)
         for d, spec in zip(dims, model.dimensions, strict=True):
             np.clip(d, 0.0, spec.max, out=d)
         score = np.zeros(n)
         for d in dims:
             score += d
         level = np.zeros(n, dtype=np.int8)
-        for band in model.bands:
+        for band in model.bands:  # bands are disjoint: each household gets exactly one level
             inside = (score >= band.lo) & (score < band.hi)
             if band.top:
                 inside |= score == band.hi
-            np.copyto(level, band.level, where=inside)
+            level += inside.view(np.int8) * np.int8(band.level)
+        return tiers, dims, score, level
+
+    def evaluate_env(self, env: Env) -> Results:
+        model, n = self.model, env.n
+        tiers, dims, score, level = self.score_env(env)
         env.columns["score"] = score
         env.columns["level"] = level.astype(np.float64)
         for d, spec in zip(dims, model.dimensions, strict=True):
@@ -160,9 +169,9 @@ class Kernel:
         difficulty = np.full(n, -1, dtype=np.int8)
         free = np.ones(n, dtype=bool)
         for i, rule in enumerate(model.difficulty):
-            hit = self._mask(self.truth(env, rule.condition), n) & free
-            np.copyto(difficulty, i, where=hit)
-            free &= ~hit
+            holds = self._mask(self.truth(env, rule.condition), n)
+            difficulty += (holds & free).view(np.int8) * np.int8(i + 1)
+            np.greater(free, holds, out=free)
         causes = self._rules(env, model.causes, "cause")
         needs = self._rules(env, model.needs, "need")
         five_types = self._rules(env, model.five_types, None)
