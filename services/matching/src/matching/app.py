@@ -22,6 +22,7 @@ from matching.matches.runs import router as runs_router
 from matching.needs.endpoints import router as needs_router
 from matching.offers.endpoints import router as offers_router
 from matching.organisations.endpoints import router as organisations_router
+from matching.points.endpoints import router as points_router
 from matching.profile import Profile, load_profile
 from matching.seed import seed_demo
 from matching.settings import MatchingSettings
@@ -39,6 +40,7 @@ TAGS = [
     {"name": "offers", "description": "Offers (帮扶项目): draft, published, paused, closed; HSDS export and import"},
     {"name": "needs", "description": "Needs (帮扶需求) from referrals, visits and citizens' micro-wishes (微心愿)"},
     {"name": "matches", "description": "Matches: proposed, accepted or declined, delivered, feedback, revoked; runs"},
+    {"name": "points", "description": "春风点数: accounts, allowances and rewards, redemptions at 幸福超市, statements"},
 ]
 
 
@@ -69,7 +71,7 @@ def spec(settings: MatchingSettings) -> ServiceSpec:
         ),
         # runs before matches: /api/v1/matches/runs is not a match id
         routers=[sites_router, catalogue_router, organisations_router, offers_router, needs_router, runs_router,
-                 runs_reads_router, matches_router],
+                 runs_reads_router, matches_router, points_router],
         migrations_dir=MIGRATIONS,
         on_startup=[_seed, _start_matcher],
         on_shutdown=[_stop_matcher],

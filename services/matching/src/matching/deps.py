@@ -10,8 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from servicekit.auth import Caller, Role, require_roles
 from servicekit.crypto import BlindIndex
 from servicekit.db import after_commit
+from servicekit.idempotency import Idempotency, IdempotencyClaim
 
 from matching.engine.scheduler import Matcher
+from matching.problems import IdempotencyKeyRequired
 from matching.profile import Profile
 
 
@@ -51,3 +53,12 @@ CurrentMatcher = Annotated[Matcher, Depends(get_matcher)]
 def match_soon(session: AsyncSession, matcher: Matcher) -> None:
     """Ask for an incremental run once this transaction has committed."""
     after_commit(session, matcher.poke)
+
+
+async def _required_idempotency(claim: Idempotency) -> IdempotencyClaim:
+    if claim is None:
+        raise IdempotencyKeyRequired("Send an Idempotency-Key, so a retried redemption is applied once.")
+    return claim
+
+
+RequiredIdempotency = Annotated[IdempotencyClaim, Depends(_required_idempotency)]

@@ -26,7 +26,7 @@ from matching.engine.indexing import index_of, mask
 from matching.engine.model import NO_AGE, REASONS, Needs, Offers, Problem, Weights
 from matching.engine.solver import solve
 from matching.locks import lock_exclusive
-from matching.periods import period_key
+from matching.periods import local_date, period_key
 from matching.profile import Profile
 
 Mode = Literal["incremental", "full"]
@@ -92,7 +92,7 @@ def problem_of(profile: Profile, needs: list[store.NeedRow], offers: list[store.
 
 
 def current_keys(profile: Profile, offers: list[store.OfferRow], now: datetime) -> dict[str, str]:
-    today = now.astimezone(profile.rules.zone).date()
+    today = local_date(profile.rules.zone, now)
     return {o.id: period_key(o.period, today) for o in offers}
 
 

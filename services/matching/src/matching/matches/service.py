@@ -9,7 +9,7 @@ win (on PostgreSQL the row lock orders them; SQLite has one writer).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,6 +27,7 @@ from matching.needs.service import deidentified, resident_digest
 from matching.needs.tables import Need
 from matching.offers import repository as offers
 from matching.offers.service import current_key
+from matching.periods import local_date
 from matching.organisations.service import approved_partner
 from matching.problems import CapacityExhausted, InvalidTransition
 from matching.profile import Profile
@@ -119,10 +120,6 @@ def _close(match: Match, status: str, reason: str, note: str | None, now: dateti
     match.version += 1
 
 
-def local_date(profile: Profile, at: datetime) -> date:
-    return at.astimezone(profile.rules.zone).date()
-
-
 async def deliver(session: AsyncSession, profile: Profile, caller: Caller, index: BlindIndex, match_id: str,
                   body: Delivery, if_match: Callable[[int], None]) -> tuple[Match, Need]:
     await approved_partner(session, caller)
@@ -130,8 +127,8 @@ async def deliver(session: AsyncSession, profile: Profile, caller: Caller, index
     if_match(match.version)
     _require(match, "accepted", action="delivered")
     now = utcnow()
-    accepted_on = local_date(profile, match.accepted_at or now)
-    if not accepted_on <= body.delivered_on <= local_date(profile, now):
+    zone = profile.rules.zone
+    if not local_date(zone, match.accepted_at or now) <= body.delivered_on <= local_date(zone, now):
         raise Unprocessable("delivered_on must lie between the day the match was accepted and today.")
     match.status, match.delivered_on, match.delivered_at, match.delivery_notes = "delivered", body.delivered_on, now, body.notes
     match.version += 1

@@ -19,7 +19,7 @@ from matching.needs import repository as needs
 from matching.offers import repository
 from matching.offers.schemas import Eligibility, OfferCreate, OfferPublic, OfferStatus, OfferUpdate
 from matching.offers.tables import Offer
-from matching.periods import period_key
+from matching.periods import local_date, period_key
 from matching.problems import InvalidTransition, UnknownReference
 from matching.profile import Profile
 from matching.sites import repository as sites
@@ -33,7 +33,7 @@ TRANSITIONS = {
 
 
 def current_key(offer: Offer, profile: Profile, now: datetime) -> str:
-    return period_key(offer.period, now.astimezone(profile.rules.zone).date())
+    return period_key(offer.period, local_date(profile.rules.zone, now))
 
 
 def public(offer: Offer, held: int) -> OfferPublic:
