@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import sys
 
+from servicekit.logging import configure_logging
 from servicekit.runner import main
 
 from gateway.app import Gateway, create_app
 from gateway.issuer import DemoAccountsError
-from gateway.logs import configure_logging
 from gateway.routes import RouteTableError
 from gateway.settings import GatewaySettings
 

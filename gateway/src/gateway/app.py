@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -22,13 +22,14 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from servicekit.auth import JWTVerifier
 from servicekit.errors import NotFound, ServiceUnavailable, install_error_handlers, problem_response
+from servicekit.logging import request_id_var
+from servicekit.telemetry import ServerTelemetryMiddleware, setup_telemetry
 from servicekit.tokens import SigningKey
 from starlette.middleware.cors import CORSMiddleware
 
 from gateway.asgi import Message, Scope, accept_request_id, send_problem
 from gateway.auth import EdgeAuth
 from gateway.issuer import DevIssuer, issuer_router, load_demo_accounts
-from gateway.logs import request_id_var
 from gateway.openapi import MergedOpenAPI
 from gateway.proxy import Proxy, Receive, Send, too_many
 from gateway.ratelimit import RateLimiter, make_rate_limiter
@@ -36,6 +37,9 @@ from gateway.readiness import Readiness
 from gateway.routes import RouteTable, RouteTableError
 from gateway.settings import GatewaySettings
 from gateway.upstream import UpstreamPool
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 log = logging.getLogger("gateway")
 access_log = logging.getLogger("gateway.access")
@@ -55,7 +59,9 @@ _PROBES = frozenset({"/livez", "/readyz"})
 class Gateway:
     """The ASGI app uvicorn runs; its resources live between lifespan startup and shutdown."""
 
-    def __init__(self, settings: GatewaySettings) -> None:
+    def __init__(
+        self, settings: GatewaySettings, *, span_exporter: SpanExporter | None = None
+    ) -> None:
         self.settings = settings
         self.upstreams = settings.upstream_urls()
         # Configuration errors surface here, before the server binds its port.
@@ -92,9 +98,16 @@ class Gateway:
         }
         self._api_prefix = self.routes.prefix + "/"
         self._entry: Any = self._dispatch
+        # Traces when OTEL_EXPORTER_OTLP_ENDPOINT is set (or a test passes an exporter): a server
+        # span around every request but the probes, the service's span its child. Off: no cost.
+        self.telemetry = setup_telemetry(None, settings, exporter=span_exporter)
+        if self.telemetry.enabled:
+            assert self.telemetry.tracer_provider is not None
+            tracer = self.telemetry.tracer_provider.get_tracer("gateway")
+            self._entry = ServerTelemetryMiddleware(self._entry, tracer=tracer, duration=None)
         if settings.cors_origins:
             self._entry = CORSMiddleware(
-                self._dispatch,
+                self._entry,
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                 allow_headers=[
@@ -181,6 +194,7 @@ class Gateway:
             limiter=self.limiter,
             pools=self.pools,
             log_requests=s.access_log,
+            traced=self.telemetry.enabled,
         )
         self.readiness = Readiness(self.session, self.upstreams, s.probe_timeout)
         self.openapi = MergedOpenAPI(
@@ -213,6 +227,7 @@ class Gateway:
             await self.limiter.close()
         if self._oidc_http is not None:
             await self._oidc_http.aclose()
+        self.telemetry.shutdown()
 
     # -- ASGI ----------------------------------------------------------------------------------
 
@@ -341,5 +356,7 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-def create_app(settings: GatewaySettings | None = None) -> Gateway:
-    return Gateway(settings or GatewaySettings())
+def create_app(
+    settings: GatewaySettings | None = None, *, span_exporter: SpanExporter | None = None
+) -> Gateway:
+    return Gateway(settings or GatewaySettings(), span_exporter=span_exporter)

@@ -23,10 +23,11 @@ from servicekit.errors import (
     TooManyRequests,
     Unauthorized,
 )
+from servicekit.logging import request_id_var
+from servicekit.telemetry import current_traceparent
 
 from gateway.asgi import Message, Scope, accept_request_id, send_problem, valid_traceparent
 from gateway.auth import EdgeAuth, token_from_header
-from gateway.logs import request_id_var
 from gateway.ratelimit import RateLimiter
 from gateway.routes import Route, RouteTable
 from gateway.upstream import (
@@ -137,8 +138,10 @@ class Proxy:
         limiter: RateLimiter | None,
         pools: dict[str, UpstreamPool],
         log_requests: bool = True,
+        traced: bool = False,
     ) -> None:
         self.routes = routes
+        self.traced = traced
         self.auth = auth
         self.limiter = limiter
         self.pools = pools
@@ -199,6 +202,7 @@ class Proxy:
         if route is None or _has_dot_segment(path):
             await send_problem(send, NotFound("No such resource."), request_id, head=head)
             return 404
+        scope["route"] = route  # its path_format names the telemetry span, without identifiers
 
         client = scope.get("client")
         client_ip = client[0] if client else "unknown"
@@ -216,10 +220,15 @@ class Proxy:
         if host is not None:
             forwarded.append((b"x-forwarded-host", host))
         # An invalid traceparent is dropped with its tracestate (W3C Trace Context, 3.3 and 3.4).
-        if traceparent is not None and valid_traceparent(traceparent):
-            forwarded.append((b"traceparent", traceparent))
-            if tracestate is not None:
-                forwarded.append((b"tracestate", tracestate))
+        # Traced, the service's parent is the gateway's span (itself the caller's child).
+        valid = traceparent is not None and valid_traceparent(traceparent)
+        own = current_traceparent() if self.traced else None
+        if own is not None:
+            forwarded.append((b"traceparent", own.encode()))
+        elif valid:
+            forwarded.append((b"traceparent", traceparent))  # type: ignore[arg-type]
+        if (valid or own is not None) and tracestate is not None:
+            forwarded.append((b"tracestate", tracestate))
 
         # The body: whole when it came in one piece (most calls), streamed otherwise.
         message = await receive()

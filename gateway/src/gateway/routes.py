@@ -28,6 +28,7 @@ class Route:
     upstream: str  # base URL, no trailing slash
     max_body_bytes: int
     batch: bool
+    path_format: str  # a template naming the route in spans and metrics, never the raw path
 
 
 class RouteTableError(ValueError):
@@ -69,6 +70,7 @@ class RouteTable:
                     upstream=upstreams[service],
                     max_body_bytes=max_batch_body_bytes if batch else max_body_bytes,
                     batch=batch,
+                    path_format=f"{raw.prefix}/{resource}/{{path}}",
                 )
         unknown = set(raw.batch) - routes.keys()
         if unknown:
