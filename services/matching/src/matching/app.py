@@ -24,6 +24,7 @@ from matching.offers.endpoints import router as offers_router
 from matching.organisations.endpoints import router as organisations_router
 from matching.points.endpoints import router as points_router
 from matching.profile import Profile, load_profile
+from matching.referrals.consumer import make_consumer
 from matching.seed import seed_demo
 from matching.settings import MatchingSettings
 from matching.sites import service as sites
@@ -60,9 +61,20 @@ async def _start_matcher(app: FastAPI) -> None:
 
 async def _stop_matcher(app: FastAPI) -> None:
     await app.state.matcher.stop()
+    client = getattr(app.state, "alerts_client", None)
+    if client is not None:
+        await client.aclose()
 
 
 def spec(settings: MatchingSettings) -> ServiceSpec:
+    def consumers(app: FastAPI) -> list[Any]:
+        if not settings.consume_alerts:
+            return []
+        if settings.service_client_id is None or settings.service_client_secret is None:
+            log.warning("SERVICE_CLIENT_ID/SECRET unset: not consuming the alerts feed")
+            return []
+        return [make_consumer(app)]
+
     return ServiceSpec(
         title="Matching",
         description=(
@@ -73,6 +85,7 @@ def spec(settings: MatchingSettings) -> ServiceSpec:
         routers=[sites_router, catalogue_router, organisations_router, offers_router, needs_router, runs_router,
                  runs_reads_router, matches_router, points_router],
         migrations_dir=MIGRATIONS,
+        consumers=consumers,
         on_startup=[_seed, _start_matcher],
         on_shutdown=[_stop_matcher],
         openapi_tags=TAGS,
