@@ -8,10 +8,11 @@ from fastapi import APIRouter, Path, Query
 
 from servicekit.auth import CurrentCaller
 from servicekit.db import TransactionalRoute
-from servicekit.errors import BadRequest, NotFound, Unauthorized, problem_responses
+from servicekit.errors import NotFound
 from servicekit.pagination import Page, Paging, paginate
 
 from registry.areas.schemas import AreaCounts, AreaDetail, AreaNode, AreaPublic
+from registry.responses import LIST, ONE, problems
 from registry.deps import Profile
 from registry.profile.areas import Area, AreaTree, Level
 
@@ -32,7 +33,7 @@ def node(tree: AreaTree, area: Area, depth: int) -> AreaNode:
 
 
 @router.get("", operation_id="areas:list", summary="List areas, flat, by level or parent",
-            response_model=Page[AreaPublic], responses=problem_responses(BadRequest, Unauthorized))
+            response_model=Page[AreaPublic], responses=problems(LIST))
 async def list_areas(
     profile: Profile, _caller: CurrentCaller, paging: Paging,
     level: Annotated[Level | None, Query()] = None,
@@ -52,13 +53,13 @@ async def list_areas(
 
 
 @router.get("/counts", operation_id="areas:counts", summary="How many districts, townships and villages",
-            response_model=AreaCounts, responses=problem_responses(Unauthorized))
+            response_model=AreaCounts, responses=problems())
 async def count_areas(profile: Profile, _caller: CurrentCaller) -> AreaCounts:
     return AreaCounts(**profile.areas.counts())
 
 
 @router.get("/tree", operation_id="areas:tree", summary="The area tree below a root, to a depth",
-            response_model=AreaNode, responses=problem_responses(NotFound, Unauthorized))
+            response_model=AreaNode, responses=problems(ONE))
 async def area_tree(
     profile: Profile, _caller: CurrentCaller,
     root: Annotated[str | None, Query(pattern=r"^\d{12}$", description="Default: the city")] = None,
@@ -71,7 +72,7 @@ async def area_tree(
 
 
 @router.get("/{code}", operation_id="areas:get", summary="One area with its parent chain and children",
-            response_model=AreaDetail, responses=problem_responses(NotFound, Unauthorized))
+            response_model=AreaDetail, responses=problems(ONE))
 async def get_area(code: AreaCode, profile: Profile, _caller: CurrentCaller) -> AreaDetail:
     tree = profile.areas
     area = tree.get(code)

@@ -9,18 +9,18 @@ from fastapi import APIRouter, Query
 
 from servicekit.audit import AuditAction
 from servicekit.db import TransactionalRoute
-from servicekit.errors import BadRequest, Forbidden, Unauthorized, problem_responses
 from servicekit.pagination import Page, Paging, paginate
 
 from registry.audit import repository
 from registry.audit.schemas import AuditEntry
+from registry.responses import LIST, problems
 from registry.deps import Auditors, Ctx
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"], route_class=TransactionalRoute)
 
 
 @router.get("", operation_id="audit:list", summary="Who read or wrote which personal data, newest first",
-            response_model=Page[AuditEntry], responses=problem_responses(BadRequest, Unauthorized, Forbidden))
+            response_model=Page[AuditEntry], responses=problems(LIST))
 async def list_audit(
     ctx: Ctx, _caller: Auditors, paging: Paging,
     actor: Annotated[str | None, Query(max_length=128)] = None,

@@ -9,13 +9,11 @@ from fastapi import APIRouter, Path, Query, Request
 
 from servicekit.auth import Caller, Role
 from servicekit.db import Session, TransactionalRoute
-from servicekit.errors import (
-    BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthorized, Unprocessable, UnsupportedMediaType,
-    problem_responses,
-)
+from servicekit.errors import BadRequest, Forbidden, NotFound, UnsupportedMediaType
 from servicekit.pagination import Page, Paging, paginate
 from servicekit.tables import utcnow
 
+from registry.responses import BODY, LIST, ONE, problems
 from registry.deps import Departments, FeedReaders, Officers, Profile, VaultDep
 from registry.feeds import repository, service
 from registry.feeds.schemas import (
@@ -51,8 +49,7 @@ def report(batch: FeedBatch) -> BatchReport:
 
 @batch_router.post("/batches", status_code=201, operation_id="feeds:deliver-batch",
                    summary="Deliver a batch (JSON Lines or CSV, streamed, 100k+ records)", response_model=BatchReport,
-                   responses=problem_responses(Unauthorized, Forbidden, PayloadTooLarge, UnsupportedMediaType,
-                                               Unprocessable),
+                   responses=problems(BODY),
                    openapi_extra=BATCH_BODY)
 async def deliver_batch(request: Request, caller: Departments, profile: Profile, vault: VaultDep) -> BatchReport:
     department = own_department(caller, profile)
@@ -70,7 +67,7 @@ async def deliver_batch(request: Request, caller: Departments, profile: Profile,
 
 @router.post("/records", operation_id="feeds:deliver-record", summary="Deliver one record (an increment)",
              response_model=RecordOutcome,
-             responses=problem_responses(Unauthorized, Forbidden, Unprocessable))
+             responses=problems(BODY))
 async def deliver_record(body: FeedRecordIn, session: Session, caller: Departments, profile: Profile,
                          vault: VaultDep) -> RecordOutcome:
     department = own_department(caller, profile)
@@ -78,7 +75,7 @@ async def deliver_record(body: FeedRecordIn, session: Session, caller: Departmen
 
 
 @router.get("/catalogue", operation_id="feeds:catalogue", summary="The 17 departments and their 54 data items",
-            response_model=Catalogue, responses=problem_responses(Unauthorized))
+            response_model=Catalogue, responses=problems())
 async def catalogue(profile: Profile, _caller: FeedReaders) -> Catalogue:
     c = profile.catalogue
     return Catalogue(
@@ -100,7 +97,7 @@ def readable_department(caller: Caller, department: str | None) -> str:
 
 
 @router.get("/batches", operation_id="feeds:list-batches", summary="Deliveries of a department, newest first",
-            response_model=Page[BatchReport], responses=problem_responses(BadRequest, Unauthorized, Forbidden, NotFound))
+            response_model=Page[BatchReport], responses=problems(LIST, ONE))
 async def list_batches(session: Session, caller: FeedReaders, paging: Paging,
                        department: Annotated[str | None, Query(max_length=48)] = None) -> Page[BatchReport]:
     code = readable_department(caller, department)
@@ -118,7 +115,7 @@ async def _batch(session: Session, caller: Caller, batch_id: str, department: st
 
 
 @router.get("/batches/{batch_id}", operation_id="feeds:get-batch", summary="A batch report: counts by outcome",
-            response_model=BatchReport, responses=problem_responses(BadRequest, Unauthorized, Forbidden, NotFound))
+            response_model=BatchReport, responses=problems(LIST, ONE))
 async def get_batch(batch_id: BatchId, session: Session, caller: FeedReaders,
                     department: Annotated[str | None, Query(max_length=48)] = None) -> BatchReport:
     return report(await _batch(session, caller, batch_id, department))
@@ -126,7 +123,7 @@ async def get_batch(batch_id: BatchId, session: Session, caller: FeedReaders,
 
 @router.get("/batches/{batch_id}/rejections", operation_id="feeds:batch-rejections",
             summary="Rejected lines of a batch, by line, with the reason", response_model=Page[RejectedLine],
-            responses=problem_responses(BadRequest, Unauthorized, Forbidden, NotFound))
+            responses=problems(LIST, ONE))
 async def batch_rejections(batch_id: BatchId, session: Session, caller: FeedReaders, paging: Paging,
                            department: Annotated[str | None, Query(max_length=48)] = None) -> Page[RejectedLine]:
     batch = await _batch(session, caller, batch_id, department)
@@ -138,7 +135,7 @@ async def batch_rejections(batch_id: BatchId, session: Session, caller: FeedRead
 
 @router.get("/health", operation_id="feeds:health",
             summary="Feed health per department: last delivery, volume, rejection rate, late feeds",
-            response_model=list[FeedHealth], responses=problem_responses(Unauthorized, Forbidden))
+            response_model=list[FeedHealth], responses=problems())
 async def feed_health(session: Session, profile: Profile, _caller: Officers) -> list[FeedHealth]:
     return await service.health(session, profile, utcnow())
 

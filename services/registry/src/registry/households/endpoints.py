@@ -9,14 +9,12 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from servicekit.auth import OFFICIALS, Role
 from servicekit.concurrency import check_version, expected_version, set_etag
 from servicekit.db import TransactionalRoute
-from servicekit.errors import (
-    BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed, PreconditionRequired, Unauthorized, Unprocessable,
-    problem_responses,
-)
+from servicekit.errors import Forbidden, NotFound
 from servicekit.idempotency import Idempotency
 from servicekit.pagination import Page, Paging, paginate
 
 from registry.audit import service as audit
+from registry.responses import BODY, CONFLICT, IDEMPOTENT, IF_MATCH, LIST, NEEDS_REVIEW, ONE, problems
 from registry.deps import Citizens, Ctx, Deciders, Officials
 from registry.facts import repository as facts_repo
 from registry.facts.schemas import FactPublic
@@ -31,9 +29,6 @@ from registry.members.schemas import MemberCreate
 router = APIRouter(prefix="/api/v1/households", tags=["households"], route_class=TransactionalRoute)
 
 HouseholdId = Annotated[str, Path(min_length=36, max_length=36, description="Household id (UUID)")]
-READ = problem_responses(Unauthorized, Forbidden, NotFound)
-WRITE = problem_responses(BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PreconditionFailed, Unprocessable,
-                          PreconditionRequired)
 
 
 async def household_in_scope(household_id: HouseholdId, ctx: Ctx, _caller: Officials) -> Household:
@@ -60,7 +55,7 @@ async def full_view(ctx: Ctx, household: Household, response: Response) -> House
 
 
 @router.post("", status_code=201, operation_id="households:create", summary="Open a household with its members",
-             response_model=HouseholdCreated, responses=WRITE)
+             response_model=HouseholdCreated, responses=problems(BODY, IDEMPOTENT, CONFLICT))
 async def create_household(body: HouseholdCreate, ctx: Ctx, _caller: Officials, _idem: Idempotency,
                            response: Response) -> HouseholdCreated:
     household, added, pending = await service.create(ctx, body)
@@ -72,7 +67,7 @@ async def create_household(body: HouseholdCreate, ctx: Ctx, _caller: Officials, 
 
 
 @router.get("", operation_id="households:list", summary="Search households in your jurisdiction",
-            response_model=Page[HouseholdSummary], responses=problem_responses(BadRequest, Unauthorized, Forbidden))
+            response_model=Page[HouseholdSummary], responses=problems(LIST))
 async def list_households(
     ctx: Ctx, _caller: Officials, paging: Paging,
     area_code: Annotated[str | None, Query(pattern=r"^\d{4}(\d{2}(\d{3}(\d{3})?)?)?$", description="Area code prefix")] = None,
@@ -97,14 +92,14 @@ def own_status(ctx: Ctx, household: Household) -> OwnHouseholdStatus:
 
 
 @router.get("/mine", operation_id="households:mine", summary="A citizen's own household status (浙里办)",
-            response_model=OwnHouseholdStatus, responses=READ)
+            response_model=OwnHouseholdStatus, responses=problems(ONE))
 async def own_household(ctx: Ctx, _caller: Citizens) -> OwnHouseholdStatus:
     return own_status(ctx, await service.own_household(ctx))
 
 
 @router.get("/{household_id}", operation_id="households:get",
             summary="One household, masked, with its members and facts (a citizen: their own status only)",
-            response_model=HouseholdPublic | OwnHouseholdStatus, responses=READ)
+            response_model=HouseholdPublic | OwnHouseholdStatus, responses=problems(ONE))
 async def get_household(household_id: HouseholdId, ctx: Ctx, response: Response) -> HouseholdPublic | OwnHouseholdStatus:
     if ctx.caller.role is Role.citizen:
         own = await service.own_household(ctx)
@@ -117,7 +112,7 @@ async def get_household(household_id: HouseholdId, ctx: Ctx, response: Response)
 
 
 @router.patch("/{household_id}", operation_id="households:update", summary="Change address, location or household facts",
-              response_model=HouseholdPublic, responses=WRITE)
+              response_model=HouseholdPublic, responses=problems(ONE, BODY, IF_MATCH))
 async def update_household(body: HouseholdUpdate, household: HouseholdForWrite, ctx: Ctx, response: Response) -> HouseholdPublic:
     await service.update(ctx, household, body)
     return await full_view(ctx, household, response)
@@ -125,7 +120,7 @@ async def update_household(body: HouseholdUpdate, household: HouseholdForWrite, 
 
 @router.post("/{household_id}/status", operation_id="households:change-status",
              summary="Change the register status (在册状态), with its source and date",
-             response_model=HouseholdPublic, responses=WRITE)
+             response_model=HouseholdPublic, responses=problems(ONE, BODY, IDEMPOTENT, IF_MATCH, CONFLICT))
 async def change_status(body: StatusChangeIn, _caller: Deciders, _idem: Idempotency, household: HouseholdForWrite,
                         ctx: Ctx, response: Response) -> HouseholdPublic:
     await service.change_status(ctx, household, body)
@@ -134,7 +129,7 @@ async def change_status(body: StatusChangeIn, _caller: Deciders, _idem: Idempote
 
 @router.get("/{household_id}/status-history", operation_id="households:status-history",
             summary="Every register status change, newest first", response_model=Page[StatusChangePublic],
-            responses=READ)
+            responses=problems(ONE, LIST))
 async def status_history(household: HouseholdInScope, ctx: Ctx, paging: Paging) -> Page[StatusChangePublic]:
     rows = await repository.status_history(ctx.session, household.id, paging.limit, paging.after)
     page, cursor = paginate(rows, paging, key=lambda s: [s.at.isoformat(), s.id])
@@ -143,7 +138,7 @@ async def status_history(household: HouseholdInScope, ctx: Ctx, paging: Paging) 
 
 @router.get("/{household_id}/fact-history", operation_id="households:fact-history",
             summary="Every accepted fact value with its provenance, newest first", response_model=Page[FactPublic],
-            responses=READ)
+            responses=problems(ONE, LIST))
 async def fact_history(household: HouseholdInScope, ctx: Ctx, paging: Paging) -> Page[FactPublic]:
     rows = await facts_repo.history_of(ctx.session, household.id, paging.limit, paging.after)
     page, cursor = paginate(rows, paging, key=lambda r: [r.id])
@@ -155,7 +150,7 @@ async def fact_history(household: HouseholdInScope, ctx: Ctx, paging: Paging) ->
 
 @router.post("/{household_id}/members", status_code=201, operation_id="households:add-member",
              summary="Add a member (a person belongs to at most one household)",
-             response_model=HouseholdCreated, responses={**WRITE, **{202: {"description": "Needs a city-level check first"}}})
+             response_model=HouseholdCreated, responses=problems(ONE, BODY, IDEMPOTENT, IF_MATCH, CONFLICT, extra=NEEDS_REVIEW))
 async def add_member(body: MemberCreate, _idem: Idempotency, household: HouseholdForWrite, ctx: Ctx,
                      response: Response) -> HouseholdCreated:
     member, pending = await service.add_member(ctx, household, body)
@@ -167,7 +162,7 @@ async def add_member(body: MemberCreate, _idem: Idempotency, household: Househol
 
 @router.post("/{household_id}/surveys", status_code=201, operation_id="households:record-survey",
              summary="Record a door-to-door visit (走访排摸) and its findings", response_model=SurveyPublic,
-             responses=problem_responses(BadRequest, Unauthorized, Forbidden, NotFound, Unprocessable))
+             responses=problems(ONE, BODY, IDEMPOTENT))
 async def record_survey(body: SurveyIn, household_id: HouseholdId, ctx: Ctx, _caller: Officials,
                         _idem: Idempotency) -> SurveyPublic:
     household = await service.load_in_scope(ctx, household_id, for_update=True)
@@ -175,7 +170,7 @@ async def record_survey(body: SurveyIn, household_id: HouseholdId, ctx: Ctx, _ca
 
 
 @router.get("/{household_id}/surveys", operation_id="households:list-surveys", summary="Visits, newest first",
-            response_model=Page[SurveyPublic], responses=READ)
+            response_model=Page[SurveyPublic], responses=problems(ONE, LIST))
 async def list_surveys(household: HouseholdInScope, ctx: Ctx, paging: Paging) -> Page[SurveyPublic]:
     rows = await repository.surveys_of(ctx.session, household.id, paging.limit, paging.after)
     page, cursor = paginate(rows, paging, key=lambda s: [s.created_at.isoformat(), s.id])

@@ -8,14 +8,11 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from servicekit.concurrency import check_version, expected_version, set_etag
 from servicekit.db import TransactionalRoute
-from servicekit.errors import (
-    BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed, PreconditionRequired, Unauthorized, Unprocessable,
-    problem_responses,
-)
 from servicekit.idempotency import Idempotency
 from servicekit.pagination import Page, Paging, paginate
 
 from registry.audit import service as audit
+from registry.responses import BODY, CONFLICT, IDEMPOTENT, IF_MATCH, LIST, NEEDS_REVIEW, ONE, problems
 from registry.deps import Ctx, Deciders, Officials
 from registry.households import present
 from registry.households.schemas import HouseholdCreated
@@ -25,12 +22,10 @@ from registry.leads.schemas import LeadDismiss, LeadOpen, LeadOpened, LeadPublic
 router = APIRouter(prefix="/api/v1/leads", tags=["leads"], route_class=TransactionalRoute)
 
 LeadId = Annotated[str, Path(min_length=36, max_length=36)]
-WRITE = problem_responses(Unauthorized, Forbidden, NotFound, Conflict, PreconditionFailed, PreconditionRequired,
-                          Unprocessable)
 
 
 @router.get("", operation_id="leads:list", summary="Leads in your jurisdiction, newest first",
-            response_model=Page[LeadPublic], responses=problem_responses(BadRequest, Unauthorized, Forbidden))
+            response_model=Page[LeadPublic], responses=problems(LIST))
 async def list_leads(ctx: Ctx, _caller: Officials, paging: Paging,
                      status: Annotated[str | None, Query(pattern=r"^(open|opened|dismissed)$")] = "open",
                      department: Annotated[str | None, Query(max_length=48)] = None) -> Page[LeadPublic]:
@@ -43,7 +38,7 @@ async def list_leads(ctx: Ctx, _caller: Officials, paging: Paging,
 
 
 @router.get("/{lead_id}", operation_id="leads:get", summary="One lead", response_model=LeadPublic,
-            responses=problem_responses(Unauthorized, Forbidden, NotFound))
+            responses=problems(ONE))
 async def get_lead(lead_id: LeadId, ctx: Ctx, _caller: Officials, response: Response) -> LeadPublic:
     lead = await service.load_in_scope(ctx, lead_id)
     audit.lead_read(ctx, lead.id, lead.area_code)
@@ -53,7 +48,7 @@ async def get_lead(lead_id: LeadId, ctx: Ctx, _caller: Officials, response: Resp
 
 @router.post("/{lead_id}/open", status_code=201, operation_id="leads:open-household",
              summary="Open an off-register household (主动发现) from a lead, in one step", response_model=LeadOpened,
-             responses={**WRITE, 202: {"description": "The person needs a city-level check first"}})
+             responses=problems(ONE, BODY, IDEMPOTENT, IF_MATCH, CONFLICT, extra=NEEDS_REVIEW))
 async def open_household(lead_id: LeadId, body: LeadOpen, _caller: Deciders, _idem: Idempotency, ctx: Ctx,
                          request: Request, response: Response) -> LeadOpened:
     expected = expected_version(request)
@@ -69,7 +64,7 @@ async def open_household(lead_id: LeadId, body: LeadOpen, _caller: Deciders, _id
 
 
 @router.post("/{lead_id}/dismiss", operation_id="leads:dismiss", summary="Dismiss a lead, with the reason",
-             response_model=LeadPublic, responses=WRITE)
+             response_model=LeadPublic, responses=problems(ONE, BODY, IDEMPOTENT, IF_MATCH, CONFLICT))
 async def dismiss_lead(lead_id: LeadId, body: LeadDismiss, _caller: Deciders, _idem: Idempotency, ctx: Ctx,
                        request: Request, response: Response) -> LeadPublic:
     expected = expected_version(request)

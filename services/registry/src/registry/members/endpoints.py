@@ -8,12 +8,9 @@ from fastapi import APIRouter, Path, Request, Response
 
 from servicekit.concurrency import check_version, expected_version, set_etag
 from servicekit.db import TransactionalRoute
-from servicekit.errors import (
-    Forbidden, NotFound, PreconditionFailed, PreconditionRequired, TooManyRequests, Unauthorized, Unprocessable,
-    problem_responses,
-)
 
 from registry.audit import service as audit
+from registry.responses import BODY, IF_MATCH, LIMITED, ONE, problems
 from registry.deps import Ctx, Officials, Revealers
 from registry.households.changes import mark, publish_changes
 from registry.facts.triggers import detect
@@ -23,18 +20,17 @@ from registry.members.schemas import LookupIn, MemberPublic, MemberUpdate, Revea
 router = APIRouter(prefix="/api/v1/members", tags=["members"], route_class=TransactionalRoute)
 
 MemberId = Annotated[str, Path(min_length=36, max_length=36, description="Member id (UUID)")]
-READ = problem_responses(Unauthorized, Forbidden, NotFound)
 
 
 @router.post("/lookup", operation_id="members:lookup",
              summary="Find a member by resident ID number (in the body, never in the URL)",
-             response_model=MemberPublic, responses=problem_responses(Unauthorized, Forbidden, NotFound, Unprocessable))
+             response_model=MemberPublic, responses=problems(ONE, BODY))
 async def lookup_member(body: LookupIn, ctx: Ctx, _caller: Officials) -> MemberPublic:
     return await service.lookup(ctx, body.resident_id)
 
 
 @router.get("/{member_id}", operation_id="members:get", summary="One member, masked", response_model=MemberPublic,
-            responses=READ)
+            responses=problems(ONE))
 async def get_member(member_id: MemberId, ctx: Ctx, _caller: Officials, response: Response) -> MemberPublic:
     member, household = await service.load_in_scope(ctx, member_id)
     audit.member_read(ctx, member.id, household.area_code)
@@ -44,8 +40,7 @@ async def get_member(member_id: MemberId, ctx: Ctx, _caller: Officials, response
 
 @router.patch("/{member_id}", operation_id="members:update", summary="Change a member's name, phone, relation or facts",
               response_model=MemberPublic,
-              responses=problem_responses(Unauthorized, Forbidden, NotFound, PreconditionFailed, PreconditionRequired,
-                                          Unprocessable))
+              responses=problems(ONE, BODY, IF_MATCH))
 async def update_member(member_id: MemberId, body: MemberUpdate, ctx: Ctx, _caller: Officials, request: Request,
                         response: Response) -> MemberPublic:
     expected = expected_version(request)
@@ -62,7 +57,7 @@ async def update_member(member_id: MemberId, body: MemberUpdate, ctx: Ctx, _call
 @router.post("/{member_id}/reveal", operation_id="members:reveal",
              summary="Read a member unmasked, for a stated purpose (audited, rate-limited)",
              response_model=RevealedMember,
-             responses=problem_responses(Unauthorized, Forbidden, NotFound, TooManyRequests, Unprocessable))
+             responses=problems(ONE, BODY, LIMITED))
 async def reveal_member(member_id: MemberId, body: RevealIn, ctx: Ctx, _caller: Revealers) -> RevealedMember:
     member, household = await service.load_in_scope(ctx, member_id)
     return await service.reveal(ctx, member, household, body)

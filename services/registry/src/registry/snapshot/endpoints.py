@@ -15,10 +15,11 @@ from pydantic import BaseModel, Field
 
 from servicekit.auth import ServiceCaller
 from servicekit.db import Session, TransactionalRoute
-from servicekit.errors import BadRequest, Forbidden, Unauthorized, problem_responses
+from servicekit.errors import BadRequest
 from servicekit.pagination import decode_cursor, encode_cursor
 
 from registry.households import repository
+from registry.responses import LIST, problems
 
 router = APIRouter(prefix="/internal/snapshot", tags=["internal"], route_class=TransactionalRoute)
 
@@ -42,7 +43,7 @@ class HouseholdSnapshot(BaseModel):
 
 
 @router.get("/households", operation_id="snapshot:households", summary="All households' scoring views (service tokens)",
-            response_model=HouseholdSnapshot, responses=problem_responses(BadRequest, Unauthorized, Forbidden))
+            response_model=HouseholdSnapshot, responses=problems(LIST))
 async def household_snapshot(
     session: Session, _caller: ServiceCaller,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
