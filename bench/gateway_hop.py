@@ -484,7 +484,12 @@ def main() -> dict[str, Any]:
     generator = "wrk" if shutil.which("wrk") else "aiohttp"
     cores = sorted(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {cores[LOAD_CORE % len(cores)]})
-    figures: dict[str, Any] = {"load_generator": generator, "rounds": ROUNDS}
+    # Other work on the machine shows in every wall-clock figure: say how busy it was.
+    figures: dict[str, Any] = {
+        "load_generator": generator,
+        "rounds": ROUNDS,
+        "machine_load_average_before": round(os.getloadavg()[0], 2),
+    }
     measured: dict[str, dict[str, Any]] = {}
     for kind in ("registry", "synthetic"):
         try:
@@ -493,6 +498,7 @@ def main() -> dict[str, Any]:
             # The registry is young; when it cannot serve its read, the synthetic service stands in.
             print(f"   {kind}: not measured ({type(exc).__name__}: {str(exc)[:300]})", flush=True)
             figures[f"{kind}_not_measured"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+    figures["machine_load_average_after"] = round(os.getloadavg()[0], 2)
     primary = "registry" if "registry" in measured else "synthetic"
     figures["goals_judged_on"] = {
         "registry": f"registry GET /api/v1/areas/{AREA_CODE}",
