@@ -235,14 +235,14 @@ async def record_survey(ctx: Context, household: Household, body: SurveyIn) -> S
                                            today=ctx.today, problems=problems)
     by_id = {m.id: m for m in await repository.members_of(ctx.session, household.id)}
     member_changes: list[tuple[Member, list[Change]]] = []
-    for member_id, items in body.member_facts.items():
+    for k, (member_id, items) in enumerate(body.member_facts.items()):
         member = by_id.get(member_id)
         if member is None:
             problems.add(f"body.member_facts.{member_id[:36]}", "unknown_member", "Not a member of this household.")
             continue
         m_facts = dict(member.facts)
         changes = facts_service.apply_inputs(ctx.profile, m_facts, "person", items, where=f"body.member_facts.{member_id}",
-                                             source="survey", record=f"{survey_id}:{member_id}", received_at=ctx.now,
+                                             source="survey", record=f"{survey_id}:m{k}", received_at=ctx.now,
                                              today=ctx.today, problems=problems)
         member.facts = m_facts
         flag_modified(member, "facts")
