@@ -27,6 +27,9 @@ from matching.profile import Profile, load_profile
 from matching.referrals.consumer import make_consumer
 from matching.seed import seed_demo
 from matching.settings import MatchingSettings
+from matching.statistics.endpoints import matches_router as match_statistics_router
+from matching.statistics.endpoints import needs_router as need_statistics_router
+from matching.statistics.endpoints import points_router as points_statistics_router
 from matching.sites import service as sites
 from matching.sites.endpoints import router as sites_router
 
@@ -81,9 +84,10 @@ def spec(settings: MatchingSettings) -> ServiceSpec:
             "The service consortium (助联体) online: sites, partner organisations and their offers, needs from "
             "referrals, visits and citizens, optimal matches, deliveries, feedback and points (春风点数)."
         ),
-        # runs before matches: /api/v1/matches/runs is not a match id
-        routers=[sites_router, catalogue_router, organisations_router, offers_router, needs_router, runs_router,
-                 runs_reads_router, matches_router, points_router],
+        # statistics and runs first: /api/v1/matches/runs is not a match id
+        routers=[need_statistics_router, match_statistics_router, points_statistics_router, sites_router,
+                 catalogue_router, organisations_router, offers_router, needs_router, runs_router, runs_reads_router,
+                 matches_router, points_router],
         migrations_dir=MIGRATIONS,
         consumers=consumers,
         on_startup=[_seed, _start_matcher],

@@ -24,3 +24,10 @@ def json_array_contains(session: AsyncSession, column: Any, value: str) -> Colum
 def for_update(session: AsyncSession, stmt: Any) -> Any:
     """Lock the selected rows on PostgreSQL; SQLite already holds the database's write lock."""
     return stmt.with_for_update() if is_postgres(session) else stmt
+
+
+def month_of(session: AsyncSession, column: Any, timezone: str) -> Any:
+    """'YYYY-MM' of a timestamp in the city's time zone (SQLite: UTC, which it stores)."""
+    if is_postgres(session):
+        return func.to_char(func.timezone(timezone, column), "YYYY-MM")
+    return func.strftime("%Y-%m", column)
