@@ -21,6 +21,7 @@ from matching.matches.runs import reads as runs_reads_router
 from matching.matches.runs import router as runs_router
 from matching.needs.endpoints import router as needs_router
 from matching.offers.endpoints import router as offers_router
+from matching.offers.hsds_endpoints import router as hsds_router
 from matching.organisations.endpoints import router as organisations_router
 from matching.points.endpoints import router as points_router
 from matching.profile import Profile, load_profile
@@ -86,7 +87,7 @@ def spec(settings: MatchingSettings) -> ServiceSpec:
         ),
         # statistics and runs first: /api/v1/matches/runs is not a match id
         routers=[need_statistics_router, match_statistics_router, points_statistics_router, sites_router,
-                 catalogue_router, organisations_router, offers_router, needs_router, runs_router, runs_reads_router,
+                 catalogue_router, organisations_router, hsds_router, offers_router, needs_router, runs_router, runs_reads_router,
                  matches_router, points_router],
         migrations_dir=MIGRATIONS,
         consumers=consumers,

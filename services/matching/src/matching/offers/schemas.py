@@ -5,7 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field, model_validator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from servicekit.errors import FieldIssue
 
 from matching.periods import Period
 from matching.schemas import AreaCodes, Codes, Forbid
@@ -89,3 +93,31 @@ class OfferPublic(BaseModel):
     created_at: datetime
     updated_at: datetime
     published_at: datetime | None
+
+
+class HsdsDocument(BaseModel):
+    """An Open Referral HSDS 3.x document. HSDS has many fields matching does not use, so unknown
+    fields are ignored here (on purpose, unlike other request bodies); the lists are bounded."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    organizations: list[dict[str, Any]] = Field(default=[], max_length=100)
+    services: list[dict[str, Any]] = Field(min_length=1, max_length=500)
+    locations: list[dict[str, Any]] = Field(default=[], max_length=5000)
+
+
+class Imported(BaseModel):
+    index: int
+    id: str = Field(description="The service's id in the document, kept as the offer's external_id")
+    offer_id: str
+
+
+class Rejected(BaseModel):
+    index: int
+    id: str | None
+    errors: list[FieldIssue]
+
+
+class ImportReport(BaseModel):
+    imported: list[Imported] = Field(description="Imported as drafts: check and publish them")
+    rejected: list[Rejected]

@@ -16,8 +16,12 @@ from matching.columns import new_id
 from matching.locks import lock_shared
 from matching.matches import repository as matches
 from matching.needs import repository as needs
-from matching.offers import repository
-from matching.offers.schemas import Eligibility, OfferCreate, OfferPublic, OfferStatus, OfferUpdate
+from servicekit.errors import FieldIssue
+
+from matching.offers import hsds, repository
+from matching.offers.schemas import (
+    Eligibility, HsdsDocument, Imported, ImportReport, OfferCreate, OfferPublic, OfferStatus, OfferUpdate, Rejected,
+)
 from matching.offers.tables import Offer
 from matching.periods import local_date, period_key
 from matching.problems import InvalidTransition, UnknownReference
@@ -159,3 +163,43 @@ async def transition(session: AsyncSession, caller: Caller, offer_id: str, actio
         await needs.reopen(session, reopened, now)
     await session.flush()
     return offer
+
+
+async def import_hsds(session: AsyncSession, profile: Profile, caller: Caller, organisation: str,
+                      document: HsdsDocument) -> ImportReport:
+    """Import every valid service record as a draft offer; report the others, each with its errors."""
+    locations = {loc["id"]: loc for loc in document.locations if isinstance(loc.get("id"), str)}
+    ids = [r.get("id") for r in document.services if isinstance(r.get("id"), str)]
+    taken = await repository.by_external_ids(session, organisation, ids)
+    report = ImportReport(imported=[], rejected=[])
+    for index, record in enumerate(document.services):
+        try:
+            external, body = hsds.to_offer(record, locations)
+            if external in taken:
+                raise hsds.RecordError("id", "already_exists", "a service with this id was imported already")
+            await _check_record(session, profile, body)
+        except hsds.RecordError as err:
+            raw_id = record.get("id")
+            report.rejected.append(Rejected(index=index, id=raw_id if isinstance(raw_id, str) else None, errors=[
+                FieldIssue(location=f"services.{index}.{err.field}".rstrip("."), issue=err.issue, message=err.message)]))
+            continue
+        offer = new_offer(organisation, caller, body, external_id=external)
+        session.add(offer)
+        taken.add(external)
+        report.imported.append(Imported(index=index, id=external, offer_id=offer.id))
+    await session.flush()
+    return report
+
+
+async def _check_record(session: AsyncSession, profile: Profile, body: OfferCreate) -> None:
+    for field, check in (("attributes", {"services": body.services}), ("service_areas", {"areas": body.areas}),
+                         ("attributes", {"eligibility": body.eligibility})):
+        try:
+            check_references(profile, **check)  # type: ignore[arg-type]
+        except UnknownReference as exc:
+            raise hsds.RecordError(field, "unknown_reference", exc.detail or "unknown reference") from None
+    try:
+        await check_site(session, body.site_code)
+    except UnknownReference:
+        raise hsds.RecordError("service_at_locations", "unknown_reference",
+                               "the location is not an active site of the consortium") from None
