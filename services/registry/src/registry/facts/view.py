@@ -335,7 +335,8 @@ class ScoringView:
         self.spec = spec
         self.params = params
         casts = {"int": int, "float": float, "bool": bool}
-        self._casts = {f.name: casts[f.type] for f in spec.fields.values() if f.type in casts}
+        # One pass per household: (field, allowed enum values or None, type cast or None).
+        self._plan = [(name, spec.enum_values.get(name), casts.get(spec.fields[name].type)) for name in spec.names]
         probe, _ = compute_view(
             HouseholdFacts("330100000000", "off_register", None, "survey", date(2000, 1, 1), False, {}),
             date(2000, 1, 2), params,
@@ -349,15 +350,14 @@ class ScoringView:
 
     def __call__(self, h: HouseholdFacts, today: date) -> tuple[dict[str, Any], list[str]]:
         raw, missing = compute_view(h, today, self.params)
-        enums = self.spec.enum_values
         view = {}
-        for name in self.spec.names:
+        for name, allowed, cast in self._plan:
             value = raw[name]
-            allowed = enums.get(name)
-            if allowed is not None and value is not None and value not in allowed:
-                value = None
-                missing.append(name)
-            if value is not None and name in self._casts:
-                value = self._casts[name](value)
+            if value is not None:
+                if allowed is not None and value not in allowed:
+                    value = None
+                    missing.append(name)
+                elif cast is not None:
+                    value = cast(value)
             view[name] = value
         return view, sorted(set(missing))
