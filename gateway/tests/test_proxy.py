@@ -345,3 +345,49 @@ async def test_a_broken_service_answer_is_502(tmp_path, answer):
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_ambiguous_framing_is_refused(gw):
+    """Content-Length with Transfer-Encoding: the gateway refuses rather than guess."""
+    host, port = gw.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    token = gw.auth()["Authorization"]
+    writer.write(
+        b"POST /api/v1/households HTTP/1.1\r\nHost: x\r\nAuthorization: " + token.encode() + b"\r\n"
+        b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n0\r\n\r\n"
+    )
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), 5)
+    writer.close()
+    assert status_line.split()[1] in (b"400",)
+
+
+async def test_body_never_overruns_its_declared_length(tmp_path):
+    """Upstream framing follows the declared length exactly; a mismatch aborts the exchange."""
+    from gateway.upstream import BodySourceFailed, UpstreamPool
+    from gwtest import Upstream, serving
+
+    fake = Upstream("registry")
+    async with serving(fake.app()) as url:
+        host, port = url.removeprefix("http://").split(":")
+        pool = UpstreamPool(
+            host, int(port), limit=4, keepalive=5, connect_timeout=1, read_timeout=2
+        )
+
+        async def body(n: int) -> AsyncIterator[bytes]:
+            yield b"a" * n
+
+        for size, declared in ((10, 5), (3, 5)):
+            with pytest.raises(BodySourceFailed):
+                response = await pool.request(
+                    "POST", b"/api/v1/feeds/upload", [], body(size), content_length=declared
+                )
+                await response.read()
+                response.release()
+        response = await pool.request(
+            "POST", b"/api/v1/feeds/upload", [], body(5), content_length=5
+        )
+        assert (await response.read()).startswith(b'{"size":5')
+        response.release()
+        await pool.close()

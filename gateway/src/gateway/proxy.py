@@ -170,6 +170,7 @@ class Proxy:
         forwarded: list[tuple[bytes, bytes]] = []
         authorization = content_length = connection = traceparent = tracestate = xff = host = None
         request_id: bytes | None = None
+        transfer_encoding = False
         for name, value in scope["headers"]:
             if name in _OWN:
                 if name == b"x-request-id":
@@ -190,6 +191,8 @@ class Proxy:
             elif name in HOP_BY_HOP:
                 if name == b"connection":
                     connection = value
+                elif name == b"transfer-encoding":
+                    transfer_encoding = True
             elif not name.startswith(b"proxy-"):
                 forwarded.append((name, value))
         if connection is not None:
@@ -208,6 +211,9 @@ class Proxy:
         client_ip = client[0] if client else "unknown"
         try:
             await self._admit(authorization, client_ip)
+            if transfer_encoding and content_length is not None:
+                # RFC 9112 section 6.1: ambiguous framing, the classic smuggling vector.
+                raise BadRequest("Content-Length and Transfer-Encoding cannot be used together.")
             length = self._check_length(content_length, route)
         except ProblemError as err:
             await send_problem(send, err, request_id, head=head)

@@ -357,7 +357,7 @@ class UpstreamPool:
             conn.transport.write(b"".join(head))
             if streaming:
                 writer = asyncio.ensure_future(
-                    self._write_body(conn, body, chunked=content_length is None)
+                    self._write_body(conn, body, declared=content_length)
                 )  # type: ignore[arg-type]
                 writer.add_done_callback(_on_writer_done(conn))
             try:
@@ -374,26 +374,39 @@ class UpstreamPool:
         return UpstreamResponse(self, conn, writer, head_only=method == "HEAD")
 
     async def _write_body(
-        self, conn: _Connection, body: AsyncIterator[bytes], *, chunked: bool
+        self, conn: _Connection, body: AsyncIterator[bytes], *, declared: int | None
     ) -> None:
+        """Stream the body; with a declared length, never a byte more or less than declared.
+
+        The connection is shared by many callers over time: a body that overran its length
+        would be read by the service as the start of a next request (request smuggling).
+        """
         transport = conn.transport
         assert transport is not None
+        sent = 0
         try:
             async for chunk in body:
                 if not chunk:
                     continue
                 if conn.closed:
                     return
-                if chunked:
+                sent += len(chunk)
+                if declared is None:
                     transport.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+                elif sent > declared:
+                    raise BodySourceFailed("the body is longer than its Content-Length")
                 else:
                     transport.write(chunk)
                 await conn.drain()
-        except UpstreamError:
-            return
+        except BodySourceFailed:
+            raise
+        except Disconnected:
+            return  # the service closed first; the answer side sees it and says why
         except Exception as exc:
             raise BodySourceFailed(type(exc).__name__) from exc
-        if chunked and not conn.closed:
+        if declared is not None and sent != declared:
+            raise BodySourceFailed("the body is shorter than its Content-Length")
+        if declared is None and not conn.closed:
             transport.write(b"0\r\n\r\n")
 
     async def close(self) -> None:
