@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import aiohttp
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
 from gateway.app import create_app
 from gwtest import Tokens, gateway_settings, header_values, serving
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 CALLER = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
