@@ -225,3 +225,36 @@ async def test_merged_document_through_the_gateway(tmp_path, upstreams):
     finally:
         for fake in upstreams.values():
             fake.openapi = None
+
+
+def test_gateway_answers_are_declared_on_every_operation():
+    routes = RouteTable.load(
+        REPO / "config" / "routes.yaml",
+        {s: "http://x" for s in ("registry", "scoring", "alerts", "matching")},
+        max_body_bytes=1,
+        max_batch_body_bytes=1,
+    )
+    post = {
+        "post": {
+            "operationId": "households:create",
+            "requestBody": {"content": {}},
+            "responses": {"201": {"description": "created"}, "401": {"description": "own"}},
+        }
+    }
+    doc = {
+        "paths": {"/api/v1/households": {**_get("#/components/schemas/Problem", "list"), **post}},
+        "components": {"schemas": {"Problem": PROBLEM}},
+    }
+    merged = merge_documents({"registry": doc}, routes, info={"title": "t", "version": "1"})
+    item = merged["paths"]["/api/v1/households"]
+    assert {"401", "429", "502", "504"} <= item["get"]["responses"].keys()
+    assert "413" not in item["get"]["responses"]  # no body, no 413
+    assert item["post"]["responses"]["413"] == {
+        "$ref": "#/components/responses/GatewayPayloadTooLarge"
+    }
+    assert item["post"]["responses"]["401"] == {"description": "own"}  # the service's own wins
+    too_many = merged["components"]["responses"]["GatewayTooManyRequests"]
+    assert "Retry-After" in too_many["headers"]
+    assert too_many["content"]["application/problem+json"]["schema"] == {
+        "$ref": "#/components/schemas/Problem"
+    }

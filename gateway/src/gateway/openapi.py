@@ -218,6 +218,7 @@ def merge_documents(
                     operation["security"] = []
                 else:
                     operation.pop("security", None)
+                    _declare_gateway_answers(operation)
                 op_id = operation.get("operationId")
                 if op_id in operation_ids:
                     operation["operationId"] = f"{source.name}:{op_id}"
@@ -238,6 +239,7 @@ def merge_documents(
         }
         security.append({DEV_ISSUER: []})
     components["securitySchemes"] = schemes
+    components["responses"].update(_gateway_responses("Problem" in components["schemas"]))
 
     document: Document = {
         "openapi": "3.1.0",
@@ -252,6 +254,46 @@ def merge_documents(
     if tags:
         document["tags"] = list(tags.values())
     return document
+
+
+# What the gateway itself may answer on any /api/v1 operation, before or instead of the service.
+_GATEWAY_ANSWERS = {
+    "401": ("GatewayUnauthorized", "No valid bearer token (checked at the gateway)"),
+    "413": ("GatewayPayloadTooLarge", "The request body is larger than allowed"),
+    "429": ("GatewayTooManyRequests", "Too many requests from this client; see Retry-After"),
+    "502": ("GatewayBadGateway", "The service is unreachable or broke off the exchange"),
+    "504": ("GatewayTimeout", "The service did not answer in time"),
+}
+_HEADERS = {
+    "401": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    "429": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+}
+
+
+def _declare_gateway_answers(operation: dict[str, Any]) -> None:
+    """Every status the gateway can emit is declared on the operation (unless the service did)."""
+    responses = operation.setdefault("responses", {})
+    for status, (name, _) in _GATEWAY_ANSWERS.items():
+        if status == "413" and "requestBody" not in operation:
+            continue
+        responses.setdefault(status, {"$ref": f"{_REF_PREFIX}responses/{name}"})
+
+
+def _gateway_responses(shared_problem: bool) -> dict[str, Any]:
+    schema: dict[str, Any] = (
+        {"$ref": f"{_REF_PREFIX}schemas/Problem"}
+        if shared_problem
+        else {"type": "object", "required": ["type", "title", "status"]}
+    )
+    out: dict[str, Any] = {}
+    for status, (name, description) in _GATEWAY_ANSWERS.items():
+        out[name] = {
+            "description": description,
+            "content": {"application/problem+json": {"schema": schema}},
+        }
+        if status in _HEADERS:
+            out[name]["headers"] = _HEADERS[status]
+    return out
 
 
 class MergedOpenAPI:
