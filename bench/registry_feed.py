@@ -1,0 +1,208 @@
+"""Registry: a department batch end to end -- streamed in, change detection, facts, history,
+scoring views and household.changed events -- against a loaded synthetic city on PostgreSQL.
+
+    .venv/bin/python -m bench registry_feed
+    REGISTRY_FEED_RECORDS=1000000 REGISTRY_FEED_CITY_SCALE=1.0 .venv/bin/python -m bench registry_feed
+
+The registry runs as its own process (``python -m registry serve``), so its peak RSS is its own;
+a tiny JWKS server in this process lets it check the department's token. The batch (JSON Lines,
+the medical insurance bureau) is 90% records that change nothing, 9% that change something and
+1% leads or rejects; loading the city and writing the file are not timed. Goals (issue 3):
+50,000 records/s, the service under 1 GB. Defaults are scaled down (see the figures) so that a
+run stays within a few minutes on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import psutil
+import sqlalchemy as sa
+
+from bench.common import report
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/zhongfu_dev"
+AUDIENCE = "zhongfu"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _issuer(identity) -> tuple[ThreadingHTTPServer, str]:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    documents = {"/.well-known/openid-configuration": {"issuer": base, "jwks_uri": f"{base}/jwks"},
+                 "/jwks": identity.key.jwks()}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            body = json.dumps(documents.get(self.path, {})).encode()
+            self.send_response(200 if self.path in documents else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, base
+
+
+async def _prepare(url: str, schema: str, scale: float, batch: Path, records: int) -> dict:
+    from registry.app import MIGRATIONS
+    from registry.bulk import load
+    from registry.profile import load_profile
+    from registry.settings import RegistrySettings
+    from registry.synthetic import CityGenerator
+    from registry.synthetic_feeds import write_batch
+    from registry.vault import Vault
+    from servicekit.db import Database
+    from servicekit.migrations import upgrade
+
+    settings = RegistrySettings(database_url=url, db_schema=schema, config_dir=ROOT / "config", environment="test")
+    await asyncio.to_thread(upgrade, MIGRATIONS, settings)
+    profile = load_profile(ROOT / "config")
+    generator = CityGenerator(profile.areas, profile.catalogue.code_lists)
+    db = Database.from_settings(settings, pool_size=2)
+    started = time.perf_counter()
+    loaded = await load(db, profile, Vault.from_settings(settings), generator.households(scale), events=False,
+                        today=generator.today)
+    await db.dispose()
+    write_batch(CityGenerator(profile.areas, profile.catalogue.code_lists), scale, records, batch)
+    return {"city_households": loaded.households, "city_people": loaded.members,
+            "prepare_seconds_untimed": round(time.perf_counter() - started, 1)}
+
+
+async def _outbox_count(url: str, schema: str) -> int:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://", 1))
+    async with engine.connect() as conn:
+        n = (await conn.execute(sa.text(f'SELECT count(*) FROM "{schema}".outbox'))).scalar_one()
+    await engine.dispose()
+    return n
+
+
+async def _drop(url: str, schema: str) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://", 1))
+    async with engine.begin() as conn:
+        await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    await engine.dispose()
+
+
+def _serve(url: str, schema: str, issuer: str, port: int) -> subprocess.Popen:
+    env = os.environ | {"DATABASE_URL": url, "DB_SCHEMA": schema, "OIDC_ISSUER": issuer, "OIDC_AUDIENCE": AUDIENCE,
+                        "PORT": str(port), "ENVIRONMENT": "test", "LOG_LEVEL": "WARNING",
+                        "CONFIG_DIR": str(ROOT / "config"), "OTEL_EXPORTER_OTLP_ENDPOINT": ""}
+    env.pop("OTEL_EXPORTER_OTLP_ENDPOINT")
+    process = subprocess.Popen([sys.executable, "-m", "registry", "serve"], env=env, cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    process.terminate()
+    raise RuntimeError("the registry did not become ready")
+
+
+def _deliver(port: int, token: str, batch: Path, pid: int) -> tuple[dict, float, int]:
+    peak = 0
+    done = threading.Event()
+    proc = psutil.Process(pid)
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            try:
+                peak = max(peak, proc.memory_info().rss)
+            except psutil.Error:
+                return
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+
+    def body():
+        with batch.open("rb") as f:
+            while chunk := f.read(256 * 1024):
+                yield chunk
+
+    started = time.perf_counter()
+    response = httpx.post(f"http://127.0.0.1:{port}/api/v1/feeds/batches", content=body(), timeout=3600,
+                          headers={"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"})
+    elapsed = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    response.raise_for_status()
+    return response.json(), elapsed, peak
+
+
+def main() -> dict:
+    from servicekit.testing import TestIdentity
+
+    url = os.environ.get("DATABASE_URL", DEFAULT_URL)
+    scale = float(os.environ.get("REGISTRY_FEED_CITY_SCALE", "0.25"))
+    records = int(os.environ.get("REGISTRY_FEED_RECORDS", "200000"))
+    schema = f"bench_registry_feed_{uuid.uuid4().hex[:6]}"
+    batch = ROOT / "var" / "bench" / f"registry_feed_{records}.jsonl"
+    identity = TestIdentity()
+    server, issuer = _issuer(identity)
+    identity.issuer = issuer
+    figures: dict = {"city_scale": scale, "records": records}
+    process = None
+    try:
+        figures |= asyncio.run(_prepare(url, schema, scale, batch, records))
+        port = _free_port()
+        process = _serve(url, schema, issuer, port)
+        token = identity.token("department", subject="bench-medical-insurance", dept="medical_insurance", lifetime=7200)
+        result, elapsed, peak = _deliver(port, token, batch, process.pid)
+        events = asyncio.run(_outbox_count(url, schema))
+    finally:
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=30)
+        server.shutdown()
+        asyncio.run(_drop(url, schema))
+        batch.unlink(missing_ok=True)
+    figures |= {
+        "seconds": round(elapsed, 2),
+        "records_per_second": round(records / elapsed),
+        "applied": result["applied"], "unchanged": result["unchanged"], "rejected": result["rejected"],
+        "leads": result["leads"], "households_changed": result["households_changed"], "events_written": events,
+        "service_peak_rss_mb": round(peak / 2**20),
+    }
+    return report(
+        "registry_feed", figures,
+        goals={"records_per_second": ">= 50000 (end to end, with change detection and events)",
+               "service_peak_rss_mb": "< 1024"},
+        met={"records_per_second": figures["records_per_second"] >= 50_000,
+             "service_peak_rss_mb": figures["service_peak_rss_mb"] < 1024},
+    )
+
+
+if __name__ == "__main__":
+    main()
