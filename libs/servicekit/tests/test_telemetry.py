@@ -334,7 +334,7 @@ async def test_log_lines_written_while_serving_carry_the_trace_id(
 
 
 async def test_the_request_duration_histogram_is_recorded_by_route(
-    client: httpx.AsyncClient, metric_reader: InMemoryMetricReader
+    client: httpx.AsyncClient, metric_reader: InMemoryMetricReader, exporter: InMemorySpanExporter
 ) -> None:
     await client.get(f"/items/abc?q={ID_NUMBER}")
     await client.get("/items/def")
@@ -358,6 +358,9 @@ async def test_the_request_duration_histogram_is_recorded_by_route(
         "http.response.status_code": 200,
         "url.scheme": "http",
     }
+    # Exemplars tie the buckets to sampled traces.
+    trace_ids = {s.context.trace_id for s in server_spans(exporter)}
+    assert point.exemplars and {e.trace_id for e in point.exemplars} <= trace_ids
 
 
 async def test_sampling_follows_the_ratio_for_new_traces_and_the_parent_otherwise(

@@ -299,12 +299,12 @@ class ServerTelemetryMiddleware:
     """A server span and a duration measurement for each HTTP request, at the least cost.
 
     Written here instead of using opentelemetry-instrumentation-fastapi, which matches the
-    route twice, collects every attribute (query string included) and takes five metric
-    measurements for every request, sampled or not: it added 230-350 us a request on the
-    benchmark machine, against a budget of 150 (bench/telemetry_cost.py). An unsampled request
-    costs here the sampling decision and one measurement; a sampled one records method,
-    scheme, path, route and status. Only W3C ``traceparent`` is read, not ``baggage``, which
-    could carry anything.
+    route twice, collects every attribute (query string and user agent included) and takes
+    five metric measurements for every request, sampled or not: on the benchmark machine it
+    added 400-700 us of CPU a request against a budget of 150, this middleware 70-140
+    (bench/telemetry_cost.py). An unsampled request costs here the sampling decision and one
+    measurement; a sampled one records method, scheme, path, route and status. Only W3C
+    ``traceparent`` is read, not ``baggage``, which could carry anything.
     """
 
     def __init__(
@@ -350,7 +350,6 @@ class ServerTelemetryMiddleware:
                 span.record_exception(exc)  # its message is scrubbed on export
             raise
         finally:
-            otel_context.detach(token)
             if error is None and (status >= 500 or status == 0):
                 error = str(status) if status else "incomplete_response"
             # The route template, never the raw path: bounded cardinality, no identifiers.
@@ -365,6 +364,11 @@ class ServerTelemetryMiddleware:
                 attributes["http.route"] = route
             if error:
                 attributes["error.type"] = error
+            if self.duration is not None:
+                # While the span is still current, so a sampled request leaves an exemplar
+                # linking the histogram bucket to its trace.
+                self.duration.record(time.perf_counter() - start, attributes)
+            otel_context.detach(token)
             if recording:
                 if route:
                     span.update_name(f"{method} {route}")
@@ -372,8 +376,6 @@ class ServerTelemetryMiddleware:
                 if error:
                     span.set_status(Status(StatusCode.ERROR))
             span.end()
-            if self.duration is not None:
-                self.duration.record(time.perf_counter() - start, attributes)
 
 
 def _parent_context(scope: Scope) -> otel_context.Context:
