@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from fastapi.routing import APIRoute
+from starlette.routing import Match
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -16,6 +18,8 @@ from matching.app import MIGRATIONS, create_app  # noqa: E402
 from matching.profile import load_profile  # noqa: E402
 from matching.settings import MatchingSettings  # noqa: E402
 
+from helpers import OBSERVED  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -23,7 +27,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 def make_settings(**overrides) -> MatchingSettings:
     return settings_for_tests(
         MatchingSettings, config_dir=ROOT / "config", areas_file=FIXTURES / "areas.yaml",
-        sites_file=FIXTURES / "sites.yaml", auto_match_delay_seconds=0, consume_alerts=False, **overrides,
+        sites_file=FIXTURES / "sites.yaml", auto_match_interval_seconds=0, consume_alerts=False, **overrides,
     )
 
 
@@ -43,7 +47,45 @@ async def settings():
         yield ready
 
 
+
+
+class StatusRecorder:
+    def __init__(self, app, routes=()) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        seen: list[int] = []
+
+        async def recording_send(message) -> None:
+            if message["type"] == "http.response.start":
+                seen.append(message["status"])
+            await send(message)
+
+        probe = {"type": "http", "path": scope["path"], "method": scope["method"], "root_path": ""}
+        await self.app(scope, receive, recording_send)
+        for route in self.routes:
+            if isinstance(route, APIRoute) and route.matches(probe)[0] is Match.FULL and seen:
+                OBSERVED.add((scope["method"], route.path, seen[0]))
+                break
+
+
+def _flat(routes):
+    for route in routes:
+        included = getattr(route, "original_router", None)  # FastAPI keeps included routers whole
+        yield from _flat(included.routes) if included is not None else (route,)
+
+
+def recording_app(*args, **kwargs):
+    app = create_app(*args, **kwargs)
+    app.add_middleware(StatusRecorder, routes=list(_flat(app.routes)))
+    return app
+
+
 @pytest.fixture(scope="session")
 async def svc(settings, identity, profile):
-    async with running_service(create_app, settings, identity, profile=profile) as running:
+    async with running_service(recording_app, settings, identity, profile=profile) as running:
         yield running

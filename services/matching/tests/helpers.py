@@ -9,6 +9,9 @@ import httpx
 from servicekit.testing import CITY, DISTRICT, OTHER_TOWNSHIP, TOWNSHIP, VILLAGE
 
 PROBLEM = "application/problem+json"
+# (method, path template, status) of every answer the tests saw: test_zz_declared_statuses checks
+# each is declared in the OpenAPI document. Here, not in conftest: tests import this module by name.
+OBSERVED: set[tuple[str, str, int]] = set()
 OTHER_DISTRICT = "330102000000"
 OTHER_DISTRICT_VILLAGE = "330102001001"
 VILLAGE_2 = "330106001002"

@@ -14,13 +14,13 @@ from servicekit.db import unit_of_work
 
 from matching import tables  # noqa: F401  (registers the tables with the metadata)
 from matching.catalogue.endpoints import router as catalogue_router
-from matching.engine.runner import run
-from matching.engine.scheduler import Matcher
+from matching.engine.schedule import matching_job
 from matching.matches.endpoints import router as matches_router
 from matching.matches.runs import reads as runs_reads_router
 from matching.matches.runs import router as runs_router
 from matching.needs.endpoints import router as needs_router
 from matching.offers.endpoints import router as offers_router
+from matching.openapi import complete as complete_openapi
 from matching.offers.hsds_endpoints import router as hsds_router
 from matching.organisations.endpoints import router as organisations_router
 from matching.points.endpoints import router as points_router
@@ -59,12 +59,7 @@ async def _seed(app: FastAPI) -> None:
         await seed_demo(app.state.db, app.state.profile, settings.config_dir)
 
 
-async def _start_matcher(app: FastAPI) -> None:
-    app.state.matcher.start()
-
-
-async def _stop_matcher(app: FastAPI) -> None:
-    await app.state.matcher.stop()
+async def _close_clients(app: FastAPI) -> None:
     client = getattr(app.state, "alerts_client", None)
     if client is not None:
         await client.aclose()
@@ -91,8 +86,9 @@ def spec(settings: MatchingSettings) -> ServiceSpec:
                  matches_router, points_router],
         migrations_dir=MIGRATIONS,
         consumers=consumers,
-        on_startup=[_seed, _start_matcher],
-        on_shutdown=[_stop_matcher],
+        jobs=lambda app: [job] if (job := matching_job(app)) else [],
+        on_startup=[_seed],
+        on_shutdown=[_close_clients],
         openapi_tags=TAGS,
     )
 
@@ -111,11 +107,7 @@ def create_app(settings: MatchingSettings | None = None, *, profile: Profile | N
     profile = profile or load_profile(settings.config_dir, areas_file=settings.areas_file,
                                       sites_file=settings.sites_file)
     app = create_service_app(settings, spec(settings), **kw)
+    complete_openapi(app)
     app.state.profile = profile
     app.state.blind_index = blind_index(settings)
-    app.state.matcher = Matcher(lambda: run_incremental(app), settings.auto_match_delay_seconds)
     return app
-
-
-async def run_incremental(app: FastAPI) -> object:
-    return await run(app.state.db, app.state.profile, mode="incremental", triggered_by="matcher")

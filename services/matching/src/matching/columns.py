@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer, String
+from sqlalchemy import JSON, BigInteger, Column, Integer, String
 from sqlalchemy.dialects.postgresql import JSONB
 
-from servicekit.tables import utcnow
+from servicekit.tables import UTCDateTime, utcnow
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 BigId = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER keys only
@@ -23,7 +23,8 @@ def id_column() -> Column:
 
 
 def ts(nullable: bool = False, **kw: Any) -> Column:
-    return Column(DateTime(timezone=True), nullable=nullable, **({"default": utcnow} if not nullable else {}), **kw)
+    """A timestamp, aware UTC in Python on both databases (SQLite keeps no zone)."""
+    return Column(UTCDateTime(), nullable=nullable, **({"default": utcnow} if not nullable else {}), **kw)
 
 
 def text(length: int, *args: Any, nullable: bool = False, **kw: Any) -> Column:

@@ -5,14 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Caller, Role, require_roles
 from servicekit.crypto import BlindIndex
-from servicekit.db import after_commit
 from servicekit.idempotency import Idempotency, IdempotencyClaim
 
-from matching.engine.scheduler import Matcher
 from matching.problems import IdempotencyKeyRequired
 from matching.profile import Profile
 
@@ -41,18 +38,6 @@ Anyone = Annotated[Caller, Depends(require_roles(*Role))]
 
 # Roles that read every area's rows (the city, auditors, other services).
 CITY_READERS = frozenset({Role.city_admin, Role.auditor, Role.service})
-
-
-def get_matcher(request: Request) -> Matcher:
-    return request.app.state.matcher
-
-
-CurrentMatcher = Annotated[Matcher, Depends(get_matcher)]
-
-
-def match_soon(session: AsyncSession, matcher: Matcher) -> None:
-    """Ask for an incremental run once this transaction has committed."""
-    after_commit(session, matcher.poke)
 
 
 async def _required_idempotency(claim: Idempotency) -> IdempotencyClaim:

@@ -3,7 +3,7 @@ period it was proposed or accepted in."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -29,10 +29,6 @@ def period_key(period: str, day: date) -> str:
     return "once"
 
 
-def aware(at: datetime) -> datetime:
-    """SQLite hands timestamps back without their zone; they were written in UTC."""
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
-
-
 def local_date(zone: ZoneInfo, at: datetime) -> date:
-    return aware(at).astimezone(zone).date()
+    """The day in the city's calendar of an aware timestamp."""
+    return at.astimezone(zone).date()

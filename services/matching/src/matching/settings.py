@@ -23,9 +23,11 @@ class MatchingSettings(ServiceSettings):
     alerts_wait_seconds: float = Field(default=20.0, ge=0, le=30)
     consume_alerts: bool = True
 
-    # The engine runs incrementally this long after needs or offers change (debounced); 0 = never
-    # on its own (runs only when asked through POST /api/v1/matches/runs).
-    auto_match_delay_seconds: float = Field(default=2.0, ge=0, le=3600)
+    # Every this many seconds one replica (a leased job) runs the engine incrementally if needs or
+    # offers changed since its last run, and at least every `auto_match_catch_up_seconds` (a new
+    # period frees capacity); 0 = never on its own (only POST /api/v1/matches/runs).
+    auto_match_interval_seconds: float = Field(default=5.0, ge=0, le=3600)
+    auto_match_catch_up_seconds: float = Field(default=900.0, gt=0)
 
     # The development seed (the demo partner, approved); on by default in development only.
     seed_demo: bool | None = None

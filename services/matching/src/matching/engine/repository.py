@@ -179,3 +179,12 @@ async def record_run(session: AsyncSession, report: Any, triggered_by: str, star
         objective=report.objective, solver_seconds=report.solver_seconds, total_seconds=report.total_seconds,
     ))
     await session.flush()
+
+
+async def work_waiting(session: AsyncSession, since: datetime) -> bool:
+    """Needs never considered or reopened, or offers changed, since ``since``."""
+    fresh = select(Need.id).where(Need.status == "open", Need.unmatched_reason.is_(None)).limit(1)
+    if (await session.execute(fresh)).first() is not None:
+        return True
+    changed = select(Offer.id).where(Offer.updated_at > since).limit(1)
+    return (await session.execute(changed)).first() is not None

@@ -17,7 +17,7 @@ from servicekit.idempotency import Idempotency
 from servicekit.pagination import Page, Paging, paginate
 
 from matching.concurrency import check_if_match
-from matching.deps import Anyone, CurrentBlindIndex, CurrentMatcher, CurrentProfile, Partner, Revoker, match_soon
+from matching.deps import Anyone, CurrentBlindIndex, CurrentProfile, Partner, Revoker
 from matching.matches import repository, service
 from matching.matches.schemas import Decline, Delivery, FeedbackIn, MatchPublic, MatchStatus, Revocation, Step
 from matching.needs.repository import in_scope
@@ -82,10 +82,9 @@ async def accept(match_id: str, request: Request, session: Session, caller: Part
              summary="Decline a proposed match (the partner): the need is matched again, elsewhere",
              response_model=MatchPublic, responses={**_ACT, **problem_responses(PartnerNotApproved)})
 async def decline(match_id: str, body: Decline, request: Request, session: Session, caller: Partner,
-                  profile: CurrentProfile, index: CurrentBlindIndex, matcher: CurrentMatcher, response: Response,
+                  profile: CurrentProfile, index: CurrentBlindIndex, response: Response,
                   _idem: Idempotency) -> MatchPublic:
     pair = await service.decline(session, caller, index, match_id, body, partial(check_if_match, request))
-    match_soon(session, matcher)
     return _answer(response, profile, pair)
 
 
@@ -117,8 +116,7 @@ async def feedback(match_id: str, body: FeedbackIn, request: Request, session: S
              summary="Revoke a proposed or accepted match (officers of the need's area); it is matched again",
              response_model=MatchPublic, responses=_ACT)
 async def revoke(match_id: str, body: Revocation, request: Request, session: Session, caller: Revoker,
-                 profile: CurrentProfile, index: CurrentBlindIndex, matcher: CurrentMatcher, response: Response,
+                 profile: CurrentProfile, index: CurrentBlindIndex, response: Response,
                  _idem: Idempotency) -> MatchPublic:
     pair = await service.revoke(session, caller, index, match_id, body.reason, partial(check_if_match, request))
-    match_soon(session, matcher)
     return _answer(response, profile, pair)

@@ -17,7 +17,7 @@ from servicekit.idempotency import Idempotency
 from servicekit.pagination import Page, Paging, paginate
 
 from matching.concurrency import check_if_match
-from matching.deps import Anyone, Citizen, CurrentBlindIndex, CurrentMatcher, CurrentProfile, Official, match_soon
+from matching.deps import Anyone, Citizen, CurrentBlindIndex, CurrentProfile, Official
 from matching.needs import repository, service
 from matching.needs.schemas import CitizenNeedCreate, NeedCreate, NeedOwn, NeedPublic, NeedSource, NeedStatus
 from matching.problems import InvalidTransition, UnknownReference
@@ -30,9 +30,8 @@ router = APIRouter(prefix="/api/v1/needs", tags=["needs"], route_class=Transacti
              summary="Record a need after a visit (village and township workers, officers)", response_model=NeedPublic,
              responses=problem_responses(Forbidden, NotFound, UnknownReference, Unprocessable))
 async def create_need(body: NeedCreate, session: Session, caller: Official, profile: CurrentProfile,
-                      matcher: CurrentMatcher, response: Response, _idem: Idempotency) -> NeedPublic:
+                      response: Response, _idem: Idempotency) -> NeedPublic:
     need = await service.create_by_worker(session, profile, caller, body)
-    match_soon(session, matcher)
     set_etag(response, need.version)
     response.headers["Location"] = f"/api/v1/needs/{need.id}"
     return service.public(need, profile)
@@ -42,10 +41,9 @@ async def create_need(body: NeedCreate, session: Session, caller: Official, prof
              summary="Ask for help or make a micro-wish (微心愿) through Zheliban (citizens)", response_model=NeedOwn,
              responses=problem_responses(Forbidden, UnknownReference, Unprocessable))
 async def create_my_need(body: CitizenNeedCreate, session: Session, caller: Citizen, profile: CurrentProfile,
-                         index: CurrentBlindIndex, matcher: CurrentMatcher, response: Response,
+                         index: CurrentBlindIndex, response: Response,
                          _idem: Idempotency) -> NeedOwn:
     need = await service.create_by_citizen(session, profile, index, caller, body)
-    match_soon(session, matcher)
     set_etag(response, need.version)
     return service.own(need)
 

@@ -16,7 +16,7 @@ from servicekit.idempotency import Idempotency
 from servicekit.pagination import Page, Paging, paginate
 
 from matching.concurrency import check_if_match
-from matching.deps import Anyone, CurrentMatcher, CurrentProfile, Partner, match_soon
+from matching.deps import Anyone, CurrentProfile, Partner
 from matching.offers import repository, service
 from matching.offers.schemas import OfferCreate, OfferPublic, OfferStatus, OfferUpdate
 from matching.organisations.service import approved_partner
@@ -71,20 +71,17 @@ async def get_offer(offer_id: str, session: Session, caller: Anyone, profile: Cu
               responses=problem_responses(Forbidden, NotFound, PreconditionFailed, PreconditionRequired,
                                           InvalidTransition, PartnerNotApproved, UnknownReference))
 async def update_offer(offer_id: str, body: OfferUpdate, request: Request, session: Session, caller: Partner,
-                       profile: CurrentProfile, matcher: CurrentMatcher, response: Response) -> OfferPublic:
+                       profile: CurrentProfile, response: Response) -> OfferPublic:
     await approved_partner(session, caller)
     offer = await service.update(session, profile, caller, offer_id, expected_version(request), body)
-    if offer.status == OfferStatus.published.value:
-        match_soon(session, matcher)
     set_etag(response, offer.version)
     return (await service.publics(session, profile, [offer]))[0]
 
 
-async def _act(action: str, offer_id: str, request: Request, session, caller, profile, matcher,
+async def _act(action: str, offer_id: str, request: Request, session, caller, profile,
                response: Response) -> OfferPublic:
     await approved_partner(session, caller)
     offer = await service.transition(session, caller, offer_id, action, partial(check_if_match, request))
-    match_soon(session, matcher)
     set_etag(response, offer.version)
     return (await service.publics(session, profile, [offer]))[0]
 
@@ -93,21 +90,21 @@ async def _act(action: str, offer_id: str, request: Request, session, caller, pr
              summary="Publish a draft or resume a paused offer: it joins the next matching run",
              response_model=OfferPublic, responses=_ACT)
 async def publish(offer_id: str, request: Request, session: Session, caller: Partner, profile: CurrentProfile,
-                  matcher: CurrentMatcher, response: Response, _idem: Idempotency) -> OfferPublic:
-    return await _act("publish", offer_id, request, session, caller, profile, matcher, response)
+                  response: Response, _idem: Idempotency) -> OfferPublic:
+    return await _act("publish", offer_id, request, session, caller, profile, response)
 
 
 @router.post("/{offer_id}/pause", operation_id="offers:pause",
              summary="Pause an offer: its proposals not yet accepted go back to be matched again",
              response_model=OfferPublic, responses=_ACT)
 async def pause(offer_id: str, request: Request, session: Session, caller: Partner, profile: CurrentProfile,
-                matcher: CurrentMatcher, response: Response, _idem: Idempotency) -> OfferPublic:
-    return await _act("pause", offer_id, request, session, caller, profile, matcher, response)
+                response: Response, _idem: Idempotency) -> OfferPublic:
+    return await _act("pause", offer_id, request, session, caller, profile, response)
 
 
 @router.post("/{offer_id}/close", operation_id="offers:close",
              summary="Close an offer for good; accepted matches stay the partner's to deliver",
              response_model=OfferPublic, responses=_ACT)
 async def close(offer_id: str, request: Request, session: Session, caller: Partner, profile: CurrentProfile,
-                matcher: CurrentMatcher, response: Response, _idem: Idempotency) -> OfferPublic:
-    return await _act("close", offer_id, request, session, caller, profile, matcher, response)
+                response: Response, _idem: Idempotency) -> OfferPublic:
+    return await _act("close", offer_id, request, session, caller, profile, response)

@@ -13,12 +13,11 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.db import Database, after_commit, unit_of_work
+from servicekit.db import Database, unit_of_work
 from servicekit.events import Event, FeedConsumer
 from servicekit.http import ServiceClient, TokenProvider
 from servicekit.tables import utcnow
 
-from matching.engine.scheduler import Matcher
 from matching.needs import repository as needs
 from matching.needs.service import referral_rows
 from matching.profile import Profile
@@ -82,10 +81,9 @@ async def create_needs(session: AsyncSession, profile: Profile, alerts: list[Ale
     return len(rows)
 
 
-def make_handler(profile: Profile, matcher: Matcher):  # type: ignore[no-untyped-def]
+def make_handler(profile: Profile):  # type: ignore[no-untyped-def]
     async def handle(session: AsyncSession, events: list[Event]) -> None:
-        if await create_needs(session, profile, referrals(events)):
-            after_commit(session, matcher.poke)
+        await create_needs(session, profile, referrals(events))
 
     return handle
 
@@ -125,11 +123,9 @@ def make_consumer(app: FastAPI, client: AlertsClient | None = None) -> FeedConsu
     app.state.alerts_client = client
 
     async def do_resync() -> int:
-        position = await resync(app.state.db, client, profile)
-        app.state.matcher.poke()
-        return position
+        return await resync(app.state.db, client, profile)
 
     return FeedConsumer(
-        name=FEED_NAME, client=client, db=app.state.db, handler=make_handler(profile, app.state.matcher),
+        name=FEED_NAME, client=client, db=app.state.db, handler=make_handler(profile),
         resync=do_resync, batch_size=settings.alerts_batch_size, wait_seconds=settings.alerts_wait_seconds,
     )

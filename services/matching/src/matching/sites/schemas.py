@@ -7,10 +7,11 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from matching.profile.sites import OpeningHours, SiteLevel
-from matching.schemas import AREA_CODE, CODE, Forbid, Location, LocationIn
+from matching.schemas import AREA_CODE, CODE, AreaCodes, Codes, Forbid, Location, LocationIn
 
 _HOURS = Field(min_length=1, max_length=14)
 _CO = Field(max_length=16, examples=[["charity_supermarket", "party_service_centre"]])
+
 
 
 class SiteCreate(Forbid):
@@ -20,8 +21,8 @@ class SiteCreate(Forbid):
                            examples=["330106001000"])
     location: LocationIn
     hours: list[OpeningHours] = _HOURS
-    co_located: list[str] = _CO
-    serves: list[str] | None = Field(default=None, min_length=1, max_length=200,
+    co_located: Codes = _CO
+    serves: AreaCodes | None = Field(default=None, min_length=1, max_length=200,
                                      description="Areas served; default: the site's own area")
 
 
@@ -31,8 +32,8 @@ class SiteUpdate(Forbid):
     name: str | None = Field(default=None, min_length=1, max_length=80)
     location: LocationIn | None = None
     hours: list[OpeningHours] | None = Field(default=None, min_length=1, max_length=14)
-    co_located: list[str] | None = Field(default=None, max_length=16)
-    serves: list[str] | None = Field(default=None, min_length=1, max_length=200)
+    co_located: Codes | None = Field(default=None, max_length=16)
+    serves: AreaCodes | None = Field(default=None, min_length=1, max_length=200)
     active: bool | None = None
 
 

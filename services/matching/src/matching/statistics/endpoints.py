@@ -17,7 +17,6 @@ from servicekit.tables import utcnow
 
 from matching.deps import Anyone, CurrentProfile, Reader
 from matching.needs.tables import Need
-from matching.periods import aware
 from matching.points.tables import PointsAccount
 from matching.statistics import repository
 from matching.statistics.schemas import (
@@ -67,7 +66,7 @@ async def need_statistics(session: Session, caller: Reader, profile: CurrentProf
         by_service=[ServiceCount(service_code=s, total=t, delivered=d)
                     for s, t, d in await repository.by_service(session, scope)],
         by_area=areas,
-        days_to_delivery=durations([(aware(d) - aware(c)).total_seconds() / 86400 for c, d in times]),
+        days_to_delivery=durations([(d - c).total_seconds() / 86400 for c, d in times]),
     )
 
 
