@@ -391,3 +391,26 @@ async def test_body_never_overruns_its_declared_length(tmp_path):
         assert (await response.read()).startswith(b'{"size":5')
         response.release()
         await pool.close()
+
+
+async def test_a_saturated_pool_gives_up_after_the_connect_timeout(tmp_path, upstreams):
+    from gwtest import gateway_settings, running_gateway
+
+    settings = gateway_settings(
+        tmp_path,
+        {"registry": upstreams["registry"].url},
+        upstream_pool_per_host=1,
+        upstream_connect_timeout=0.3,
+        upstream_read_timeout=5,
+    )
+    async with running_gateway(settings) as gw:
+        slow = asyncio.create_task(
+            gw.client.get("/api/v1/households/slow?seconds=1", headers=gw.auth())
+        )
+        await asyncio.sleep(0.1)
+        response = await gw.client.get("/api/v1/households", headers=gw.auth())
+        body = assert_problem(response, 504)
+        assert "registry" in body["detail"]
+        assert (await slow).status_code == 200
+        # and the slot comes back
+        assert (await gw.client.get("/api/v1/households", headers=gw.auth())).status_code == 200

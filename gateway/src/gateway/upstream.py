@@ -268,7 +268,15 @@ class UpstreamPool:
         self._all: set[_Connection] = set()
 
     async def _acquire(self) -> tuple[_Connection, bool]:
-        await self._slots.acquire()
+        if self._slots.locked():
+            # Every connection busy: wait as long as a connect may take, then give up rather
+            # than queue without bound behind a service that has stalled.
+            try:
+                await asyncio.wait_for(self._slots.acquire(), self.connect_timeout)
+            except TimeoutError:
+                raise UpstreamTimeout("no connection to the service came free in time") from None
+        else:
+            await self._slots.acquire()
         now = time.monotonic()
         while self._idle:
             conn = self._idle.pop()
