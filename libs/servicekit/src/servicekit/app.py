@@ -31,6 +31,8 @@ from servicekit.errors import PayloadTooLarge, Problem, UnsupportedMediaType, du
 from servicekit.events.consumer import FeedConsumer
 from servicekit.events.feed import FeedNotifier, feed_router
 from servicekit.jobs import feed_pruning_job
+from servicekit.logging import AccessLogMiddleware, configure_logging, request_id_var
+from servicekit.telemetry import setup_telemetry
 from servicekit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -158,18 +160,10 @@ async def _send_problem(send: Send, err: Any, path: str, rid: str) -> None:
 
 
 def _set_request_id(rid: str) -> Any:
-    try:
-        from servicekit.logging import request_id_var
-    except ImportError:  # pragma: no cover - logging module not present
-        return None
     return request_id_var.set(rid)
 
 
 def _reset_request_id(token: Any) -> None:
-    if token is None:
-        return
-    from servicekit.logging import request_id_var
-
     request_id_var.reset(token)
 
 
@@ -248,6 +242,9 @@ def create_service_app(
     app.include_router(feed_router())
     for router in spec.routers:
         app.include_router(router)
+    # The only access log (uvicorn's prints query strings): inside the guard, so it has the
+    # request id, and inside telemetry, so it has the trace id.
+    app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestGuard, max_body=settings.max_body_bytes, spec=spec)
     app.state.telemetry = _setup_telemetry(app, settings, database)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
@@ -255,19 +252,10 @@ def create_service_app(
 
 
 def _configure_logging(settings: ServiceSettings) -> None:
-    try:
-        from servicekit.logging import configure_logging
-    except ImportError:  # pragma: no cover
-        logging.basicConfig(level=settings.log_level)
-        return
     configure_logging(settings.service_name, settings.log_level)
 
 
 def _setup_telemetry(app: FastAPI, settings: ServiceSettings, db: Database) -> Any:
-    try:
-        from servicekit.telemetry import setup_telemetry
-    except ImportError:  # pragma: no cover
-        return None
     return setup_telemetry(app, settings, engine=db.engine)
 
 

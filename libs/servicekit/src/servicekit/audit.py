@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Caller
 from servicekit.errors import _trace_id
+from servicekit.logging import request_id_var
 from servicekit.tables import AuditRecord, utcnow
 
 
@@ -25,10 +26,6 @@ class AuditAction(StrEnum):
 
 
 def request_id() -> str | None:
-    try:
-        from servicekit.logging import request_id_var
-    except ImportError:  # pragma: no cover
-        return None
     return request_id_var.get()
 
 
