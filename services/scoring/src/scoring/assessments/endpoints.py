@@ -73,10 +73,11 @@ async def get_assessment(found: HouseholdInScope, session: Session, response: Re
     if review is None:
         latest = await repo.reviews(session, current.household_id, limit=1)
         review = latest[0] if latest else None
+    before = await repo.assessment(session, found.assessment.previous_id) if found.assessment.previous_id else None
     record(session, found.caller, AuditAction.read_masked, "assessment", current.household_id,
            ["score", "indicators", "facts"], area_code=current.area_code)
     set_etag(response, current.etag)
-    return assessment_out(found.runtime, found.assessment, current, found.view, review)
+    return assessment_out(found.runtime, found.assessment, current, found.view, review, before)
 
 
 @router.get("/{household_id}/history", operation_id="assessments:history", response_model=Page[AssessmentOut],
@@ -85,11 +86,13 @@ async def get_assessment(found: HouseholdInScope, session: Session, response: Re
 async def assessment_history(found: HouseholdInScope, session: Session, engine: Engine, paging: Paging) -> Any:
     rows = await repo.history(session, found.current.household_id, paging)
     page, cursor = paginate(rows, paging, key=lambda r: [r.number])
+    by_id = {a.id: a for a in rows}  # the one before each is usually on the page (or one past it)
     items = []
     for a in page:
         rt = await engine.runtimes.get(session, a.model_version)
+        before = by_id.get(a.previous_id or "") or (await repo.assessment(session, a.previous_id) if a.previous_id else None)
         if rt is not None:
-            items.append(assessment_out(rt, a, found.current, found.view, None))
+            items.append(assessment_out(rt, a, found.current, found.view, None, before))
     record(session, found.caller, AuditAction.read_masked, "assessment_history", found.current.household_id,
            ["score", "indicators"], area_code=found.current.area_code)
     return Page[AssessmentOut](items=items, next_cursor=cursor)
@@ -140,7 +143,8 @@ async def review_assessment(household_id: HouseholdId, body: ReviewCreate, reque
         raise NotFound(OUT_OF_SCOPE)
     review = await repo.review(session, current.review_id or "")
     view = await households.in_scope(session, caller, household_id)
+    before = await repo.assessment(session, assessment.previous_id) if assessment.previous_id else None
     record(session, caller, AuditAction.write, "assessment_review", household_id, ["reviewed_level", "reason"],
            area_code=current.area_code)
     set_etag(response, current.etag)
-    return assessment_out(rt, assessment, current, view, review)
+    return assessment_out(rt, assessment, current, view, review, before)

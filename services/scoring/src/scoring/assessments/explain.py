@@ -32,12 +32,12 @@ def evaluator(rt: ModelRuntime, facts: dict[str, Any], assessment: Assessment) -
     ev = Evaluator(rt.model, impute(rt.model, facts))
     fired = rt.fired_map(assessment.fired)
     dims = json.loads(assessment.dimensions)
-    portrait = json.loads(assessment.portrait)
+    causes, needs = set(assessment.causes.split()), set(assessment.needs.split())
     ev.derived.update({"score": assessment.score, "level": assessment.level})
     ev.derived.update({f"dimension.{code}": value for code, value in dims.items()})
     ev.derived.update({f"fired.{ind.code}": ind.code in fired for ind in rt.model.indicators})
-    ev.derived.update({f"cause.{r.code}": r.code in portrait["causes"] for r in rt.model.causes})
-    ev.derived.update({f"need.{r.code}": r.code in portrait["needs"] for r in rt.model.needs})
+    ev.derived.update({f"cause.{r.code}": r.code in causes for r in rt.model.causes})
+    ev.derived.update({f"need.{r.code}": r.code in needs for r in rt.model.needs})
     return ev
 
 
@@ -89,6 +89,23 @@ def not_evaluated(rt: ModelRuntime, ev: Evaluator | None, fired: dict[str, int])
     return out
 
 
+def diff_of(a: Assessment, before: Assessment | None) -> Diff:
+    """How the assessment differs from the one before it (indicators by code, level, score)."""
+    moved = "first"
+    if a.previous_level is not None:
+        moved = "unchanged" if a.previous_level == a.effective_level else (
+            "stronger" if a.effective_level > a.previous_level else "weaker")
+    now = {t.partition(":")[0]: t.partition(":")[2] for t in a.fired.split()}
+    then = {t.partition(":")[0]: t.partition(":")[2] for t in before.fired.split()} if before is not None else {}
+    return Diff(
+        previous_assessment_id=a.previous_id, previous_score=a.previous_score, previous_level=a.previous_level,
+        level_moved=moved,  # type: ignore[arg-type]
+        score_change=None if a.previous_score is None else a.score - a.previous_score,
+        indicators_added=sorted(set(now) - set(then)), indicators_removed=sorted(set(then) - set(now)),
+        indicators_changed=sorted(c for c in set(now) & set(then) if now[c] != then[c]),
+    )
+
+
 def review_out(review: AssessmentReview | None, current: CurrentAssessment | None) -> ReviewOut | None:
     if review is None:
         return None
@@ -99,7 +116,7 @@ def review_out(review: AssessmentReview | None, current: CurrentAssessment | Non
 
 
 def assessment_out(rt: ModelRuntime, a: Assessment, current: CurrentAssessment | None, view: HouseholdView | None,
-                   review: AssessmentReview | None) -> AssessmentOut:
+                   review: AssessmentReview | None, before: Assessment | None) -> AssessmentOut:
     model = rt.model
     is_current = current is not None and current.assessment_id == a.id
     facts = facts_of(view, a, rt) if is_current else None
@@ -126,5 +143,5 @@ def assessment_out(rt: ModelRuntime, a: Assessment, current: CurrentAssessment |
         dimensions=[DimensionScore(code=d.code, name_zh=d.name_zh, name_en=d.name_en, score=dims.get(d.code, 0),
                                    max=d.max, base=d.base) for d in model.dimensions],
         indicators=indicators, facts=fact_notes(rt, a), not_evaluated=not_evaluated(rt, ev, fired),
-        input_hash=a.input_hash, diff=Diff(**json.loads(a.diff)), review=review_out(review, current),
+        input_hash=a.input_hash, diff=diff_of(a, before), review=review_out(review, current),
     )

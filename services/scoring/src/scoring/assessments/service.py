@@ -58,19 +58,24 @@ async def inputs(session: AsyncSession, ctx: RulesContext, rows: Sequence[Subjec
     if stale:
         for hid, (view, missing) in (await households.views(session, stale)).items():
             again[hid] = ctx.view.prepare(view, missing)
-    buffer = bytearray()
+    features = []
     subjects = []
+    notes: dict[tuple, str] = {}  # most households share their notes (usually none at all)
+    triggers = triggers or {}
     for r in rows:
         prepared = again.get(r.household_id)
         if prepared is not None:
-            buffer += prepared.row.tobytes()
-            facts = facts_json(prepared.missing, prepared.invalid, prepared.clamped)
+            features.append(prepared.row.tobytes())
+            key: tuple = (tuple(prepared.missing), tuple(prepared.invalid), tuple(prepared.clamped))
         else:
-            buffer += r.features
-            facts = facts_json(r.facts_missing, r.facts_invalid, r.facts_clamped)
+            features.append(r.features)
+            key = (tuple(r.facts_missing), tuple(r.facts_invalid), tuple(r.facts_clamped))
+        facts = notes.get(key)
+        if facts is None:
+            facts = notes[key] = facts_json(*key)
         subjects.append(Subject(r.household_id, r.version, r.area_code, r.township_code, r.district_code,
-                                r.label_masked, r.input_hash, facts, (triggers or {}).get(r.household_id, "[]")))
-    matrix = np.frombuffer(bytes(buffer), dtype=np.float64).reshape(len(rows), width).T.copy()
+                                r.label_masked, r.input_hash, facts, triggers.get(r.household_id, "[]")))
+    matrix = np.frombuffer(b"".join(features), dtype=np.float64).reshape(len(rows), width).T.copy()
     return subjects, matrix
 
 

@@ -1,8 +1,9 @@
 """Assessments: every one kept (history), the current one per household, officers' reviews.
 
-The compact columns (``fired`` as ``code:tier`` tokens, ``dimensions``, ``portrait`` and
-``suggestions`` as JSON text) are written by the scoring engine in bulk; the reasons behind them
-are read from the model version that produced them, which never changes.
+Rows are compact, because a city is rescored at once: fired indicators as ``code:tier`` tokens,
+the portrait and the suggestions as space-separated codes; their reasons are read from the model
+version that produced them, which never changes. The difference from the previous assessment
+(``previous_id``) is computed when read.
 """
 
 from __future__ import annotations
@@ -30,16 +31,21 @@ class Assessment(SQLModel, table=True):
     score: float = Field(sa_column=Column(Float, nullable=False))
     level: int = Field(sa_column=Column(SmallInteger, nullable=False))
     effective_level: int = Field(sa_column=Column(SmallInteger, nullable=False))
+    previous_id: str | None = Field(default=None, sa_column=Column(String(36)))
     previous_score: float | None = Field(default=None, sa_column=Column(Float))
     previous_level: int | None = Field(default=None, sa_column=Column(SmallInteger))
-    dimensions: str = Field(sa_column=Column(Text, nullable=False))
-    fired: str = Field(sa_column=Column(Text, nullable=False))
-    portrait: str = Field(sa_column=Column(Text, nullable=False))
-    suggestions: str = Field(sa_column=Column(Text, nullable=False))
+    dimensions: str = Field(sa_column=Column(Text, nullable=False))  # {"source": 10, ...}
+    fired: str = Field(sa_column=Column(Text, nullable=False))  # "major_illness:1 income_level:0"
+    difficulty: str = Field(sa_column=Column(String(32), nullable=False))
+    causes: str = Field(sa_column=Column(Text, nullable=False))  # " illness debt "
+    needs: str = Field(sa_column=Column(Text, nullable=False))
+    five_types: str = Field(sa_column=Column(Text, nullable=False))
+    eligible: str = Field(sa_column=Column(Text, nullable=False))  # policies it qualifies for
+    receiving: str = Field(sa_column=Column(Text, nullable=False))  # policies it receives
+    services: str = Field(sa_column=Column(Text, nullable=False))  # " home_nursing/medical ... "
     facts: str = Field(sa_column=Column(Text, nullable=False))
     input_hash: str = Field(sa_column=Column(String(64), nullable=False))
     content_hash: str = Field(sa_column=Column(String(32), nullable=False))
-    diff: str = Field(sa_column=Column(Text, nullable=False))
     cause: str = Field(sa_column=Column(String(24), nullable=False))
     triggers: str = Field(sa_column=Column(Text, nullable=False))
     area_code: str = Field(sa_column=Column(String(12), nullable=False))
@@ -74,7 +80,6 @@ class CurrentAssessment(SQLModel, table=True):
     township_code: str = Field(sa_column=Column(String(12), nullable=False))
     district_code: str = Field(sa_column=Column(String(12), nullable=False))
     label_masked: str = Field(sa_column=Column(String(64), nullable=False))
-    fired: str = Field(sa_column=Column(Text, nullable=False))
     content_hash: str = Field(sa_column=Column(String(32), nullable=False))
     input_hash: str = Field(sa_column=Column(String(64), nullable=False))
     assessed_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

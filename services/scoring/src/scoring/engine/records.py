@@ -1,15 +1,18 @@
 """From kernel results to rows: assessments, current assessments and ``assessment.updated`` events.
 
 One function serves every path -- a consumer batch of a few households and the rescore of a
-whole city -- so that both write exactly the same things. Households sharing an outcome share
-its strings: tier patterns, portraits and suggestions are serialised once per distinct pattern.
+whole city -- so that both write exactly the same things. It is written for the city-wide case:
+results are turned into Python lists once, fired indicators are gathered with one ``nonzero``,
+and every string that households share (reasons, portraits, suggestions) is serialised once.
+Rows stay small: portraits and suggestions are stored as lists of codes, and the difference from
+the previous assessment is computed when it is read (it is a function of the two rows).
 """
 
 from __future__ import annotations
 
 import hashlib
-import uuid
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,17 +24,16 @@ from scoring.rules.kernel import Results
 
 ASSESSMENT_COLUMNS = (
     "id", "household_id", "number", "household_version", "model_version", "score", "level", "effective_level",
-    "previous_score", "previous_level", "dimensions", "fired", "portrait", "suggestions", "facts", "input_hash",
-    "content_hash", "diff", "cause", "triggers", "area_code", "township_code", "district_code", "label_masked",
-    "assessed_at",
+    "previous_id", "previous_score", "previous_level", "dimensions", "fired", "difficulty", "causes", "needs",
+    "five_types", "eligible", "receiving", "services", "facts", "input_hash", "content_hash", "cause", "triggers",
+    "area_code", "township_code", "district_code", "label_masked", "assessed_at",
 )
 CURRENT_COLUMNS = (
     "household_id", "assessment_id", "number", "household_version", "model_version", "score", "level",
     "effective_level", "difficulty", "five_types", "needs", "unclaimed_policies", "area_code", "township_code",
-    "district_code", "label_masked", "fired", "content_hash", "input_hash", "assessed_at", "etag",
-    "reviewed_level", "review_id", "review_basis_level",
+    "district_code", "label_masked", "content_hash", "input_hash", "assessed_at", "etag", "reviewed_level",
+    "review_id", "review_basis_level",
 )
-CAUSES = ("household_changed", "model_activated", "review")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +53,13 @@ class Subject:
 
 @dataclass(frozen=True, slots=True)
 class Previous:
-    """What the household's current assessment says, for the diff and for reviews."""
+    """What the household's current assessment says, for the next one and for reviews."""
 
     assessment_id: str
     number: int
     score: float
     level: int
     effective_level: int
-    fired: str
     content_hash: str
     input_hash: str
     model_version: str
@@ -76,96 +77,122 @@ class Batch:
     levels: dict[int, int] = field(default_factory=dict)
 
 
-def _patterns(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each row, the index of its distinct pattern; and the first row of each pattern."""
-    rows = np.ascontiguousarray(rows)
-    if rows.shape[0] == 0:
-        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
-    keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    return inverse.reshape(-1), first
+# ---- codes as stored, and as JSON ------------------------------------------------------------
+
+def spaced(codes: Iterable[str]) -> str:
+    """Codes as ' a b ' (a list filter is then LIKE '% a %' on any database)."""
+    joined = " ".join(codes)
+    return f" {joined} " if joined else ""
 
 
-class RecordBuilder:
-    """Serialises the outcomes of one kernel run for one model."""
+def _json_list(codes: Sequence[str]) -> str:
+    return "[" + ",".join(f'"{c}"' for c in codes) + "]"  # codes are [a-z0-9_]: nothing to escape
 
-    def __init__(self, rt: ModelRuntime, results: Results) -> None:
-        self.rt = rt
-        self.r = results
-        self.tier_of, tier_first = _patterns(results.tiers.T.astype(np.int8))
-        self.tiers = [self._tier_pattern(int(i)) for i in tier_first]
-        portrait = np.column_stack([results.difficulty.astype(np.int8)[:, None], results.causes.T, results.needs.T,
-                                    results.five_types.T]).astype(np.int8)
-        self.portrait_of, portrait_first = _patterns(portrait)
-        self.portraits = [self._portrait_pattern(int(i)) for i in portrait_first]
-        suggestions = np.column_stack([results.eligible.T, results.receiving.T, results.services.T]).astype(np.int8)
-        self.suggestion_of, suggestion_first = _patterns(suggestions)
-        self.suggestions = [self._suggestion_pattern(int(i)) for i in suggestion_first]
-        self._hashes: dict[tuple[int, int, int], str] = {}
-        self._diffs: dict[tuple[str, int], tuple[list[str], list[str], list[str]]] = {}
 
-    def _tier_pattern(self, i: int) -> tuple[str, str, str, float, int, dict[str, int]]:
-        rt, r = self.rt, self.r
-        column = r.tiers[:, i]
-        ks = np.flatnonzero(column >= 0)
-        fired = " ".join(rt.tokens[k][column[k]] for k in ks)
-        indicators = "[" + ",".join(rt.indicator_json[k][column[k]] for k in ks) + "]"
-        dims = "{" + ",".join(f'"{c}":{num(v)}' for c, v in zip(rt.dimension_codes, r.dimensions[:, i], strict=True)) + "}"
-        by_code = {rt.model.indicators[k].code: int(column[k]) for k in ks}
-        return fired, indicators, dims, float(r.score[i]), int(r.level[i]), by_code
+def portrait_json(difficulty: str, causes: Sequence[str], needs: Sequence[str], types: Sequence[str]) -> str:
+    d = f'"{difficulty}"' if difficulty else "null"
+    return (f'{{"difficulty":{d},"causes":{_json_list(causes)},"needs":{_json_list(needs)},'
+            f'"five_types":{_json_list(types)}}}')
 
-    def _portrait_pattern(self, i: int) -> tuple[str, str, str, str]:
-        rt, r = self.rt, self.r
-        d = int(r.difficulty[i])
-        difficulty = rt.difficulty_codes[d] if d >= 0 else None
-        types = [c for c, on in zip(rt.type_codes, r.five_types[:, i], strict=True) if on]
-        needs = [c for c, on in zip(rt.need_codes, r.needs[:, i], strict=True) if on]
-        body = dumps({
-            "difficulty": difficulty,
-            "causes": [c for c, on in zip(rt.cause_codes, r.causes[:, i], strict=True) if on],
-            "needs": needs,
-            "five_types": types,
-        })
-        return body, difficulty or "", _spaced(types), _spaced(needs)
 
-    def _suggestion_pattern(self, i: int) -> tuple[str, str]:
-        rt, r = self.rt, self.r
-        policies = []
-        unclaimed = []
-        for code, eligible, receiving in zip(rt.policy_codes, r.eligible[:, i], r.receiving[:, i], strict=True):
-            if eligible or receiving:
-                policies.append({"code": code, "eligible": bool(eligible), "receiving": bool(receiving)})
-            if eligible and not receiving:
-                unclaimed.append(code)
-        services, seen = [], set()
-        for (code, need), on in zip(rt.service_pairs, r.services[:, i], strict=True):
-            if on and code not in seen:
-                seen.add(code)
-                services.append({"code": code, "need_type": need})
-        return dumps({"policies": policies, "services": services}), _spaced(unclaimed)
+def suggestions_json(policy_order: Sequence[str], eligible: Sequence[str], receiving: Sequence[str],
+                     services: Sequence[str]) -> str:
+    """``services`` as 'code/need' tokens."""
+    e, r = set(eligible), set(receiving)
+    policies = ",".join(
+        f'{{"code":"{c}","eligible":{"true" if c in e else "false"},"receiving":{"true" if c in r else "false"}}}'
+        for c in policy_order if c in e or c in r
+    )
+    items = ",".join(f'{{"code":"{c}","need_type":"{n}"}}' for c, _, n in (s.partition("/") for s in services))
+    return f'{{"policies":[{policies}],"services":[{items}]}}'
 
-    def content_hash(self, i: int) -> str:
-        key = (int(self.tier_of[i]), int(self.portrait_of[i]), int(self.suggestion_of[i]))
-        found = self._hashes.get(key)
-        if found is None:
-            text = "|".join((self.tiers[key[0]][0], self.portraits[key[1]][0], self.suggestions[key[2]][0]))
-            found = self._hashes[key] = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-        return found
 
-    def diff(self, prev: Previous | None, i: int) -> tuple[list[str], list[str], list[str]]:
-        tp = int(self.tier_of[i])
-        if prev is None:
-            return sorted(self.tiers[tp][5]), [], []
-        key = (prev.fired, tp)
-        found = self._diffs.get(key)
-        if found is None:
-            before, after = self.rt.fired_map(prev.fired), self.tiers[tp][5]
-            found = self._diffs[key] = (
-                sorted(set(after) - set(before)),
-                sorted(set(before) - set(after)),
-                sorted(c for c in set(before) & set(after) if before[c] != after[c]),
-            )
-        return found
+def _quoted(text: str) -> str:
+    """A JSON string; identifiers and area codes need no escaping, anything else goes through json."""
+    return f'"{text}"' if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text else dumps(text)
+
+
+def uuid4_strings(n: int) -> list[str]:
+    """n random (version 4) UUIDs as text, several times faster than uuid.uuid4() one by one."""
+    raw = np.frombuffer(bytearray(os.urandom(16 * n)), dtype=np.uint8).reshape(n, 16)
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
+    h = raw.tobytes().hex()
+    return [f"{h[i:i + 8]}-{h[i + 8:i + 12]}-{h[i + 12:i + 16]}-{h[i + 16:i + 20]}-{h[i + 20:i + 32]}"
+            for i in range(0, 32 * n, 32)]
+
+
+# ---- building a batch ------------------------------------------------------------------------
+
+def gather(mask: np.ndarray, items: Sequence[str]) -> list[list[str]]:
+    """Per household (row of ``mask``), the items whose column is set, in column order."""
+    n = mask.shape[0]
+    rows, cols = np.nonzero(mask)
+    picked = np.asarray(items, dtype=object)[cols].tolist()
+    ends = np.cumsum(np.bincount(rows, minlength=n)).tolist()
+    return [picked[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+
+
+def _spaced_all(groups: list[list[str]]) -> list[str]:
+    return [f" {' '.join(g)} " if g else "" for g in groups]
+
+
+def _json_lists(groups: list[list[str]]) -> list[str]:
+    return ['["' + '","'.join(g) + '"]' if g else "[]" for g in groups]
+
+
+class _Columns:
+    """Every per-household string a batch needs, built column by column."""
+
+    def __init__(self, rt: ModelRuntime, r: Results) -> None:
+        n = r.score.shape[0]
+        tiers = r.tiers.T
+        households, ks = np.nonzero(tiers >= 0)  # row-major: by household, then indicator order
+        flat = rt.flat_offset[ks] + tiers[households, ks]
+        tokens, fragments = rt.flat_tokens[flat].tolist(), rt.flat_json[flat].tolist()
+        ends = np.cumsum(np.bincount(households, minlength=n)).tolist()
+        spans = list(zip([0, *ends[:-1]], ends, strict=True))
+        self.fired = [" ".join(tokens[a:b]) for a, b in spans]
+        self.indicators = ["[" + ",".join(fragments[a:b]) + "]" for a, b in spans]
+        parts = []
+        for code, values in zip(rt.dimension_codes, r.dimensions, strict=True):  # few distinct values each
+            distinct, inverse = np.unique(values, return_inverse=True)
+            texts = np.array([f'"{code}":{num(v)}' for v in distinct.tolist()], dtype=object)
+            parts.append(texts[inverse.reshape(-1)].tolist())
+        self.dimensions = ["{" + ",".join(p) + "}" for p in zip(*parts, strict=True)]
+        self.difficulty = [rt.difficulty_codes[d] if d >= 0 else "" for d in r.difficulty.tolist()]
+        causes = gather(r.causes.T, rt.cause_codes)
+        needs = gather(r.needs.T, rt.need_codes)
+        types = gather(r.five_types.T, rt.type_codes)
+        self.causes, self.needs, self.types = _spaced_all(causes), _spaced_all(needs), _spaced_all(types)
+        quoted = [f'"{d}"' if d else "null" for d in self.difficulty]
+        self.portrait = [f'{{"difficulty":{d},"causes":{c},"needs":{e},"five_types":{t}}}' for d, c, e, t in zip(
+            quoted, _json_lists(causes), _json_lists(needs), _json_lists(types), strict=True)]
+        eligible, receiving = r.eligible.T, r.receiving.T
+        self.eligible = _spaced_all(gather(eligible, rt.policy_codes))
+        self.receiving = _spaced_all(gather(receiving, rt.policy_codes))
+        self.unclaimed = _spaced_all(gather(eligible & ~receiving, rt.policy_codes))
+        # One JSON object per (policy, eligible, receiving): pick the right one where either holds.
+        variants = [f'{{"code":"{c}","eligible":{e},"receiving":{v}}}' for c in rt.policy_codes
+                    for e, v in (("true", "false"), ("false", "true"), ("true", "true"))]
+        which = eligible.astype(np.int64) + 2 * receiving.astype(np.int64) - 1
+        which = np.where(which >= 0, which + 3 * np.arange(len(rt.policy_codes)), -1)
+        rows, cols = np.nonzero(which >= 0)
+        picked = np.asarray(variants, dtype=object)[which[rows, cols]].tolist()
+        pends = np.cumsum(np.bincount(rows, minlength=n)).tolist()
+        policies = [",".join(picked[a:b]) for a, b in zip([0, *pends[:-1]], pends, strict=True)]
+        # A service suggested for several needs is listed once, under the first rule that holds.
+        selected = np.zeros((len(rt.service_pairs), n), dtype=bool)
+        seen: dict[str, np.ndarray] = {}
+        for j, ((code, _need), on) in enumerate(zip(rt.service_pairs, r.services, strict=True)):
+            before = seen.get(code)
+            selected[j] = on if before is None else on & ~before
+            seen[code] = on.copy() if before is None else before | on
+        tokens = [f"{c}/{d}" for c, d in rt.service_pairs]
+        objects = [f'{{"code":"{c}","need_type":"{d}"}}' for c, d in rt.service_pairs]
+        self.services = _spaced_all(gather(selected.T, tokens))
+        services_json = [",".join(g) for g in gather(selected.T, objects)]
+        self.suggestions = [f'{{"policies":[{p}],"services":[{s}]}}' for p, s in zip(policies, services_json, strict=True)]
 
 
 def build(
@@ -177,78 +204,76 @@ def build(
     now: datetime,
 ) -> Batch:
     """Rows and events for every subject (``results`` column i is ``subjects[i]``)."""
-    b = RecordBuilder(rt, results)
+    n = len(subjects)
     out = Batch()
+    if n == 0:
+        return out
+    c = _Columns(rt, results)
+    scores, levels = results.score.tolist(), results.level.tolist()
+    ids = uuid4_strings(2 * n)
     at = now.isoformat().replace("+00:00", "Z")
     version = rt.version
+    quoted: dict[str, str] = {}
     for i, s in enumerate(subjects):
         prev = previous.get(s.household_id)
-        fired, indicators, dims, score, level, _ = b.tiers[b.tier_of[i]]
-        portrait, difficulty, types, needs = b.portraits[b.portrait_of[i]]
-        suggestions, unclaimed = b.suggestions[b.suggestion_of[i]]
-        content = b.content_hash(i)
+        score, level = scores[i], levels[i]
+        # What alerts sees: score (through the dimensions), fired indicators, portrait, suggestions.
+        content = hashlib.blake2b(f"{c.dimensions[i]}|{c.fired[i]}|{c.portrait[i]}|{c.suggestions[i]}".encode(),
+                                  digest_size=16).hexdigest()
         reviewed = review_id = basis = None
         effective = level
         if prev is not None and prev.review_id is not None and prev.review_basis_level == level:
             reviewed, review_id, basis = prev.reviewed_level, prev.review_id, prev.review_basis_level
             effective = reviewed  # the officer's level stands while the computed one does not move
-        added, removed, changed = b.diff(prev, i)
-        diff: dict[str, Any] = {
-            "previous_assessment_id": prev.assessment_id if prev else None,
-            "previous_score": prev.score if prev else None,
-            "previous_level": prev.effective_level if prev else None,
-            "level_moved": _moved(prev.effective_level if prev else None, effective),
-            "score_change": (score - prev.score) if prev else None,
-            "indicators_added": added, "indicators_removed": removed, "indicators_changed": changed,
-        }
-        assessment_id = str(uuid.uuid4())
+        assessment_id = ids[2 * i]
         number = prev.number + 1 if prev else 1
         out.assessments.append((
             assessment_id, s.household_id, number, s.household_version, version, score, level, effective,
-            prev.score if prev else None, prev.effective_level if prev else None, dims, fired, portrait, suggestions,
-            s.facts, s.input_hash, content, dumps(diff), cause, s.triggers, s.area_code, s.township_code,
-            s.district_code, s.label_masked, now,
+            prev.assessment_id if prev else None, prev.score if prev else None, prev.effective_level if prev else None,
+            c.dimensions[i], c.fired[i], c.difficulty[i], c.causes[i], c.needs[i], c.types[i], c.eligible[i],
+            c.receiving[i], c.services[i], s.facts, s.input_hash, content, cause, s.triggers, s.area_code,
+            s.township_code, s.district_code, s.label_masked, now,
         ))
         out.current.append((
-            s.household_id, assessment_id, number, s.household_version, version, score, level, effective, difficulty,
-            types, needs, unclaimed, s.area_code, s.township_code, s.district_code, s.label_masked, fired, content,
-            s.input_hash, now, (prev.etag + 1) if prev else 1, reviewed, review_id, basis,
+            s.household_id, assessment_id, number, s.household_version, version, score, level, effective,
+            c.difficulty[i], c.types[i], c.needs[i], c.unclaimed[i], s.area_code, s.township_code, s.district_code,
+            s.label_masked, content, s.input_hash, now, (prev.etag + 1) if prev else 1, reviewed, review_id, basis,
         ))
         out.levels[effective] = out.levels.get(effective, 0) + 1
         if prev is None or prev.content_hash != content or prev.effective_level != effective:
-            out.events.append((str(uuid.uuid4()), s.household_id, payload(
-                assessment_id=assessment_id, subject=s, score=score, level=effective, prev=prev, dims=dims,
-                indicators=indicators, cause=cause, model_version=version, portrait=portrait,
-                suggestions=suggestions, assessed_at=at,
+            out.events.append((ids[2 * i + 1], s.household_id, payload(
+                assessment_id=assessment_id, subject=s, score=score, level=effective,
+                previous_level=prev.effective_level if prev else None, previous_score=prev.score if prev else None,
+                dims=c.dimensions[i], indicators=c.indicators[i], cause=cause, model_version=version,
+                portrait=c.portrait[i], suggestions=c.suggestions[i], assessed_at=at, quoted=quoted,
             )))
     return out
 
 
-def payload(*, assessment_id: str, subject: Subject, score: float, level: int, prev: Previous | None, dims: str,
-            indicators: str, cause: str, model_version: str, portrait: str, suggestions: str, assessed_at: str) -> str:
-    """The ``assessment.updated`` payload of docs/events.md, as JSON text."""
+def payload(*, assessment_id: str, subject: Subject, score: float, level: int, previous_level: int | None,
+            previous_score: float | None, dims: str, indicators: str, cause: str, model_version: str, portrait: str,
+            suggestions: str, assessed_at: str, quoted: dict[str, str] | None = None) -> str:
+    """The ``assessment.updated`` payload of docs/events.md, as JSON text. ``quoted`` caches the
+    JSON of strings many households share (area codes, masked labels)."""
     s = subject
+    q = quoted if quoted is not None else {}
+
+    def text(value: str) -> str:
+        found = q.get(value)
+        if found is None:
+            found = q[value] = _quoted(value)
+        return found
+
     return (
-        f'{{"assessment_id":"{assessment_id}","household_id":{dumps(s.household_id)},'
-        f'"household_version":{s.household_version},"area_code":{dumps(s.area_code)},'
-        f'"township_code":{dumps(s.township_code)},"district_code":{dumps(s.district_code)},'
-        f'"label_masked":{dumps(s.label_masked)},"score":{num(score)},"level":{level},'
-        f'"previous_level":{prev.effective_level if prev else "null"},'
-        f'"previous_score":{num(prev.score) if prev else "null"},"dimensions":{dims},"indicators":{indicators},'
-        f'"cause":"{cause}","triggers":{s.triggers},"model_version":{dumps(model_version)},'
+        f'{{"assessment_id":"{assessment_id}","household_id":{_quoted(s.household_id)},'
+        f'"household_version":{s.household_version},"area_code":{text(s.area_code)},'
+        f'"township_code":{text(s.township_code)},"district_code":{text(s.district_code)},'
+        f'"label_masked":{text(s.label_masked)},"score":{num(score)},"level":{level},'
+        f'"previous_level":{"null" if previous_level is None else previous_level},'
+        f'"previous_score":{"null" if previous_score is None else num(previous_score)},"dimensions":{dims},'
+        f'"indicators":{indicators},"cause":"{cause}","triggers":{s.triggers},"model_version":{text(model_version)},'
         f'"portrait":{portrait},"suggestions":{suggestions},"assessed_at":"{assessed_at}"}}'
     )
-
-
-def _moved(before: int | None, after: int) -> str:
-    if before is None:
-        return "first"
-    return "unchanged" if before == after else ("stronger" if after > before else "weaker")
-
-
-def _spaced(codes: Sequence[str]) -> str:
-    """Codes as ' a b ' so that a list filter is a LIKE '% a %' on any database."""
-    return f" {' '.join(codes)} " if codes else ""
 
 
 def stored_payload(rt: ModelRuntime, row: Any, *, level: int, previous_level: int | None, previous_score: float | None,
@@ -259,13 +284,11 @@ def stored_payload(rt: ModelRuntime, row: Any, *, level: int, previous_level: in
              if code in rt.model.indicator_index]
     subject = Subject(row.household_id, row.household_version, row.area_code, row.township_code, row.district_code,
                       row.label_masked, row.input_hash, row.facts, row.triggers)
-    prev = None
-    if previous_level is not None:
-        prev = Previous("", 0, previous_score if previous_score is not None else 0.0, previous_level, previous_level,
-                        "", "", "", "", 0, None, None, None)
     return payload(
-        assessment_id=row.id, subject=subject, score=row.score, level=level, prev=prev, dims=row.dimensions,
-        indicators="[" + ",".join(parts) + "]", cause=cause, model_version=row.model_version,
-        portrait=row.portrait, suggestions=row.suggestions,
+        assessment_id=row.id, subject=subject, score=row.score, level=level, previous_level=previous_level,
+        previous_score=previous_score, dims=row.dimensions, indicators="[" + ",".join(parts) + "]", cause=cause,
+        model_version=row.model_version,
+        portrait=portrait_json(row.difficulty, row.causes.split(), row.needs.split(), row.five_types.split()),
+        suggestions=suggestions_json(rt.policy_codes, row.eligible.split(), row.receiving.split(), row.services.split()),
         assessed_at=row.assessed_at.isoformat().replace("+00:00", "Z"),
     )

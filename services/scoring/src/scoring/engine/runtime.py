@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
+
 from scoring.rules.catalogues import Catalogues
 from scoring.rules.kernel import Kernel
 from scoring.rules.model import Model
@@ -37,6 +39,11 @@ class ModelRuntime:
                     "reason_zh": t.reason_zh, "reason_en": t.reason_en}) for t in ind.tiers]
             for ind in model.indicators
         ]
+        # Every (indicator, tier) in one flat list: fired pairs are gathered with one fancy index.
+        offsets = np.cumsum([0] + [len(ind.tiers) for ind in model.indicators])
+        self.flat_offset = offsets[:-1].astype(np.intp)
+        self.flat_tokens = np.array([t for row in self.tokens for t in row], dtype=object)
+        self.flat_json = np.array([j for row in self.indicator_json for j in row], dtype=object)
         self.difficulty_codes = [r.code for r in model.difficulty]
         self.cause_codes = [r.code for r in model.causes]
         self.need_codes = [r.code for r in model.needs]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from scoring.assessments.explain import evaluator, facts_of, rests_on
 from scoring.assessments.tables import Assessment, CurrentAssessment
 from scoring.engine.runtime import ModelRuntime
@@ -16,8 +14,8 @@ def portrait_out(rt: ModelRuntime, a: Assessment, current: CurrentAssessment, vi
     model, catalogues = rt.model, rt.catalogues
     facts = facts_of(view, a, rt)
     ev = evaluator(rt, facts, a) if facts is not None else None
-    portrait = json.loads(a.portrait)
-    suggestions = json.loads(a.suggestions)
+    causes, needs, types = set(a.causes.split()), set(a.needs.split()), set(a.five_types.split())
+    eligible, receiving = set(a.eligible.split()), set(a.receiving.split())
 
     def finding(rule: RuleSpec, name_zh: str = "", name_en: str = "") -> Finding:
         return Finding(code=rule.code, name_zh=rule.name_zh or name_zh, name_en=rule.name_en or name_en,
@@ -27,31 +25,29 @@ def portrait_out(rt: ModelRuntime, a: Assessment, current: CurrentAssessment, vi
         zh, _, en = catalogues.need_types.get(code, code).partition(" / ")
         return zh.strip(), (en or zh).strip()
 
-    difficulty = next((finding(r) for r in model.difficulty if r.code == portrait["difficulty"]), None)
-    by_policy = {p["code"]: p for p in suggestions["policies"]}
+    difficulty = next((finding(r) for r in model.difficulty if r.code == a.difficulty), None)
     policies = []
     for spec in model.policies:
-        got = by_policy.get(spec.code, {"eligible": False, "receiving": False})
+        yes, got = spec.code in eligible, spec.code in receiving
         policies.append(PolicySuggestion(
-            code=spec.code, name_zh=spec.name_zh, name_en=spec.name_en, category=spec.category,
-            eligible=got["eligible"], receiving=got["receiving"], receiving_basis=spec.basis,  # type: ignore[arg-type]
-            finds_person=got["eligible"] and not got["receiving"], rule_zh=spec.rule_zh, rule_en=spec.rule_en,
-            facts=rests_on(ev, [spec.eligible, spec.receiving]),
+            code=spec.code, name_zh=spec.name_zh, name_en=spec.name_en, category=spec.category, eligible=yes,
+            receiving=got, receiving_basis=spec.basis, finds_person=yes and not got,  # type: ignore[arg-type]
+            rule_zh=spec.rule_zh, rule_en=spec.rule_en, facts=rests_on(ev, [spec.eligible, spec.receiving]),
         ))
     services = []
-    for item in suggestions["services"]:
-        entry = catalogues.services[item["code"]]
-        rules = [s for s in model.services if s.service == item["code"] and model.needs[s.need].code == item["need_type"]]
-        need_rule = next((r for r in model.needs if r.code == item["need_type"]), None)
+    for token in a.services.split():
+        code, _, need = token.partition("/")
+        entry = catalogues.services[code]
+        rules = [s for s in model.services if s.service == code and model.needs[s.need].code == need]
+        need_rule = next((r for r in model.needs if r.code == need), None)
         nodes = [need_rule.condition if need_rule else None, *(s.condition for s in rules)]
         services.append(ServiceSuggestion(code=entry.code, name_zh=entry.name_zh, name_en=entry.name_en,
-                                          category=entry.category, need_type=item["need_type"],
-                                          facts=rests_on(ev, nodes)))
+                                          category=entry.category, need_type=need, facts=rests_on(ev, nodes)))
     return PortraitOut(
         household_id=a.household_id, assessment_id=a.id, model_version=a.model_version, assessed_at=a.assessed_at,
         score=a.score, level=a.level, effective_level=current.effective_level, difficulty=difficulty,
-        causes=[finding(r) for r in model.causes if r.code in portrait["causes"]],
-        needs=[finding(r, *need_names(r.code)) for r in model.needs if r.code in portrait["needs"]],
-        five_types=[finding(r) for r in model.five_types if r.code in portrait["five_types"]],
+        causes=[finding(r) for r in model.causes if r.code in causes],
+        needs=[finding(r, *need_names(r.code)) for r in model.needs if r.code in needs],
+        five_types=[finding(r) for r in model.five_types if r.code in types],
         policies=policies, services=services,
     )
