@@ -84,7 +84,7 @@ async def _prepare(url: str, schema: str, scale: float, batch: Path, records: in
     db = Database.from_settings(settings, pool_size=2)
     started = time.perf_counter()
     loaded = await load(db, profile, Vault.from_settings(settings), generator.households(scale), events=False,
-                        today=generator.today)
+                        today=generator.today, workers=1, settings=settings)
     await db.dispose()
     write_batch(CityGenerator(profile.areas, profile.catalogue.code_lists), scale, records, batch)
     return {"city_households": loaded.households, "city_people": loaded.members,

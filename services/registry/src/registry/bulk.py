@@ -8,10 +8,14 @@ lock is held to the commit), so consumers see them in commit order like any othe
 
 from __future__ import annotations
 
+import asyncio
 import json
+import multiprocessing
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -30,6 +34,7 @@ from registry.households.present import label
 from registry.households.tables import Household, StatusChange
 from registry.members.tables import Member
 from registry.profile import CityProfile
+from registry.settings import RegistrySettings
 from registry.synthetic import SyntheticHousehold
 from registry.vault import Vault
 
@@ -169,25 +174,57 @@ def chunks(items: Iterable[SyntheticHousehold], size: int) -> Iterator[list[Synt
         yield chunk
 
 
+# Sealing in worker processes: each builds its own profile, vault and sealer once.
+_worker_sealer: Sealer | None = None
+
+
+def _start_worker(settings: RegistrySettings, today: date, now: datetime) -> None:
+    global _worker_sealer
+    from registry.profile import load_profile
+
+    _worker_sealer = Sealer(load_profile(settings.config_dir), Vault.from_settings(settings), today, now)
+
+
+def _seal(sealer: Sealer, households: list[SyntheticHousehold], events: bool) -> tuple[SealedBatch, dict[str, str], float]:
+    started = time.perf_counter()
+    index = sealer.vault.resident_index
+    indexes = {m.id: index(m.resident_id) for h in households for m in h.members}
+    return sealer.seal(households, events=events, indexes=indexes), indexes, time.perf_counter() - started
+
+
+def _seal_in_worker(households: list[SyntheticHousehold], events: bool) -> tuple[SealedBatch, dict[str, str], float]:
+    assert _worker_sealer is not None
+    return _seal(_worker_sealer, households, events)
+
+
+def _keep(sealed: SealedBatch, keep: set[str]) -> SealedBatch:
+    return SealedBatch([r for r in sealed.households if r[0] in keep], [r for r in sealed.members if r[1] in keep],
+                       [r for r in sealed.statuses if r[1] in keep], [e for e in sealed.events if e[1] in keep])
+
+
 async def load(db: Database, profile: CityProfile, vault: Vault, households: Iterable[SyntheticHousehold], *,
-               events: bool = True, chunk: int = 5000, today: date | None = None) -> LoadReport:
-    """Load households in one transaction; those (or people) already present are skipped."""
+               events: bool = True, chunk: int = 5000, today: date | None = None, workers: int = 0,
+               settings: RegistrySettings | None = None) -> LoadReport:
+    """Load households in one transaction; those (or people) already present are skipped.
+
+    With ``workers`` > 0 (and the ``settings`` the workers build their keys from), chunks are
+    sealed in that many processes while PostgreSQL copies the previous chunk, so sealing and
+    COPY overlap instead of adding up.
+    """
     now = utcnow()
-    sealer = Sealer(profile, vault, today or date.today(), now)
+    today = today or date.today()
     report = LoadReport()
     async with unit_of_work(db) as session:
         writer = Writer(session, db)
-        for part in chunks(households, chunk):
+
+        async def write(part: list[SyntheticHousehold], sealed: SealedBatch, indexes: dict[str, str], seconds: float) -> None:
+            report.seal_seconds += seconds
             started = time.perf_counter()
-            indexes = {m.id: vault.resident_index(m.resident_id) for h in part for m in h.members}
-            report.seal_seconds += time.perf_counter() - started
             have_h, have_m = await existing(session, [h.id for h in part], list(indexes.values()))
-            fresh = [h for h in part if h.id not in have_h and not any(indexes[m.id] in have_m for m in h.members)]
-            report.skipped += len(part) - len(fresh)
-            started = time.perf_counter()
-            sealed = sealer.seal(fresh, events=events, indexes=indexes)
-            report.seal_seconds += time.perf_counter() - started
-            started = time.perf_counter()
+            if have_h or have_m:  # already loaded (seeding twice): keep only what is new
+                keep = {h.id for h in part if h.id not in have_h and not any(indexes[m.id] in have_m for m in h.members)}
+                sealed = _keep(sealed, keep)
+                report.skipped += len(part) - len(keep)
             await writer.rows("households", H_COLUMNS, sealed.households)
             await writer.rows("members", M_COLUMNS, sealed.members)
             await writer.rows("status_changes", S_COLUMNS, sealed.statuses)
@@ -198,4 +235,24 @@ async def load(db: Database, profile: CityProfile, vault: Vault, households: Ite
             report.households += len(sealed.households)
             report.members += len(sealed.members)
             report.events += len(sealed.events)
+
+        if workers <= 0:
+            sealer = Sealer(profile, vault, today, now)
+            for part in chunks(households, chunk):
+                await write(part, *_seal(sealer, part, events))
+            return report
+        if settings is None:
+            raise ValueError("sealing in workers needs the settings to build their keys from")
+        loop = asyncio.get_running_loop()
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+                                 initargs=(settings, today, now)) as pool:
+            queue: deque[tuple[list[SyntheticHousehold], asyncio.Future]] = deque()
+            for part in chunks(households, chunk):
+                queue.append((part, loop.run_in_executor(pool, _seal_in_worker, part, events)))
+                if len(queue) > workers:
+                    done, future = queue.popleft()
+                    await write(done, *(await future))
+            while queue:
+                done, future = queue.popleft()
+                await write(done, *(await future))
     return report

@@ -44,8 +44,11 @@ async def _seed(settings: RegistrySettings, profile, generator: CityGenerator, s
     db = Database.from_settings(settings, pool_size=2)
     started = time.perf_counter()
     try:
+        # Past a small city, seal in a second process while PostgreSQL copies (a worker costs a
+        # few seconds to start, more than a small city takes).
+        workers = 1 if scale >= 0.2 and db.is_postgres else 0
         report = await load(db, profile, Vault.from_settings(settings), generator.households(scale), events=events,
-                            today=generator.today)
+                            today=generator.today, workers=workers, settings=settings)
     finally:
         await db.dispose()
     print(f"registry: synthetic city at scale {scale}: {report.households} households and {report.members} people "

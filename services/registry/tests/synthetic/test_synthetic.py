@@ -84,3 +84,15 @@ def test_batch_records_mix(registry):
     assert len({r["record_id"] for r in batch}) == 2000
     unchanged = sum(1 for r in batch if r["item"] == "basic_medical_insurance_enrolment")
     assert 1700 <= unchanged <= 1900
+
+
+async def test_sealing_in_a_worker_process_loads_the_same(registry):
+    generator = CityGenerator(registry.app.state.profile.areas, registry.app.state.profile.catalogue.code_lists, seed=7)
+    households = list(generator.households(0.001))
+    report = await load(registry.db, registry.app.state.profile, registry.app.state.vault, households,
+                        today=generator.today, chunk=50, workers=1, settings=registry.settings)
+    assert report.households == len(households) and report.events == len(households)
+    async with registry.db.sessionmaker() as s:
+        count = (await s.execute(select(func.count()).select_from(Member)
+                                 .where(Member.household_id.in_([h.id for h in households])))).scalar_one()
+    assert count == sum(len(h.members) for h in households)

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import flag_modified
 
 from servicekit.errors import Conflict, NotFound
+from servicekit.resident_id import InvalidResidentId, normalize
 
 from registry.audit import service as audit
 from registry.columns import new_id
@@ -273,15 +274,12 @@ async def record_survey(ctx: Context, household: Household, body: SurveyIn) -> S
 
 async def own_household(ctx: Context) -> Household:
     """A citizen's own household, found by the ID number in their token; 404 otherwise."""
-    number = ctx.caller.resident_id
     household = None
-    if number:
-        from servicekit.resident_id import InvalidResidentId, normalize
-
-        try:
-            household = await repository.of_member(ctx.session, ctx.vault.resident_index(normalize(number)))
-        except InvalidResidentId:
-            household = None
+    try:
+        index = ctx.vault.resident_index(normalize(ctx.caller.resident_id or ""))
+        household = await repository.of_member(ctx.session, index)
+    except InvalidResidentId:
+        pass
     if household is None:
         raise NotFound("No household is registered for you.")
     return household

@@ -16,6 +16,7 @@ from registry.audit import service as audit
 from registry.columns import new_id
 from registry.deps import Context
 from registry.facts import service as facts_service
+from registry.facts.schemas import facts_public
 from registry.facts.vocabulary import Change, value_of
 from registry.households import repository as households_repo
 from registry.households.tables import Household
@@ -115,8 +116,6 @@ def age(birth: date, today: date) -> int:
 
 
 def public(m: Member, today: date) -> MemberPublic:
-    from registry.facts.schemas import facts_public
-
     return MemberPublic(
         id=m.id, household_id=m.household_id, resident_id_masked=m.resident_masked, name_masked=m.name_masked,
         phone_masked=m.phone_masked, sex=m.sex, age=age(m.birth_date, today), relation=m.relation,

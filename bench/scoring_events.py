@@ -1,0 +1,144 @@
+"""Following the registry: catching up with a fresh registry of 230,000 households, then the
+latency of one household.changed. ``python -m bench scoring_events`` (PostgreSQL: DATABASE_URL,
+default the local zhongfu_dev).
+
+The registry is an in-process stand-in serving pre-serialised household.changed events
+(synthetic views) over its feed API; scoring's own FeedConsumer reads it through httpx, in
+batches of 1,000, each applied in one transaction (views stored, households scored by the
+kernel, assessments and assessment.updated events written). Then single events: the time from a
+fetched event's arrival to its assessment committed (FeedConsumer.apply), p50/p99 over 300.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI, Query, Response
+
+from bench.common import report
+from bench.scoring_rescore import DEFAULT_URL, PeakMemory, say
+
+HOUSEHOLDS = int(os.environ.get("SCORING_BENCH_HOUSEHOLDS", "230000"))
+SINGLE_EVENTS = 300
+CONFIG = Path(__file__).resolve().parent.parent / "config"
+
+
+class Registry:
+    """Pre-serialised events behind the registry's feed route."""
+
+    def __init__(self) -> None:
+        self.events: list[bytes] = []
+        self.app = FastAPI()
+
+        @self.app.get("/internal/feed")
+        async def feed(after: int = 0, limit: int = Query(100, le=1000), wait: float = 0) -> Response:
+            page = self.events[after:after + limit]
+            body = b'{"events":[' + b",".join(page) + b'],"next_after":%d,"head":%d}' % (after + len(page), len(self.events))
+            return Response(content=body, media_type="application/json")
+
+    def add(self, household_id: str, version: int, area: str, view: dict, missing: list[str], triggers: list) -> None:
+        position = len(self.events) + 1
+        data = {"household_id": household_id, "version": version, "area_code": area,
+                "township_code": area[:9] + "000", "district_code": area[:6] + "000000", "label_masked": "张*明户",
+                "synthetic": True, "change": "updated", "triggers": triggers, "view": view, "missing": missing}
+        event = {"position": position, "id": str(uuid.uuid4()), "type": "household.changed", "subject": household_id,
+                 "occurred_at": datetime.now(UTC).isoformat(), "traceparent": None, "data": data}
+        self.events.append(json.dumps(event, ensure_ascii=False).encode())
+
+
+async def run() -> dict:
+    import sqlalchemy as sa
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from servicekit.events import Event
+    from servicekit.migrations import upgrade
+    from scoring.app import MIGRATIONS, create_app, registry_consumer
+    from scoring.models import service as models
+    from scoring.settings import ScoringSettings
+    from scoring.synthetic import DISTRICT_WEIGHTS, generate, to_views
+
+    url = os.environ.get("DATABASE_URL", DEFAULT_URL)
+    schema = f"bench_scoring_{uuid.uuid4().hex[:8]}"
+    settings = ScoringSettings(database_url=url, db_schema=schema, config_dir=CONFIG, consumer_batch_size=1000)
+    await asyncio.to_thread(upgrade, MIGRATIONS, settings)
+    registry = Registry()
+    transport = httpx.ASGITransport(app=registry.app)
+
+    async def no_token() -> str:  # the stand-in registry checks no token
+        return "bench"
+
+    app = create_app(settings, registry_transport=transport, registry_token=no_token, start_consumers=False)
+    engine, db, profile = app.state.engine, app.state.db, app.state.engine.profile
+    try:
+        started = time.perf_counter()
+        matrix, missing = generate(profile.ctx.view, HOUSEHOLDS, seed=20261129, unknown_rate=0.005)
+        views = to_views(profile.ctx.view, matrix, missing)
+        del matrix, missing
+        ids = [str(uuid.UUID(int=i + 1)) for i in range(HOUSEHOLDS)]
+        districts = list(DISTRICT_WEIGHTS)
+        for i, (view, said) in enumerate(views):
+            district = view["district_code"] or districts[0]
+            registry.add(ids[i], 1, district[:6] + f"{1 + i % 20:03d}{1 + i % 15:03d}", view, said, [])
+        say(f"registry of {HOUSEHOLDS} households ready in {time.perf_counter() - started:.1f}s")
+        await models.bootstrap(engine)
+
+        consumer = registry_consumer(app, transport, no_token)
+        with PeakMemory() as memory:
+            start = time.perf_counter()
+            applied = 0
+            while (n := await consumer.step()) > 0:
+                applied += n
+            catch_up = time.perf_counter() - start
+        say(f"caught up with {applied} events in {catch_up:.1f}s")
+
+        latencies = []
+        rng = __import__("random").Random(7)
+        for k in range(SINGLE_EVENTS):
+            i = rng.randrange(HOUSEHOLDS)
+            view = dict(views[i][0])
+            view["major_illness_members"] = (view.get("major_illness_members") or 0) + 1  # a diagnosis
+            registry.add(ids[i], 2 + k, f"{(view['district_code'] or districts[0])[:6]}001001", view, views[i][1],
+                         [{"code": "major_illness_diagnosed", "member_ref": "m", "source": "health"}])
+            events = await consumer.fetch(await consumer.cursor(), 0)
+            assert len(events) == 1 and isinstance(events[0], Event)
+            arrived = time.perf_counter()
+            assert await consumer.apply(events) == 1
+            latencies.append(time.perf_counter() - arrived)
+        latencies.sort()
+    finally:
+        await db.dispose()
+        dropper = create_async_engine(settings.effective_database_url)
+        async with dropper.begin() as conn:
+            await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        await dropper.dispose()
+    p50 = statistics.median(latencies) * 1000
+    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
+    figures = {
+        "households": HOUSEHOLDS,
+        "catch-up, fresh registry (s)": round(catch_up, 1),
+        "catch-up rate (households/s)": round(applied / catch_up),
+        "consumer batch": settings.consumer_batch_size,
+        "single event to commit, p50 (ms)": round(p50, 1),
+        "single event to commit, p99 (ms)": round(p99, 1),
+        "single events measured": len(latencies),
+        "peak RSS during catch-up (MB)": round(memory.peak / 2**20),
+    }
+    goals = {"catch-up": "< 60 s", "single event p99": "<= 20 ms", "memory": "< 1024 MB"}
+    met = {"catch-up": catch_up < 60, "single event p99": p99 <= 20, "memory": memory.peak < 2**30}
+    return report("scoring_events", figures, goals, met)
+
+
+def main() -> dict:
+    return asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()
