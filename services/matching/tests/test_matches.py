@@ -150,3 +150,23 @@ async def test_full_run_keeps_proposals_that_stay(svc):
     async with client(svc, "auditor") as c:
         runs = (await c.get("/api/v1/matches/runs", params={"limit": 2})).json()["items"]
         assert runs[0]["mode"] == "full" and runs[0]["id"] == report["id"]
+
+
+async def test_incremental_runs_reconsider_unmatched_needs_when_capacity_moves(svc):
+    org = await approved_partner(svc)
+    offer = await published_offer(svc, org, services=["after_school_care"], areas=["330106002002"], capacity=1,
+                                  site_code="VP330106002002")
+    first = await need(svc, "after_school_care", area="330106002002")
+    await run(svc)
+    waiting = await need(svc, "after_school_care", area="330106002002")
+    report = await run(svc)
+    assert report["needs_considered"] >= 1
+    async with client(svc, "town_worker", area="330106002000") as c:
+        assert (await c.get(f"/api/v1/needs/{waiting['id']}")).json()["unmatched_reason"] == "capacity_exhausted"
+    assert await match_of(svc, org, first["id"]) is not None
+    async with client(svc, "partner", org=org) as c:  # capacity moves: the waiting need is matched
+        etag = (await c.get(f"/api/v1/offers/{offer['id']}")).headers["etag"]
+        assert (await c.patch(f"/api/v1/offers/{offer['id']}", json={"capacity": 2},
+                              headers={"If-Match": etag})).status_code == 200
+    await run(svc)
+    assert await match_of(svc, org, waiting["id"]) is not None

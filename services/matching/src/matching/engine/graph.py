@@ -91,6 +91,7 @@ class Graph:
     arc_units: I64
     arc_km: np.ndarray
     reason: np.ndarray  # per need, before solving: NO_OFFER_IN_AREA, NOT_ELIGIBLE, or 0
+    eligible: I64  # per need: offers it is eligible for (with capacity left or not)
 
     @property
     def arcs(self) -> int:
@@ -242,4 +243,5 @@ def build(problem: Problem) -> Graph:
     a_group, a_offer, a_units, a_km = finish(g0_village[group_g0][a_group], a_group, a_offer)
     return Graph(group_of=group_of, group_size=group_size, hub_of_group=hub_of_group, hub_size=hub_size,
                  hub_arc_hub=hub_arc_hub, hub_arc_offer=hub_arc_offer, hub_arc_units=hub_units, hub_arc_km=hub_km,
-                 arc_group=a_group, arc_offer=a_offer, arc_units=a_units, arc_km=a_km, reason=reason)
+                 arc_group=a_group, arc_offer=a_offer, arc_units=a_units, arc_km=a_km, reason=reason,
+                 eligible=eligible_arcs.astype(np.int64))

@@ -3,17 +3,17 @@ answer back, in bulk (COPY on PostgreSQL, executemany on SQLite)."""
 
 from __future__ import annotations
 
-import base64
-import os
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import bindparam, exists, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from matching.matches.tables import LIVE, Match, MatchingRun
+from matching.matches.tables import CLOSED, LIVE, Match, MatchingRun
 from matching.needs.tables import Need
 from matching.offers.tables import Offer
 from matching.organisations.tables import Organisation
@@ -34,7 +34,6 @@ class NeedRow:
     household_type: str | None
     need_types: list[str]
     member_ages: list[int]
-    status: str
     unmatched_reason: str | None
 
 
@@ -82,18 +81,36 @@ async def held(session: AsyncSession, keys: dict[str, str], *, full: bool) -> di
     return out
 
 
-async def candidate_needs(session: AsyncSession, *, full: bool) -> list[NeedRow]:
-    """Open needs (and, for a full run, those with a proposal), oldest first."""
-    statuses = ("open", "matched") if full else ("open",)
-    stmt = (select(Need.id, Need.area_code, Need.service_code, Need.priority, Need.household_type, Need.need_types,
-                   Need.member_ages, Need.status, Need.unmatched_reason)
-            .where(Need.status.in_(statuses)).order_by(Need.created_at, Need.id))
+def live_match_exists() -> Any:
+    return exists().where(Match.need_id == Need.id, Match.status.in_(LIVE))
+
+
+NEED_COLUMNS = (Need.id, Need.area_code, Need.service_code, Need.priority, Need.household_type, Need.need_types,
+                Need.member_ages, Need.unmatched_reason)
+
+
+async def candidate_needs(session: AsyncSession, *, full: bool, only_new: bool = False) -> list[NeedRow]:
+    """Open needs without a proposal (a full run: with or without), oldest first; ``only_new``:
+    just those no run has looked at since they arrived or were reopened."""
+    condition = Need.status == "open"
+    if not full:
+        condition = condition & ~live_match_exists()
+    if only_new:
+        condition = condition & Need.unmatched_reason.is_(None)
+    if is_postgres(session):
+        # One JSON document for all rows, parsed in one go: 140,000 rows with two JSON columns
+        # each cost seconds through per-row decoding.
+        rows = func.json_build_array(*NEED_COLUMNS)
+        stmt = select(func.coalesce(func.json_agg(aggregate_order_by(rows, Need.created_at, Need.id)), text("'[]'")))
+        raw = (await session.execute(stmt.where(condition).execution_options(json_raw=True))).scalar_one()
+        return [NeedRow(*row) for row in (json.loads(raw) if isinstance(raw, str) else raw)]
+    stmt = select(*NEED_COLUMNS).where(condition).order_by(Need.created_at, Need.id)
     return [NeedRow(*row) for row in (await session.execute(stmt)).all()]
 
 
 async def exclusions(session: AsyncSession) -> list[tuple[str, str]]:
     """(need, offer) pairs never to propose again: declined by the partner or revoked by an officer."""
-    stmt = select(Match.need_id, Match.offer_id).where(Match.status.in_(("declined", "revoked")))
+    stmt = select(Match.need_id, Match.offer_id).where(Match.status.in_(CLOSED))
     return [(n, o) for n, o in (await session.execute(stmt)).all()]
 
 
@@ -102,17 +119,16 @@ async def proposals(session: AsyncSession) -> dict[str, tuple[str, str]]:
     return {need: (match, offer) for match, need, offer in (await session.execute(stmt)).all()}
 
 
-def reference() -> str:
-    """What a partner quotes to the relay hotline: 60 random bits, no meaning."""
-    return "M" + base64.b32encode(os.urandom(8)).decode()[:12]
+def reference(match_id: str) -> str:
+    """What a partner quotes to the relay hotline: 48 of the id's random bits."""
+    return "M" + match_id[:8].upper() + match_id[9:13].upper()
 
 
-def match_row(need: NeedRow, offer: OfferRow, key: str, km: float, run_id: str, now: datetime) -> dict[str, Any]:
-    return {
-        "id": str(uuid.uuid4()), "need_id": need.id, "offer_id": offer.id, "organisation_id": offer.organisation_id,
-        "site_code": offer.site_code, "status": "proposed", "period_key": key, "distance_km": round(km, 3),
-        "priority": need.priority, "run_id": run_id, "reference": reference(), "proposed_at": now, "version": 1,
-    }
+def match_row(need: NeedRow, offer: OfferRow, key: str, km: float, run_id: str, now: datetime) -> tuple:
+    """A proposal, in the order of MATCH_COLUMNS."""
+    match_id = str(uuid.uuid4())
+    return (match_id, need.id, offer.id, offer.organisation_id, offer.site_code, "proposed", key, round(km, 3),
+            need.priority, run_id, reference(match_id), now, 1)
 
 
 async def withdraw(session: AsyncSession, match_ids: list[str], now: datetime) -> None:
@@ -129,42 +145,40 @@ async def _asyncpg(session: AsyncSession) -> Any:
     return raw.driver_connection
 
 
-async def insert_matches(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+async def insert_matches(session: AsyncSession, rows: list[tuple]) -> None:
     if not rows:
         return
     if is_postgres(session):
-        records = [tuple(r[c] for c in MATCH_COLUMNS) for r in rows]
-        await (await _asyncpg(session)).copy_records_to_table("matches", records=records, columns=MATCH_COLUMNS)
+        await (await _asyncpg(session)).copy_records_to_table("matches", records=rows, columns=MATCH_COLUMNS)
         return
-    for i in range(0, len(rows), CHUNK):
-        await session.execute(insert(Match), rows[i:i + CHUNK])
+    dicts = [dict(zip(MATCH_COLUMNS, r, strict=True)) for r in rows]
+    for i in range(0, len(dicts), CHUNK):
+        await session.execute(insert(Match), dicts[i:i + CHUNK])
 
 
-async def update_needs(session: AsyncSession, needs: list[NeedRow], matched: list[bool], reasons: list[str | None],
-                       now: datetime) -> int:
-    """Matched needs become ``matched``, the others ``open`` with the reason; only changes are written."""
-    ids, statuses, why = [], [], []
-    for need, is_matched, reason in zip(needs, matched, reasons, strict=True):
-        status = "matched" if is_matched else "open"
-        if need.status != status or need.unmatched_reason != reason:
+async def update_reasons(session: AsyncSession, needs: list[NeedRow], reasons: list[str | None],
+                         now: datetime) -> int:
+    """Each need's reason for being left unmatched (None when matched); only changes are written.
+    No indexed column changes, so on PostgreSQL these are HOT updates."""
+    ids, why = [], []
+    for need, reason in zip(needs, reasons, strict=True):
+        if need.unmatched_reason != reason:
             ids.append(need.id)
-            statuses.append(status)
             why.append(reason)
     if not ids:
         return 0
     if is_postgres(session):
         await session.execute(
-            text("UPDATE needs SET status = v.status, unmatched_reason = v.reason, updated_at = :now, "
-                 "version = needs.version + 1 FROM unnest(CAST(:ids AS varchar[]), CAST(:statuses AS varchar[]), "
-                 "CAST(:reasons AS varchar[])) AS v(id, status, reason) WHERE needs.id = v.id"),
-            {"ids": ids, "statuses": statuses, "reasons": why, "now": now},
+            text("UPDATE needs SET unmatched_reason = v.reason, updated_at = :now "
+                 "FROM unnest(CAST(:ids AS varchar[]), CAST(:reasons AS varchar[])) AS v(id, reason) "
+                 "WHERE needs.id = v.id"),
+            {"ids": ids, "reasons": why, "now": now},
         )
     else:
         table = Need.__table__  # Core, not the ORM's bulk update: executemany with one statement
         stmt = (update(table).where(table.c.id == bindparam("b_id"))
-                .values(status=bindparam("b_status"), unmatched_reason=bindparam("b_reason"), updated_at=now,
-                        version=table.c.version + 1))
-        params = [{"b_id": i, "b_status": s, "b_reason": r} for i, s, r in zip(ids, statuses, why, strict=True)]
+                .values(unmatched_reason=bindparam("b_reason"), updated_at=now))
+        params = [{"b_id": i, "b_reason": r} for i, r in zip(ids, why, strict=True)]
         for k in range(0, len(params), CHUNK):
             await session.execute(stmt, params[k:k + CHUNK])
     return len(ids)
@@ -181,9 +195,23 @@ async def record_run(session: AsyncSession, report: Any, triggered_by: str, star
     await session.flush()
 
 
+async def last_run_started(session: AsyncSession) -> datetime | None:
+    stmt = select(MatchingRun.started_at).order_by(MatchingRun.started_at.desc()).limit(1)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def capacity_changed_since(session: AsyncSession, since: datetime) -> bool:
+    """An offer changed, or a match let go of its slot (declined, revoked, withdrawn)."""
+    if (await session.execute(select(Offer.id).where(Offer.updated_at > since).limit(1))).first() is not None:
+        return True
+    freed = select(Match.id).where(Match.closed_at > since).limit(1)
+    return (await session.execute(freed)).first() is not None
+
+
 async def work_waiting(session: AsyncSession, since: datetime) -> bool:
     """Needs never considered or reopened, or offers changed, since ``since``."""
-    fresh = select(Need.id).where(Need.status == "open", Need.unmatched_reason.is_(None)).limit(1)
+    fresh = (select(Need.id).where(Need.status == "open", Need.unmatched_reason.is_(None), ~live_match_exists())
+             .limit(1))
     if (await session.execute(fresh)).first() is not None:
         return True
     changed = select(Offer.id).where(Offer.updated_at > since).limit(1)

@@ -96,6 +96,16 @@ def current_keys(profile: Profile, offers: list[store.OfferRow], now: datetime) 
     return {o.id: period_key(o.period, today) for o in offers}
 
 
+async def _widen(session: AsyncSession, profile: Profile, now: datetime) -> bool:
+    """Whether needs left unmatched before could be matched now. Not when only needs arrived: the
+    capacity they could have had is still taken and no offer changed. Yes when capacity moved --
+    an offer changed, a match let go of its slot -- or on a new day (a new period may have begun)."""
+    last = await store.last_run_started(session)
+    if last is None or local_date(profile.rules.zone, last) != local_date(profile.rules.zone, now):
+        return True
+    return await store.capacity_changed_since(session, last)
+
+
 async def run(db: Database, profile: Profile, *, mode: Mode, triggered_by: str, now: datetime | None = None) -> RunReport:
     async with unit_of_work(db) as session:
         return await run_in(session, profile, mode=mode, triggered_by=triggered_by, now=now)
@@ -117,7 +127,8 @@ async def run_in(session: AsyncSession, profile: Profile, *, mode: Mode, trigger
     offers = await store.published_offers(session)
     keys = current_keys(profile, offers, now)
     held = await store.held(session, keys, full=mode == "full")
-    needs = await store.candidate_needs(session, full=mode == "full")
+    needs = await store.candidate_needs(session, full=mode == "full",
+                                        only_new=mode == "incremental" and not await _widen(session, profile, now))
     exclusions = await store.exclusions(session)
     proposals = await store.proposals(session) if mode == "full" else {}
     lap("load")
@@ -144,7 +155,7 @@ async def run_in(session: AsyncSession, profile: Profile, *, mode: Mode, trigger
     await store.insert_matches(session, new_rows)
     lap("write_matches")
     reasons = [REASONS.get(int(r)) for r in solution.reason.tolist()]
-    await store.update_needs(session, needs, [bool(x) for x in (offer_of >= 0).tolist()], reasons, now)
+    await store.update_reasons(session, needs, reasons, now)
     lap("write_needs")
 
     unmatched: dict[str, int] = {}

@@ -108,8 +108,7 @@ async def decline(session: AsyncSession, caller: Caller, index: BlindIndex, matc
     if_match(match.version)
     _require(match, "proposed", action="declined")
     now = utcnow()
-    _close(match, "declined", body.reason.value, body.note, now)
-    await needs.reopen(session, [need.id], now)
+    _close(match, "declined", body.reason.value, body.note, now)  # the need is open again, unproposed
     _step(session, match, "declined", caller, now, reason=body.reason.value)
     await session.flush()
     return match, need
@@ -166,7 +165,7 @@ async def revoke(session: AsyncSession, caller: Caller, index: BlindIndex, match
     now = utcnow()
     previous = match.status
     _close(match, "revoked", "officer", reason, now)
-    await needs.reopen(session, [need.id], now, from_status="matched" if previous == "proposed" else "accepted")
+    await needs.reopen(session, [need.id], now)
     _step(session, match, "revoked", caller, now, previous=previous)
     await session.flush()
     return match, need

@@ -10,6 +10,7 @@ from sqlmodel import Field, SQLModel
 from matching.columns import BigId, JSONType, id_column, integer, text, ts
 
 LIVE = ("proposed", "accepted", "delivered")
+CLOSED = ("declined", "revoked")  # never proposed again for the same need and offer
 
 
 class Match(SQLModel, table=True):
@@ -17,7 +18,9 @@ class Match(SQLModel, table=True):
     __table_args__ = (
         Index("ix_matches_offer_period", "offer_id", "period_key", "status"),
         Index("ix_matches_org", "organisation_id", "status"),
-        Index("ix_matches_need", "need_id"),
+        Index("ix_matches_closed", "need_id", "offer_id",
+              postgresql_where=sql("status IN ('declined', 'revoked')"),
+              sqlite_where=sql("status IN ('declined', 'revoked')")),
         # One live match per need, whatever runs or accepts race: the database says no.
         Index("uq_matches_live_need", "need_id", unique=True,
               postgresql_where=sql("status IN ('proposed', 'accepted', 'delivered')"),
@@ -26,8 +29,10 @@ class Match(SQLModel, table=True):
     )
 
     id: str = Field(sa_column=id_column())
-    need_id: str = Field(sa_column=text(36, ForeignKey("needs.id")))
-    offer_id: str = Field(sa_column=text(36, ForeignKey("offers.id")))
+    # No foreign keys (migration 0003): needs and offers are never deleted, and a full run writes
+    # 140,000 of these at once.
+    need_id: str = Field(sa_column=text(36))
+    offer_id: str = Field(sa_column=text(36))
     organisation_id: str = Field(sa_column=text(64))
     site_code: str = Field(sa_column=text(32))
     status: str = Field(sa_column=text(12))  # proposed | accepted | declined | delivered | revoked | withdrawn
@@ -35,7 +40,7 @@ class Match(SQLModel, table=True):
     distance_km: float = Field(sa_column=Column(Float, nullable=False))
     priority: int = Field(sa_column=integer())
     run_id: str | None = Field(default=None, sa_column=text(36, nullable=True))
-    reference: str = Field(sa_column=text(16, unique=True))  # quoted to the relay hotline
+    reference: str = Field(sa_column=text(16))  # quoted to the relay hotline; derived from the id
     proposed_at: datetime = Field(sa_column=ts())
     accepted_at: datetime | None = Field(default=None, sa_column=ts(nullable=True))
     closed_at: datetime | None = Field(default=None, sa_column=ts(nullable=True))  # declined/revoked/withdrawn

@@ -69,7 +69,7 @@ async def list_needs(session: Session, caller: Anyone, profile: CurrentProfile, 
     items, cursor = paginate(rows, paging, lambda n: (n.created_at.isoformat(), n.id))
     if citizen:
         return Page[NeedOwn](items=await service.own_views(session, items), next_cursor=cursor)
-    return Page[NeedPublic](items=[service.public(n, profile) for n in items], next_cursor=cursor)
+    return Page[NeedPublic](items=await service.public_views(session, profile, items), next_cursor=cursor)
 
 
 @router.get("/{need_id}", operation_id="needs:get", summary="One need", response_model=NeedPublic | NeedOwn,
@@ -80,11 +80,11 @@ async def get_need(need_id: str, session: Session, caller: Anyone, profile: Curr
     set_etag(response, need.version)
     if caller.role is Role.citizen:
         return (await service.own_views(session, [need]))[0]
-    return service.public(need, profile)
+    return (await service.public_views(session, profile, [need]))[0]
 
 
 @router.post("/{need_id}/cancel", operation_id="needs:cancel",
-             summary="Cancel an open or matched need (officials of its area, or the citizen who asked)",
+             summary="Cancel an open need, proposal or not (officials of its area, or the citizen who asked)",
              response_model=NeedPublic | NeedOwn,
              responses=problem_responses(Forbidden, NotFound, InvalidTransition, PreconditionFailed))
 async def cancel_need(need_id: str, request: Request, session: Session, caller: Anyone,

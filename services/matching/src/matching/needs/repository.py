@@ -6,11 +6,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import exists, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Caller
 
+from matching.matches.tables import Match
 from matching.needs.tables import Need
 from matching.sql import for_update
 
@@ -20,20 +21,27 @@ async def get(session: AsyncSession, need_id: str, *, lock: bool = False) -> Nee
     return (await session.execute(for_update(session, stmt) if lock else stmt)).scalar_one_or_none()
 
 
-async def reopen(session: AsyncSession, need_ids: list[str], at: datetime, *, from_status: str = "matched") -> None:
-    """Needs whose match went away are open again, to be matched by the next run."""
+async def reopen(session: AsyncSession, need_ids: list[str], at: datetime) -> None:
+    """Needs whose accepted match was revoked are open again, for the next run."""
     if need_ids:
         await session.execute(
-            update(Need).where(Need.id.in_(need_ids), Need.status == from_status)
+            update(Need).where(Need.id.in_(need_ids), Need.status == "accepted")
             .values(status="open", unmatched_reason=None, updated_at=at, version=Need.version + 1)
         )
 
 
-async def set_status(session: AsyncSession, need_id: str, status: str, at: datetime) -> None:
-    await session.execute(
-        update(Need).where(Need.id == need_id)
-        .values(status=status, unmatched_reason=None, updated_at=at, version=Need.version + 1)
-    )
+def proposed() -> Any:
+    """The need has a proposal waiting for the partner (it shows as ``matched``)."""
+    return exists().where(Match.need_id == Need.id, Match.status == "proposed")
+
+
+def with_status(status: str) -> Any:
+    """Stored statuses, and the shown one: ``matched`` is open with a proposal."""
+    if status == "matched":
+        return (Need.status == "open") & proposed()
+    if status == "open":
+        return (Need.status == "open") & ~proposed()
+    return Need.status == status
 
 
 async def page(session: AsyncSession, *, scope: Any, requester: str | None, status: str | None,
@@ -45,7 +53,7 @@ async def page(session: AsyncSession, *, scope: Any, requester: str | None, stat
     if requester is not None:
         stmt = stmt.where(Need.requester_digest == requester)
     if status is not None:
-        stmt = stmt.where(Need.status == status)
+        stmt = stmt.where(with_status(status))
     if service is not None:
         stmt = stmt.where(Need.service_code == service)
     if source is not None:

@@ -138,7 +138,7 @@ async def cancel(session: AsyncSession, caller: Caller, index: BlindIndex, need_
     await lock_shared(session)
     need = await visible(session, caller, index, need_id, lock=True)
     if_match(need.version)
-    if need.status not in (NeedStatus.open.value, NeedStatus.matched.value):
+    if need.status != NeedStatus.open.value:
         raise InvalidTransition(f"A need that is {need.status} cannot be cancelled; an officer revokes its match first.")
     now = utcnow()
     await matches.close_proposals(session, need_ids=[need.id], status="withdrawn", reason="need_cancelled", at=now)
@@ -148,7 +148,14 @@ async def cancel(session: AsyncSession, caller: Caller, index: BlindIndex, need_
     return need
 
 
-def public(need: Need, profile: Profile) -> NeedPublic:
+def shown_status(need: Need, match: Any) -> str:
+    """``matched`` is not stored: an open need whose live match is a proposal."""
+    if need.status == NeedStatus.open.value and match is not None and match.status == "proposed":
+        return NeedStatus.matched.value
+    return need.status
+
+
+def public(need: Need, profile: Profile, match: Any = None) -> NeedPublic:
     village = profile.areas.get(need.area_code)
     return NeedPublic(
         id=need.id, source=need.source, service_code=need.service_code, area_code=need.area_code,
@@ -156,7 +163,7 @@ def public(need: Need, profile: Profile) -> NeedPublic:
         location=Location(latitude=village.lat if village else 0.0, longitude=village.lon if village else 0.0),
         label_masked=need.label_masked, household_id=need.household_id, alert_id=need.alert_id, level=need.level,
         urgency=need.urgency, priority=need.priority, household_type=need.household_type,
-        member_ages=need.member_ages, need_types=need.need_types, wish=need.wish, status=need.status,
+        member_ages=need.member_ages, need_types=need.need_types, wish=need.wish, status=shown_status(need, match),
         unmatched_reason=need.unmatched_reason, version=need.version, created_at=need.created_at,
         updated_at=need.updated_at,
     )
@@ -176,10 +183,15 @@ def own(need: Need, match: Any = None) -> NeedOwn:
     if match is not None:
         found = OwnMatch(id=match.id, status=match.status, organisation_id=match.organisation_id,
                          delivered_on=match.delivered_on, feedback_score=match.feedback_score)
-    return NeedOwn(id=need.id, service_code=need.service_code, wish=need.wish, status=need.status, match=found,
-                   created_at=need.created_at, version=need.version)
+    return NeedOwn(id=need.id, service_code=need.service_code, wish=need.wish, status=shown_status(need, match),
+                   match=found, created_at=need.created_at, version=need.version)
 
 
 async def own_views(session: AsyncSession, found: list[Need]) -> list[NeedOwn]:
     current = await matches.current_of_needs(session, [n.id for n in found])
     return [own(n, current.get(n.id)) for n in found]
+
+
+async def public_views(session: AsyncSession, profile: Profile, found: list[Need]) -> list[NeedPublic]:
+    current = await matches.current_of_needs(session, [n.id for n in found])
+    return [public(n, profile, current.get(n.id)) for n in found]

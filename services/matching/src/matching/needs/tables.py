@@ -34,7 +34,9 @@ class Need(SQLModel, table=True):
     member_ages: list = Field(sa_column=json_list())
     need_types: list = Field(sa_column=json_list())
     wish: str | None = Field(default=None, sa_column=text(200, nullable=True))  # micro-wishes (微心愿)
-    status: str = Field(sa_column=text(12))  # open | matched | accepted | delivered | cancelled
+    # open | accepted | delivered | cancelled. "matched" is not stored: an open need with a live
+    # proposal shows as matched, so a run of the engine never rewrites the indexed status.
+    status: str = Field(sa_column=text(12))
     unmatched_reason: str | None = Field(default=None, sa_column=text(24, nullable=True))
     created_by: str = Field(sa_column=text(128))
     version: int = Field(sa_column=integer())

@@ -15,7 +15,6 @@ from servicekit.tables import utcnow
 from matching.columns import new_id
 from matching.locks import lock_shared
 from matching.matches import repository as matches
-from matching.needs import repository as needs
 from servicekit.errors import FieldIssue
 
 from matching.offers import hsds, repository
@@ -158,9 +157,8 @@ async def transition(session: AsyncSession, caller: Caller, offer_id: str, actio
         offer.published_at = now
     if to in (OfferStatus.paused, OfferStatus.closed):
         # Proposals not yet accepted go back to the pool; accepted ones are the partner's to deliver.
-        reopened = await matches.close_proposals(session, offer_id=offer.id, status="withdrawn",
-                                                 reason=f"offer_{to.value}", at=now)
-        await needs.reopen(session, reopened, now)
+        await matches.close_proposals(session, offer_id=offer.id, status="withdrawn", reason=f"offer_{to.value}",
+                                      at=now)
     await session.flush()
     return offer
 

@@ -48,7 +48,7 @@ async def need_statistics(session: Session, caller: Reader, profile: CurrentProf
                           by: Annotated[Literal["district", "township", "village"], Query()] = "township"
                           ) -> NeedStatistics:
     scope = caller.scope(Need.area_code)
-    by_status = await repository.counts(session, scope, Need.status)
+    by_status = await repository.shown_statuses(session, scope)
     total = sum(by_status.values())
     ever = sum(by_status.get(s, 0) for s in ("matched", "accepted", "delivered"))
     digits = DIGITS[by]

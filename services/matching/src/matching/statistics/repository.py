@@ -9,6 +9,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from matching.matches.tables import Match
+from matching.needs.repository import proposed
 from matching.needs.tables import Need
 from matching.organisations.tables import Organisation
 from matching.points.tables import PointsAccount, PointsEntry
@@ -20,6 +21,19 @@ async def counts(session: AsyncSession, scope: Any, column: Any) -> dict[str, in
     return {str(k): int(v) for k, v in rows.all() if k is not None}
 
 
+async def shown_statuses(session: AsyncSession, scope: Any) -> dict[str, int]:
+    """Needs by the status users see: open needs with a proposal count as ``matched``."""
+    stored = await counts(session, scope, Need.status)
+    matched = int((await session.execute(
+        select(func.count()).select_from(Need).where(scope, Need.status == "open", proposed()))).scalar_one())
+    if matched:
+        stored["matched"] = matched
+        stored["open"] -= matched
+        if not stored["open"]:
+            del stored["open"]
+    return stored
+
+
 async def by_service(session: AsyncSession, scope: Any) -> list[tuple[str, int, int]]:
     delivered = func.sum(case((Need.status == "delivered", 1), else_=0))
     stmt = (select(Need.service_code, func.count(), delivered).where(scope)
@@ -29,7 +43,8 @@ async def by_service(session: AsyncSession, scope: Any) -> list[tuple[str, int, 
 
 async def by_area(session: AsyncSession, scope: Any, digits: int) -> list[tuple[str, dict[str, int]]]:
     area = func.substr(Need.area_code, 1, digits)
-    stmt = select(area, Need.status, func.count()).where(scope).group_by(area, Need.status).order_by(area)
+    shown = case(((Need.status == "open") & proposed(), "matched"), else_=Need.status)
+    stmt = select(area, shown, func.count()).where(scope).group_by(area, shown).order_by(area)
     out: dict[str, dict[str, int]] = {}
     for code, status, n in (await session.execute(stmt)).all():
         out.setdefault(code, {})[status] = int(n)
