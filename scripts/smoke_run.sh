@@ -31,7 +31,8 @@ cleanup
 trap - EXIT
 # Every process must have exited after the stop.
 sleep 1
-if pgrep -f "python -m (gateway|registry|scoring|alerts|matching) serve" >/dev/null; then
+# (only this checkout's processes: other checkouts on the machine may run their own)
+if pgrep -f "$PWD/.venv/bin/python -m (gateway|registry|scoring|alerts|matching) serve" >/dev/null; then
   echo "processes were left running after the stop"; exit 1
 fi
 [ "$code" = 200 ] && [ "$unauth" = 401 ] && echo "newcomer path: ok"
