@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, insert, select, text, update
+from sqlalchemy import bindparam, exists, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from servicekit.auth import jurisdiction_prefix
 
 from matching.matches.tables import CLOSED, LIVE, Match, MatchingRun
 from matching.needs.tables import Need
@@ -89,14 +91,18 @@ NEED_COLUMNS = (Need.id, Need.area_code, Need.service_code, Need.priority, Need.
                 Need.member_ages, Need.unmatched_reason)
 
 
-async def candidate_needs(session: AsyncSession, *, full: bool, only_new: bool = False) -> list[NeedRow]:
-    """Open needs without a proposal (a full run: with or without), oldest first; ``only_new``:
-    just those no run has looked at since they arrived or were reopened."""
+async def candidate_needs(session: AsyncSession, *, full: bool, only_new: bool = False,
+                          also: list[OfferRow] | None = None) -> list[NeedRow]:
+    """Open needs without a proposal (a full run: with or without), oldest first. ``only_new``:
+    just those no run has looked at since they arrived or were reopened, and those of the services
+    and areas of the offers in ``also`` (whose capacity moved)."""
     condition = Need.status == "open"
     if not full:
         condition = condition & ~live_match_exists()
     if only_new:
-        condition = condition & Need.unmatched_reason.is_(None)
+        reach = [(Need.service_code == s) & Need.area_code.startswith(jurisdiction_prefix(a), autoescape=True)
+                 for s, a in sorted({(s, a) for o in also or () for s in o.services for a in o.areas})]
+        condition = condition & or_(Need.unmatched_reason.is_(None), *reach)
     if is_postgres(session):
         # One JSON document for all rows, parsed in one go: 140,000 rows with two JSON columns
         # each cost seconds through per-row decoding.
@@ -200,12 +206,11 @@ async def last_run_started(session: AsyncSession) -> datetime | None:
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def capacity_changed_since(session: AsyncSession, since: datetime) -> bool:
-    """An offer changed, or a match let go of its slot (declined, revoked, withdrawn)."""
-    if (await session.execute(select(Offer.id).where(Offer.updated_at > since).limit(1))).first() is not None:
-        return True
-    freed = select(Match.id).where(Match.closed_at > since).limit(1)
-    return (await session.execute(freed)).first() is not None
+async def offers_moved_since(session: AsyncSession, since: datetime) -> set[str]:
+    """Offers whose capacity may have moved: changed, or a match of theirs let go of its slot."""
+    changed = select(Offer.id).where(Offer.updated_at > since)
+    freed = select(Match.offer_id).where(Match.closed_at > since)
+    return set((await session.execute(changed.union(freed))).scalars())
 
 
 async def work_waiting(session: AsyncSession, since: datetime) -> bool:

@@ -96,14 +96,17 @@ def current_keys(profile: Profile, offers: list[store.OfferRow], now: datetime) 
     return {o.id: period_key(o.period, today) for o in offers}
 
 
-async def _widen(session: AsyncSession, profile: Profile, now: datetime) -> bool:
-    """Whether needs left unmatched before could be matched now. Not when only needs arrived: the
-    capacity they could have had is still taken and no offer changed. Yes when capacity moved --
-    an offer changed, a match let go of its slot -- or on a new day (a new period may have begun)."""
+async def _moved(session: AsyncSession, profile: Profile, now: datetime) -> set[str] | None:
+    """Offers whose capacity moved since the last run, or None when every unmatched need must be
+    looked at again (the first run, or a new day: a new period may have begun).
+
+    An incremental run looks at new and reopened needs, and at the needs left unmatched before
+    only in the services and areas of offers that changed or had a slot let go: elsewhere the
+    capacity they could have had is still taken, and no offer appeared."""
     last = await store.last_run_started(session)
     if last is None or local_date(profile.rules.zone, last) != local_date(profile.rules.zone, now):
-        return True
-    return await store.capacity_changed_since(session, last)
+        return None
+    return await store.offers_moved_since(session, last)
 
 
 async def run(db: Database, profile: Profile, *, mode: Mode, triggered_by: str, now: datetime | None = None) -> RunReport:
@@ -127,8 +130,12 @@ async def run_in(session: AsyncSession, profile: Profile, *, mode: Mode, trigger
     offers = await store.published_offers(session)
     keys = current_keys(profile, offers, now)
     held = await store.held(session, keys, full=mode == "full")
-    needs = await store.candidate_needs(session, full=mode == "full",
-                                        only_new=mode == "incremental" and not await _widen(session, profile, now))
+    if mode == "full":
+        needs = await store.candidate_needs(session, full=True)
+    else:
+        moved = await _moved(session, profile, now)
+        needs = await store.candidate_needs(session, full=False, only_new=moved is not None,
+                                            also=[o for o in offers if moved and o.id in moved])
     exclusions = await store.exclusions(session)
     proposals = await store.proposals(session) if mode == "full" else {}
     lap("load")
