@@ -414,3 +414,23 @@ async def test_a_saturated_pool_gives_up_after_the_connect_timeout(tmp_path, ups
         assert (await slow).status_code == 200
         # and the slot comes back
         assert (await gw.client.get("/api/v1/households", headers=gw.auth())).status_code == 200
+
+
+async def test_access_log_levels_and_no_query_strings(tmp_path, upstreams, caplog):
+    import logging
+
+    from gwtest import gateway_settings, running_gateway
+
+    settings = gateway_settings(tmp_path, {"registry": upstreams["registry"].url}, access_log=True)
+    caplog.set_level(logging.DEBUG, logger="gateway.access")
+    async with running_gateway(settings) as gw:
+        await gw.client.get(f"/api/v1/households?q={MARKER}", headers=gw.auth())
+        await gw.client.get(f"/api/v1/households?q={MARKER}")
+        await gw.client.get(f"/api/v1/offers?q={MARKER}", headers=gw.auth())
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "gateway.access"]
+    assert lines == [
+        (logging.DEBUG, "GET /api/v1/households 200"),  # the service logs it too, same request id
+        (logging.INFO, "GET /api/v1/households 401"),  # decided here
+        (logging.INFO, "GET /api/v1/offers 502"),
+    ]
+    assert MARKER not in caplog.text

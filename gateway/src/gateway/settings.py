@@ -51,6 +51,8 @@ class GatewaySettings(ServiceSettings):
     openapi_ttl_seconds: float = Field(default=300.0, ge=0)
     openapi_retry_seconds: float = Field(default=5.0, ge=0)
 
+    # One JSON line per request: INFO for what the gateway answered itself, DEBUG for answers
+    # the service gave (the service logs those under the same X-Request-Id).
     access_log: bool = True
 
     demo_accounts_file: Path = Path("config/demo-accounts.yaml")
