@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from servicekit.settings import ServiceSettings
 
 
@@ -55,8 +55,17 @@ class GatewaySettings(ServiceSettings):
     # the service gave (the service logs those under the same X-Request-Id).
     access_log: bool = True
 
-    demo_accounts_file: Path = Path("config/demo-accounts.yaml")
-    route_table_file: Path = Path("config/routes.yaml")
+    # Default: the files of the city profile, in CONFIG_DIR (config/ in a checkout).
+    demo_accounts_file: Path | None = None
+    route_table_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _files_default_to_the_config_dir(self) -> GatewaySettings:
+        if self.demo_accounts_file is None:
+            self.demo_accounts_file = self.config_dir / "demo-accounts.yaml"
+        if self.route_table_file is None:
+            self.route_table_file = self.config_dir / "routes.yaml"
+        return self
 
     @property
     def dev_issuer_enabled(self) -> bool:
