@@ -61,25 +61,22 @@ def _rewrite(node: Any, renames: dict[Key, str]) -> Any:
     """A copy of the tree with references to renamed components pointing at the new names."""
     if not renames:
         return node
+
+    def target(ref: Any) -> Any:
+        found = _split_ref(ref) if isinstance(ref, str) else None
+        return f"{_REF_PREFIX}{found[0]}/{renames[found]}" if found in renames else ref
+
     if isinstance(node, dict):
         out = {}
         for key, value in node.items():
-            if key == "$ref" and isinstance(value, str) and (found := _split_ref(value)) in renames:
-                out[key] = f"{_REF_PREFIX}{found[0]}/{renames[found]}"  # type: ignore[index]
+            if key == "$ref":
+                out[key] = target(value)
             elif (
                 key == "discriminator"
                 and isinstance(value, dict)
                 and isinstance(value.get("mapping"), dict)
             ):
-                mapping = {
-                    k: (
-                        f"{_REF_PREFIX}{f[0]}/{renames[f]}"
-                        if isinstance(t, str) and (f := _split_ref(t)) in renames
-                        else t
-                    )
-                    for k, t in value["mapping"].items()
-                }
-                out[key] = {**value, "mapping": mapping}
+                out[key] = {**value, "mapping": {k: target(t) for k, t in value["mapping"].items()}}
             else:
                 out[key] = _rewrite(value, renames)
         return out
