@@ -8,6 +8,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.facts.tables import FactRecord
+from registry.households.repository import among
 
 
 async def insert_history(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
@@ -19,7 +20,7 @@ async def seen_records(session: AsyncSession, source: str, record_ids: list[str]
     if not record_ids:
         return set()
     rows = await session.execute(
-        select(FactRecord.record_id).where(FactRecord.source == source, FactRecord.record_id.in_(record_ids))
+        select(FactRecord.record_id).where(FactRecord.source == source, among(session, FactRecord.record_id, record_ids))
     )
     return set(rows.scalars())
 

@@ -174,7 +174,7 @@ async def _apply_candidates(session: AsyncSession, fc: FeedContext, department: 
         return 0
     await repository.update_members(session, [
         {"_id": mid, "_facts": m_facts[mid], "_at": fc.now} for mid in member_changes])
-    await facts_repo.insert_history(session, history)
+    await repository.insert_history(session, history)
     triggers: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for mid, changes in member_changes.items():
         hid = locked_members[mid].household_id

@@ -5,15 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+import json
+
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.tables import JSONType
 
+from registry.facts import repository as facts_repo
 from registry.feeds.tables import FeedBatch, FeedRejection
-from registry.households.repository import _lockable
+from registry.households.repository import _lockable, among
 from registry.households.tables import Household
 from registry.leads.tables import Lead
 from registry.members.tables import Member
@@ -22,21 +25,25 @@ M = Member.__table__
 H = Household.__table__
 
 
+def _pg(session: AsyncSession) -> bool:
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
 async def members_by_index(session: AsyncSession, indexes: list[str]) -> dict[str, Any]:
     """id, household_id and facts of the members with these blind indexes (no lock)."""
     rows = await session.execute(
-        select(M.c.resident_bidx, M.c.id, M.c.household_id, M.c.facts).where(M.c.resident_bidx.in_(indexes))
+        select(M.c.resident_bidx, M.c.id, M.c.household_id, M.c.facts).where(among(session, M.c.resident_bidx, indexes))
     )
     return {r.resident_bidx: r for r in rows}
 
 
 async def household_facts(session: AsyncSession, household_ids: list[str]) -> dict[str, dict[str, Any]]:
-    rows = await session.execute(select(H.c.id, H.c.facts).where(H.c.id.in_(household_ids)))
+    rows = await session.execute(select(H.c.id, H.c.facts).where(among(session, H.c.id, household_ids)))
     return {r.id: r.facts for r in rows}
 
 
 async def lock_members(session: AsyncSession, member_ids: list[str]) -> dict[str, Any]:
-    stmt = select(M.c.id, M.c.household_id, M.c.facts).where(M.c.id.in_(sorted(member_ids))).order_by(M.c.id)
+    stmt = select(M.c.id, M.c.household_id, M.c.facts).where(among(session, M.c.id, sorted(member_ids))).order_by(M.c.id)
     return {r.id: r for r in await session.execute(_lockable(session, stmt, True))}
 
 
@@ -44,25 +51,62 @@ async def lock_households(session: AsyncSession, household_ids: list[str]) -> di
     stmt = (
         select(H.c.id, H.c.area_code, H.c.register_status, H.c.off_register_source, H.c.channel, H.c.status_since,
                H.c.rural_hukou, H.c.facts, H.c.version, H.c.label_masked, H.c.synthetic)
-        .where(H.c.id.in_(sorted(household_ids))).order_by(H.c.id)
+        .where(among(session, H.c.id, sorted(household_ids))).order_by(H.c.id)
     )
     return {r.id: r for r in await session.execute(_lockable(session, stmt, True))}
 
 
 async def update_members(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        stmt = (update(M).where(M.c.id == bindparam("_id"))
-                .values(facts=bindparam("_facts", type_=JSONType), version=M.c.version + 1, updated_at=bindparam("_at")))
-        await session.execute(stmt, rows)
+    """New facts for members: one statement on PostgreSQL (UPDATE ... FROM unnest), not one per row."""
+    if not rows:
+        return
+    if _pg(session):
+        await session.execute(text(
+            "UPDATE members AS m SET facts = v.facts::jsonb, version = m.version + 1, updated_at = :at "
+            "FROM unnest(CAST(:ids AS varchar[]), CAST(:facts AS text[])) AS v(id, facts) WHERE m.id = v.id"
+        ), {"ids": [r["_id"] for r in rows], "facts": [json.dumps(r["_facts"]) for r in rows], "at": rows[0]["_at"]})
+        return
+    stmt = (update(M).where(M.c.id == bindparam("_id"))
+            .values(facts=bindparam("_facts", type_=JSONType), version=M.c.version + 1, updated_at=bindparam("_at")))
+    await session.execute(stmt, rows)
 
 
 async def update_households(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        stmt = (update(H).where(H.c.id == bindparam("_id"))
-                .values(facts=bindparam("_facts", type_=JSONType), view=bindparam("_view", type_=JSONType),
-                        missing=bindparam("_missing", type_=JSONType), version=bindparam("_version"),
-                        updated_at=bindparam("_at")))
-        await session.execute(stmt, rows)
+    """New facts, views and versions for households, set-based on PostgreSQL."""
+    if not rows:
+        return
+    if _pg(session):
+        await session.execute(text(
+            "UPDATE households AS h SET facts = v.facts::jsonb, view = v.view::jsonb, missing = v.missing::jsonb, "
+            "version = v.version, updated_at = :at "
+            "FROM unnest(CAST(:ids AS varchar[]), CAST(:facts AS text[]), CAST(:views AS text[]), "
+            "CAST(:missing AS text[]), CAST(:versions AS int[])) AS v(id, facts, view, missing, version) "
+            "WHERE h.id = v.id"
+        ), {"ids": [r["_id"] for r in rows], "facts": [json.dumps(r["_facts"]) for r in rows],
+            "views": [json.dumps(r["_view"]) for r in rows], "missing": [json.dumps(r["_missing"]) for r in rows],
+            "versions": [r["_version"] for r in rows], "at": rows[0]["_at"]})
+        return
+    stmt = (update(H).where(H.c.id == bindparam("_id"))
+            .values(facts=bindparam("_facts", type_=JSONType), view=bindparam("_view", type_=JSONType),
+                    missing=bindparam("_missing", type_=JSONType), version=bindparam("_version"),
+                    updated_at=bindparam("_at")))
+    await session.execute(stmt, rows)
+
+
+async def insert_history(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """History rows of one chunk (one source, one arrival time): one statement on PostgreSQL."""
+    if not rows:
+        return
+    if not _pg(session):
+        await facts_repo.insert_history(session, rows)
+        return
+    await session.execute(text(
+        "INSERT INTO fact_history (household_id, member_id, fact, value, source, record_id, effective_date, received_at) "
+        "SELECT h, m, f, v::jsonb, :source, r, e, :at FROM unnest(CAST(:h AS varchar[]), CAST(:m AS varchar[]), "
+        "CAST(:f AS varchar[]), CAST(:v AS text[]), CAST(:r AS varchar[]), CAST(:e AS date[])) AS t(h, m, f, v, r, e)"
+    ), {"h": [r["household_id"] for r in rows], "m": [r["member_id"] for r in rows], "f": [r["fact"] for r in rows],
+        "v": [json.dumps(r["value"]) for r in rows], "r": [r["record_id"] for r in rows],
+        "e": [r["effective_date"] for r in rows], "source": rows[0]["source"], "at": rows[0]["received_at"]})
 
 
 async def insert_leads(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, String, any_, func, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Caller
@@ -14,6 +15,14 @@ from servicekit.tables import FeedSequence
 from registry.facts.view import MemberFacts
 from registry.households.tables import Household, StatusChange, Survey
 from registry.members.tables import Member
+
+
+def among(session: AsyncSession, column: Any, values: list[str]) -> Any:
+    """``column IN values``; on PostgreSQL one array parameter (``= ANY($1)``), so the statement
+    is prepared once whatever the number of values."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        return column == any_(literal(list(values), ARRAY(String)))
+    return column.in_(values)
 
 
 def _lockable(session: AsyncSession, stmt: Select, for_update: bool) -> Select:
@@ -69,7 +78,7 @@ async def member_facts_of(session: AsyncSession, household_ids: list[str]) -> di
     for start in range(0, len(household_ids), 5000):
         rows = await session.execute(
             select(Member.household_id, Member.birth_date, Member.sex, Member.relation, Member.facts)
-            .where(Member.household_id.in_(household_ids[start:start + 5000]))
+            .where(among(session, Member.household_id, household_ids[start:start + 5000]))
         )
         for hid, birth, sex, relation, facts in rows:
             out.setdefault(hid, []).append(MemberFacts(birth, sex, relation, facts))
