@@ -74,6 +74,7 @@ class Suite:
     schemas: dict[str, str]
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def gateway(self) -> str:
@@ -121,25 +122,41 @@ class Suite:
     def dead(self) -> list[str]:
         return [f"{n} (exit {p.returncode})" for n, p in self.procs.items() if p.poll() is not None]
 
-    def migrate(self) -> None:
+    def launch(self) -> None:
+        """Migrate the four services side by side (their databases are their own), the gateway
+        starting meanwhile; each service starts as soon as its own migration has succeeded."""
+        t0 = time.monotonic()
+        self.procs["gateway"] = self._serve("gateway")
+        migrations: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
         for name in SERVICES:
             log = self.var_dir / "log" / f"{name}-migrate.log"
             with open(log, "wb") as out:
-                try:
-                    rc = subprocess.run([PY, "-m", name, "migrate"], cwd=ROOT, env=self.env_for(name),
-                                        stdout=out, stderr=subprocess.STDOUT, timeout=MIGRATE_TIMEOUT).returncode
-                except subprocess.TimeoutExpired:
-                    rc = "timeout"
-            if rc != 0:
-                raise RuntimeError(f"'python -m {name} migrate' failed ({rc}):\n{tail(log)}")
+                migrations[name] = (subprocess.Popen([PY, "-m", name, "migrate"], cwd=ROOT, env=self.env_for(name),
+                                                     stdout=out, stderr=subprocess.STDOUT, start_new_session=True), log)
+        deadline = time.monotonic() + MIGRATE_TIMEOUT
+        try:
+            while migrations:
+                for name, (proc, log) in list(migrations.items()):
+                    rc = proc.poll()
+                    if rc is None:
+                        continue
+                    del migrations[name]
+                    if rc != 0:
+                        raise RuntimeError(f"'python -m {name} migrate' failed (exit {rc}):\n{tail(log)}")
+                    self.timings[f"{name} migrated"] = time.monotonic() - t0
+                    self.procs[name] = self._serve(name)
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"migrations still running after {MIGRATE_TIMEOUT:.0f}s: {', '.join(migrations)}")
+                time.sleep(0.1)
+        finally:
+            for proc, _ in migrations.values():
+                proc.kill()
+                proc.wait(timeout=10)
 
-    def start(self) -> None:
-        for name in ORDER:
-            with open(self.log(name), "ab") as out:
-                self.procs[name] = subprocess.Popen(
-                    [PY, "-m", name, "serve"], cwd=ROOT, env=self.env_for(name),
-                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                )
+    def _serve(self, name: str) -> subprocess.Popen[bytes]:
+        with open(self.log(name), "ab") as out:
+            return subprocess.Popen([PY, "-m", name, "serve"], cwd=ROOT, env=self.env_for(name),
+                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
@@ -153,6 +170,7 @@ class Suite:
                     try:
                         r = client.get(url)
                         if r.status_code == 200:
+                            self.timings[f"{name} ready"] = time.monotonic() - self.started
                             break
                         last = f"{r.status_code} {r.text[:300]}"
                     except httpx.TransportError as exc:
@@ -197,10 +215,11 @@ class Suite:
 
 
 _SUITE: Suite | None = None
+_TIMINGS: dict[str, float] = {}
 
 
 @pytest.fixture(scope="session")
-def suite() -> Iterator[Suite]:
+def suite(request: pytest.FixtureRequest) -> Iterator[Suite]:
     global _SUITE
     database_url = os.environ.get("DATABASE_URL") or None
     if database_url and not database_url.startswith(("postgresql", "postgres")):
@@ -215,23 +234,26 @@ def suite() -> Iterator[Suite]:
     failed = False
     try:
         try:
-            s.migrate()
-            s.start()
+            s.launch()
             s.wait_ready()
+            s.timings["all ready"] = time.monotonic() - s.started
         except Exception as exc:  # noqa: BLE001 - report with the logs, then fail every test
             failed = True
             sys.stderr.write(f"\nthe suite did not start: {exc}\n{s.logs_tail()}\n")
             pytest.fail(f"the suite did not start: {exc}\n{s.logs_tail()}", pytrace=False)
         yield s
     finally:
+        t_stop = time.monotonic()
         killed = s.stop()
+        s.timings["stopped in"] = time.monotonic() - t_stop
+        _TIMINGS.update(s.timings, postgres=1.0 if database_url else 0.0)
         _SUITE = None
         if killed:
             sys.stderr.write(f"\nkilled after {STOP_TIMEOUT:.0f}s without stopping on SIGTERM: {', '.join(killed)}\n")
         try:
             s.drop_schemas()
         finally:
-            if not failed:
+            if not failed and not request.session.testsfailed:
                 shutil.rmtree(var_dir, ignore_errors=True)
             else:
                 sys.stderr.write(f"logs kept in {var_dir / 'log'}\n")
@@ -245,3 +267,10 @@ def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
         dead = _SUITE.dead()
         header = f"processes exited: {', '.join(dead)}\n" if dead else ""
         report.sections.append(("suite process logs (tails)", header + _SUITE.logs_tail()))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]
+    if _TIMINGS:
+        backend = "PostgreSQL" if _TIMINGS.get("postgres") else "SQLite"
+        line = ", ".join(f"{k} {v:.1f}s" for k, v in _TIMINGS.items() if k != "postgres")
+        terminalreporter.write_line(f"e2e suite on {backend}: {line}")
