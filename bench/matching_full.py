@@ -210,7 +210,7 @@ async def measure() -> dict[str, Any]:
         "needs": n, "offers": m, "sites": len(profile.sites),
         "eligible_offers_per_need_mean": round(float(eligible.mean()), 1),
         "eligible_offers_per_need_median": float(np.median(eligible)),
-        "network_nodes": int(len(net.supplies)), "network_arcs": int(len(net.tails)),
+        "network_nodes": len(net.supplies), "network_arcs": len(net.tails),
         "bare_solver_wall_s": round(bare_wall, 2), "bare_solver_cpu_s": round(bare_cpu, 2),
         "job_wall_s": round(job_wall, 2), "job_cpu_s": round(job_cpu, 2),
         "job_phases_s": result.timings, "engine_solve_wall_s (components, 2 threads)": result.solver_seconds,

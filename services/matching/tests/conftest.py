@@ -12,13 +12,13 @@ from starlette.routing import Match
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from servicekit.testing import TestIdentity, migrated_database, running_service, settings_for_tests  # noqa: E402
+from servicekit.testing import TestIdentity, migrated_database, running_service, settings_for_tests
 
-from matching.app import MIGRATIONS, create_app  # noqa: E402
-from matching.profile import load_profile  # noqa: E402
-from matching.settings import MatchingSettings  # noqa: E402
+from matching.app import MIGRATIONS, create_app
+from matching.profile import load_profile
+from matching.settings import MatchingSettings
 
-from helpers import OBSERVED  # noqa: E402
+from helpers import OBSERVED
 
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -26,9 +26,9 @@ def plain(p: Problem):
     """Per need: (offers covering its service in its area, of those the eligible ones, allowed)."""
     geo, needs, offers = p.geography, p.needs, p.offers
     covers = {}
-    for j, s, a in zip(offers.cover_offer.tolist(), offers.cover_service.tolist(), offers.cover_area.tolist()):
+    for j, s, a in zip(offers.cover_offer.tolist(), offers.cover_service.tolist(), offers.cover_area.tolist(), strict=True):
         covers.setdefault((int(s), int(a)), set()).add(int(j))
-    banned = set(zip(p.excluded_need.tolist(), p.excluded_offer.tolist()))
+    banned = set(zip(p.excluded_need.tolist(), p.excluded_offer.tolist(), strict=True))
     out = []
     for i in range(len(needs)):
         v, s = int(needs.village[i]), int(needs.service[i])
@@ -85,12 +85,12 @@ def with_exclusions(p: Problem, rng: np.random.Generator, k: int) -> Problem:
 
 
 CASES = [
-    dict(seed=1, needs=300, offers=12, districts=2, townships=6, villages=24, capacity_mean=8),
-    dict(seed=2, needs=400, offers=20, districts=3, townships=9, villages=40, capacity_mean=6, constrained_share=0.6),
-    dict(seed=3, needs=250, offers=30, districts=3, townships=12, villages=50, capacity_mean=12, services=8),
-    dict(seed=4, needs=1400, offers=26, districts=4, townships=14, villages=70, capacity_mean=25),
-    dict(seed=5, needs=500, offers=40, districts=2, townships=8, villages=30, capacity_mean=3, services=5,
-         constrained_share=0.8),
+    {"seed": 1, "needs": 300, "offers": 12, "districts": 2, "townships": 6, "villages": 24, "capacity_mean": 8},
+    {"seed": 2, "needs": 400, "offers": 20, "districts": 3, "townships": 9, "villages": 40, "capacity_mean": 6, "constrained_share": 0.6},
+    {"seed": 3, "needs": 250, "offers": 30, "districts": 3, "townships": 12, "villages": 50, "capacity_mean": 12, "services": 8},
+    {"seed": 4, "needs": 1400, "offers": 26, "districts": 4, "townships": 14, "villages": 70, "capacity_mean": 25},
+    {"seed": 5, "needs": 500, "offers": 40, "districts": 2, "townships": 8, "villages": 30, "capacity_mean": 3,
+     "services": 5, "constrained_share": 0.8},
 ]
 
 

@@ -7,7 +7,9 @@ import asyncio
 import uuid
 from datetime import date
 
+import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 
 from servicekit.resident_id import generate
 from servicekit.tables import AuditRecord
@@ -124,14 +126,9 @@ async def test_the_ledger_is_append_only(svc):
         entry = (await s.execute(select(PointsEntry).where(PointsEntry.account_id == account["id"]))).scalar_one()
         for statement in (f"UPDATE points_entries SET amount = 1000 WHERE id = {entry.id}",
                           f"DELETE FROM points_entries WHERE id = {entry.id}"):
-            try:
+            with pytest.raises(DBAPIError):  # the database's trigger refuses it
                 await s.execute(text(statement))
-                await s.commit()
-                raise AssertionError("the ledger accepted a rewrite")
-            except AssertionError:
-                raise
-            except Exception:
-                await s.rollback()
+            await s.rollback()
     assert await ledger_matches_balance(svc, account["id"])
 
 

@@ -32,7 +32,7 @@ def test_real_profile_loads_with_the_consortium_of_the_report():
 ])
 def test_generated_sites_are_up_to_date(areas, out):
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_sites.py"), "--check", "--areas", str(areas),
-                             "--out", str(out)], capture_output=True, text=True)
+                             "--out", str(out)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
 
 

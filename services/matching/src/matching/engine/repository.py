@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, exists, func, insert, or_, select, text, update
@@ -91,18 +91,28 @@ NEED_COLUMNS = (Need.id, Need.area_code, Need.service_code, Need.priority, Need.
                 Need.member_ages, Need.unmatched_reason)
 
 
-async def candidate_needs(session: AsyncSession, *, full: bool, only_new: bool = False,
+# Needs are stamped when created, committed a moment later: look back this far for late commits.
+SLACK = timedelta(minutes=5)
+
+
+def arrived_since(since: datetime) -> Any:
+    """Needs created since (with slack), or whose proposal or match was let go since."""
+    let_go = select(Match.need_id).where(Match.closed_at > since)
+    return or_(Need.created_at > since - SLACK, Need.id.in_(let_go))
+
+
+async def candidate_needs(session: AsyncSession, *, full: bool, since: datetime | None = None,
                           also: list[OfferRow] | None = None) -> list[NeedRow]:
-    """Open needs without a proposal (a full run: with or without), oldest first. ``only_new``:
-    just those no run has looked at since they arrived or were reopened, and those of the services
-    and areas of the offers in ``also`` (whose capacity moved)."""
+    """Open needs without a proposal (a full run: with or without), oldest first. With ``since``,
+    only those that arrived or were let go since, and those of the services and areas of the
+    offers in ``also`` (whose capacity moved)."""
     condition = Need.status == "open"
     if not full:
         condition = condition & ~live_match_exists()
-    if only_new:
+    if since is not None:
         reach = [(Need.service_code == s) & Need.area_code.startswith(jurisdiction_prefix(a), autoescape=True)
                  for s, a in sorted({(s, a) for o in also or () for s in o.services for a in o.areas})]
-        condition = condition & or_(Need.unmatched_reason.is_(None), *reach)
+        condition = condition & or_(arrived_since(since), *reach)
     if is_postgres(session):
         # One JSON document for all rows, parsed in one go: 140,000 rows with two JSON columns
         # each cost seconds through per-row decoding.
@@ -214,10 +224,9 @@ async def offers_moved_since(session: AsyncSession, since: datetime) -> set[str]
 
 
 async def work_waiting(session: AsyncSession, since: datetime) -> bool:
-    """Needs never considered or reopened, or offers changed, since ``since``."""
-    fresh = (select(Need.id).where(Need.status == "open", Need.unmatched_reason.is_(None), ~live_match_exists())
-             .limit(1))
-    if (await session.execute(fresh)).first() is not None:
+    """Whether a run could do anything: needs arrived or let go, or offers changed, since ``since``."""
+    if await offers_moved_since(session, since):
         return True
-    changed = select(Offer.id).where(Offer.updated_at > since).limit(1)
-    return (await session.execute(changed)).first() is not None
+    fresh = (select(Need.id).where(Need.status == "open", Need.unmatched_reason.is_(None), ~live_match_exists(),
+                                   arrived_since(since)).limit(1))
+    return (await session.execute(fresh)).first() is not None

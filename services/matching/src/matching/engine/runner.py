@@ -96,17 +96,17 @@ def current_keys(profile: Profile, offers: list[store.OfferRow], now: datetime) 
     return {o.id: period_key(o.period, today) for o in offers}
 
 
-async def _moved(session: AsyncSession, profile: Profile, now: datetime) -> set[str] | None:
-    """Offers whose capacity moved since the last run, or None when every unmatched need must be
-    looked at again (the first run, or a new day: a new period may have begun).
+async def _moved(session: AsyncSession, profile: Profile, now: datetime) -> tuple[datetime | None, set[str]]:
+    """Since when, and the offers whose capacity moved since; (None, {}) when every unmatched
+    need must be looked at again (the first run, or a new day: a new period may have begun).
 
-    An incremental run looks at new and reopened needs, and at the needs left unmatched before
-    only in the services and areas of offers that changed or had a slot let go: elsewhere the
-    capacity they could have had is still taken, and no offer appeared."""
+    An incremental run looks at needs that arrived or were let go since the last run, and at the
+    needs left unmatched before only in the services and areas of offers that changed or had a
+    slot let go: elsewhere the capacity they could have had is still taken, and no offer appeared."""
     last = await store.last_run_started(session)
     if last is None or local_date(profile.rules.zone, last) != local_date(profile.rules.zone, now):
-        return None
-    return await store.offers_moved_since(session, last)
+        return None, set()
+    return last, await store.offers_moved_since(session, last)
 
 
 async def run(db: Database, profile: Profile, *, mode: Mode, triggered_by: str, now: datetime | None = None) -> RunReport:
@@ -133,9 +133,9 @@ async def run_in(session: AsyncSession, profile: Profile, *, mode: Mode, trigger
     if mode == "full":
         needs = await store.candidate_needs(session, full=True)
     else:
-        moved = await _moved(session, profile, now)
-        needs = await store.candidate_needs(session, full=False, only_new=moved is not None,
-                                            also=[o for o in offers if moved and o.id in moved])
+        since, moved = await _moved(session, profile, now)
+        needs = await store.candidate_needs(session, full=False, since=since,
+                                            also=[o for o in offers if o.id in moved])
     exclusions = await store.exclusions(session)
     proposals = await store.proposals(session) if mode == "full" else {}
     lap("load")

@@ -25,6 +25,8 @@ class Match(SQLModel, table=True):
         Index("uq_matches_live_need", "need_id", unique=True,
               postgresql_where=sql("status IN ('proposed', 'accepted', 'delivered')"),
               sqlite_where=sql("status IN ('proposed', 'accepted', 'delivered')")),
+        Index("ix_matches_closed_at", "closed_at", postgresql_where=sql("closed_at IS NOT NULL"),
+              sqlite_where=sql("closed_at IS NOT NULL")),
         CheckConstraint("feedback_score IS NULL OR feedback_score BETWEEN 1 AND 5", name="ck_matches_feedback"),
     )
 

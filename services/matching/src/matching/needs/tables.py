@@ -16,6 +16,7 @@ class Need(SQLModel, table=True):
         Index("ix_needs_status", "status"),
         Index("ix_needs_area", "area_code"),
         Index("ix_needs_requester", "requester_digest"),
+        Index("ix_needs_created", "created_at"),
         UniqueConstraint("alert_id", "service_code", name="uq_needs_referral"),
     )
 

@@ -47,7 +47,7 @@ class Objective(Strict):
 
     @property
     def distance_cap_units(self) -> int:
-        return int(round(self.distance_cap_km / self.distance_unit_km))
+        return round(self.distance_cap_km / self.distance_unit_km)
 
 
 class Named(Strict):
