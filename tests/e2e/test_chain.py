@@ -416,6 +416,14 @@ def test_errors_are_problems(gw, token) -> None:  # type: ignore[no-untyped-def]
     for path in ("/api/v1/households", "/api/v1/needs"):
         r = gw.post(path, content=b'{"area_code": "330106001001", ', headers={**town, "Content-Type": "application/json"})
         assert_problem(r, (400, 422))
+    # An invalid field: a problem naming the field, never repeating the personal data sent.
+    bad_id, name = "330106199003070015", "司马无忌"  # check character wrong on purpose
+    r = gw.post("/api/v1/households", headers=town, json={
+        "area_code": VILLAGE, "address": "合成路 1 号", "register_status": "dibao", "channel": "survey",
+        "members": [{"resident_id": bad_id, "name": name, "relation": "head"}]})
+    problem = assert_problem(r, (400, 422))
+    assert bad_id not in r.text and name not in json.dumps(problem, ensure_ascii=False), \
+        f"POST /api/v1/households {r.status_code}: the problem repeats the input: {r.text[:500]}"
     # A wrong client secret at the issuer.
     r = gw.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": "town-worker",
                                       "client_secret": "wrong"})
