@@ -116,8 +116,16 @@ def main() -> int:
     LOGS.mkdir(parents=True, exist_ok=True)
 
     print("migrating databases ...", flush=True)
-    for name, port in SERVICES.items():
-        run_step([name, "migrate"], name, env_for(name, port))
+    migrations = {
+        name: subprocess.Popen([PY, "-m", name, "migrate"], cwd=ROOT, env=env_for(name, port),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for name, port in SERVICES.items()
+    }  # side by side: each service has its own database, and start-up is mostly imports
+    for name, proc in migrations.items():
+        output, _ = proc.communicate()
+        if proc.returncode != 0:
+            sys.stderr.write(output.decode(errors="replace"))
+            raise SystemExit(f"{name}: migrate failed (exit {proc.returncode})")
     if has_command("registry", "seed", env_for("registry", SERVICES["registry"])):
         print(f"loading the synthetic city (scale {args.scale}) ...", flush=True)
         run_step(["registry", "seed", "--scale", str(args.scale)], "registry", env_for("registry", SERVICES["registry"]))
