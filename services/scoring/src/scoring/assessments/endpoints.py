@@ -106,7 +106,7 @@ async def help_household(found: HouseholdInScope, session: Session, engine: Engi
     rt = await engine.runtimes.active(session)
     row = np.frombuffer(found.view.features, dtype=np.float64).copy()
     if found.view.layout != rt.ctx.view.layout:
-        row = rt.ctx.view.prepare(found.view.view, found.view.facts_missing).row
+        row = rt.ctx.view.prepare(found.view.view, found.view.missing).row
     result = what_would_help(rt, row, engine.settings.help_max_levers)
     options = []
     for o in result.options:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,8 @@ from servicekit.pagination import PageParams
 from scoring.assessments.tables import Assessment, AssessmentReview, CurrentAssessment
 from scoring.bulk import chunked, insert_rows, is_postgres
 from scoring.engine.records import ASSESSMENT_COLUMNS, CURRENT_COLUMNS, Batch, Previous
+from scoring.households.repository import SUBJECT_COLUMNS, SubjectRow
+from scoring.households.tables import HouseholdView
 
 C = CurrentAssessment
 A = Assessment
@@ -25,10 +27,32 @@ PREVIOUS_COLUMNS = (C.household_id, C.assessment_id, C.number, C.score, C.level,
 
 async def previous(session: AsyncSession, ids: Sequence[str]) -> dict[str, Previous]:
     out: dict[str, Previous] = {}
+    connection = await session.connection()
     for part in chunked(ids):
-        rows = await session.execute(select(*PREVIOUS_COLUMNS).where(C.household_id.in_(part)))
-        out.update({r[0]: Previous(*r[1:]) for r in rows})
+        rows = await connection.execute(select(*PREVIOUS_COLUMNS).where(C.household_id.in_(part)))
+        out.update({r[0]: Previous._make(r[1:]) for r in rows})
     return out
+
+
+async def population(session: AsyncSession, chunk: int, *, with_previous: bool) -> AsyncIterator[
+        tuple[list[SubjectRow], dict[str, Previous]]]:
+    """Every open household, in chunks in household id order, with its current assessment."""
+    H = HouseholdView
+    columns = [*SUBJECT_COLUMNS, *(PREVIOUS_COLUMNS[1:] if with_previous else ())]
+    after = ""
+    while True:
+        stmt = select(*columns).where(H.closed.is_(False), H.household_id > after)
+        if with_previous:
+            stmt = stmt.outerjoin(C, C.household_id == H.household_id)
+        connection = await session.connection()  # Core rows: no ORM processing per row
+        rows = (await connection.execute(stmt.order_by(H.household_id).limit(chunk))).all()
+        if not rows:
+            return
+        width = len(SUBJECT_COLUMNS)
+        subjects = [SubjectRow._make(r[:width]) for r in rows]
+        previous = {r[0]: Previous._make(r[width:]) for r in rows if with_previous and r[width] is not None}
+        yield subjects, previous
+        after = rows[-1][0]
 
 
 async def write(session: AsyncSession, batch: Batch, *, copy_threshold: int) -> None:

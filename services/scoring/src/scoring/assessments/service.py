@@ -60,19 +60,15 @@ async def inputs(session: AsyncSession, ctx: RulesContext, rows: Sequence[Subjec
             again[hid] = ctx.view.prepare(view, missing)
     features = []
     subjects = []
-    notes: dict[tuple, str] = {}  # most households share their notes (usually none at all)
     triggers = triggers or {}
     for r in rows:
         prepared = again.get(r.household_id)
         if prepared is not None:
             features.append(prepared.row.tobytes())
-            key: tuple = (tuple(prepared.missing), tuple(prepared.invalid), tuple(prepared.clamped))
+            facts = facts_json(prepared.missing, prepared.invalid, prepared.clamped)
         else:
             features.append(r.features)
-            key = (tuple(r.facts_missing), tuple(r.facts_invalid), tuple(r.facts_clamped))
-        facts = notes.get(key)
-        if facts is None:
-            facts = notes[key] = facts_json(*key)
+            facts = r.facts
         subjects.append(Subject(r.household_id, r.version, r.area_code, r.township_code, r.district_code,
                                 r.label_masked, r.input_hash, facts, triggers.get(r.household_id, "[]")))
     matrix = np.frombuffer(b"".join(features), dtype=np.float64).reshape(len(rows), width).T.copy()
@@ -80,12 +76,14 @@ async def inputs(session: AsyncSession, ctx: RulesContext, rows: Sequence[Subjec
 
 
 async def assess(session: AsyncSession, rt: ModelRuntime, rows: Sequence[SubjectRow], settings: ScoringSettings, *,
-                 cause: str, triggers: Mapping[str, str] | None = None, force: bool = False, wake: Wake = None) -> Outcome:
+                 cause: str, triggers: Mapping[str, str] | None = None, force: bool = False, wake: Wake = None,
+                 previous: Mapping[str, records.Previous] | None = None) -> Outcome:
     """Assess the households with the model; unless ``force``, a household whose input and model
-    are those of its current assessment is left as it is."""
+    are those of its current assessment is left as it is. ``previous`` when the caller has it."""
     if not rows:
         return Outcome()
-    previous = await repo.previous(session, [r.household_id for r in rows])
+    if previous is None:
+        previous = await repo.previous(session, [r.household_id for r in rows])
     unchanged: list[str] = []
     if not force:
         keep = []
@@ -98,19 +96,21 @@ async def assess(session: AsyncSession, rt: ModelRuntime, rows: Sequence[Subject
         rows = keep
         if not rows:
             return Outcome(unchanged=unchanged)
-    subjects, matrix = await inputs(session, rt.ctx, rows, triggers)
-    results = rt.kernel.evaluate(matrix)
-    batch = records.build(rt, results, subjects, previous, cause, datetime.now(UTC))
-    await repo.write(session, batch, copy_threshold=settings.copy_threshold)
-    await publish_many(session, batch.events, copy_threshold=settings.copy_threshold, wake=wake)
+    with records.gc_paused():
+        subjects, matrix = await inputs(session, rt.ctx, rows, triggers)
+        results = rt.kernel.evaluate(matrix)
+        batch = records.build(rt, results, subjects, previous, cause, datetime.now(UTC))
+        await repo.write(session, batch, copy_threshold=settings.copy_threshold)
+        await publish_many(session, batch.events, copy_threshold=settings.copy_threshold, wake=wake)
     return Outcome(len(batch.current), len(batch.events), batch.levels, unchanged)
 
 
 async def rescore_all(session: AsyncSession, rt: ModelRuntime, settings: ScoringSettings, *, wake: Wake = None) -> Outcome:
     """Every open household with the model (an activation), chunk by chunk in one transaction."""
     total = Outcome()
-    async for chunk in households.population(session, settings.rescore_chunk_size):
-        total.add(await assess(session, rt, chunk, settings, cause="model_activated", force=True, wake=wake))
+    async for chunk, previous in repo.population(session, settings.rescore_chunk_size, with_previous=True):
+        total.add(await assess(session, rt, chunk, settings, cause="model_activated", force=True, wake=wake,
+                               previous=previous))
     return total
 
 

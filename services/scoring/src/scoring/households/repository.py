@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from typing import NamedTuple
 from typing import Any
 
 from sqlalchemy import select, update
@@ -20,12 +20,11 @@ T = HouseholdView
 # What scoring reads to assess a household (not the JSON view, unless the layout changed).
 SUBJECT_COLUMNS = (
     T.household_id, T.version, T.area_code, T.township_code, T.district_code, T.label_masked, T.input_hash,
-    T.facts_missing, T.facts_invalid, T.facts_clamped, T.features, T.layout,
+    T.facts, T.features, T.layout,
 )
 
 
-@dataclass(frozen=True, slots=True)
-class SubjectRow:
+class SubjectRow(NamedTuple):
     household_id: str
     version: int
     area_code: str
@@ -33,9 +32,7 @@ class SubjectRow:
     district_code: str
     label_masked: str
     input_hash: str
-    facts_missing: list[str]
-    facts_invalid: list[str]
-    facts_clamped: list[str]
+    facts: str
     features: bytes
     layout: str
 
@@ -72,33 +69,18 @@ async def close(session: AsyncSession, ids: Sequence[str]) -> None:
 
 async def subjects(session: AsyncSession, ids: Sequence[str]) -> list[SubjectRow]:
     out: list[SubjectRow] = []
+    connection = await session.connection()  # Core rows: no ORM processing per row
     for part in chunked(ids):
-        rows = await session.execute(select(*SUBJECT_COLUMNS).where(T.household_id.in_(part), T.closed.is_(False)))
-        out.extend(SubjectRow(*r) for r in rows)
+        rows = await connection.execute(select(*SUBJECT_COLUMNS).where(T.household_id.in_(part), T.closed.is_(False)))
+        out.extend(SubjectRow._make(r) for r in rows)
     return out
-
-
-async def population(session: AsyncSession, chunk: int) -> AsyncIterator[list[SubjectRow]]:
-    """Every open household, in chunks, in household id order."""
-    after = ""
-    while True:
-        rows = (
-            await session.execute(
-                select(*SUBJECT_COLUMNS).where(T.closed.is_(False), T.household_id > after)
-                .order_by(T.household_id).limit(chunk)
-            )
-        ).all()
-        if not rows:
-            return
-        yield [SubjectRow(*r) for r in rows]
-        after = rows[-1][0]
 
 
 async def views(session: AsyncSession, ids: Sequence[str]) -> dict[str, tuple[dict[str, Any], list[str]]]:
     """The JSON views as sent (to prepare them again under another layout)."""
     out: dict[str, tuple[dict[str, Any], list[str]]] = {}
     for part in chunked(ids):
-        rows = await session.execute(select(T.household_id, T.view, T.facts_missing).where(T.household_id.in_(part)))
+        rows = await session.execute(select(T.household_id, T.view, T.missing).where(T.household_id.in_(part)))
         out.update({r[0]: (r[1], r[2]) for r in rows})
     return out
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.events import Event
 from scoring.assessments import repository as assessments
-from scoring.assessments.service import Outcome, Wake, assess, triggers_json
+from scoring.assessments.service import Outcome, Wake, assess, facts_json, triggers_json
 from scoring.engine.runtimes import NoActiveModel, Runtimes
 from scoring.households import repository as repo
 from scoring.households.repository import SubjectRow
@@ -72,8 +72,8 @@ async def apply(session: AsyncSession, runtimes: Runtimes, changes: Sequence[Hou
         rows.append({
             "household_id": c.household_id, "version": c.version, "area_code": c.area_code,
             "township_code": c.township_code, "district_code": c.district_code, "label_masked": c.label_masked,
-            "synthetic": c.synthetic, "closed": is_closed, "view": c.view, "facts_missing": list(prepared.missing),
-            "facts_invalid": list(prepared.invalid), "facts_clamped": list(prepared.clamped),
+            "synthetic": c.synthetic, "closed": is_closed, "view": c.view, "missing": c.missing,
+            "facts": facts_json(prepared.missing, prepared.invalid, prepared.clamped),
             "features": prepared.row.tobytes(), "layout": ctx.view.layout, "input_hash": digest, "updated_at": now,
         })
         if is_closed:
@@ -81,8 +81,7 @@ async def apply(session: AsyncSession, runtimes: Runtimes, changes: Sequence[Hou
             continue
         subjects.append(SubjectRow(
             c.household_id, c.version, c.area_code, c.township_code, c.district_code, c.label_masked, digest,
-            list(prepared.missing), list(prepared.invalid), list(prepared.clamped), rows[-1]["features"],
-            ctx.view.layout,
+            rows[-1]["facts"], rows[-1]["features"], ctx.view.layout,
         ))
     await repo.upsert(session, rows)
     if closed:

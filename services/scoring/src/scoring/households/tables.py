@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Index, LargeBinary, String
+from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Index, LargeBinary, String, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -29,9 +29,10 @@ class HouseholdView(SQLModel, table=True):
     synthetic: bool = Field(sa_column=Column(Boolean, nullable=False))
     closed: bool = Field(sa_column=Column(Boolean, nullable=False))
     view: dict = Field(sa_column=Column(JSON, nullable=False))
-    facts_missing: list = Field(sa_column=Column(JSON, nullable=False))
-    facts_invalid: list = Field(sa_column=Column(JSON, nullable=False))
-    facts_clamped: list = Field(sa_column=Column(JSON, nullable=False))
+    missing: list = Field(sa_column=Column(JSON, nullable=False))  # as the registry sent it
+    # What preparing the view found, as JSON text ready for the assessment: {"missing": [...],
+    # "invalid": [...], "clamped": [...]} (unknown, wrong, out of range).
+    facts: str = Field(sa_column=Column(Text, nullable=False))
     features: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     layout: str = Field(sa_column=Column(String(16), nullable=False))
     input_hash: str = Field(sa_column=Column(String(64), nullable=False))

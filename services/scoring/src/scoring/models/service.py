@@ -29,7 +29,6 @@ from scoring.assessments import repository as assessments
 from scoring.assessments.service import inputs, rescore_all
 from scoring.deps import ScoringEngine
 from scoring.engine.runtime import ModelRuntime
-from scoring.households import repository as households
 from scoring.models import repository as repo
 from scoring.models.schemas import (
     DistrictLevels, IndicatorMovement, LevelCount, ModelCreate, Simulation, Transition,
@@ -121,7 +120,7 @@ async def simulate(session: AsyncSession, engine: ScoringEngine, version: str) -
     moves = {ind.code: [0, 0, 0.0, 0.0] for ind in (*active.model.indicators, *draft.model.indicators)}
     score_before = score_after = 0.0
     n = 0
-    async for chunk in households.population(session, engine.settings.rescore_chunk_size):
+    async for chunk, _ in assessments.population(session, engine.settings.rescore_chunk_size, with_previous=False):
         _, matrix = await inputs(session, engine.profile.ctx, chunk)
         before, after = active.kernel.evaluate(matrix), draft.kernel.evaluate(matrix)
         n += len(chunk)
