@@ -13,6 +13,7 @@ machine is shared.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import time
 import uuid
@@ -42,6 +43,7 @@ async def measure() -> dict[str, Any]:
     n, m = int(140_000 * scale()), max(26, int(2_600 * scale()))
     schema = f"bench_matching_inc_{uuid.uuid4().hex[:8]}"
     db, profile, _ = await prepare(schema, n, m)
+    gc.freeze()  # as the service does once its profile is loaded (matching.app.create_app)
     figures: dict[str, Any] = {"needs": n, "offers": m}
     try:
         full = await run(db, profile, mode="full", triggered_by="bench")

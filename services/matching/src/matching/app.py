@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from pathlib import Path
 from typing import Any
@@ -110,4 +111,7 @@ def create_app(settings: MatchingSettings | None = None, *, profile: Profile | N
     complete_openapi(app)
     app.state.profile = profile
     app.state.blind_index = blind_index(settings)
+    # The profile (thousands of sites and areas) lives as long as the process: keep it out of the
+    # garbage collector's scans, which otherwise show up as pauses in every engine run.
+    gc.freeze()
     return app

@@ -56,18 +56,32 @@ class OfferRow:
     lon: float
 
 
+async def rows(session: AsyncSession, columns: tuple[Any, ...], stmt: Any, order: tuple[Any, ...]) -> list[list]:
+    """Rows of ``stmt`` (a select of ``columns``, filtered and joined), in ``order``.
+
+    On PostgreSQL as one JSON document parsed in one go: row by row, the JSON columns of 140,000
+    needs cost seconds of decoding. SQLite: an ordinary select."""
+    if is_postgres(session):
+        doc = func.coalesce(func.json_agg(aggregate_order_by(func.json_build_array(*columns), *order)), text("'[]'"))
+        raw = (await session.execute(stmt.with_only_columns(doc))).scalar_one()
+        return json.loads(raw) if isinstance(raw, str) else raw
+    return [list(r) for r in (await session.execute(stmt.order_by(*order))).all()]
+
+
+OFFER_COLUMNS = (Offer.id, Offer.organisation_id, Offer.site_code, Offer.services, Offer.areas, Offer.capacity,
+                 Offer.period, Offer.min_age, Offer.max_age, Offer.need_types, Offer.household_types, Site.latitude,
+                 Site.longitude)
+
+
 async def published_offers(session: AsyncSession) -> list[OfferRow]:
     """Published offers of approved partners at active sites, by id."""
     stmt = (
-        select(Offer.id, Offer.organisation_id, Offer.site_code, Offer.services, Offer.areas, Offer.capacity,
-               Offer.period, Offer.min_age, Offer.max_age, Offer.need_types, Offer.household_types,
-               Site.latitude, Site.longitude)
+        select(*OFFER_COLUMNS)
         .join(Site, Site.code == Offer.site_code)
         .join(Organisation, Organisation.id == Offer.organisation_id)
         .where(Offer.status == "published", Site.active.is_(True), Organisation.status == "approved")
-        .order_by(Offer.id)
     )
-    return [OfferRow(*row) for row in (await session.execute(stmt)).all()]
+    return [OfferRow(*row) for row in await rows(session, OFFER_COLUMNS, stmt, (Offer.id,))]
 
 
 async def held(session: AsyncSession, keys: dict[str, str], *, full: bool) -> dict[str, int]:
@@ -96,9 +110,10 @@ SLACK = timedelta(minutes=5)
 
 
 def arrived_since(since: datetime) -> Any:
-    """Needs created since (with slack), or whose proposal or match was let go since."""
+    """Needs created since (with slack) that no run has looked at (a run leaves a reason or a
+    proposal on every need it sees), or whose proposal or match was let go since."""
     let_go = select(Match.need_id).where(Match.closed_at > since)
-    return or_(Need.created_at > since - SLACK, Need.id.in_(let_go))
+    return or_((Need.created_at > since - SLACK) & Need.unmatched_reason.is_(None), Need.id.in_(let_go))
 
 
 async def candidate_needs(session: AsyncSession, *, full: bool, since: datetime | None = None,
@@ -113,15 +128,8 @@ async def candidate_needs(session: AsyncSession, *, full: bool, since: datetime 
         reach = [(Need.service_code == s) & Need.area_code.startswith(jurisdiction_prefix(a), autoescape=True)
                  for s, a in sorted({(s, a) for o in also or () for s in o.services for a in o.areas})]
         condition = condition & or_(arrived_since(since), *reach)
-    if is_postgres(session):
-        # One JSON document for all rows, parsed in one go: 140,000 rows with two JSON columns
-        # each cost seconds through per-row decoding.
-        rows = func.json_build_array(*NEED_COLUMNS)
-        stmt = select(func.coalesce(func.json_agg(aggregate_order_by(rows, Need.created_at, Need.id)), text("'[]'")))
-        raw = (await session.execute(stmt.where(condition).execution_options(json_raw=True))).scalar_one()
-        return [NeedRow(*row) for row in (json.loads(raw) if isinstance(raw, str) else raw)]
-    stmt = select(*NEED_COLUMNS).where(condition).order_by(Need.created_at, Need.id)
-    return [NeedRow(*row) for row in (await session.execute(stmt)).all()]
+    stmt = select(*NEED_COLUMNS).where(condition)
+    return [NeedRow(*row) for row in await rows(session, NEED_COLUMNS, stmt, (Need.created_at, Need.id))]
 
 
 async def exclusions(session: AsyncSession) -> list[tuple[str, str]]:
