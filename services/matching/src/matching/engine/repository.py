@@ -105,6 +105,14 @@ NEED_COLUMNS = (Need.id, Need.area_code, Need.service_code, Need.priority, Need.
                 Need.member_ages, Need.unmatched_reason)
 
 
+def in_reach(service: str, area: str) -> Any:
+    """Needs of a service in an area, as an index range on (service_code, area_code): area codes
+    are digits, so the prefix's range is the same in any collation."""
+    prefix = jurisdiction_prefix(area)
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return (Need.service_code == service) & (Need.area_code >= prefix) & (Need.area_code < upper)
+
+
 # Needs are stamped when created, committed a moment later: look back this far for late commits.
 SLACK = timedelta(minutes=5)
 
@@ -125,8 +133,7 @@ async def candidate_needs(session: AsyncSession, *, full: bool, since: datetime 
     if not full:
         condition = condition & ~live_match_exists()
     if since is not None:
-        reach = [(Need.service_code == s) & Need.area_code.startswith(jurisdiction_prefix(a), autoescape=True)
-                 for s, a in sorted({(s, a) for o in also or () for s in o.services for a in o.areas})]
+        reach = [in_reach(s, a) for s, a in sorted({(s, a) for o in also or () for s in o.services for a in o.areas})]
         condition = condition & or_(arrived_since(since), *reach)
     stmt = select(*NEED_COLUMNS).where(condition)
     return [NeedRow(*row) for row in await rows(session, NEED_COLUMNS, stmt, (Need.created_at, Need.id))]

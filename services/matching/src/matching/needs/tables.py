@@ -17,6 +17,7 @@ class Need(SQLModel, table=True):
         Index("ix_needs_area", "area_code"),
         Index("ix_needs_requester", "requester_digest"),
         Index("ix_needs_created", "created_at"),
+        Index("ix_needs_service_area", "service_code", "area_code"),
         UniqueConstraint("alert_id", "service_code", name="uq_needs_referral"),
     )
 
