@@ -23,8 +23,8 @@ class ScoringSettings(ServiceSettings):
     rescore_chunk_size: int = Field(default=20_000, ge=100, le=200_000)
     activation_timeout_seconds: float = Field(default=1800.0, gt=0)
 
-    # Batches at least this large are written with COPY on PostgreSQL.
-    copy_threshold: int = Field(default=2000, ge=1)
+    # Batches at least this large are written with COPY on PostgreSQL (events included).
+    copy_threshold: int = Field(default=100, ge=1)
 
     # "What would help": lever sets up to this size are searched.
     help_max_levers: int = Field(default=3, ge=1, le=4)

@@ -74,3 +74,26 @@ def test_the_input_hash_is_stable_and_sensitive(ctx):
     view, missing = a_view(ctx)
     assert input_hash(view, missing) == input_hash(dict(reversed(list(view.items()))), list(reversed(missing)))
     assert input_hash(view, missing) != input_hash({**view, "members_total": view["members_total"] + 1}, missing)
+
+
+def test_preparing_a_batch_is_preparing_each(ctx):
+    import random
+
+    views = [(dict(v), m) for v, m in to_views(ctx.view, *generate(ctx.view, 300, seed=17, unknown_rate=0.05))]
+    views += [(dict(v), m) for v, m in to_views(ctx.view, *generate(ctx.view, 300, seed=18))]  # nothing said missing
+    bad = [("members_total", 500), ("income_monthly_per_capita", -3.0), ("register_status", "rich"),
+           ("single_parent", "yes"), ("children_under_6", 1.5), ("deposits", float("inf")), ("single_parent", 1),
+           ("district_code", "x"), ("head_age", None), ("employment_rate", 7.0), ("members_total", True),
+           ("housing_status", 3)]
+    rng = random.Random(3)
+    for view, _ in views:
+        for _ in range(rng.randrange(4)):
+            key, value = rng.choice(bad)
+            view[key] = value
+        if rng.random() < 0.2:
+            view.pop(rng.choice(list(view)))
+    _, batch = ctx.view.prepare_many([v for v, _ in views], [m for _, m in views])
+    for (view, missing), got in zip(views, batch, strict=True):
+        one = ctx.view.prepare(view, missing)
+        assert np.array_equal(one.row, got.row, equal_nan=True)
+        assert (one.missing, one.invalid, one.clamped) == (got.missing, got.invalid, got.clamped)

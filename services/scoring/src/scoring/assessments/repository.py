@@ -55,6 +55,22 @@ async def population(session: AsyncSession, chunk: int, *, with_previous: bool) 
         after = rows[-1][0]
 
 
+async def population_facts(session: AsyncSession, chunk: int) -> AsyncIterator[list[Any]]:
+    """Only what a simulation reads: (household id, district, prepared facts, layout) of every
+    open household, in chunks."""
+    H = HouseholdView
+    connection = await session.connection()
+    after = ""
+    while True:
+        stmt = (select(H.household_id, H.district_code, H.features, H.layout)
+                .where(H.closed.is_(False), H.household_id > after).order_by(H.household_id).limit(chunk))
+        rows = (await connection.execute(stmt)).all()
+        if not rows:
+            return
+        yield list(rows)
+        after = rows[-1][0]
+
+
 async def write(session: AsyncSession, batch: Batch, *, copy_threshold: int) -> None:
     """Append the assessments and make them current (replacing the households' current rows)."""
     if not batch.current:

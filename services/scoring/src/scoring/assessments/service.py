@@ -7,6 +7,7 @@ import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from datetime import UTC, datetime
 
 import numpy as np
@@ -48,30 +49,31 @@ def facts_json(missing: Sequence[str], invalid: Sequence[str], clamped: Sequence
     return dumps({"missing": list(missing), "invalid": list(invalid), "clamped": list(clamped)})
 
 
-async def inputs(session: AsyncSession, ctx: RulesContext, rows: Sequence[SubjectRow],
-                 triggers: Mapping[str, str] | None = None) -> tuple[list[Subject], np.ndarray]:
-    """Subjects and their facts matrix (fields x households); views stored under another layout
-    of the contract are prepared again from the JSON the registry sent."""
-    width = len(ctx.view)
+async def facts_matrix(session: AsyncSession, ctx: RulesContext, rows: Sequence[Any]) -> tuple[np.ndarray, dict[str, Any]]:
+    """The facts of ``rows`` (with household_id, features, layout) as a (fields x households)
+    matrix; views stored under another layout of the contract are prepared again from the JSON
+    the registry sent (returned too, by household)."""
     stale = [r.household_id for r in rows if r.layout != ctx.view.layout]
     again = {}
     if stale:
         for hid, (view, missing) in (await households.views(session, stale)).items():
             again[hid] = ctx.view.prepare(view, missing)
-    features = []
-    subjects = []
+    features = [again[r.household_id].row.tobytes() if r.household_id in again else r.features for r in rows]
+    matrix = np.frombuffer(b"".join(features), dtype=np.float64).reshape(len(rows), len(ctx.view)).T.copy()
+    return matrix, again
+
+
+async def inputs(session: AsyncSession, ctx: RulesContext, rows: Sequence[SubjectRow],
+                 triggers: Mapping[str, str] | None = None) -> tuple[list[Subject], np.ndarray]:
+    """Subjects and their facts matrix."""
+    matrix, again = await facts_matrix(session, ctx, rows)
     triggers = triggers or {}
+    subjects = []
     for r in rows:
         prepared = again.get(r.household_id)
-        if prepared is not None:
-            features.append(prepared.row.tobytes())
-            facts = facts_json(prepared.missing, prepared.invalid, prepared.clamped)
-        else:
-            features.append(r.features)
-            facts = r.facts
+        facts = r.facts if prepared is None else facts_json(prepared.missing, prepared.invalid, prepared.clamped)
         subjects.append(Subject(r.household_id, r.version, r.area_code, r.township_code, r.district_code,
                                 r.label_masked, r.input_hash, facts, triggers.get(r.household_id, "[]")))
-    matrix = np.frombuffer(b"".join(features), dtype=np.float64).reshape(len(rows), width).T.copy()
     return subjects, matrix
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Caller
-from scoring.bulk import chunked, is_postgres
+from scoring.bulk import chunked, insert_rows, is_postgres
 from scoring.households.tables import HouseholdView
 
 T = HouseholdView
@@ -45,21 +46,39 @@ async def versions(session: AsyncSession, ids: Sequence[str]) -> dict[str, int]:
     return out
 
 
+async def store(session: AsyncSession, rows: Sequence[dict[str, Any]], *, known: Mapping[str, int],
+                copy_threshold: int) -> None:
+    """Store views (``view`` as canonical JSON text): households scoring has never seen are
+    inserted (COPY when many, as when catching up with a registry), the others upserted."""
+    new = [r for r in rows if r["household_id"] not in known]
+    old = [{**r, "view": json.loads(r["view"])} for r in rows if r["household_id"] in known]
+    if new:
+        columns = list(new[0])
+        if is_postgres(session) and len(new) >= copy_threshold:
+            records = [tuple(json.dumps(r[c]) if c == "missing" else r[c] for c in columns) for r in new]
+            await insert_rows(session, T.__table__, columns, records, copy_threshold=copy_threshold)
+        else:
+            await upsert(session, [{**r, "view": json.loads(r["view"])} for r in new])
+    await upsert(session, old)
+
+
 async def upsert(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Insert or replace views; an older version never replaces a newer one (checked again here,
     so that two writers racing on PostgreSQL still keep the newest)."""
     if not rows:
         return
     fn = pg_insert if is_postgres(session) else sqlite_insert
-    stmt = fn(T)
+    table = T.__table__
+    stmt = fn(table)
     columns = [c for c in rows[0] if c != "household_id"]
     stmt = stmt.on_conflict_do_update(
-        index_elements=[T.household_id],
+        index_elements=[table.c.household_id],
         set_={c: stmt.excluded[c] for c in columns},
-        where=T.version < stmt.excluded.version,
+        where=table.c.version < stmt.excluded.version,
     )
+    connection = await session.connection()  # Core executemany: no ORM bookkeeping per row
     for part in chunked(rows, 2000):
-        await session.execute(stmt, list(part))
+        await connection.execute(stmt, list(part))
 
 
 async def close(session: AsyncSession, ids: Sequence[str]) -> None:

@@ -21,7 +21,7 @@ from scoring.engine.runtimes import NoActiveModel, Runtimes
 from scoring.households import repository as repo
 from scoring.households.repository import SubjectRow
 from scoring.households.schemas import HouseholdChanged
-from scoring.rules.view import input_hash
+from scoring.rules.view import canonical_json, input_hash
 from scoring.settings import ScoringSettings
 
 log = logging.getLogger(__name__)
@@ -64,26 +64,26 @@ async def apply(session: AsyncSession, runtimes: Runtimes, changes: Sequence[Hou
         return Outcome()
     ctx = runtimes.ctx
     now = datetime.now(UTC)
+    _, prepared_all = ctx.view.prepare_many([c.view for c in fresh], [c.missing for c in fresh])
     rows, subjects, closed = [], [], []
-    for c in fresh:
-        prepared = ctx.view.prepare(c.view, c.missing)
-        digest = input_hash(c.view, c.missing)
+    for c, prepared in zip(fresh, prepared_all, strict=True):
+        text = canonical_json(c.view)
+        digest = input_hash(text, c.missing)
         is_closed = c.change == "closed"
+        facts = facts_json(prepared.missing, prepared.invalid, prepared.clamped)
+        features = prepared.row.tobytes()
         rows.append({
             "household_id": c.household_id, "version": c.version, "area_code": c.area_code,
             "township_code": c.township_code, "district_code": c.district_code, "label_masked": c.label_masked,
-            "synthetic": c.synthetic, "closed": is_closed, "view": c.view, "missing": c.missing,
-            "facts": facts_json(prepared.missing, prepared.invalid, prepared.clamped),
-            "features": prepared.row.tobytes(), "layout": ctx.view.layout, "input_hash": digest, "updated_at": now,
+            "synthetic": c.synthetic, "closed": is_closed, "view": text, "missing": c.missing, "facts": facts,
+            "features": features, "layout": ctx.view.layout, "input_hash": digest, "updated_at": now,
         })
         if is_closed:
             closed.append(c.household_id)
             continue
-        subjects.append(SubjectRow(
-            c.household_id, c.version, c.area_code, c.township_code, c.district_code, c.label_masked, digest,
-            rows[-1]["facts"], rows[-1]["features"], ctx.view.layout,
-        ))
-    await repo.upsert(session, rows)
+        subjects.append(SubjectRow(c.household_id, c.version, c.area_code, c.township_code, c.district_code,
+                                   c.label_masked, digest, facts, features, ctx.view.layout))
+    await repo.store(session, rows, known=stored, copy_threshold=settings.copy_threshold)
     if closed:
         await assessments.drop_current(session, closed)
     if rt is None:

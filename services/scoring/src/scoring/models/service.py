@@ -26,7 +26,7 @@ from servicekit.concurrency import check_version
 from servicekit.db import unit_of_work
 from servicekit.errors import Conflict, NotFound, Unprocessable
 from scoring.assessments import repository as assessments
-from scoring.assessments.service import inputs, rescore_all
+from scoring.assessments.service import facts_matrix, rescore_all
 from scoring.deps import ScoringEngine
 from scoring.engine.runtime import ModelRuntime
 from scoring.models import repository as repo
@@ -120,8 +120,8 @@ async def simulate(session: AsyncSession, engine: ScoringEngine, version: str) -
     moves = {ind.code: [0, 0, 0.0, 0.0] for ind in (*active.model.indicators, *draft.model.indicators)}
     score_before = score_after = 0.0
     n = 0
-    async for chunk, _ in assessments.population(session, engine.settings.rescore_chunk_size, with_previous=False):
-        _, matrix = await inputs(session, engine.profile.ctx, chunk)
+    async for chunk in assessments.population_facts(session, engine.settings.rescore_chunk_size):
+        matrix, _ = await facts_matrix(session, engine.profile.ctx, chunk)
         before, after = active.kernel.evaluate(matrix), draft.kernel.evaluate(matrix)
         n += len(chunk)
         score_before += float(before.score.sum())

@@ -76,6 +76,13 @@ class ViewField:
         return self.type in ("int", "float", "date")
 
 
+class _SaidMissing:
+    """Marks a value the registry named as missing (whatever it sent)."""
+
+
+_SAID_MISSING = _SaidMissing()
+
+
 @dataclass(frozen=True)
 class Prepared:
     """One household's facts, ready to score: the row, and what was done to make it."""
@@ -175,6 +182,70 @@ class ViewCatalogue:
             row[f.index] = number
         return Prepared(row, tuple(unknown), tuple(invalid), tuple(clamped))
 
+    def prepare_many(self, views: Sequence[Mapping[str, Any]], missing: Sequence[Iterable[str]]) -> tuple[np.ndarray, list[Prepared]]:
+        """``prepare`` for a batch, field by field: a (fields x households) matrix and each
+        household's notes (their ``row`` is a view of the matrix column). Same results as
+        ``prepare``; a column of plain numbers is converted by NumPy in one go."""
+        n = len(views)
+        matrix = np.full((len(self.fields), n), np.nan)
+        said = [set(m) for m in missing]
+        anyone_said = any(said)
+        notes: list[tuple[list[str], list[str], list[str]]] = [([], [], []) for _ in range(n)]
+        plain = {int, float, type(None)}
+        for f in self.fields:
+            name = f.name
+            values = [v.get(name) for v in views]
+            if anyone_said:
+                for i in range(n):
+                    if name in said[i]:
+                        values[i] = _SAID_MISSING
+            kinds = set(map(type, values))
+            column = matrix[f.index]
+            if f.type in ("int", "float") and kinds <= plain:
+                column[:] = np.array(values, dtype=np.float64)  # None -> NaN
+                bad = ~np.isfinite(column) & ~np.isnan(column)
+                if f.type == "int":
+                    bad |= np.isfinite(column) & (column != np.floor(column))
+                for i in np.flatnonzero(bad).tolist():
+                    notes[i][1].append(name)
+                column[bad] = np.nan
+            elif f.type == "bool" and kinds <= {bool, type(None)}:
+                column[:] = np.array(values, dtype=np.float64)
+            elif f.values is not None and kinds <= {str, type(None)}:
+                index = self._enum_index[name]
+                codes = [None if v is None else index.get(v, -1.0) for v in values]
+                column[:] = np.array(codes, dtype=np.float64)
+                for i in np.flatnonzero(column < 0).tolist():
+                    notes[i][1].append(name)
+                column[column < 0] = np.nan
+            else:
+                for i, value in enumerate(values):
+                    if value is None or value is _SAID_MISSING:
+                        continue
+                    number = self.encode_value(f, value)
+                    if number is None:
+                        notes[i][1].append(name)
+                    else:
+                        column[i] = number
+            if type(None) in kinds or _SaidMissing in kinds:
+                for i, value in enumerate(values):
+                    # as in prepare: said missing, or null where a value is due, or absent
+                    if value is _SAID_MISSING or (value is None and (not f.nullable or name not in views[i])):
+                        notes[i][0].append(name)
+            if f.lo is not None and f.hi is not None:
+                with np.errstate(invalid="ignore"):
+                    outside = (column < f.lo) | (column > f.hi)
+                if outside.any():
+                    for i in np.flatnonzero(outside).tolist():
+                        notes[i][2].append(name)
+                    np.clip(column, f.lo, f.hi, out=column, where=outside)
+        order = {f.name: f.index for f in self.fields}
+        prepared = []
+        for i, (unknown, invalid, clamped) in enumerate(notes):
+            invalid.sort(key=order.__getitem__)
+            prepared.append(Prepared(matrix[:, i], tuple(unknown), tuple(invalid), tuple(clamped)))
+        return matrix, prepared
+
     def decode_row(self, row: Sequence[float]) -> dict[str, Any]:
         return {f.name: self.decode_value(f, float(row[f.index])) for f in self.fields}
 
@@ -191,11 +262,15 @@ class ViewCatalogue:
         return row
 
 
-def input_hash(view: Mapping[str, Any], missing: Iterable[str]) -> str:
-    """The hash of what the registry sent: canonical JSON of the view and the missing list."""
-    canonical = json.dumps({"view": view, "missing": sorted(set(missing))}, sort_keys=True, separators=(",", ":"),
-                           ensure_ascii=False, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def canonical_json(view: Mapping[str, Any]) -> str:
+    """The view as canonical JSON text (sorted keys, no spaces): what is stored and hashed."""
+    return json.dumps(view, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def input_hash(view: Mapping[str, Any] | str, missing: Iterable[str]) -> str:
+    """The hash of what the registry sent: the canonical view and the sorted missing list."""
+    text = view if isinstance(view, str) else canonical_json(view)
+    return hashlib.sha256(f"{text}|{','.join(sorted(set(missing)))}".encode()).hexdigest()
 
 
 def load_catalogue(view_path: Path, ranges_path: Path, district_codes: Sequence[str] = ()) -> ViewCatalogue:
