@@ -140,6 +140,10 @@ def main() -> int:
         if stopping:
             return
         stopping = True
+        # A second signal (make forwards its own to us) must not cut the orderly stop short;
+        # the stop has its own deadline, after which stragglers are killed.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print("\nstopping ...", flush=True)
         for proc in procs.values():
             if proc.poll() is None:
