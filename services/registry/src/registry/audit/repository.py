@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from servicekit.audit import AuditAction
 from servicekit.tables import AuditRecord
 
+from registry.queries import by_id_descending
+
 
 async def unmasked_reads_since(session: AsyncSession, actor: str, since: datetime) -> int:
     stmt = select(func.count()).select_from(AuditRecord).where(
@@ -35,6 +37,4 @@ async def search(
         stmt = stmt.where(AuditRecord.action == action)
     if since:
         stmt = stmt.where(AuditRecord.at >= since)
-    if after:
-        stmt = stmt.where(AuditRecord.id < int(after[0]))
-    return list((await session.execute(stmt.order_by(AuditRecord.id.desc()).limit(limit + 1))).scalars())
+    return list((await session.execute(by_id_descending(stmt, AuditRecord.id, after, limit))).scalars())

@@ -8,7 +8,7 @@ from servicekit.audit import AuditAction, record
 from servicekit.auth import OFFICIALS, Role
 from servicekit.crypto import mask_name, mask_phone
 from servicekit.errors import Conflict, Forbidden, NotFound
-from servicekit.resident_id import InvalidResidentId, validate
+from servicekit.resident_id import InvalidResidentId, mask, validate
 from sqlalchemy import ColumnElement, false
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -74,7 +74,7 @@ async def submit(ctx: Context, body: DeclarationIn) -> Declaration:
     declaration_id = new_id()
     declaration = Declaration(
         id=declaration_id, citizen_bidx=ctx.vault.resident_index(number),
-        resident_enc=_seal(ctx, number, "resident_id", declaration_id), resident_masked=number[:6] + "*" * 8 + number[14:],
+        resident_enc=_seal(ctx, number, "resident_id", declaration_id), resident_masked=mask(number),
         area_code=area, kind=body.kind.value, needs=sorted(set(body.needs)),
         name_enc=_seal(ctx, body.name, "name", declaration_id), phone_enc=_seal(ctx, body.phone, "phone", declaration_id),
         address_enc=_seal(ctx, body.address, "address", declaration_id),

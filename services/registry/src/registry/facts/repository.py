@@ -8,7 +8,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.facts.tables import FactRecord
-from registry.households.repository import among
+from registry.queries import among, by_id_descending
 
 
 async def insert_history(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
@@ -27,7 +27,4 @@ async def seen_records(session: AsyncSession, source: str, record_ids: list[str]
 
 async def history_of(session: AsyncSession, household_id: str, limit: int, after: list[Any] | None) -> list[FactRecord]:
     stmt = select(FactRecord).where(FactRecord.household_id == household_id)
-    if after:
-        stmt = stmt.where(FactRecord.id < int(after[0]))
-    stmt = stmt.order_by(FactRecord.id.desc()).limit(limit + 1)
-    return list((await session.execute(stmt)).scalars())
+    return list((await session.execute(by_id_descending(stmt, FactRecord.id, after, limit))).scalars())

@@ -16,17 +16,13 @@ from servicekit.tables import JSONType
 
 from registry.facts import repository as facts_repo
 from registry.feeds.tables import FeedBatch, FeedRejection
-from registry.households.repository import _lockable, among
+from registry.queries import among, is_postgres, lockable, newest_first
 from registry.households.tables import Household
 from registry.leads.tables import Lead
 from registry.members.tables import Member
 
 M = Member.__table__
 H = Household.__table__
-
-
-def _pg(session: AsyncSession) -> bool:
-    return session.bind is not None and session.bind.dialect.name == "postgresql"
 
 
 async def members_by_index(session: AsyncSession, indexes: list[str]) -> dict[str, Any]:
@@ -44,7 +40,7 @@ async def household_facts(session: AsyncSession, household_ids: list[str]) -> di
 
 async def lock_members(session: AsyncSession, member_ids: list[str]) -> dict[str, Any]:
     stmt = select(M.c.id, M.c.household_id, M.c.facts).where(among(session, M.c.id, sorted(member_ids))).order_by(M.c.id)
-    return {r.id: r for r in await session.execute(_lockable(session, stmt, True))}
+    return {r.id: r for r in await session.execute(lockable(session, stmt, True))}
 
 
 async def lock_households(session: AsyncSession, household_ids: list[str]) -> dict[str, Any]:
@@ -53,14 +49,14 @@ async def lock_households(session: AsyncSession, household_ids: list[str]) -> di
                H.c.rural_hukou, H.c.facts, H.c.version, H.c.label_masked, H.c.synthetic)
         .where(among(session, H.c.id, sorted(household_ids))).order_by(H.c.id)
     )
-    return {r.id: r for r in await session.execute(_lockable(session, stmt, True))}
+    return {r.id: r for r in await session.execute(lockable(session, stmt, True))}
 
 
 async def update_members(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """New facts for members: one statement on PostgreSQL (UPDATE ... FROM unnest), not one per row."""
     if not rows:
         return
-    if _pg(session):
+    if is_postgres(session):
         await session.execute(text(
             "UPDATE members AS m SET facts = v.facts::jsonb, version = m.version + 1, updated_at = :at "
             "FROM unnest(CAST(:ids AS varchar[]), CAST(:facts AS text[])) AS v(id, facts) WHERE m.id = v.id"
@@ -75,7 +71,7 @@ async def update_households(session: AsyncSession, rows: list[dict[str, Any]]) -
     """New facts, views and versions for households, set-based on PostgreSQL."""
     if not rows:
         return
-    if _pg(session):
+    if is_postgres(session):
         await session.execute(text(
             "UPDATE households AS h SET facts = v.facts::jsonb, view = v.view::jsonb, missing = v.missing::jsonb, "
             "version = v.version, updated_at = :at "
@@ -97,7 +93,7 @@ async def insert_history(session: AsyncSession, rows: list[dict[str, Any]]) -> N
     """History rows of one chunk (one source, one arrival time): one statement on PostgreSQL."""
     if not rows:
         return
-    if not _pg(session):
+    if not is_postgres(session):
         await facts_repo.insert_history(session, rows)
         return
     await session.execute(text(
@@ -144,11 +140,7 @@ async def get_batch(session: AsyncSession, department: str, batch_id: str) -> Fe
 
 async def batches(session: AsyncSession, department: str, limit: int, after: list[Any] | None) -> list[FeedBatch]:
     stmt = select(FeedBatch).where(FeedBatch.department == department)
-    if after:
-        at, bid = datetime.fromisoformat(str(after[0])), str(after[1])
-        stmt = stmt.where((FeedBatch.received_at < at) | ((FeedBatch.received_at == at) & (FeedBatch.id < bid)))
-    stmt = stmt.order_by(FeedBatch.received_at.desc(), FeedBatch.id.desc()).limit(limit + 1)
-    return list((await session.execute(stmt)).scalars())
+    return list((await session.execute(newest_first(stmt, FeedBatch.received_at, FeedBatch.id, after, limit))).scalars())
 
 
 async def rejections(session: AsyncSession, batch_id: str, limit: int, after: list[Any] | None) -> list[FeedRejection]:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, String, any_, func, literal, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Caller
@@ -15,30 +13,17 @@ from servicekit.tables import FeedSequence
 from registry.facts.view import MemberFacts
 from registry.households.tables import Household, StatusChange, Survey
 from registry.members.tables import Member
-
-
-def among(session: AsyncSession, column: Any, values: list[str]) -> Any:
-    """``column IN values``; on PostgreSQL one array parameter (``= ANY($1)``), so the statement
-    is prepared once whatever the number of values."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        return column == any_(literal(list(values), ARRAY(String)))
-    return column.in_(values)
-
-
-def _lockable(session: AsyncSession, stmt: Select, for_update: bool) -> Select:
-    if for_update and session.bind is not None and session.bind.dialect.name == "postgresql":
-        return stmt.with_for_update()
-    return stmt
+from registry.queries import among, lockable, newest_first
 
 
 async def get_in_scope(session: AsyncSession, caller: Caller, household_id: str, *, for_update: bool = False) -> Household | None:
     stmt = select(Household).where(Household.id == household_id, caller.scope(Household.area_code))
-    return (await session.execute(_lockable(session, stmt, for_update))).scalar_one_or_none()
+    return (await session.execute(lockable(session, stmt, for_update))).scalar_one_or_none()
 
 
 async def get(session: AsyncSession, household_id: str, *, for_update: bool = False) -> Household | None:
     stmt = select(Household).where(Household.id == household_id)
-    return (await session.execute(_lockable(session, stmt, for_update))).scalar_one_or_none()
+    return (await session.execute(lockable(session, stmt, for_update))).scalar_one_or_none()
 
 
 async def of_member(session: AsyncSession, resident_bidx: str) -> Household | None:
@@ -60,11 +45,7 @@ async def search(
         stmt = stmt.where(Household.off_register_source == off_register_source)
     if channel:
         stmt = stmt.where(Household.channel == channel)
-    if after:
-        at, hid = datetime.fromisoformat(str(after[0])), str(after[1])
-        stmt = stmt.where((Household.updated_at < at) | ((Household.updated_at == at) & (Household.id < hid)))
-    stmt = stmt.order_by(Household.updated_at.desc(), Household.id.desc()).limit(limit + 1)
-    return list((await session.execute(stmt)).scalars())
+    return list((await session.execute(newest_first(stmt, Household.updated_at, Household.id, after, limit))).scalars())
 
 
 async def members_of(session: AsyncSession, household_id: str) -> list[Member]:
@@ -87,20 +68,12 @@ async def member_facts_of(session: AsyncSession, household_ids: list[str]) -> di
 
 async def status_history(session: AsyncSession, household_id: str, limit: int, after: list[Any] | None) -> list[StatusChange]:
     stmt = select(StatusChange).where(StatusChange.household_id == household_id)
-    if after:
-        at, sid = datetime.fromisoformat(str(after[0])), str(after[1])
-        stmt = stmt.where((StatusChange.at < at) | ((StatusChange.at == at) & (StatusChange.id < sid)))
-    stmt = stmt.order_by(StatusChange.at.desc(), StatusChange.id.desc()).limit(limit + 1)
-    return list((await session.execute(stmt)).scalars())
+    return list((await session.execute(newest_first(stmt, StatusChange.at, StatusChange.id, after, limit))).scalars())
 
 
 async def surveys_of(session: AsyncSession, household_id: str, limit: int, after: list[Any] | None) -> list[Survey]:
     stmt = select(Survey).where(Survey.household_id == household_id)
-    if after:
-        at, sid = datetime.fromisoformat(str(after[0])), str(after[1])
-        stmt = stmt.where((Survey.created_at < at) | ((Survey.created_at == at) & (Survey.id < sid)))
-    stmt = stmt.order_by(Survey.created_at.desc(), Survey.id.desc()).limit(limit + 1)
-    return list((await session.execute(stmt)).scalars())
+    return list((await session.execute(newest_first(stmt, Survey.created_at, Survey.id, after, limit))).scalars())
 
 
 async def count_members(session: AsyncSession, household_id: str) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -10,18 +9,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Caller
 
-from registry.households.repository import _lockable
+from registry.queries import lockable, newest_first
 from registry.leads.tables import Lead
 
 
 async def get_in_scope(session: AsyncSession, caller: Caller, lead_id: str, *, for_update: bool = False) -> Lead | None:
     stmt = select(Lead).where(Lead.id == lead_id, caller.scope(Lead.area_code))
-    return (await session.execute(_lockable(session, stmt, for_update))).scalar_one_or_none()
+    return (await session.execute(lockable(session, stmt, for_update))).scalar_one_or_none()
 
 
 async def open_of_person(session: AsyncSession, resident_bidx: str) -> list[Lead]:
     stmt = select(Lead).where(Lead.resident_bidx == resident_bidx, Lead.status == "open").order_by(Lead.effective_date)
-    return list((await session.execute(_lockable(session, stmt, True))).scalars())
+    return list((await session.execute(lockable(session, stmt, True))).scalars())
 
 
 async def search(session: AsyncSession, caller: Caller, *, status: str | None, department: str | None,
@@ -31,8 +30,4 @@ async def search(session: AsyncSession, caller: Caller, *, status: str | None, d
         stmt = stmt.where(Lead.status == status)
     if department:
         stmt = stmt.where(Lead.department == department)
-    if after:
-        at, lid = datetime.fromisoformat(str(after[0])), str(after[1])
-        stmt = stmt.where((Lead.received_at < at) | ((Lead.received_at == at) & (Lead.id < lid)))
-    stmt = stmt.order_by(Lead.received_at.desc(), Lead.id.desc()).limit(limit + 1)
-    return list((await session.execute(stmt)).scalars())
+    return list((await session.execute(newest_first(stmt, Lead.received_at, Lead.id, after, limit))).scalars())

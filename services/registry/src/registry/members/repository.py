@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Caller
 
-from registry.households.repository import _lockable
+from registry.queries import lockable
 from registry.households.tables import Household
 from registry.members.tables import Member
 
@@ -21,7 +21,7 @@ async def by_indexes(session: AsyncSession, indexes: list[str]) -> dict[str, Mem
 
 async def by_index(session: AsyncSession, index: str, *, for_update: bool = False) -> Member | None:
     stmt = select(Member).where(Member.resident_bidx == index)
-    return (await session.execute(_lockable(session, stmt, for_update))).scalar_one_or_none()
+    return (await session.execute(lockable(session, stmt, for_update))).scalar_one_or_none()
 
 
 async def get_in_scope(session: AsyncSession, caller: Caller, member_id: str, *, for_update: bool = False) -> tuple[Member, Household] | None:
@@ -30,7 +30,7 @@ async def get_in_scope(session: AsyncSession, caller: Caller, member_id: str, *,
         .join(Household, Household.id == Member.household_id)
         .where(Member.id == member_id, caller.scope(Household.area_code))
     )
-    row = (await session.execute(_lockable(session, stmt, for_update))).first()
+    row = (await session.execute(lockable(session, stmt, for_update))).first()
     return (row[0], row[1]) if row else None
 
 
