@@ -172,10 +172,11 @@ async def bare_problem(db: Any, profile: Any):  # type: ignore[no-untyped-def]
 
     from matching.engine import repository
     from matching.engine.runner import current_keys, problem_of
+    from matching.matches.repository import held as held_slots
 
     async with db.sessionmaker() as session:
         offers = await repository.published_offers(session)
-        held = await repository.held(session, current_keys(profile, offers, utcnow()), full=True)
+        held = await held_slots(session, current_keys(profile, offers, utcnow()).items(), ("accepted", "delivered"))
         needs = await repository.candidate_needs(session, full=True)
         exclusions = await repository.exclusions(session)
     return problem_of(profile, needs, offers, held, exclusions)

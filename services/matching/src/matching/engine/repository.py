@@ -84,19 +84,6 @@ async def published_offers(session: AsyncSession) -> list[OfferRow]:
     return [OfferRow(*row) for row in await rows(session, OFFER_COLUMNS, stmt, (Offer.id,))]
 
 
-async def held(session: AsyncSession, keys: dict[str, str], *, full: bool) -> dict[str, int]:
-    """Slots each offer already holds this period: accepted and delivered matches, and (for an
-    incremental run) the proposals it leaves in place."""
-    statuses = ("accepted", "delivered") if full else LIVE
-    stmt = (select(Match.offer_id, Match.period_key, func.count())
-            .where(Match.status.in_(statuses)).group_by(Match.offer_id, Match.period_key))
-    out: dict[str, int] = {}
-    for offer_id, key, count in (await session.execute(stmt)).all():
-        if keys.get(offer_id) == key:
-            out[offer_id] = out.get(offer_id, 0) + count
-    return out
-
-
 def live_match_exists() -> Any:
     return exists().where(Match.need_id == Need.id, Match.status.in_(LIVE))
 

@@ -22,6 +22,8 @@ from servicekit.db import Database, unit_of_work
 from servicekit.tables import utcnow
 
 from matching.engine import repository as store
+from matching.matches import repository as matches
+from matching.matches.tables import LIVE
 from matching.engine.indexing import index_of, mask
 from matching.engine.model import NO_AGE, REASONS, Needs, Offers, Problem, Weights
 from matching.engine.solver import solve
@@ -129,7 +131,8 @@ async def run_in(session: AsyncSession, profile: Profile, *, mode: Mode, trigger
     await lock_exclusive(session)
     offers = await store.published_offers(session)
     keys = current_keys(profile, offers, now)
-    held = await store.held(session, keys, full=mode == "full")
+    # Slots already taken this period: accepted and delivered, and (incremental) proposals left in place.
+    held = await matches.held(session, keys.items(), ("accepted", "delivered") if mode == "full" else LIVE)
     if mode == "full":
         needs = await store.candidate_needs(session, full=True)
     else:

@@ -25,11 +25,11 @@ async def held(session: AsyncSession, keys: Iterable[tuple[str, str]], statuses:
     if not pairs:
         return {}
     wanted = dict(pairs)
-    rows = await session.execute(
-        select(Match.offer_id, Match.period_key, func.count())
-        .where(Match.offer_id.in_(list(wanted)), Match.status.in_(statuses))
-        .group_by(Match.offer_id, Match.period_key)
-    )
+    stmt = (select(Match.offer_id, Match.period_key, func.count()).where(Match.status.in_(statuses))
+            .group_by(Match.offer_id, Match.period_key))
+    if len(wanted) <= 1000:  # a page of offers; the engine asks for all of them at once
+        stmt = stmt.where(Match.offer_id.in_(list(wanted)))
+    rows = await session.execute(stmt)
     out = {offer_id: 0 for offer_id in wanted}
     for offer_id, key, count in rows:
         if wanted.get(offer_id) == key:

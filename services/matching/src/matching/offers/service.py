@@ -9,14 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Caller, Role
 from servicekit.concurrency import check_version
-from servicekit.errors import NotFound
+from servicekit.errors import FieldIssue, NotFound
 from servicekit.tables import utcnow
 
 from matching.columns import new_id
 from matching.locks import lock_shared
 from matching.matches import repository as matches
-from servicekit.errors import FieldIssue
-
 from matching.offers import hsds, repository
 from matching.offers.schemas import (
     Eligibility, HsdsDocument, Imported, ImportReport, OfferCreate, OfferPublic, OfferStatus, OfferUpdate, Rejected,
