@@ -27,8 +27,6 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-
 from bench.common import report
 
 HOUSEHOLDS = int(os.environ.get("SCORING_BENCH_HOUSEHOLDS", "230000"))  # smaller for a quick look

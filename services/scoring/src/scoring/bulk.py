@@ -57,7 +57,7 @@ async def publish_many(session: AsyncSession, events: Sequence[tuple[str, str, s
     if not events:
         return
     if not is_postgres(session) or len(events) < copy_threshold:
-        for event_id, subject, body in events:
+        for _event_id, subject, body in events:  # the kit names its own events
             publish(session, EVENT_TYPE, subject, json.loads(body))
         return
     n = len(events)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 
 from scoring_fakes import load_households
+from scoring.households.tables import HouseholdView
 from servicekit.tables import AuditRecord
 from servicekit.testing import CITY, OTHER_TOWNSHIP, TOWNSHIP
 
@@ -133,6 +135,12 @@ async def test_what_would_help_lifts_a_weak_household(svc, households, model, ct
             option = body["options"][0]
             assert option["level"] >= 2 and option["score"] >= 60
             assert option["sentence_en"].startswith("If ") and str(int(option["score"])) in option["sentence_en"]
+            # the oracle agrees: the same levers applied to the same facts give the same score
+            async with svc.db.sessionmaker() as s:
+                stored = await s.get(HouseholdView, item["household_id"])
+            facts = ctx.view.decode_row(np.frombuffer(stored.features, dtype=np.float64))
+            chosen = [next(i for i, lv in enumerate(model.levers) if lv.code == o["code"]) for o in option["levers"]]
+            assert assess(model, apply_levers(model, ctx.view, facts, chosen)).score == option["score"]
         assert helped, "some level-1 household can be lifted by at most three levers"
 
 

@@ -95,3 +95,15 @@ def test_agree_on_generated_views(kernel, ctx, model):
         assert_agree(kernel, ctx, np.array(rows).T.copy())
 
     check()
+
+
+def test_small_batches_take_the_reference_path_with_the_same_results(model, ctx, kernel):
+    from scoring.engine.runtime import SMALL_BATCH, ModelRuntime
+
+    rt = ModelRuntime(model, ctx)
+    matrix, _ = generate(ctx.view, SMALL_BATCH, seed=23, unknown_rate=0.1)
+    small, big = rt.evaluate(matrix), kernel.evaluate(matrix)
+    for name in ("tiers", "dimensions", "score", "level", "difficulty", "causes", "needs", "five_types", "eligible",
+                 "receiving", "services"):
+        a, b = getattr(small, name), getattr(big, name)
+        assert a.dtype == b.dtype and np.array_equal(a, b), name

@@ -34,23 +34,21 @@ async def previous(session: AsyncSession, ids: Sequence[str]) -> dict[str, Previ
     return out
 
 
-async def population(session: AsyncSession, chunk: int, *, with_previous: bool) -> AsyncIterator[
-        tuple[list[SubjectRow], dict[str, Previous]]]:
+async def population(session: AsyncSession, chunk: int) -> AsyncIterator[tuple[list[SubjectRow], dict[str, Previous]]]:
     """Every open household, in chunks in household id order, with its current assessment."""
     H = HouseholdView
-    columns = [*SUBJECT_COLUMNS, *(PREVIOUS_COLUMNS[1:] if with_previous else ())]
+    columns = [*SUBJECT_COLUMNS, *PREVIOUS_COLUMNS[1:]]
     after = ""
     while True:
-        stmt = select(*columns).where(H.closed.is_(False), H.household_id > after)
-        if with_previous:
-            stmt = stmt.outerjoin(C, C.household_id == H.household_id)
+        stmt = (select(*columns).where(H.closed.is_(False), H.household_id > after)
+                .outerjoin(C, C.household_id == H.household_id))
         connection = await session.connection()  # Core rows: no ORM processing per row
         rows = (await connection.execute(stmt.order_by(H.household_id).limit(chunk))).all()
         if not rows:
             return
         width = len(SUBJECT_COLUMNS)
         subjects = [SubjectRow._make(r[:width]) for r in rows]
-        previous = {r[0]: Previous._make(r[width:]) for r in rows if with_previous and r[width] is not None}
+        previous = {r[0]: Previous._make(r[width:]) for r in rows if r[width] is not None}
         yield subjects, previous
         after = rows[-1][0]
 
@@ -175,7 +173,3 @@ async def snapshot_page(session: AsyncSession, after: str, limit: int) -> list[t
 async def level_counts(session: AsyncSession) -> dict[int, int]:
     rows = await session.execute(select(C.effective_level, func.count()).group_by(C.effective_level))
     return {int(r[0]): int(r[1]) for r in rows}
-
-
-def as_dict(row: Any) -> dict[str, Any]:
-    return {c.name: getattr(row, c.name) for c in row.__table__.columns}

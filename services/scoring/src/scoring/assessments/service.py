@@ -100,7 +100,7 @@ async def assess(session: AsyncSession, rt: ModelRuntime, rows: Sequence[Subject
             return Outcome(unchanged=unchanged)
     with records.gc_paused():
         subjects, matrix = await inputs(session, rt.ctx, rows, triggers)
-        results = rt.kernel.evaluate(matrix)
+        results = rt.evaluate(matrix)
         batch = records.build(rt, results, subjects, previous, cause, datetime.now(UTC))
         await repo.write(session, batch, copy_threshold=settings.copy_threshold)
         await publish_many(session, batch.events, copy_threshold=settings.copy_threshold, wake=wake)
@@ -110,7 +110,7 @@ async def assess(session: AsyncSession, rt: ModelRuntime, rows: Sequence[Subject
 async def rescore_all(session: AsyncSession, rt: ModelRuntime, settings: ScoringSettings, *, wake: Wake = None) -> Outcome:
     """Every open household with the model (an activation), chunk by chunk in one transaction."""
     total = Outcome()
-    async for chunk, previous in repo.population(session, settings.rescore_chunk_size, with_previous=True):
+    async for chunk, previous in repo.population(session, settings.rescore_chunk_size):
         total.add(await assess(session, rt, chunk, settings, cause="model_activated", force=True, wake=wake,
                                previous=previous))
     return total

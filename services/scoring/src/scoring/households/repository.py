@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -79,20 +79,6 @@ async def upsert(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     connection = await session.connection()  # Core executemany: no ORM bookkeeping per row
     for part in chunked(rows, 2000):
         await connection.execute(stmt, list(part))
-
-
-async def close(session: AsyncSession, ids: Sequence[str]) -> None:
-    for part in chunked(ids):
-        await session.execute(update(T).where(T.household_id.in_(part)).values(closed=True))
-
-
-async def subjects(session: AsyncSession, ids: Sequence[str]) -> list[SubjectRow]:
-    out: list[SubjectRow] = []
-    connection = await session.connection()  # Core rows: no ORM processing per row
-    for part in chunked(ids):
-        rows = await connection.execute(select(*SUBJECT_COLUMNS).where(T.household_id.in_(part), T.closed.is_(False)))
-        out.extend(SubjectRow._make(r) for r in rows)
-    return out
 
 
 async def views(session: AsyncSession, ids: Sequence[str]) -> dict[str, tuple[dict[str, Any], list[str]]]:

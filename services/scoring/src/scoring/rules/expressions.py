@@ -114,7 +114,7 @@ def _convert(node: ast.AST, depth: int) -> Node:
         raise ExpressionError("nested too deeply")
     d = depth + 1
     if isinstance(node, ast.Constant):
-        if isinstance(node.value, bool) or isinstance(node.value, (int, float, str)):
+        if isinstance(node.value, (bool, int, float, str)):
             return Const(node.value if isinstance(node.value, (bool, str)) else float(node.value))
         raise ExpressionError("only numbers, 'text' and True/False are constants")
     if isinstance(node, ast.Name):
