@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from matching.matches.tables import LIVE, Match, MatchingRun, MatchStep
 from matching.needs.tables import Need
+from matching.offers.tables import Offer
 from matching.sql import for_update
 
 
@@ -63,8 +64,8 @@ async def page(session: AsyncSession, *, organisation: str | None, scope: Any, s
                offer_id: str | None, after: tuple[datetime, str] | None, limit: int) -> list[tuple[Match, Need]]:
     stmt = (select(Match, Need).join(Need, Need.id == Match.need_id)
             .order_by(Match.proposed_at.desc(), Match.id.desc()).limit(limit + 1))
-    if organisation is not None:
-        stmt = stmt.where(Match.organisation_id == organisation)
+    if organisation is not None:  # through the partner's offers: matches are indexed by offer
+        stmt = stmt.where(Match.offer_id.in_(select(Offer.id).where(Offer.organisation_id == organisation)))
     if scope is not None:
         stmt = stmt.where(scope)
     if status is not None:

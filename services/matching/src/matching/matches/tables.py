@@ -17,7 +17,6 @@ class Match(SQLModel, table=True):
     __tablename__ = "matches"
     __table_args__ = (
         Index("ix_matches_offer_period", "offer_id", "period_key", "status"),
-        Index("ix_matches_org", "organisation_id", "status"),
         Index("ix_matches_closed", "need_id", "offer_id",
               postgresql_where=sql("status IN ('declined', 'revoked')"),
               sqlite_where=sql("status IN ('declined', 'revoked')")),
