@@ -84,3 +84,15 @@ async def test_catalogue_is_served_read_only(svc):
         assert r.json()["name_zh"] == "助餐服务"
         assert_problem(await c.get("/api/v1/catalogue/nothing"), 404)
         assert (await c.post("/api/v1/catalogue", json={})).status_code == 405
+
+
+async def test_a_cursor_this_api_did_not_hand_out_is_a_400(svc):
+    from servicekit.pagination import encode_cursor
+
+    async with client(svc, "city_admin") as c:
+        for path, cursor in (("/api/v1/sites", encode_cursor([1])), ("/api/v1/needs", encode_cursor(["x", "y"])),
+                             ("/api/v1/offers", encode_cursor(["not-a-time"])), ("/api/v1/sites", "%%%"),
+                             ("/api/v1/matches", encode_cursor([None, None]))):
+            assert_problem(await c.get(path, params={"cursor": cursor}), 400, "bad-request")
+        r = await c.get("/api/v1/points/accounts", params={"cursor": encode_cursor([True])})
+        assert_problem(r, 400)

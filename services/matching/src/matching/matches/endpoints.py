@@ -3,7 +3,6 @@ officers revoke; the engine's runs are started and read here."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from functools import partial
 from typing import Annotated
 
@@ -17,6 +16,7 @@ from servicekit.idempotency import Idempotency
 from servicekit.pagination import Page, Paging, paginate
 
 from matching.concurrency import check_if_match
+from matching.paging import after_time
 from matching.deps import Anyone, CurrentBlindIndex, CurrentProfile, Partner, Revoker
 from matching.matches import repository, service
 from matching.matches.schemas import Decline, Delivery, FeedbackIn, MatchPublic, MatchStatus, Revocation, Step
@@ -36,7 +36,7 @@ async def list_matches(session: Session, caller: Anyone, profile: CurrentProfile
     if caller.role in (Role.citizen, Role.department):
         raise Forbidden("Citizens see their matches with their needs.")
     partner = caller.role is Role.partner
-    after = (datetime.fromisoformat(paging.after[0]), str(paging.after[1])) if paging.after else None
+    after = after_time(paging)
     rows = await repository.page(session, organisation=caller.organisation if partner else None,
                                  scope=None if partner else in_scope(caller), status=status.value if status else None,
                                  offer_id=offer, after=after, limit=paging.limit)

@@ -3,7 +3,6 @@ and read past runs."""
 
 from __future__ import annotations
 
-from datetime import datetime
 
 from fastapi import APIRouter, Request
 
@@ -12,6 +11,7 @@ from servicekit.db import Session, TransactionalRoute
 from servicekit.errors import Forbidden, NotFound, problem_responses
 from servicekit.pagination import Page, Paging, paginate
 
+from matching.paging import after_time
 from matching.deps import Official, Reader
 from matching.engine.runner import run
 from matching.matches import repository
@@ -38,7 +38,7 @@ async def start_run(body: RunRequest, request: Request, caller: Official) -> Run
 @reads.get("", operation_id="matches:runs", summary="Past runs of the engine, newest first",
            response_model=Page[RunPublic], responses=problem_responses(Forbidden))
 async def list_runs(session: Session, _caller: Reader, paging: Paging) -> Page[RunPublic]:
-    after = (datetime.fromisoformat(paging.after[0]), str(paging.after[1])) if paging.after else None
+    after = after_time(paging)
     rows = await repository.runs(session, after, paging.limit)
     items, cursor = paginate(rows, paging, lambda r: (r.started_at.isoformat(), r.id))
     return Page(items=[RunPublic.model_validate(r, from_attributes=True) for r in items], next_cursor=cursor)

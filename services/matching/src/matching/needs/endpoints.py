@@ -3,7 +3,6 @@ read the needs of their jurisdiction, citizens their own. Partners see needs thr
 
 from __future__ import annotations
 
-from datetime import datetime
 from functools import partial
 from typing import Annotated, Any
 
@@ -17,6 +16,7 @@ from servicekit.idempotency import Idempotency
 from servicekit.pagination import Page, Paging, paginate
 
 from matching.concurrency import check_if_match
+from matching.paging import after_time
 from matching.deps import Anyone, Citizen, CurrentBlindIndex, CurrentProfile, Official
 from matching.needs import repository, service
 from matching.needs.schemas import CitizenNeedCreate, NeedCreate, NeedOwn, NeedPublic, NeedSource, NeedStatus
@@ -59,7 +59,7 @@ async def list_needs(session: Session, caller: Anyone, profile: CurrentProfile, 
     if caller.role in (Role.partner, Role.department):
         raise Forbidden("Partners see needs through their matches.")
     citizen = caller.role is Role.citizen
-    after = (datetime.fromisoformat(paging.after[0]), str(paging.after[1])) if paging.after else None
+    after = after_time(paging)
     rows = await repository.page(
         session, scope=None if citizen else repository.in_scope(caller),
         requester=service.resident_digest(index, caller.resident_id) if citizen else None,

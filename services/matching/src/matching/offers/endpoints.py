@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from functools import partial
 from typing import Annotated
 
@@ -16,6 +15,7 @@ from servicekit.idempotency import Idempotency
 from servicekit.pagination import Page, Paging, paginate
 
 from matching.concurrency import check_if_match
+from matching.paging import after_time
 from matching.deps import Anyone, CurrentProfile, Partner
 from matching.offers import repository, service
 from matching.offers.schemas import OfferCreate, OfferPublic, OfferStatus, OfferUpdate
@@ -50,7 +50,7 @@ async def list_offers(session: Session, caller: Anyone, profile: CurrentProfile,
         raise Forbidden("Departments do not read offers.")
     org = caller.organisation if caller.role is Role.partner else organisation
     statuses = ("published",) if caller.role is Role.citizen else None
-    after = (datetime.fromisoformat(paging.after[0]), str(paging.after[1])) if paging.after else None
+    after = after_time(paging)
     rows = await repository.page(session, organisation=org, status=status.value if status else None,
                                  service=service_code, statuses=statuses, after=after, limit=paging.limit)
     items, cursor = paginate(rows, paging, lambda o: (o.created_at.isoformat(), o.id))

@@ -16,6 +16,7 @@ from servicekit.idempotency import Idempotency
 from servicekit.pagination import Page, Paging, paginate
 
 from matching.concurrency import check_if_match
+from matching.paging import after_key
 from matching.deps import Administrator, Anyone, CurrentProfile, Partner
 from matching.organisations import repository, service
 from matching.organisations.schemas import (
@@ -46,7 +47,7 @@ async def list_organisations(session: Session, caller: Anyone, paging: Paging,
     if caller.role is Role.citizen:
         raise Forbidden("Citizens do not list organisations.")
     only = service.organisation_of(caller) if caller.role is Role.partner else None
-    after = str(paging.after[0]) if paging.after else None
+    after = after_key(paging)
     rows = await repository.page(session, status=status.value if status else None, only=only, after=after,
                                  limit=paging.limit)
     items, cursor = paginate(rows, paging, lambda o: (o.id,))

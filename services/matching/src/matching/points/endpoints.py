@@ -14,6 +14,7 @@ from servicekit.errors import BadRequest, Forbidden, NotFound, Unprocessable, pr
 from servicekit.idempotency import Idempotency
 from servicekit.pagination import Page, Paging, paginate
 
+from matching.paging import after_key, after_number
 from matching.deps import (
     Administrator, Anyone, Citizen, CurrentBlindIndex, CurrentProfile, Official, Reader, RequiredIdempotency,
 )
@@ -53,7 +54,7 @@ async def enrol(body: Enrolment, session: Session, caller: Official, profile: Cu
 @router.get("/accounts", operation_id="points:list", summary="Accounts of your jurisdiction",
             response_model=Page[AccountPublic], responses=problem_responses(Forbidden))
 async def list_accounts(session: Session, caller: Reader, paging: Paging) -> Page[AccountPublic]:
-    after = str(paging.after[0]) if paging.after else None
+    after = after_key(paging)
     rows = await repository.page(session, caller.scope(PointsAccount.area_code), after, paging.limit)
     items, cursor = paginate(rows, paging, lambda a: (a.id,))
     return Page(items=[service.public(a) for a in items], next_cursor=cursor)
@@ -98,7 +99,7 @@ async def redeem(account_id: str, body: Redemption, session: Session, caller: Of
             response_model=Page[EntryPublic], responses=problem_responses(Forbidden, NotFound, BadRequest))
 async def entries(account_id: str, session: Session, caller: Reader, paging: Paging) -> Page[EntryPublic]:
     await service.visible(session, caller, account_id)
-    before = int(paging.after[0]) if paging.after else None
+    before = after_number(paging)
     rows = await repository.entries(session, account_id, before_id=before, limit=paging.limit + 1, newest_first=True)
     items, cursor = paginate(rows, paging, lambda e: (e.id,))
     return Page(items=[service.entry_public(e) for e in items], next_cursor=cursor)

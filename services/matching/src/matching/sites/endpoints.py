@@ -12,6 +12,7 @@ from servicekit.errors import Forbidden, NotFound, PreconditionFailed, Precondit
 from servicekit.idempotency import Idempotency
 from servicekit.pagination import Page, Paging, paginate
 
+from matching.paging import after_key
 from matching.deps import Administrator, Anyone, CurrentProfile
 from matching.problems import UnknownReference
 from matching.sites import repository, service
@@ -24,7 +25,7 @@ router = APIRouter(prefix="/api/v1/sites", tags=["sites"], route_class=Transacti
             response_model=Page[SitePublic], responses=problem_responses(Forbidden))
 async def list_sites(session: Session, _caller: Anyone, profile: CurrentProfile, paging: Paging,
                      filters: Annotated[SiteFilters, Depends()]) -> Page[SitePublic]:
-    after = str(paging.after[0]) if paging.after else None
+    after = after_key(paging)
     rows = await repository.page(session, filters, after, paging.limit)
     items, cursor = paginate(rows, paging, lambda s: (s.code,))
     return Page(items=[service.public(s, profile) for s in items], next_cursor=cursor)
