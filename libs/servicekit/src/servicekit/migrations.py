@@ -189,10 +189,10 @@ def create_kit_tables_v1() -> None:
     op.create_index("ix_audit_log_at", "audit_log", ["at"])
     op.create_index("ix_audit_log_resource", "audit_log", ["resource_type", "resource_id"])
     op.create_index("ix_audit_log_actor", "audit_log", ["actor"])
-    _make_append_only("audit_log")
+    make_append_only("audit_log")
 
 
-def _make_append_only(table: str) -> None:
+def make_append_only(table: str) -> None:
     """The application cannot rewrite history: UPDATE and DELETE on the table raise."""
     from alembic import op
 
@@ -216,3 +216,7 @@ def _make_append_only(table: str) -> None:
                 f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
                 f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
             )
+
+
+# The name an early matching migration imports; migrations are frozen, so it stays.
+_make_append_only = make_append_only
