@@ -22,7 +22,7 @@ from sqlalchemy import delete, func, select
 
 from servicekit.auth import ServiceCaller
 from servicekit.db import Database, unit_of_work
-from servicekit.errors import Gone, Unauthorized, problem_responses
+from servicekit.errors import Forbidden, Gone, Unauthorized, problem_responses
 from servicekit.events.outbox import FeedPage, on_committed_events
 from servicekit.tables import FeedSequence, OutboxEvent, ProcessedEvent
 
@@ -154,7 +154,7 @@ def feed_router() -> APIRouter:
         operation_id="feed:read",
         summary="Read this service's events in commit order (service tokens only)",
         response_model=FeedPage,
-        responses=problem_responses(Unauthorized, Gone),
+        responses=problem_responses(Unauthorized, Forbidden, Gone),
     )
     async def read_feed(
         request: Request,
