@@ -9,6 +9,34 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/zhongfu_dev"
+
+
+def postgres_url() -> str:
+    """The PostgreSQL database benchmarks use: ``DATABASE_URL``, else the local ``zhongfu_dev``.
+
+    The default database is created when it does not exist yet, so that ``make bench`` works on a
+    fresh machine with only the local server running.
+    """
+    import os
+
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith("postgres"):
+        return url
+    import asyncio
+
+    import asyncpg
+
+    async def create() -> None:
+        conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres")
+        try:
+            if await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = 'zhongfu_dev'") is None:
+                await conn.execute("CREATE DATABASE zhongfu_dev")
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    return DEFAULT_URL
 
 
 def report(name: str, figures: dict[str, Any], goals: dict[str, str], met: dict[str, bool]) -> dict:

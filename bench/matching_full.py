@@ -28,10 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import report
+from bench.common import postgres_url, report
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/zhongfu_dev"
 SEED = 20261128
 REPEATS = 2
 
@@ -43,7 +42,7 @@ def scale() -> float:
 def settings(schema: str):  # type: ignore[no-untyped-def]
     from matching.settings import MatchingSettings
 
-    return MatchingSettings(database_url=os.environ.get("DATABASE_URL", DEFAULT_URL), db_schema=schema,
+    return MatchingSettings(database_url=postgres_url(), db_schema=schema,
                             config_dir=ROOT / "config", environment="test", auto_match_interval_seconds=0)
 
 

@@ -30,10 +30,9 @@ import httpx
 import psutil
 import sqlalchemy as sa
 
-from bench.common import report
+from bench.common import postgres_url, report
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/zhongfu_dev"
 AUDIENCE = "zhongfu"
 
 
@@ -164,7 +163,7 @@ def _deliver(port: int, token: str, batch: Path, pid: int) -> tuple[dict, float,
 def main() -> dict:
     from servicekit.testing import TestIdentity
 
-    url = os.environ.get("DATABASE_URL", DEFAULT_URL)
+    url = postgres_url()
     scale = float(os.environ.get("REGISTRY_FEED_CITY_SCALE", "0.25"))
     records = int(os.environ.get("REGISTRY_FEED_RECORDS", "200000"))
     schema = f"bench_registry_feed_{uuid.uuid4().hex[:6]}"

@@ -24,16 +24,15 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench.common import report
+from bench.common import postgres_url, report
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/zhongfu_dev"
 
 
 def _settings(schema: str):
     from registry.settings import RegistrySettings
 
-    return RegistrySettings(database_url=os.environ.get("DATABASE_URL", DEFAULT_URL), db_schema=schema,
+    return RegistrySettings(database_url=postgres_url(), db_schema=schema,
                             config_dir=ROOT / "config", environment="test")
 
 

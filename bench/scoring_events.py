@@ -23,8 +23,8 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI, Query, Response
 
-from bench.common import report
-from bench.scoring_rescore import DEFAULT_URL, PeakMemory, say
+from bench.common import postgres_url, report
+from bench.scoring_rescore import PeakMemory, say
 
 HOUSEHOLDS = int(os.environ.get("SCORING_BENCH_HOUSEHOLDS", "230000"))
 SINGLE_EVENTS = 300
@@ -65,7 +65,7 @@ async def run() -> dict:
     from scoring.settings import ScoringSettings
     from scoring.synthetic import DISTRICT_WEIGHTS, generate, to_views
 
-    url = os.environ.get("DATABASE_URL", DEFAULT_URL)
+    url = postgres_url()
     schema = f"bench_scoring_{uuid.uuid4().hex[:8]}"
     settings = ScoringSettings(database_url=url, db_schema=schema, config_dir=CONFIG, consumer_batch_size=1000)
     await asyncio.to_thread(upgrade, MIGRATIONS, settings)

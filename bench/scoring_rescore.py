@@ -27,11 +27,10 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.common import report
+from bench.common import postgres_url, report
 
 HOUSEHOLDS = int(os.environ.get("SCORING_BENCH_HOUSEHOLDS", "230000"))  # smaller for a quick look
 CONFIG = Path(__file__).resolve().parent.parent / "config"
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/zhongfu_dev"
 
 
 class PeakMemory:
@@ -155,7 +154,7 @@ async def run() -> dict:
     from scoring.settings import ScoringSettings
     from servicekit.auth import Caller, Role
 
-    url = os.environ.get("DATABASE_URL", DEFAULT_URL)
+    url = postgres_url()
     schema = f"bench_scoring_{uuid.uuid4().hex[:8]}"
     settings = ScoringSettings(database_url=url, db_schema=schema, config_dir=CONFIG, consume_registry=False)
     await asyncio.to_thread(upgrade, MIGRATIONS, settings)
