@@ -23,7 +23,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from bench.common import report
-from bench.matching_full import copy_rows, city, drop, peak_mb, prepare, scale
+from bench.matching_full import copy_rows, city, database_url, drop, peak_mb, prepare, scale
 
 REPEATS = 3
 
@@ -96,6 +96,7 @@ async def measure() -> dict[str, Any]:
 
 
 def main() -> dict:
+    database_url()
     figures = asyncio.run(measure())
     met = {
         "new_needs_under_half_a_second": figures["one_percent_new_needs_wall_s_median"] < 0.5,
