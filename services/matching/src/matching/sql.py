@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, literal, select, type_coerce
+from sqlalchemy import ARRAY, ColumnElement, String, any_, bindparam, exists, func, literal, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,3 +32,28 @@ def month_of(session: AsyncSession, column: Any, timezone: str) -> Any:
     if is_postgres(session):
         return func.to_char(func.timezone(timezone, column), "YYYY-MM")
     return func.strftime("%Y-%m", column)
+
+
+def in_subquery(session: AsyncSession, column: Any, subquery: Any) -> ColumnElement[bool]:
+    """``column IN (subquery)``; on PostgreSQL as ``= ANY(ARRAY(subquery))``, which the planner can
+    OR with other indexed conditions (a bitmap OR) where ``IN`` would be a filter on every row."""
+    if is_postgres(session):
+        return column == any_(func.array(subquery.scalar_subquery()))
+    return column.in_(subquery)
+
+
+SQLITE_IN_LIST = 10_000  # SQLite takes at most 32,766 bound values in a statement
+
+
+def in_parts(session: AsyncSession, values: list[str]) -> Iterator[list[str]]:
+    """``values`` in as few parts as ``is_one_of`` can take: one on PostgreSQL (an array)."""
+    step = len(values) if is_postgres(session) else SQLITE_IN_LIST
+    for k in range(0, len(values), max(step, 1)):
+        yield values[k:k + step]
+
+
+def is_one_of(session: AsyncSession, column: Any, values: list[str]) -> ColumnElement[bool]:
+    """``column`` is one of ``values``: on PostgreSQL ``= ANY(array)``, one bound value however many."""
+    if is_postgres(session):
+        return column == any_(bindparam(None, values, type_=ARRAY(String)))
+    return column.in_(values)

@@ -4,23 +4,24 @@ answer back, in bulk (COPY on PostgreSQL, executemany on SQLite)."""
 from __future__ import annotations
 
 import json
-import uuid
+from itertools import repeat
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, insert, or_, select, text, update
+from sqlalchemy import Text, bindparam, cast, exists, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import jurisdiction_prefix
+from servicekit.ids import time_ordered_ids
 
 from matching.matches.tables import CLOSED, LIVE, Match, MatchingRun
 from matching.needs.tables import Need
 from matching.offers.tables import Offer
 from matching.organisations.tables import Organisation
 from matching.sites.tables import Site
-from matching.sql import is_postgres
+from matching.sql import in_parts, in_subquery, is_one_of, is_postgres
 
 CHUNK = 10_000
 MATCH_COLUMNS = ("id", "need_id", "offer_id", "organisation_id", "site_code", "status", "period_key", "distance_km",
@@ -28,15 +29,20 @@ MATCH_COLUMNS = ("id", "need_id", "offer_id", "organisation_id", "site_code", "s
 
 
 @dataclass(slots=True)
-class NeedRow:
-    id: str
-    area_code: str
-    service_code: str
-    priority: int
-    household_type: str | None
+class NeedColumns:
+    """The needs a run looks at, as columns in the engine's order (oldest first); their JSON
+    lists as stored text, decoded in bulk by the run."""
+    ids: list[str]
+    area_code: list[str]
+    service_code: list[str]
+    priority: list[int]
+    household_type: list[str | None]
     need_types: list[str]
-    member_ages: list[int]
-    unmatched_reason: str | None
+    member_ages: list[str]
+    unmatched_reason: list[str | None]
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
 @dataclass(slots=True)
@@ -88,8 +94,8 @@ def live_match_exists() -> Any:
     return exists().where(Match.need_id == Need.id, Match.status.in_(LIVE))
 
 
-NEED_COLUMNS = (Need.id, Need.area_code, Need.service_code, Need.priority, Need.household_type, Need.need_types,
-                Need.member_ages, Need.unmatched_reason)
+NEED_COLUMNS = (Need.id, Need.area_code, Need.service_code, Need.priority, Need.household_type,
+                cast(Need.need_types, Text), cast(Need.member_ages, Text), Need.unmatched_reason)
 
 
 def in_reach(service: str, area: str) -> Any:
@@ -104,15 +110,15 @@ def in_reach(service: str, area: str) -> Any:
 SLACK = timedelta(minutes=5)
 
 
-def arrived_since(since: datetime) -> Any:
+def arrived_since(session: AsyncSession, since: datetime) -> Any:
     """Needs created since (with slack) that no run has looked at (a run leaves a reason or a
     proposal on every need it sees), or whose proposal or match was let go since."""
     let_go = select(Match.need_id).where(Match.closed_at > since)
-    return or_((Need.created_at > since - SLACK) & Need.unmatched_reason.is_(None), Need.id.in_(let_go))
+    return or_((Need.created_at > since - SLACK) & Need.unmatched_reason.is_(None), in_subquery(session, Need.id, let_go))
 
 
 async def candidate_needs(session: AsyncSession, *, full: bool, since: datetime | None = None,
-                          also: list[OfferRow] | None = None) -> list[NeedRow]:
+                          also: list[OfferRow] | None = None) -> NeedColumns:
     """Open needs without a proposal (a full run: with or without), oldest first. With ``since``,
     only those that arrived or were let go since, and those of the services and areas of the
     offers in ``also`` (whose capacity moved)."""
@@ -120,10 +126,15 @@ async def candidate_needs(session: AsyncSession, *, full: bool, since: datetime 
     if not full:
         condition = condition & ~live_match_exists()
     if since is not None:
-        reach = [in_reach(s, a) for s, a in sorted({(s, a) for o in also or () for s in o.services for a in o.areas})]
-        condition = condition & or_(arrived_since(since), *reach)
-    stmt = select(*NEED_COLUMNS).where(condition)
-    return [NeedRow(*row) for row in await rows(session, NEED_COLUMNS, stmt, (Need.created_at, Need.id))]
+        # Of the needs in reach of those offers, only the ones a run left unmatched (with a reason):
+        # the others are matched, or arrived or were let go since and are found as such.
+        reach = [in_reach(s, a) & Need.unmatched_reason.is_not(None)
+                 for s, a in sorted({(s, a) for o in also or () for s in o.services for a in o.areas})]
+        condition = condition & or_(arrived_since(session, since), *reach)
+    connection = await session.connection()  # Core rows: the ORM's loading costs seconds at 140,000
+    result = await connection.execute(select(*NEED_COLUMNS).where(condition).order_by(Need.created_at, Need.id))
+    columns = [list(c) for c in zip(*result.all(), strict=True)]
+    return NeedColumns(*(columns or [[] for _ in NEED_COLUMNS]))
 
 
 async def exclusions(session: AsyncSession) -> list[tuple[str, str]]:
@@ -138,23 +149,37 @@ async def proposals(session: AsyncSession) -> dict[str, tuple[str, str]]:
 
 
 def reference(match_id: str) -> str:
-    """What a partner quotes to the relay hotline: 48 of the id's random bits."""
-    return "M" + match_id[:8].upper() + match_id[9:13].upper()
+    """What a partner quotes to the relay hotline: the last 48 bits of the id (of a time-ordered
+    id, 44 random bits and 4 of its place in the batch)."""
+    return "M" + match_id[-12:].upper()
 
 
-def match_row(need: NeedRow, offer: OfferRow, key: str, km: float, run_id: str, now: datetime) -> tuple:
-    """A proposal, in the order of MATCH_COLUMNS."""
-    match_id = str(uuid.uuid4())
-    return (match_id, need.id, offer.id, offer.organisation_id, offer.site_code, "proposed", key, round(km, 3),
-            need.priority, run_id, reference(match_id), now, 1)
+def proposal_rows(need_ids: list[str], priorities: list[int], offers: list[OfferRow], offer_index: list[int],
+                  keys: dict[str, str], km: list[float], run_id: str, now: datetime) -> list[tuple]:
+    """New proposals, in the order of MATCH_COLUMNS: need ``need_ids[k]`` to offer
+    ``offers[offer_index[k]]`` at ``km[k]``. Column by column, then zipped into rows."""
+    ids = time_ordered_ids(len(need_ids))
+    chosen = [offers[j] for j in offer_index]
+    return list(zip(ids, need_ids, [o.id for o in chosen], [o.organisation_id for o in chosen],
+                    [o.site_code for o in chosen], repeat("proposed"), [keys[o.id] for o in chosen], km,
+                    priorities, repeat(run_id), [reference(i) for i in ids], repeat(now), repeat(1)))
 
 
 async def withdraw(session: AsyncSession, match_ids: list[str], now: datetime) -> None:
-    for i in range(0, len(match_ids), CHUNK):
+    for part in in_parts(session, match_ids):
         await session.execute(
-            update(Match).where(Match.id.in_(match_ids[i:i + CHUNK]), Match.status == "proposed")
+            update(Match).where(is_one_of(session, Match.id, part), Match.status == "proposed")
             .values(status="withdrawn", closed_at=now, close_reason="rematched", version=Match.version + 1)
         )
+
+
+async def without_waiting_for_flush(session: AsyncSession) -> None:
+    """Let the run's commit return before its write-ahead log reaches the disk (on PostgreSQL). A
+    crash in that moment loses the run as a whole -- its proposals, reasons and record -- and the
+    next run, which looks at everything since the last recorded one, does its work again; any later
+    commit that does wait (an accept, say) flushes the run's log with its own."""
+    if is_postgres(session):
+        await session.execute(text("SET LOCAL synchronous_commit = off"))
 
 
 async def _asyncpg(session: AsyncSession) -> Any:
@@ -174,31 +199,18 @@ async def insert_matches(session: AsyncSession, rows: list[tuple]) -> None:
         await session.execute(insert(Match), dicts[i:i + CHUNK])
 
 
-async def update_reasons(session: AsyncSession, needs: list[NeedRow], reasons: list[str | None],
-                         now: datetime) -> int:
-    """Each need's reason for being left unmatched (None when matched); only changes are written.
-    No indexed column changes, so on PostgreSQL these are HOT updates."""
-    ids, why = [], []
-    for need, reason in zip(needs, reasons, strict=True):
-        if need.unmatched_reason != reason:
-            ids.append(need.id)
-            why.append(reason)
-    if not ids:
-        return 0
-    if is_postgres(session):
-        await session.execute(
-            text("UPDATE needs SET unmatched_reason = v.reason, updated_at = :now "
-                 "FROM unnest(CAST(:ids AS varchar[]), CAST(:reasons AS varchar[])) AS v(id, reason) "
-                 "WHERE needs.id = v.id"),
-            {"ids": ids, "reasons": why, "now": now},
-        )
-    else:
-        table = Need.__table__  # Core, not the ORM's bulk update: executemany with one statement
-        stmt = (update(table).where(table.c.id == bindparam("b_id"))
-                .values(unmatched_reason=bindparam("b_reason"), updated_at=now))
-        params = [{"b_id": i, "b_reason": r} for i, r in zip(ids, why, strict=True)]
-        for k in range(0, len(params), CHUNK):
-            await session.execute(stmt, params[k:k + CHUNK])
+async def update_reasons(session: AsyncSession, ids: list[str], reasons: list[str | None], now: datetime) -> int:
+    """Set each need's reason for being left unmatched (None when matched); the caller passes only
+    changes. One statement per reason, so that PostgreSQL finds the rows by a bitmap of the primary
+    key and visits the table's pages in order. No indexed column changes: HOT updates."""
+    by_reason: dict[str | None, list[str]] = {}
+    for need_id, reason in zip(ids, reasons, strict=True):
+        by_reason.setdefault(reason, []).append(need_id)
+    table = Need.__table__
+    for reason, need_ids in sorted(by_reason.items(), key=lambda kv: kv[0] or ""):
+        for part in in_parts(session, need_ids):
+            await session.execute(update(table).where(is_one_of(session, table.c.id, part))
+                                  .values(unmatched_reason=reason, updated_at=now))
     return len(ids)
 
 
@@ -230,5 +242,5 @@ async def work_waiting(session: AsyncSession, since: datetime) -> bool:
     if await offers_moved_since(session, since):
         return True
     fresh = (select(Need.id).where(Need.status == "open", Need.unmatched_reason.is_(None), ~live_match_exists(),
-                                   arrived_since(since)).limit(1))
+                                   arrived_since(session, since)).limit(1))
     return (await session.execute(fresh)).first() is not None

@@ -9,6 +9,7 @@ accepts take in shared mode, so an accept never races a run; SQLite has one writ
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -51,22 +52,17 @@ class RunReport:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def problem_of(profile: Profile, needs: list[store.NeedRow], offers: list[store.OfferRow],
+def problem_of(profile: Profile, needs: store.NeedColumns, offers: list[store.OfferRow],
                held: dict[str, int], exclusions: list[tuple[str, str]]) -> Problem:
     ix = index_of(profile)
-    n = len(needs)
-    ages = np.full((n, AGES), NO_AGE, dtype=np.int16)
-    for i, row in enumerate(needs):
-        member_ages = row.member_ages[:AGES]
-        ages[i, : len(member_ages)] = member_ages
     need_arrays = Needs(
-        ids=[r.id for r in needs],
-        village=np.array([ix.area.get(r.area_code, 0) for r in needs], dtype=np.int32),
-        service=np.array([ix.service.get(r.service_code, 0) for r in needs], dtype=np.int32),
-        priority=np.array([r.priority for r in needs], dtype=np.int64),
-        household_type=np.array([ix.household_type.get(r.household_type or "", -1) for r in needs], dtype=np.int32),
-        need_mask=np.array([mask(r.need_types, ix.need_type) for r in needs], dtype=np.int64),
-        ages=ages,
+        ids=needs.ids,
+        village=np.array([ix.area.get(c, 0) for c in needs.area_code], dtype=np.int32),
+        service=np.array([ix.service.get(c, 0) for c in needs.service_code], dtype=np.int32),
+        priority=np.array(needs.priority, dtype=np.int64),
+        household_type=np.array([ix.household_type.get(c or "", -1) for c in needs.household_type], dtype=np.int32),
+        need_mask=_masks(needs.need_types, ix.need_type),
+        ages=_ages(needs.member_ages),
     )
     cover = [(j, ix.service[s], ix.area[a]) for j, o in enumerate(offers) for s in o.services for a in o.areas
              if s in ix.service and a in ix.area]
@@ -81,7 +77,7 @@ def problem_of(profile: Profile, needs: list[store.NeedRow], offers: list[store.
         household_mask=np.array([mask(o.household_types, ix.household_type) for o in offers], dtype=np.int64),
         cover_offer=cover_arr[:, 0], cover_service=cover_arr[:, 1], cover_area=cover_arr[:, 2],
     )
-    need_pos = {r.id: i for i, r in enumerate(needs)}
+    need_pos = {need_id: i for i, need_id in enumerate(needs.ids)} if exclusions else {}
     offer_pos = {o.id: j for j, o in enumerate(offers)}
     pairs = [(need_pos[nid], offer_pos[oid]) for nid, oid in exclusions if nid in need_pos and oid in offer_pos]
     obj = profile.rules.objective
@@ -91,6 +87,34 @@ def problem_of(profile: Profile, needs: list[store.NeedRow], offers: list[store.
         excluded_need=np.array([p[0] for p in pairs], dtype=np.int64),
         excluded_offer=np.array([p[1] for p in pairs], dtype=np.int64),
     )
+
+
+def _masks(texts: list[str], index: dict[str, int]) -> np.ndarray:
+    """Bit masks of JSON lists of codes; the lists repeat (a need's types follow its service), so
+    each distinct text is decoded once."""
+    seen: dict[str, int] = {}
+    out = np.empty(len(texts), dtype=np.int64)
+    for i, t in enumerate(texts):
+        m = seen.get(t)
+        if m is None:
+            m = seen[t] = mask(json.loads(t), index)
+        out[i] = m
+    return out
+
+
+def _ages(texts: list[str]) -> np.ndarray:
+    """The first AGES member ages of each need, padded with NO_AGE, from their JSON lists of
+    integers: the numbers of all lists are parsed in one call and scattered into the array."""
+    lengths = np.fromiter((t.count(",") + 1 if len(t) > 2 else 0 for t in texts), dtype=np.int64, count=len(texts))
+    flat = np.fromstring(",".join(t[1:-1] for t in texts if len(t) > 2), dtype=np.int16, sep=",")
+    if len(flat) != lengths.sum():
+        raise ValueError("member ages are not lists of integers")
+    owner = np.repeat(np.arange(len(texts)), lengths)
+    place = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    ages = np.full((len(texts), AGES), NO_AGE, dtype=np.int16)
+    keep = place < AGES
+    ages[owner[keep], place[keep]] = flat[keep]
+    return ages
 
 
 def current_keys(profile: Profile, offers: list[store.OfferRow], now: datetime) -> dict[str, str]:
@@ -129,6 +153,7 @@ async def run_in(session: AsyncSession, profile: Profile, *, mode: Mode, trigger
         clock = t
 
     await lock_exclusive(session)
+    await store.without_waiting_for_flush(session)
     offers = await store.published_offers(session)
     keys = current_keys(profile, offers, now)
     # Slots already taken this period: accepted and delivered, and (incremental) proposals left in place.
@@ -150,30 +175,39 @@ async def run_in(session: AsyncSession, profile: Profile, *, mode: Mode, trigger
     run_id = str(uuid.uuid4())
     offer_of = solution.offer_of
     matched = np.flatnonzero(offer_of >= 0)
-    new_rows, kept, withdraw = [], 0, []
-    for i in matched.tolist():
-        need, offer = needs[i], offers[int(offer_of[i])]
-        current = proposals.pop(need.id, None)
-        if current is not None and current[1] == offer.id:
-            kept += 1
-            continue
-        if current is not None:
-            withdraw.append(current[0])
-        new_rows.append(store.match_row(need, offer, keys[offer.id], float(solution.distance_km[i]), run_id, now))
-    withdraw += [match_id for match_id, _ in proposals.values()]  # proposals of needs now unmatched
+    chosen = offer_of[matched].tolist()
+    matched_ids = [needs.ids[i] for i in matched.tolist()]
+    new = np.ones(len(matched), dtype=bool)
+    withdraw: list[str] = []
+    if proposals:  # a full run keeps the proposals that stay, withdraws those that move
+        offer_ids = [o.id for o in offers]
+        for k, (need_id, j) in enumerate(zip(matched_ids, chosen, strict=True)):
+            current = proposals.pop(need_id, None)
+            if current is not None:
+                if current[1] == offer_ids[j]:
+                    new[k] = False
+                else:
+                    withdraw.append(current[0])
+        withdraw += [match_id for match_id, _ in proposals.values()]  # proposals of needs now unmatched
+    kept = int((~new).sum())
+    fresh = np.flatnonzero(new)
+    rows = store.proposal_rows(
+        [matched_ids[k] for k in fresh.tolist()], problem.needs.priority[matched[fresh]].tolist(), offers,
+        [chosen[k] for k in fresh.tolist()], keys, np.round(solution.distance_km[matched[fresh]], 3).tolist(),
+        run_id, now)
     await store.withdraw(session, withdraw, now)
-    await store.insert_matches(session, new_rows)
+    await store.insert_matches(session, rows)
     lap("write_matches")
-    reasons = [REASONS.get(int(r)) for r in solution.reason.tolist()]
-    await store.update_reasons(session, needs, reasons, now)
+    reasons = np.array([REASONS.get(c) for c in range(max(REASONS) + 1)], dtype=object)[solution.reason]
+    before = np.array(needs.unmatched_reason, dtype=object)
+    changed = np.flatnonzero(reasons != before)
+    await store.update_reasons(session, [needs.ids[i] for i in changed.tolist()], reasons[changed].tolist(), now)
     lap("write_needs")
 
-    unmatched: dict[str, int] = {}
-    for r in reasons:
-        if r is not None:
-            unmatched[r] = unmatched.get(r, 0) + 1
+    codes, counts = np.unique(solution.reason[solution.reason > 0], return_counts=True)
+    unmatched = {REASONS[int(c)]: int(k) for c, k in zip(codes, counts, strict=True)}
     report = RunReport(
-        id=run_id, mode=mode, needs_considered=len(needs), offers_considered=len(offers), proposed=len(new_rows),
+        id=run_id, mode=mode, needs_considered=len(needs), offers_considered=len(offers), proposed=len(rows),
         kept=kept, withdrawn=len(withdraw), unmatched=unmatched, objective=solution.objective,
         solver_seconds=round(solution.solver_seconds, 4), total_seconds=0.0, timings=timings,
     )

@@ -21,6 +21,7 @@ from matching.engine.graph import Graph, build
 from matching.engine.model import CAPACITY_EXHAUSTED, I64, Problem, Solution
 
 PRIORITY_SLOTS = 1024  # priorities are small integers (weights up to 10 x 10)
+SMALL_NETWORK = 100_000  # arcs; below this, components are solved one after the other on one thread
 
 
 class SolverFailed(RuntimeError):
@@ -131,9 +132,14 @@ def solve_network(net: Network, workers: int = 2) -> tuple[I64, float]:
 
     jobs = [(int(bounds[i]), int(bounds[i + 1])) for i in range(len(bounds) - 1)]
     jobs.sort(key=lambda j: j[0] - j[1])  # largest first
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for arcs, f in pool.map(lambda j: one(*j), jobs):
+    if len(net.tails) < SMALL_NETWORK or workers <= 1:  # an incremental run: threads cost more than they save
+        for job in jobs:
+            arcs, f = one(*job)
             flows[arcs] = f
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for arcs, f in pool.map(lambda j: one(*j), jobs):
+                flows[arcs] = f
     return flows, time.perf_counter() - started
 
 
