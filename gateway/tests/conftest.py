@@ -41,13 +41,21 @@ async def upstreams() -> AsyncIterator[dict[str, Upstream]]:
         yield fakes
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", params=["fast-path", "asgi-only"])
 async def gw(
-    upstreams: dict[str, Upstream], tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    upstreams: dict[str, Upstream],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[RunningGateway]:
-    """The gateway under test, matching down, no rate limit, 64 KiB body limit."""
+    """The gateway under test, matching down, no rate limit, 64 KiB body limit.
+
+    Every test using it runs twice: with the fast path on (as deployed; a token used before
+    makes plain GETs take it) and with every request going the ASGI way.
+    """
     urls = {name: fake.url for name, fake in upstreams.items()}
     urls["matching"] = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    settings = gateway_settings(tmp_path_factory.mktemp("gw"), urls)
+    settings = gateway_settings(
+        tmp_path_factory.mktemp("gw"), urls, fast_path_enabled=request.param == "fast-path"
+    )
     async with running_gateway(settings) as running:
         yield running

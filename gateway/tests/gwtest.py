@@ -38,7 +38,7 @@ async def serving(app: Any, port: int | None = None, **config_options: Any) -> A
         app,
         host="127.0.0.1",
         port=port,
-        http="httptools",
+        http=config_options.pop("http", "httptools"),
         lifespan="on",
         log_level="warning",
         access_log=False,
@@ -223,15 +223,26 @@ class RunningGateway:
     tokens: Tokens | None
     client: httpx.AsyncClient
 
+    issued: dict[str, str] = field(default_factory=dict)
+
     def auth(self, subject: str = "town-worker", **kw: Any) -> dict[str, str]:
+        """A bearer header; without overrides the subject's token is reused, as clients do."""
         assert self.tokens is not None
-        return {"Authorization": f"Bearer {self.tokens.make(subject, **kw)}"}
+        if kw:
+            return {"Authorization": f"Bearer {self.tokens.make(subject, **kw)}"}
+        if subject not in self.issued:
+            self.issued[subject] = self.tokens.make(subject)
+        return {"Authorization": f"Bearer {self.issued[subject]}"}
 
 
 @asynccontextmanager
 async def running_gateway(settings: GatewaySettings) -> AsyncIterator[RunningGateway]:
     app = create_app(settings)
-    async with serving(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+    # Served as in production: with the gateway's own protocol (its fast path included).
+    async with (
+        serving(app, http=app.http_protocol) as url,
+        httpx.AsyncClient(base_url=url, timeout=10) as client,
+    ):
         yield RunningGateway(url, app, Tokens(app) if app.issuer else None, client)
 
 

@@ -29,6 +29,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from gateway.asgi import Message, Scope, accept_request_id, send_problem
 from gateway.auth import EdgeAuth
+from gateway.fastpath import FastPath, GatewayProtocol
 from gateway.issuer import DevIssuer, issuer_router, load_demo_accounts
 from gateway.openapi import MergedOpenAPI
 from gateway.proxy import Proxy, Receive, Send, too_many
@@ -59,6 +60,9 @@ _PROBES = frozenset({"/livez", "/readyz"})
 class Gateway:
     """The ASGI app uvicorn runs; its resources live between lifespan startup and shutdown."""
 
+    # servicekit.runner serves the app with this protocol: plain proxied reads skip ASGI.
+    http_protocol = GatewayProtocol
+
     def __init__(
         self, settings: GatewaySettings, *, span_exporter: SpanExporter | None = None
     ) -> None:
@@ -83,6 +87,7 @@ class Gateway:
         self.limiter: RateLimiter | None = None
         self.verifier: JWTVerifier | None = None
         self.proxy: Proxy | None = None
+        self.fast_path: FastPath | None = None  # read by GatewayProtocol
         self.readiness: Readiness | None = None
         self.openapi: MergedOpenAPI | None = None
         self._oidc_http: httpx.AsyncClient | None = None
@@ -196,6 +201,9 @@ class Gateway:
             log_requests=s.access_log,
             traced=self.telemetry.enabled,
         )
+        if s.fast_path_enabled and not self.telemetry.enabled:
+            # Traced requests need their span: they go the ASGI way, through the middleware.
+            self.fast_path = FastPath(self.proxy, self.routes.prefix, s.upstream_read_timeout)
         self.readiness = Readiness(self.session, self.upstreams, s.probe_timeout)
         self.openapi = MergedOpenAPI(
             self.session,
@@ -219,6 +227,7 @@ class Gateway:
 
     async def shutdown(self) -> None:
         self.state.shutting_down = True
+        self.fast_path = None
         for pool in self.pools.values():
             await pool.close()
         if self.session is not None:

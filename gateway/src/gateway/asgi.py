@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import random
 import re
 from typing import Any
 
@@ -20,7 +20,9 @@ _ZERO_SPAN = b"0" * 16
 
 
 def new_request_id() -> bytes:
-    return os.urandom(16).hex().encode()
+    # Unique, not secret: a request id names a request in the logs and grants nothing, so the
+    # process's PRNG (seeded from the OS at start) serves, without a system call per request.
+    return b"%032x" % random.getrandbits(128)
 
 
 def accept_request_id(value: bytes | None) -> bytes:
@@ -40,10 +42,8 @@ def valid_traceparent(value: bytes) -> bool:
     return rest is None if version == b"00" else True
 
 
-async def send_problem(
-    send: Any, err: ProblemError, request_id: bytes, *, head: bool = False
-) -> None:
-    """Answer with an RFC 9457 problem. No ``instance``: the path is the caller's input."""
+def problem_parts(err: ProblemError, request_id: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """The headers and body of an RFC 9457 problem. No ``instance``: the path is the caller's input."""
     body = dumps_problem(err)
     headers = [
         (b"content-type", PROBLEM_JSON.encode()),
@@ -54,5 +54,13 @@ async def send_problem(
     headers.extend(
         (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in err.headers.items()
     )
+    return headers, body
+
+
+async def send_problem(
+    send: Any, err: ProblemError, request_id: bytes, *, head: bool = False
+) -> None:
+    """Answer with an RFC 9457 problem."""
+    headers, body = problem_parts(err, request_id)
     await send({"type": "http.response.start", "status": err.status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else body})

@@ -64,6 +64,11 @@ class EdgeAuth:
 
     def cached_subject(self, token: str) -> str | None:
         """The subject of a token checked recently and not yet expired, without verifying."""
+        hit = self.cached(token)
+        return hit[0] if hit is not None else None
+
+    def cached(self, token: str) -> tuple[str, float] | None:
+        """The subject of a recently checked token and until when that holds, or None."""
         key = hashlib.sha256(token.encode()).digest()
         hit = self._cache.get(key)
         if hit is None:
@@ -71,7 +76,7 @@ class EdgeAuth:
         if hit[1] <= self._clock():
             self._cache.pop(key, None)
             return None
-        return hit[0]
+        return hit
 
     async def verify(self, token: str) -> str:
         """Verify a token the cache does not know; return its subject or raise Unauthorized."""

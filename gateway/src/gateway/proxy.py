@@ -122,9 +122,99 @@ class _RequestBody:
                 return
 
 
-def _has_dot_segment(path: str) -> bool:
+def has_dot_segment(path: str) -> bool:
     # A legitimate call never has them; refusing them rules out path confusion upstream.
     return "/./" in path or "/../" in path or path.endswith(("/.", "/.."))
+
+
+class RequestHeaders:
+    """One pass over a request's headers: the few the gateway acts on, and the rest to copy."""
+
+    __slots__ = (
+        "copied", "authorization", "content_length", "connection", "traceparent", "tracestate",
+        "xff", "host", "request_id", "transfer_encoding", "origin",
+    )
+
+    def __init__(self, headers: list[tuple[bytes, bytes]]) -> None:
+        copied: list[tuple[bytes, bytes]] = []
+        self.authorization = self.content_length = self.connection = None
+        self.traceparent = self.tracestate = self.xff = self.host = self.request_id = None
+        self.origin: bytes | None = None
+        self.transfer_encoding = False
+        for name, value in headers:
+            if name in _OWN:
+                if name == b"x-request-id":
+                    self.request_id = value
+                elif name == b"authorization":
+                    self.authorization = value
+                    copied.append((name, value))
+                elif name == b"content-length":
+                    self.content_length = value
+                elif name == b"traceparent":
+                    self.traceparent = value
+                elif name == b"tracestate":
+                    self.tracestate = value
+                elif name == b"x-forwarded-for":
+                    self.xff = value
+                elif name == b"host":
+                    self.host = value
+            elif name in HOP_BY_HOP:
+                if name == b"connection":
+                    self.connection = value
+                elif name == b"transfer-encoding":
+                    self.transfer_encoding = True
+            elif not name.startswith(b"proxy-"):
+                if name == b"origin":
+                    self.origin = value
+                copied.append((name, value))
+        if self.connection is not None:
+            named = {t.strip().lower() for t in self.connection.split(b",")}
+            copied = [h for h in copied if h[0] not in named]
+        self.copied = copied
+
+    def forwarded(
+        self, request_id: bytes, client_ip: str, scheme: str, own_traceparent: str | None
+    ) -> list[tuple[bytes, bytes]]:
+        """The headers to send to the service: the copied ones and the gateway's own."""
+        forwarded = self.copied
+        ip = client_ip.encode()
+        xff = self.xff
+        forwarded.append((b"x-request-id", request_id))
+        forwarded.append((b"x-forwarded-for", xff + b", " + ip if xff else ip))
+        forwarded.append((b"x-forwarded-proto", scheme.encode()))
+        if self.host is not None:
+            forwarded.append((b"x-forwarded-host", self.host))
+        # An invalid traceparent is dropped with its tracestate (W3C Trace Context, 3.3 and 3.4).
+        # Traced, the service's parent is the gateway's span (itself the caller's child).
+        traceparent = self.traceparent
+        valid = traceparent is not None and valid_traceparent(traceparent)
+        if own_traceparent is not None:
+            forwarded.append((b"traceparent", own_traceparent.encode()))
+        elif valid:
+            forwarded.append((b"traceparent", traceparent))  # type: ignore[arg-type]
+        if (valid or own_traceparent is not None) and self.tracestate is not None:
+            forwarded.append((b"tracestate", self.tracestate))
+        return forwarded
+
+
+def answer_headers(
+    upstream: list[tuple[bytes, bytes]], request_id: bytes
+) -> list[tuple[bytes, bytes]]:
+    """A service's response headers as the client gets them: hop-by-hop ones dropped."""
+    headers: list[tuple[bytes, bytes]] = []
+    connection: bytes | None = None
+    for name, value in upstream:
+        lower = name.lower()
+        if lower in _RESPONSE_DROP or lower.startswith(b"proxy-"):
+            if lower == b"connection":
+                connection = value
+            continue
+        headers.append((lower, value))
+    if connection is not None:
+        named = {t.strip().lower() for t in connection.split(b",")}
+        headers = [h for h in headers if h[0] not in named]
+    headers.append((b"x-request-id", request_id))
+    return headers
 
 
 class Proxy:
@@ -172,43 +262,12 @@ class Proxy:
         """Answer the request; return the status and whether the service gave it."""
         head = scope["method"] == "HEAD"
         path: str = scope["path"]
-        # One pass over the headers: copy most, pick out the few the gateway acts on.
-        forwarded: list[tuple[bytes, bytes]] = []
-        authorization = content_length = connection = traceparent = tracestate = xff = host = None
-        request_id: bytes | None = None
-        transfer_encoding = False
-        for name, value in scope["headers"]:
-            if name in _OWN:
-                if name == b"x-request-id":
-                    request_id = value
-                elif name == b"authorization":
-                    authorization = value
-                    forwarded.append((name, value))
-                elif name == b"content-length":
-                    content_length = value
-                elif name == b"traceparent":
-                    traceparent = value
-                elif name == b"tracestate":
-                    tracestate = value
-                elif name == b"x-forwarded-for":
-                    xff = value
-                elif name == b"host":
-                    host = value
-            elif name in HOP_BY_HOP:
-                if name == b"connection":
-                    connection = value
-                elif name == b"transfer-encoding":
-                    transfer_encoding = True
-            elif not name.startswith(b"proxy-"):
-                forwarded.append((name, value))
-        if connection is not None:
-            named = {t.strip().lower() for t in connection.split(b",")}
-            forwarded = [h for h in forwarded if h[0] not in named]
-        request_id = accept_request_id(request_id)
+        incoming = RequestHeaders(scope["headers"])
+        request_id = accept_request_id(incoming.request_id)
         request_id_var.set(request_id.decode())
 
         route = self.routes.match(path)
-        if route is None or _has_dot_segment(path):
+        if route is None or has_dot_segment(path):
             await send_problem(send, NotFound("No such resource."), request_id, head=head)
             return 404, False
         scope["route"] = route  # its path_format names the telemetry span, without identifiers
@@ -216,31 +275,19 @@ class Proxy:
         client = scope.get("client")
         client_ip = client[0] if client else "unknown"
         try:
-            await self._admit(authorization, client_ip)
-            if transfer_encoding and content_length is not None:
+            await self._admit(incoming.authorization, client_ip)
+            if incoming.transfer_encoding and incoming.content_length is not None:
                 # RFC 9112 section 6.1: ambiguous framing, the classic smuggling vector.
                 raise BadRequest("Content-Length and Transfer-Encoding cannot be used together.")
-            length = self._check_length(content_length, route)
+            length = self._check_length(incoming.content_length, route)
         except ProblemError as err:
             await send_problem(send, err, request_id, head=head)
             return err.status, False
 
-        ip = client_ip.encode()
-        forwarded.append((b"x-request-id", request_id))
-        forwarded.append((b"x-forwarded-for", xff + b", " + ip if xff else ip))
-        forwarded.append((b"x-forwarded-proto", scope.get("scheme", "http").encode()))
-        if host is not None:
-            forwarded.append((b"x-forwarded-host", host))
-        # An invalid traceparent is dropped with its tracestate (W3C Trace Context, 3.3 and 3.4).
-        # Traced, the service's parent is the gateway's span (itself the caller's child).
-        valid = traceparent is not None and valid_traceparent(traceparent)
-        own = current_traceparent() if self.traced else None
-        if own is not None:
-            forwarded.append((b"traceparent", own.encode()))
-        elif valid:
-            forwarded.append((b"traceparent", traceparent))  # type: ignore[arg-type]
-        if (valid or own is not None) and tracestate is not None:
-            forwarded.append((b"tracestate", tracestate))
+        forwarded = incoming.forwarded(
+            request_id, client_ip, scope.get("scheme", "http"),
+            current_traceparent() if self.traced else None,
+        )
 
         # The body: whole when it came in one piece (most calls), streamed otherwise.
         message = await receive()
@@ -284,7 +331,7 @@ class Proxy:
                 if body is not None and body.too_large:
                     err: ProblemError = PayloadTooLarge(_too_large(route))
                 else:
-                    err = _upstream_problem(exc, route)
+                    err = upstream_problem(exc, route)
                 await send_problem(send, err, request_id, head=head)
                 return err.status, False
             await self._answer(response, payload, send, receive, request_id, body)
@@ -292,6 +339,25 @@ class Proxy:
         finally:
             if response is not None:
                 response.release()  # back to the pool if the exchange ended cleanly, else closed
+
+    def known_subject(self, authorization: bytes | None) -> tuple[str, float] | None:
+        """The subject of a bearer token checked lately and until when, without waiting; None
+        when there is no such token (missing, malformed or to verify: ``_admit``'s to decide)."""
+        try:
+            return self.auth.cached(token_from_header(authorization))
+        except Unauthorized:
+            return None
+
+    def limit_now(self, subject: str, client_ip: str) -> bool | ProblemError:
+        """The subject's rate limit without waiting: True, a 429 problem, or False when the
+        buckets live elsewhere (Redis) and ``_admit`` must ask."""
+        if self.limiter is None:
+            return True
+        hit_now = getattr(self.limiter, "hit_now", None)
+        if hit_now is None:
+            return False
+        decision = hit_now("sub:" + subject if subject else "ip:" + client_ip)
+        return True if decision.allowed else too_many(decision.retry_after)
 
     async def _admit(self, authorization: bytes | None, client_ip: str) -> None:
         """Token check and rate limits; raises the problem to answer with."""
@@ -341,19 +407,7 @@ class Proxy:
         request_id: bytes,
         body: _RequestBody | None,
     ) -> None:
-        headers: list[tuple[bytes, bytes]] = []
-        connection: bytes | None = None
-        for name, value in response.headers:
-            lower = name.lower()
-            if lower in _RESPONSE_DROP or lower.startswith(b"proxy-"):
-                if lower == b"connection":
-                    connection = value
-                continue
-            headers.append((lower, value))
-        if connection is not None:
-            named = {t.strip().lower() for t in connection.split(b",")}
-            headers = [h for h in headers if h[0] not in named]
-        headers.append((b"x-request-id", request_id))
+        headers = answer_headers(response.headers, request_id)
 
         if payload is not None:
             await send(
@@ -400,7 +454,7 @@ def _too_large(route: Route) -> str:
     )
 
 
-def _upstream_problem(exc: BaseException, route: Route) -> ProblemError:
+def upstream_problem(exc: BaseException, route: Route) -> ProblemError:
     service = route.service
     if isinstance(exc, UpstreamTimeout):
         return GatewayTimeout(f"The {service} service did not answer in time.", service=service)

@@ -52,6 +52,10 @@ class MemoryRateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
 
     async def hit(self, key: str) -> Decision:
+        return self.hit_now(key)
+
+    def hit_now(self, key: str) -> Decision:
+        """``hit`` without a coroutine: the bucket lives in this process."""
         now = self._clock()
         bucket = self._buckets.get(key)
         if bucket is None:

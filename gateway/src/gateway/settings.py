@@ -30,6 +30,9 @@ class GatewaySettings(ServiceSettings):
     upstream_pool_per_host: int = Field(default=256, ge=1)
     upstream_keepalive_seconds: float = Field(default=4.0, gt=0)
     probe_timeout: float = Field(default=2.0, gt=0)
+    # Plain proxied reads answered in protocol callbacks rather than as ASGI tasks
+    # (gateway/fastpath.py); off sends every request the ASGI way.
+    fast_path_enabled: bool = True
 
     # Bodies: max_body_bytes (base class) holds for every route but the batch ones.
     max_batch_body_bytes: int = Field(default=2 * 1024**3, ge=0)

@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Protocol
 
 import httptools
 
@@ -42,8 +42,21 @@ class BodySourceFailed(UpstreamError):
 _HIGH_WATER = 256 * 1024
 
 
+class Listener(Protocol):
+    """Callback-driven exchanges (the gateway's fast path) receive the answer through these."""
+
+    def upstream_head(self, conn: _Connection) -> None: ...
+    def upstream_body(self, conn: _Connection, chunk: bytes) -> None: ...
+    def upstream_complete(self, conn: _Connection) -> None: ...
+    def upstream_failed(self, conn: _Connection, exc: BaseException) -> None: ...
+
+
 class _Connection(asyncio.Protocol):
-    """One keep-alive connection; carries one exchange at a time."""
+    """One keep-alive connection; carries one exchange at a time.
+
+    An exchange either awaits futures (``UpstreamPool.request``) or, with a ``listener``, is
+    told of each part of the answer from the protocol callbacks themselves, without a task.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -51,12 +64,14 @@ class _Connection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
         self.idle_since = 0.0
+        self.reused = False
         self._reset()
 
-    def _reset(self) -> None:
+    def _reset(self, listener: Listener | None = None) -> None:
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
-        self.head: asyncio.Future[None] = self.loop.create_future()
+        self.listener = listener
+        self.head: asyncio.Future[None] | None = None if listener else self.loop.create_future()
         self.chunks: deque[bytes] = deque()
         self.buffered = 0
         self.complete = False
@@ -100,10 +115,15 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
-        if not self.head.done():
+        if self.listener is not None:
+            self.listener.upstream_head(self)
+        elif self.head is not None and not self.head.done():
             self.head.set_result(None)
 
     def on_body(self, body: bytes) -> None:
+        if self.listener is not None:
+            self.listener.upstream_body(self, body)
+            return
         self.chunks.append(body)
         self.buffered += len(body)
         if self.buffered > _HIGH_WATER and not self.reading_paused and self.transport is not None:
@@ -114,6 +134,9 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         self.complete = True
         self.keep_alive = self.parser.should_keep_alive()
+        if self.listener is not None:
+            self.listener.upstream_complete(self)
+            return
         self._wake()
 
     # -- helpers --
@@ -124,7 +147,11 @@ class _Connection(asyncio.Protocol):
 
     def _fail(self, exc: BaseException) -> None:
         self.error = exc
-        if not self.head.done():
+        if self.listener is not None:
+            listener, self.listener = self.listener, None
+            listener.upstream_failed(self, exc)
+            return
+        if self.head is not None and not self.head.done():
             self.head.set_exception(exc)
             self.head.exception()  # retrieved: nobody may be waiting on it
         if self.waiter is not None and not self.waiter.done():
@@ -237,7 +264,7 @@ class UpstreamResponse:
         )
         if self._writer is not None and not self._writer.done():
             self._writer.cancel()
-        self._pool._release(conn, reusable=clean)
+        self._pool.release(conn, reusable=clean)
 
     def close(self) -> None:
         self._conn.complete = False
@@ -264,27 +291,64 @@ class UpstreamPool:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self._idle: list[_Connection] = []
-        self._slots = asyncio.Semaphore(limit)
         self._all: set[_Connection] = set()
+        # At most `limit` exchanges at once; callers beyond wait in line for a slot.
+        self._limit = limit
+        self._in_use = 0
+        self._waiting: deque[asyncio.Future[None]] = deque()
 
-    async def _acquire(self) -> tuple[_Connection, bool]:
-        if self._slots.locked():
-            # Every connection busy: wait as long as a connect may take, then give up rather
-            # than queue without bound behind a service that has stalled.
-            try:
-                await asyncio.wait_for(self._slots.acquire(), self.connect_timeout)
-            except TimeoutError:
-                raise UpstreamTimeout("no connection to the service came free in time") from None
-        else:
-            await self._slots.acquire()
+    def take_idle(self, listener: Listener) -> _Connection | None:
+        """An idle keep-alive connection for ``listener`` at once, or None when there is none
+        (or no slot is free): the caller then goes the awaiting way."""
+        if self._in_use >= self._limit or self._waiting:
+            return None
+        conn = self._pop_idle()
+        if conn is None:
+            return None
+        self._in_use += 1
+        conn._reset(listener)
+        return conn
+
+    def _pop_idle(self) -> _Connection | None:
         now = time.monotonic()
         while self._idle:
             conn = self._idle.pop()
             if not conn.closed and now - conn.idle_since < self.keepalive:
-                conn._reset()
-                return conn, True
+                conn.reused = True
+                return conn
             conn.close()
             self._all.discard(conn)
+        return None
+
+    async def _slot(self) -> None:
+        if self._in_use < self._limit and not self._waiting:
+            self._in_use += 1
+            return
+        # Every connection busy: wait as long as a connect may take, then give up rather than
+        # queue without bound behind a service that has stalled. A released slot is handed
+        # straight to the first waiter, so `_in_use` stays counted.
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        try:
+            await asyncio.wait_for(waiter, self.connect_timeout)
+        except TimeoutError:
+            raise UpstreamTimeout("no connection to the service came free in time") from None
+
+    def _free_slot(self) -> None:
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._in_use -= 1
+
+    async def acquire(self, listener: Listener | None = None) -> _Connection:
+        """A connection and its slot: an idle one, else a new one."""
+        await self._slot()
+        conn = self._pop_idle()
+        if conn is not None:
+            conn._reset(listener)
+            return conn
         loop = asyncio.get_running_loop()
         try:
             _, conn = await asyncio.wait_for(
@@ -292,25 +356,37 @@ class UpstreamPool:
                 self.connect_timeout,
             )
         except TimeoutError:
-            self._slots.release()
+            self._free_slot()
             raise UpstreamTimeout("connecting to the service timed out") from None
         except OSError as exc:
-            self._slots.release()
+            self._free_slot()
             raise ConnectFailed(str(exc.strerror or exc)) from None
         except BaseException:
-            self._slots.release()
+            self._free_slot()
             raise
         self._all.add(conn)
-        return conn, False
+        conn._reset(listener)
+        return conn
 
-    def _release(self, conn: _Connection, *, reusable: bool) -> None:
-        if reusable:
+    def release(self, conn: _Connection, *, reusable: bool) -> None:
+        """The exchange is over: keep the connection for the next one, or close it."""
+        conn.listener = None
+        if reusable and not conn.closed:
             conn.idle_since = time.monotonic()
             self._idle.append(conn)
         else:
             conn.close()
             self._all.discard(conn)
-        self._slots.release()
+        self._free_slot()
+
+    def request_head(
+        self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> list[bytes]:
+        """The request line and headers, without framing or the blank line."""
+        head = [method, b" ", target, b" HTTP/1.1\r\nhost: ", self.host_header, b"\r\n"]
+        for name, value in headers:
+            head += (name, b": ", value, b"\r\n")
+        return head
 
     async def request(
         self,
@@ -340,10 +416,9 @@ class UpstreamPool:
         body: bytes | AsyncIterator[bytes] | None,
         content_length: int | None,
     ) -> UpstreamResponse:
-        conn, reused = await self._acquire()
-        head = [method.encode(), b" ", target, b" HTTP/1.1\r\nhost: ", self.host_header, b"\r\n"]
-        for name, value in headers:
-            head += (name, b": ", value, b"\r\n")
+        conn = await self.acquire()
+        reused = conn.reused
+        head = self.request_head(method.encode(), target, headers)
         # Framing is the client's to decide, never copied from the caller's headers.
         streaming = body is not None and not isinstance(body, bytes)
         if isinstance(body, bytes):
@@ -369,6 +444,7 @@ class UpstreamPool:
                 )  # type: ignore[arg-type]
                 writer.add_done_callback(_on_writer_done(conn))
             try:
+                assert conn.head is not None
                 await _bounded(conn.head, self.read_timeout, "the service did not answer in time")
             except Disconnected:
                 if reused and not streaming:
@@ -377,7 +453,7 @@ class UpstreamPool:
         except BaseException:
             if writer is not None and not writer.done():
                 writer.cancel()
-            self._release(conn, reusable=False)
+            self.release(conn, reusable=False)
             raise
         return UpstreamResponse(self, conn, writer, head_only=method == "HEAD")
 

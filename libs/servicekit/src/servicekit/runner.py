@@ -42,7 +42,8 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        # An app may bring its own subclass of uvicorn's httptools protocol (the gateway does).
+        http=getattr(app, "http_protocol", "httptools"),
         lifespan="on",
         access_log=False,
         log_config=None,
