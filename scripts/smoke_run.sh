@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The newcomer path, as CI proves it: `make run` in the background on the embedded default,
-# wait for the gateway's /readyz, make one authenticated call through it, stop everything.
+# wait for the gateway's /readyz?require=all (every service ready), make one authenticated call
+# through it, stop everything.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 env -u DATABASE_URL -u REDIS_URL -u OIDC_ISSUER make run > var-run.log 2>&1 &
@@ -10,7 +11,7 @@ trap cleanup EXIT
 
 ready=""
 for _ in $(seq 240); do
-  if curl -sf http://127.0.0.1:8000/readyz >/dev/null 2>&1; then ready=yes; break; fi
+  if curl -sf "http://127.0.0.1:8000/readyz?require=all" >/dev/null 2>&1; then ready=yes; break; fi
   if ! kill -0 "$runner" 2>/dev/null; then break; fi
   sleep 1
 done

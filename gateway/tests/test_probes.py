@@ -1,4 +1,4 @@
-"""/livez, /readyz (each service asked, failing first on shutdown), CORS."""
+"""/livez, /readyz (each service reported, failing first on shutdown), CORS."""
 
 from __future__ import annotations
 
@@ -10,16 +10,25 @@ async def test_livez(gw):
     assert response.status_code == 200 and response.json() == {"status": "ok"}
 
 
-async def test_readyz_reports_each_service_and_fails_when_one_is_down(gw):
+async def test_readyz_reports_each_service_and_stays_ready_when_one_is_down(gw):
+    # One service down must not take every route out of the load balancer.
     response = await gw.client.get("/readyz")
-    body = assert_problem(response, 503)
-    assert body["services"] == {
-        "registry": {"status": "ready"},
-        "scoring": {"status": "ready"},
-        "alerts": {"status": "ready"},
-        "matching": {"status": "unreachable"},
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "degraded",
+        "services": {
+            "registry": {"status": "ready"},
+            "scoring": {"status": "ready"},
+            "alerts": {"status": "ready"},
+            "matching": {"status": "unreachable"},
+        },
     }
+    # Scripts waiting for the whole suite ask for every service.
+    body = assert_problem(await gw.client.get("/readyz?require=all"), 503)
+    assert body["services"]["matching"] == {"status": "unreachable"}
     assert "matching" in body["detail"]
+    bad = await gw.client.get("/readyz?require=everything")
+    assert_problem(bad, 422, not_echoing=("everything",))
 
 
 async def test_readyz_all_ready_then_one_not_ready(tmp_path, upstreams):
@@ -27,20 +36,26 @@ async def test_readyz_all_ready_then_one_not_ready(tmp_path, upstreams):
     async with serving(matching.app()) as matching_url:
         urls = {name: fake.url for name, fake in upstreams.items()} | {"matching": matching_url}
         async with running_gateway(gateway_settings(tmp_path, urls)) as gw:
-            response = await gw.client.get("/readyz")
-            assert response.status_code == 200
-            assert response.json()["status"] == "ready"
-            assert set(response.json()["services"]) == {"registry", "scoring", "alerts", "matching"}
+            for query in ("", "?require=all"):
+                response = await gw.client.get("/readyz" + query)
+                assert response.status_code == 200
+                assert response.json()["status"] == "ready"
+                assert set(response.json()["services"]) == {
+                    "registry", "scoring", "alerts", "matching",
+                }
 
             matching.ready = False
-            body = assert_problem(await gw.client.get("/readyz"), 503)
+            body = assert_problem(await gw.client.get("/readyz?require=all"), 503)
             assert body["services"]["matching"] == {"status": "not_ready", "http_status": 503}
+            degraded = await gw.client.get("/readyz")
+            assert degraded.status_code == 200 and degraded.json()["status"] == "degraded"
             matching.ready = True
 
-            # Shutting down: /readyz fails first, while the API still answers.
+            # Shutting down: /readyz fails first, in both forms, while the API still answers.
             gw.app.state.shutting_down = True
-            body = assert_problem(await gw.client.get("/readyz"), 503)
-            assert "shutting down" in body["detail"]
+            for query in ("", "?require=all"):
+                body = assert_problem(await gw.client.get("/readyz" + query), 503)
+                assert "shutting down" in body["detail"]
             assert (await gw.client.get("/api/v1/households", headers=gw.auth())).status_code == 200
             assert (await gw.client.get("/livez")).status_code == 200
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -322,14 +322,21 @@ class Gateway:
             return {"status": "ok"}
 
         @app.get("/readyz", include_in_schema=False)
-        async def readyz() -> Response:
+        async def readyz(require: Literal["gateway", "all"] = "gateway") -> Response:
+            """Ready to take traffic, with every service's readiness reported.
+
+            The gateway's own readiness does not hang on the services': one service down must
+            not take every route out of the load balancer (its calls get a 502 naming it).
+            ``?require=all`` answers 503 unless every service is ready too, for scripts that
+            wait for the whole suite (``make run``, CI's smoke test).
+            """
             if self.state.shutting_down:
                 # Fails first on shutdown so the load balancer stops sending before we stop.
                 return problem_response(ServiceUnavailable("The gateway is shutting down."))
             assert self.readiness is not None
             ready, services = await self.readiness.check()
-            if ready:
-                return JSONResponse({"status": "ready", "services": services})
+            if ready or require == "gateway":
+                return JSONResponse({"status": "ready" if ready else "degraded", "services": services})
             down = ", ".join(
                 sorted(name for name, result in services.items() if result["status"] != "ready")
             )

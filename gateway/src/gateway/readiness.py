@@ -9,7 +9,7 @@ import aiohttp
 
 
 class Readiness:
-    """Answers /readyz for the services: ready only when every one of them is."""
+    """Asks every service's /readyz at once; says whether all are ready, and how each is."""
 
     def __init__(
         self, session: aiohttp.ClientSession, upstreams: dict[str, str], timeout: float
