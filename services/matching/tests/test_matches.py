@@ -170,3 +170,32 @@ async def test_incremental_runs_reconsider_unmatched_needs_when_capacity_moves(s
                               headers={"If-Match": etag})).status_code == 200
     await run(svc)
     assert await match_of(svc, org, waiting["id"]) is not None
+
+
+async def test_slots_held_follow_every_change_of_a_match(svc):
+    """The offer's held slots (counted by the database on PostgreSQL, migration 0007) after proposals,
+    a decline, an accept, a full run, a revocation and a pause."""
+    org = await approved_partner(svc)
+    offer = await published_offer(svc, org, services=["food_parcels"], areas=[VILLAGE_2], capacity=3)
+    needs = [await need(svc, "food_parcels", area=VILLAGE_2) for _ in range(4)]
+
+    async def held() -> int:
+        async with client(svc, "partner", org=org) as c:
+            return (await c.get(f"/api/v1/offers/{offer['id']}")).json()["held"]
+
+    await run(svc)
+    assert await held() == 3
+    first, second, third = [m for m in [await match_of(svc, org, n["id"]) for n in needs] if m is not None]
+    async with client(svc, "partner", org=org) as c:
+        assert (await c.post(f"/api/v1/matches/{first['id']}/decline", json={"reason": "no_capacity"})).status_code == 200
+        assert (await c.post(f"/api/v1/matches/{second['id']}/accept")).status_code == 200
+    assert await held() == 2
+    await run(svc, "full")  # the declined slot goes to the fourth need, never back to the first
+    assert await held() == 3
+    assert await match_of(svc, org, needs[3]["id"]) is not None and await match_of(svc, org, needs[0]["id"]) is None
+    async with client(svc, "town_worker") as c:
+        assert (await c.post(f"/api/v1/matches/{second['id']}/revoke", json={"reason": "家庭已搬离"})).status_code == 200
+    assert await held() == 2
+    async with client(svc, "partner", org=org) as c:
+        assert (await c.post(f"/api/v1/offers/{offer['id']}/pause", headers=key())).status_code == 200
+    assert await held() == 0

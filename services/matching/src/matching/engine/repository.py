@@ -123,14 +123,16 @@ async def candidate_needs(session: AsyncSession, *, full: bool, since: datetime 
     only those that arrived or were let go since, and those of the services and areas of the
     offers in ``also`` (whose capacity moved)."""
     condition = Need.status == "open"
-    if not full:
-        condition = condition & ~live_match_exists()
-    if since is not None:
-        # Of the needs in reach of those offers, only the ones a run left unmatched (with a reason):
-        # the others are matched, or arrived or were let go since and are found as such.
+    if since is None:
+        if not full:
+            condition = condition & ~live_match_exists()
+    else:
+        # In reach of those offers, only the needs a run left unmatched, with a reason: the others
+        # are matched, or arrived or were let go since and are found as such. A run writes a need's
+        # reason and its proposal together, so a need with a reason has no live match to look for.
         reach = [in_reach(s, a) & Need.unmatched_reason.is_not(None)
                  for s, a in sorted({(s, a) for o in also or () for s in o.services for a in o.areas})]
-        condition = condition & or_(arrived_since(session, since), *reach)
+        condition = condition & or_(arrived_since(session, since) & ~live_match_exists(), *reach)
     connection = await session.connection()  # Core rows: the ORM's loading costs seconds at 140,000
     result = await connection.execute(select(*NEED_COLUMNS).where(condition).order_by(Need.created_at, Need.id))
     columns = [list(c) for c in zip(*result.all(), strict=True)]
@@ -173,12 +175,15 @@ async def withdraw(session: AsyncSession, match_ids: list[str], now: datetime) -
         )
 
 
-async def without_waiting_for_flush(session: AsyncSession) -> None:
-    """Let the run's commit return before its write-ahead log reaches the disk (on PostgreSQL). A
-    crash in that moment loses the run as a whole -- its proposals, reasons and record -- and the
-    next run, which looks at everything since the last recorded one, does its work again; any later
-    commit that does wait (an accept, say) flushes the run's log with its own."""
+async def settle_run(session: AsyncSession) -> None:
+    """Settings for a run's transaction (PostgreSQL). No JIT: the planner's cost of the run's reads
+    crosses its threshold, and compiling them takes longer than running them. No wait at commit
+    for the write-ahead log to reach the disk: a crash in that moment loses the run as a whole --
+    proposals, reasons and record -- and the next run, which looks at everything since the last
+    recorded one, does its work again; any later commit that does wait (an accept, say) flushes
+    the run's log with its own."""
     if is_postgres(session):
+        await session.execute(text("SET LOCAL jit = off"))
         await session.execute(text("SET LOCAL synchronous_commit = off"))
 
 

@@ -24,7 +24,7 @@ from servicekit.tables import utcnow
 
 from matching.engine import repository as store
 from matching.matches import repository as matches
-from matching.matches.tables import LIVE
+from matching.matches.tables import LIVE, SPENT
 from matching.engine.indexing import index_of, mask
 from matching.engine.model import NO_AGE, REASONS, Needs, Offers, Problem, Weights
 from matching.engine.solver import solve
@@ -153,11 +153,11 @@ async def run_in(session: AsyncSession, profile: Profile, *, mode: Mode, trigger
         clock = t
 
     await lock_exclusive(session)
-    await store.without_waiting_for_flush(session)
+    await store.settle_run(session)
     offers = await store.published_offers(session)
     keys = current_keys(profile, offers, now)
     # Slots already taken this period: accepted and delivered, and (incremental) proposals left in place.
-    held = await matches.held(session, keys.items(), ("accepted", "delivered") if mode == "full" else LIVE)
+    held = await matches.held(session, keys.items(), SPENT if mode == "full" else LIVE)
     if mode == "full":
         needs = await store.candidate_needs(session, full=True)
     else:

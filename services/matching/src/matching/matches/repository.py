@@ -6,13 +6,13 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import column, func, select, table, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from matching.matches.tables import LIVE, Match, MatchingRun, MatchStep
+from matching.matches.tables import LIVE, SPENT, Match, MatchingRun, MatchStep
 from matching.needs.tables import Need
 from matching.offers.tables import Offer
-from matching.sql import for_update
+from matching.sql import for_update, is_postgres
 
 
 async def get(session: AsyncSession, match_id: str, *, lock: bool = False) -> Match | None:
@@ -20,16 +20,28 @@ async def get(session: AsyncSession, match_id: str, *, lock: bool = False) -> Ma
     return (await session.execute(for_update(session, stmt) if lock else stmt)).scalar_one_or_none()
 
 
+# Kept by triggers on matches (PostgreSQL, migration 0007): live and spent matches per offer and period.
+OFFER_SLOTS = table("offer_slots", column("offer_id"), column("period_key"), column("live"), column("spent"))
+COUNTED = {LIVE: "live", SPENT: "spent"}
+
+
 async def held(session: AsyncSession, keys: Iterable[tuple[str, str]], statuses: tuple[str, ...] = LIVE) -> dict[str, int]:
-    """Slots held per offer in the given (offer id, period key) pairs."""
+    """Slots held per offer in the given (offer id, period key) pairs: on PostgreSQL read from the
+    counters the database keeps, on SQLite counted."""
     pairs = list(keys)
     if not pairs:
         return {}
     wanted = dict(pairs)
-    stmt = (select(Match.offer_id, Match.period_key, func.count()).where(Match.status.in_(statuses))
-            .group_by(Match.offer_id, Match.period_key))
+    if is_postgres(session) and statuses in COUNTED:
+        count = OFFER_SLOTS.c[COUNTED[statuses]]
+        stmt = select(OFFER_SLOTS.c.offer_id, OFFER_SLOTS.c.period_key, count).where(count > 0)
+        offer_id_column = OFFER_SLOTS.c.offer_id
+    else:
+        stmt = (select(Match.offer_id, Match.period_key, func.count()).where(Match.status.in_(statuses))
+                .group_by(Match.offer_id, Match.period_key))
+        offer_id_column = Match.offer_id
     if len(wanted) <= 1000:  # a page of offers; the engine asks for all of them at once
-        stmt = stmt.where(Match.offer_id.in_(list(wanted)))
+        stmt = stmt.where(offer_id_column.in_(list(wanted)))
     rows = await session.execute(stmt)
     out = {offer_id: 0 for offer_id in wanted}
     for offer_id, key, count in rows:

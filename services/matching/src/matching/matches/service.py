@@ -21,7 +21,7 @@ from servicekit.tables import utcnow
 from matching.locks import lock_shared
 from matching.matches import repository
 from matching.matches.schemas import Contact, Decline, Delivery, Feedback, FeedbackIn, MatchPublic, Step
-from matching.matches.tables import Match, MatchStep
+from matching.matches.tables import SPENT, Match, MatchStep
 from matching.needs import repository as needs
 from matching.needs.service import deidentified, resident_digest
 from matching.needs.tables import Need
@@ -32,7 +32,6 @@ from matching.organisations.service import approved_partner
 from matching.problems import CapacityExhausted, InvalidTransition
 from matching.profile import Profile
 
-SPENT = ("accepted", "delivered")
 
 
 def public(match: Match, need: Need, profile: Profile) -> MatchPublic:

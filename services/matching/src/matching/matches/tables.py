@@ -10,6 +10,7 @@ from sqlmodel import Field, SQLModel
 from matching.columns import BigId, JSONType, id_column, integer, text, ts
 
 LIVE = ("proposed", "accepted", "delivered")
+SPENT = ("accepted", "delivered")  # a slot spent for good, whatever the next full run decides
 CLOSED = ("declined", "revoked")  # never proposed again for the same need and offer
 
 
