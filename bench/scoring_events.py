@@ -54,7 +54,7 @@ class Registry:
         self.events.append(json.dumps(event, ensure_ascii=False).encode())
 
 
-async def run() -> dict:
+async def run(url: str) -> dict:
     import sqlalchemy as sa
     from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -65,7 +65,6 @@ async def run() -> dict:
     from scoring.settings import ScoringSettings
     from scoring.synthetic import DISTRICT_WEIGHTS, generate, to_views
 
-    url = postgres_url()
     schema = f"bench_scoring_{uuid.uuid4().hex[:8]}"
     settings = ScoringSettings(database_url=url, db_schema=schema, config_dir=CONFIG, consumer_batch_size=1000)
     await asyncio.to_thread(upgrade, MIGRATIONS, settings)
@@ -137,7 +136,7 @@ async def run() -> dict:
 
 
 def main() -> dict:
-    return asyncio.run(run())
+    return asyncio.run(run(postgres_url()))  # it may create the database: outside the loop
 
 
 if __name__ == "__main__":

@@ -140,7 +140,7 @@ async def copy_baseline(db) -> tuple[float, float, int]:
     return out, into, len(tuples)
 
 
-async def run() -> dict:
+async def run(url: str) -> dict:
     from servicekit.db import Database, unit_of_work
     from servicekit.migrations import upgrade
     from servicekit.settings import ServiceSettings  # noqa: F401
@@ -154,7 +154,6 @@ async def run() -> dict:
     from scoring.settings import ScoringSettings
     from servicekit.auth import Caller, Role
 
-    url = postgres_url()
     schema = f"bench_scoring_{uuid.uuid4().hex[:8]}"
     settings = ScoringSettings(database_url=url, db_schema=schema, config_dir=CONFIG, consume_registry=False)
     await asyncio.to_thread(upgrade, MIGRATIONS, settings)
@@ -253,7 +252,7 @@ def say(message: str) -> None:
 
 
 def main() -> dict:
-    return asyncio.run(run())
+    return asyncio.run(run(postgres_url()))  # it may create the database: outside the loop
 
 
 if __name__ == "__main__":

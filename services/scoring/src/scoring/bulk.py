@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry import propagate
-from sqlalchemy import Table, insert, update
+from sqlalchemy import Select, Table, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.db import after_commit
@@ -38,6 +38,17 @@ async def _raw(session: AsyncSession) -> Any:
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     return raw.driver_connection
+
+
+async def fetch(session: AsyncSession, stmt: Select) -> Sequence[Sequence[Any]]:
+    """The rows of a Core select, in the session's transaction. On PostgreSQL the driver reads
+    them directly: for a city's rows SQLAlchemy's result handling costs some ten times the
+    query itself (22 s against 1.7 s for 230,000 views on the development machine)."""
+    if not is_postgres(session):
+        return (await (await session.connection()).execute(stmt)).all()
+    compiled = stmt.compile(dialect=session.bind.dialect, compile_kwargs={"render_postcompile": True})
+    params = [compiled.params[name] for name in compiled.positiontup or ()]
+    return await (await _raw(session)).fetch(str(compiled), *params)
 
 
 async def insert_rows(session: AsyncSession, table: Table, columns: Sequence[str], rows: Sequence[tuple],
@@ -82,4 +93,4 @@ async def publish_many(session: AsyncSession, events: Sequence[tuple[str, str, s
         after_commit(session, lambda: wake(last))
 
 
-__all__ = ["chunked", "insert_rows", "is_postgres", "publish_many"]
+__all__ = ["chunked", "fetch", "insert_rows", "is_postgres", "publish_many"]

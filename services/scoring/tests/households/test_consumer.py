@@ -15,7 +15,7 @@ from scoring.households.tables import HouseholdView
 DIMENSIONS = {"source", "structure", "health", "property", "expenditure", "employment", "other"}
 PAYLOAD_KEYS = {
     "assessment_id", "household_id", "household_version", "area_code", "township_code", "district_code",
-    "label_masked", "score", "level", "previous_level", "previous_score", "dimensions", "indicators", "cause",
+    "label_masked", "household_type", "score", "level", "previous_level", "previous_score", "dimensions", "indicators", "cause",
     "triggers", "model_version", "portrait", "suggestions", "assessed_at",
 }
 
@@ -79,8 +79,15 @@ async def test_each_change_is_assessed_and_announced_in_the_contract_shape(svc, 
     assert first["triggers"] == [{k: trigger[k] for k in ("code", "member_ref", "effective_date", "source")}]
     assert first["level"] in (1, 2, 3) and 0 <= first["score"] <= 100
     assert sum(first["dimensions"].values()) == pytest.approx(first["score"])
+    # The indicators as codes with their points; their reasons are the model's (one per tier),
+    # read with model_version rather than repeated in every event.
+    assert first["indicators"]
     for ind in first["indicators"]:
-        assert set(ind) == {"code", "dimension", "points", "reason_zh", "reason_en"}
+        assert set(ind) == {"code", "dimension", "points"} and ind["dimension"] in DIMENSIONS
+    views = dict(zip(ids, synthetic_views(ctx, 40, seed=21), strict=True))
+    for hid, data in by_household.items():  # the register status, null when the registry does not know it
+        assert data["household_type"] == views[hid][0].get("register_status"), hid
+    assert {d["household_type"] for d in by_household.values()} >= {"dibao", "off_register"}
     assert set(first["portrait"]) == {"difficulty", "causes", "needs", "five_types"}
     assert set(first["suggestions"]) == {"policies", "services"}
     for p in first["suggestions"]["policies"]:

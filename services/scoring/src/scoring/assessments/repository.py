@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import String, and_, any_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from servicekit.auth import Caller
 from servicekit.pagination import PageParams
 from scoring.assessments.tables import Assessment, AssessmentReview, CurrentAssessment
-from scoring.bulk import chunked, insert_rows, is_postgres
+from scoring.bulk import chunked, fetch, insert_rows, is_postgres
 from scoring.engine.records import ASSESSMENT_COLUMNS, CURRENT_COLUMNS, Batch, Previous
 from scoring.households.repository import SUBJECT_COLUMNS, SubjectRow
 from scoring.households.tables import HouseholdView
@@ -29,9 +29,12 @@ PREVIOUS_COLUMNS = (C.household_id, C.assessment_id, C.number, C.score, C.level,
 
 async def previous(session: AsyncSession, ids: Sequence[str]) -> dict[str, Previous]:
     out: dict[str, Previous] = {}
-    connection = await session.connection()
-    for part in chunked(ids):
-        rows = await connection.execute(select(*PREVIOUS_COLUMNS).where(C.household_id.in_(part)))
+    postgres = is_postgres(session)
+    for part in chunked(ids, 50_000 if postgres else 5000):
+        # One array parameter on PostgreSQL: one statement to prepare, whatever the batch size.
+        where = (C.household_id == any_(bindparam("ids", list(part), type_=ARRAY(String(36)))) if postgres
+                 else C.household_id.in_(part))
+        rows = await fetch(session, select(*PREVIOUS_COLUMNS).where(where))
         out.update({r[0]: Previous._make(r[1:]) for r in rows})
     return out
 
@@ -44,8 +47,7 @@ async def population(session: AsyncSession, chunk: int) -> AsyncIterator[tuple[l
     while True:
         stmt = (select(*columns).where(H.closed.is_(False), H.household_id > after)
                 .outerjoin(C, C.household_id == H.household_id))
-        connection = await session.connection()  # Core rows: no ORM processing per row
-        rows = (await connection.execute(stmt.order_by(H.household_id).limit(chunk))).all()
+        rows = await fetch(session, stmt.order_by(H.household_id).limit(chunk))
         if not rows:
             return
         width = len(SUBJECT_COLUMNS)
@@ -55,19 +57,25 @@ async def population(session: AsyncSession, chunk: int) -> AsyncIterator[tuple[l
         after = rows[-1][0]
 
 
-async def population_facts(session: AsyncSession, chunk: int) -> AsyncIterator[list[Any]]:
+class FactsRow(NamedTuple):
+    household_id: str
+    district_code: str
+    features: bytes
+    layout: str
+
+
+async def population_facts(session: AsyncSession, chunk: int) -> AsyncIterator[list[FactsRow]]:
     """Only what a simulation reads: (household id, district, prepared facts, layout) of every
     open household, in chunks."""
     H = HouseholdView
-    connection = await session.connection()
     after = ""
     while True:
         stmt = (select(H.household_id, H.district_code, H.features, H.layout)
                 .where(H.closed.is_(False), H.household_id > after).order_by(H.household_id).limit(chunk))
-        rows = (await connection.execute(stmt)).all()
+        rows = await fetch(session, stmt)
         if not rows:
             return
-        yield list(rows)
+        yield [FactsRow._make(r) for r in rows]
         after = rows[-1][0]
 
 

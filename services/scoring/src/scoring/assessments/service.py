@@ -3,6 +3,8 @@ and an officer's review. Domain logic only flushes; the caller commits."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -69,23 +71,39 @@ async def inputs(session: AsyncSession, ctx: RulesContext, rows: Sequence[Subjec
     matrix, again = await facts_matrix(session, ctx, rows)
     triggers = triggers or {}
     subjects = []
-    for r in rows:
+    for r, household_type in zip(rows, records.household_types(ctx.view, matrix), strict=True):
         prepared = again.get(r.household_id)
         facts = r.facts if prepared is None else facts_json(prepared.missing, prepared.invalid, prepared.clamped)
         subjects.append(Subject(r.household_id, r.version, r.area_code, r.township_code, r.district_code,
-                                r.label_masked, r.input_hash, facts, triggers.get(r.household_id, "[]")))
+                                r.label_masked, r.input_hash, facts, triggers.get(r.household_id, "[]"),
+                                household_type))
     return subjects, matrix
 
 
-async def assess(session: AsyncSession, rt: ModelRuntime, rows: Sequence[SubjectRow], settings: ScoringSettings, *,
-                 cause: str, triggers: Mapping[str, str] | None = None, force: bool = False, wake: Wake = None,
-                 previous: Mapping[str, records.Previous] | None = None) -> Outcome:
-    """Assess the households with the model; unless ``force``, a household whose input and model
+@dataclass
+class Pending:
+    """Households whose facts are read, ready to be scored and turned into rows (no database)."""
+
+    rt: ModelRuntime
+    subjects: list[Subject]
+    matrix: np.ndarray
+    previous: Mapping[str, records.Previous]
+    cause: str
+    unchanged: list[str]
+
+    def compute(self) -> records.Batch:
+        with records.gc_paused():
+            return records.build(self.rt, self.rt.evaluate(self.matrix), self.subjects, self.previous, self.cause,
+                                 datetime.now(UTC))
+
+
+async def pending(session: AsyncSession, rt: ModelRuntime, rows: Sequence[SubjectRow], *, cause: str,
+                  triggers: Mapping[str, str] | None = None, force: bool = False,
+                  previous: Mapping[str, records.Previous] | None = None) -> Pending:
+    """Read what assessing ``rows`` needs; unless ``force``, a household whose input and model
     are those of its current assessment is left as it is. ``previous`` when the caller has it."""
-    if not rows:
-        return Outcome()
     if previous is None:
-        previous = await repo.previous(session, [r.household_id for r in rows])
+        previous = await repo.previous(session, [r.household_id for r in rows]) if rows else {}
     unchanged: list[str] = []
     if not force:
         keep = []
@@ -96,23 +114,53 @@ async def assess(session: AsyncSession, rt: ModelRuntime, rows: Sequence[Subject
             else:
                 keep.append(r)
         rows = keep
-        if not rows:
-            return Outcome(unchanged=unchanged)
-    with records.gc_paused():
-        subjects, matrix = await inputs(session, rt.ctx, rows, triggers)
-        results = rt.evaluate(matrix)
-        batch = records.build(rt, results, subjects, previous, cause, datetime.now(UTC))
-        await repo.write(session, batch, copy_threshold=settings.copy_threshold)
-        await publish_many(session, batch.events, copy_threshold=settings.copy_threshold, wake=wake)
-    return Outcome(len(batch.current), len(batch.events), batch.levels, unchanged)
+    subjects, matrix = await inputs(session, rt.ctx, rows, triggers)
+    return Pending(rt, subjects, matrix, previous, cause, unchanged)
+
+
+async def write(session: AsyncSession, batch: records.Batch, settings: ScoringSettings, *, wake: Wake = None) -> Outcome:
+    await repo.write(session, batch, copy_threshold=settings.copy_threshold)
+    await publish_many(session, batch.events, copy_threshold=settings.copy_threshold, wake=wake)
+    return Outcome(len(batch.current), len(batch.events), batch.levels)
+
+
+async def assess(session: AsyncSession, rt: ModelRuntime, rows: Sequence[SubjectRow], settings: ScoringSettings, *,
+                 cause: str, triggers: Mapping[str, str] | None = None, force: bool = False, wake: Wake = None,
+                 previous: Mapping[str, records.Previous] | None = None) -> Outcome:
+    """Assess the households with the model (see ``pending``)."""
+    if not rows:
+        return Outcome()
+    work = await pending(session, rt, rows, cause=cause, triggers=triggers, force=force, previous=previous)
+    if not work.subjects:
+        return Outcome(unchanged=work.unchanged)
+    outcome = await write(session, work.compute(), settings, wake=wake)
+    outcome.unchanged = work.unchanged
+    return outcome
 
 
 async def rescore_all(session: AsyncSession, rt: ModelRuntime, settings: ScoringSettings, *, wake: Wake = None) -> Outcome:
-    """Every open household with the model (an activation), chunk by chunk in one transaction."""
+    """Every open household with the model (an activation), chunk by chunk in one transaction.
+
+    A pipeline on two cores: while PostgreSQL takes in one chunk's rows and events, the next
+    chunk is read and scored, and its rows built, in a worker thread (NumPy and the string
+    building leave the event loop free to stream the COPY)."""
     total = Outcome()
-    async for chunk, previous in repo.population(session, settings.rescore_chunk_size):
-        total.add(await assess(session, rt, chunk, settings, cause="model_activated", force=True, wake=wake,
-                               previous=previous))
+    chunks = repo.population(session, settings.rescore_chunk_size)
+    building: asyncio.Future[records.Batch] | None = None
+    try:
+        async for chunk, previous in chunks:
+            work = await pending(session, rt, chunk, cause="model_activated", force=True, previous=previous)
+            done = await building if building is not None else None
+            building = asyncio.ensure_future(asyncio.to_thread(work.compute))
+            if done is not None:
+                total.add(await write(session, done, settings, wake=wake))
+        if building is not None:
+            done, building = await building, None
+            total.add(await write(session, done, settings, wake=wake))
+    finally:
+        if building is not None:  # a failed write: let the worker finish before the session goes
+            with contextlib.suppress(Exception):
+                await building
     return total
 
 

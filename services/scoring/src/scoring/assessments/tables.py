@@ -52,6 +52,7 @@ class Assessment(SQLModel, table=True):
     township_code: str = Field(sa_column=Column(String(12), nullable=False))
     district_code: str = Field(sa_column=Column(String(12), nullable=False))
     label_masked: str = Field(sa_column=Column(String(64), nullable=False))
+    household_type: str | None = Field(default=None, sa_column=Column(String(16)))  # register status
     assessed_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 

@@ -24,12 +24,15 @@ import numpy as np
 
 from scoring.engine.runtime import ModelRuntime, dumps, num
 from scoring.rules.kernel import Results
+from scoring.rules.view import ViewCatalogue
+
+HOUSEHOLD_TYPE = "register_status"  # the view field that says the household's type
 
 ASSESSMENT_COLUMNS = (
     "id", "household_id", "number", "household_version", "model_version", "score", "level", "effective_level",
     "previous_id", "previous_score", "previous_level", "dimensions", "fired", "difficulty", "causes", "needs",
     "five_types", "eligible", "receiving", "services", "facts", "input_hash", "content_hash", "cause", "triggers",
-    "area_code", "township_code", "district_code", "label_masked", "assessed_at",
+    "area_code", "township_code", "district_code", "label_masked", "household_type", "assessed_at",
 )
 CURRENT_COLUMNS = (
     "household_id", "assessment_id", "number", "household_version", "model_version", "score", "level",
@@ -52,6 +55,7 @@ class Subject:
     input_hash: str
     facts: str  # JSON: {"missing": [...], "invalid": [...], "clamped": [...]}
     triggers: str = "[]"  # JSON list of the triggers that caused it
+    household_type: str | None = None  # the register status (dibao, dibian, tekun, off_register)
 
 
 class Previous(NamedTuple):
@@ -143,6 +147,15 @@ def gc_paused() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
+
+
+def household_types(view: ViewCatalogue, matrix: np.ndarray) -> list[str | None]:
+    """Each household's type as matching and alerts name it: its register status (None when
+    unknown), read from the facts matrix (fields x households)."""
+    field = view.by_name[HOUSEHOLD_TYPE]
+    codes = matrix[view.names.index(HOUSEHOLD_TYPE)]
+    names = np.array([*(field.values or ()), None], dtype=object)
+    return names[np.where(np.isnan(codes), len(names) - 1, codes).astype(np.intp)].tolist()
 
 
 # ---- building a batch ------------------------------------------------------------------------
@@ -265,7 +278,7 @@ def build(
         aids, hids, numbers, versions, model_version, scores, levels, effective, prev_ids, prev_scores, prev_levels,
         c.dimensions, c.fired, c.difficulty, c.causes, c.needs, c.types, c.eligible, c.receiving, c.services,
         [s.facts for s in subjects], inputs, contents, [cause] * n, [s.triggers for s in subjects], areas, townships,
-        districts, labels, nows, strict=True,
+        districts, labels, [s.household_type for s in subjects], nows, strict=True,
     ))
     out.current = list(zip(
         hids, aids, numbers, versions, model_version, scores, levels, effective, c.difficulty, c.types, c.needs,
@@ -307,7 +320,9 @@ def payload(*, assessment_id: str, subject: Subject, score: float, level: int, p
         f'{{"assessment_id":"{assessment_id}","household_id":{_quoted(s.household_id)},'
         f'"household_version":{s.household_version},"area_code":{text(s.area_code)},'
         f'"township_code":{text(s.township_code)},"district_code":{text(s.district_code)},'
-        f'"label_masked":{text(s.label_masked)},"score":{num(score)},"level":{level},'
+        f'"label_masked":{text(s.label_masked)},'
+        f'"household_type":{"null" if s.household_type is None else text(s.household_type)},'
+        f'"score":{num(score)},"level":{level},'
         f'"previous_level":{"null" if previous_level is None else previous_level},'
         f'"previous_score":{"null" if previous_score is None else num(previous_score)},"dimensions":{dims},'
         f'"indicators":{indicators},"cause":"{cause}","triggers":{s.triggers},"model_version":{text(model_version)},'
@@ -322,7 +337,7 @@ def stored_payload(rt: ModelRuntime, row: Any, *, level: int, previous_level: in
     parts = [rt.indicator_json[rt.model.indicator_index[code]][tier] for code, tier in fired.items()
              if code in rt.model.indicator_index]
     subject = Subject(row.household_id, row.household_version, row.area_code, row.township_code, row.district_code,
-                      row.label_masked, row.input_hash, row.facts, row.triggers)
+                      row.label_masked, row.input_hash, row.facts, row.triggers, row.household_type)
     return payload(
         assessment_id=row.id, subject=subject, score=row.score, level=level, previous_level=previous_level,
         previous_score=previous_score, dims=row.dimensions, indicators="[" + ",".join(parts) + "]", cause=cause,

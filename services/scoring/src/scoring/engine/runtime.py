@@ -38,9 +38,11 @@ class ModelRuntime:
         dims = model.dimensions
         self.dimension_codes = [d.code for d in dims]
         self.tokens = [[f"{ind.code}:{j}" for j in range(len(ind.tiers))] for ind in model.indicators]
+        # As assessment.updated carries a fired indicator: its reasons are the model's (the same
+        # for every household), read with the model version, not repeated in every event.
         self.indicator_json = [
-            [dumps({"code": ind.code, "dimension": dims[ind.dimension].code, "points": _points(t.points),
-                    "reason_zh": t.reason_zh, "reason_en": t.reason_en}) for t in ind.tiers]
+            [dumps({"code": ind.code, "dimension": dims[ind.dimension].code, "points": _points(t.points)})
+             for t in ind.tiers]
             for ind in model.indicators
         ]
         # Every (indicator, tier) in one flat list: fired pairs are gathered with one fancy index.
