@@ -12,7 +12,7 @@ class RegistrySettings(ServiceSettings):
     max_batch_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
     # Records applied and committed together; a crash loses at most one chunk's work, which a
     # re-sent batch redoes without duplicates.
-    feed_chunk_records: int = Field(default=2000, ge=1, le=50_000)
+    feed_chunk_records: int = Field(default=5000, ge=1, le=50_000)
     # Rejected lines kept per batch report (the counts are always complete).
     feed_rejections_kept: int = Field(default=10_000, ge=0)
     # Unmasked reads (reveal) allowed per person per hour.

@@ -1,11 +1,13 @@
 """Applying one chunk of department records in one transaction, set-based.
 
-1. Find the people by blind index (one query) and try each record on their current facts: most
-   records change nothing (``unchanged``) and cost no write at all.
+1. Find the people by blind index and read, for each record, only the current entry of the one
+   fact it writes (one query), and try the record on it: most records change nothing
+   (``unchanged``) and cost no write at all.
 2. A record about a person not in the database becomes a lead (主动发现), once per record id.
 3. The records that would change something are checked against the fact history (a re-sent
    record is recognised by its record id even if a newer value came since), then their people
-   and households are locked and the records re-applied on the fresh facts, in line order.
+   and households are locked and the records re-applied on the fresh facts, in line order; the
+   members of those households are read once, for both the re-apply and the scoring views.
 4. Facts, history, scoring views and one household.changed per household are written together,
    so a chunk is all or nothing: a crash loses at most the chunk in flight, and a re-sent batch
    finds the committed chunks unchanged.
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from orjson import loads
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.events import publish
@@ -26,11 +29,10 @@ from servicekit.resident_id import mask
 from registry.columns import new_id
 from registry.facts import repository as facts_repo
 from registry.facts.triggers import detect
-from registry.facts.view import HouseholdFacts
+from registry.facts.view import HouseholdFacts, MemberFacts
 from registry.facts.vocabulary import Change, Provenance, apply, value_of
 from registry.feeds import repository
 from registry.feeds.parsing import Record, Rejection, rejection
-from registry.households import repository as households_repo
 from registry.households.changes import EVENT_TYPE, event_data
 from registry.profile import CityProfile
 from registry.vault import Vault
@@ -63,17 +65,20 @@ class FeedContext:
     vault: Vault
     now: datetime
     today: date
+    received_at: str = field(init=False)  # ``now`` as ISO text, as facts record it
 
-    @property
-    def received_at(self) -> str:
-        return self.now.isoformat()
+    def __post_init__(self) -> None:
+        self.received_at = self.now.isoformat()
 
 
 def _provenance(fc: FeedContext, department: str, r: Record) -> Provenance:
     return Provenance(department, r.record_id, r.effective, fc.received_at)
 
 
-async def apply_chunk(session: AsyncSession, fc: FeedContext, department: str, items: list[Record | Rejection]) -> ChunkResult:
+async def apply_chunk(session: AsyncSession, fc: FeedContext, department: str, items: list[Record | Rejection],
+                      indexes: dict[str, str] | None = None) -> ChunkResult:
+    """Outcomes of these checked records; ``indexes`` (blind index by ID number) may be given
+    when the caller computed them already."""
     result = ChunkResult()
     records: list[Record] = []
     seen_ids: set[str] = set()
@@ -85,41 +90,51 @@ async def apply_chunk(session: AsyncSession, fc: FeedContext, department: str, i
         else:
             seen_ids.add(item.record_id)
             records.append(item)
-    index = {}
-    for r in records:
-        if r.number not in index:
-            index[r.number] = fc.vault.resident_index(r.number)
-    people = await repository.members_by_index(session, list(set(index.values()))) if records else {}
-    household_ids = {p.household_id for r in records if r.spec.subject == "household"
-                     and (p := people.get(index[r.number])) is not None}
-    h_facts = await repository.household_facts(session, list(household_ids)) if household_ids else {}
-    m_facts = {p.id: p.facts for p in people.values()}
+    index = indexes if indexes is not None else {r.number: fc.vault.resident_index(r.number) for r in records}
+    rows = await repository.current_entries(
+        session, [index[r.number] for r in records], [r.spec.key for r in records],
+        [r.spec.subject == "household" for r in records])
 
-    # Pass 1: classify on the facts as read (a record that changes nothing needs no lock).
-    candidates: list[tuple[Record, Any]] = []
+    # Pass 1: classify on the facts as read (a record that changes nothing needs no lock). Each
+    # person and household gets a partial fact document holding only the facts this chunk
+    # touches, shared by its records, so a later record of the chunk sees an earlier one's change.
+    m_facts: dict[str, dict[str, Any]] = {}
+    h_facts: dict[str, dict[str, Any]] = {}
+    found: dict[int, tuple[str, str]] = {}
+    for n, member_id, household_id, entry, died in rows:
+        r = records[n - 1]
+        found[n] = (member_id, household_id)
+        facts = m_facts.setdefault(member_id, {})
+        if died is not None and "deceased_on" not in facts:
+            facts["deceased_on"] = loads(died)
+        target = h_facts.setdefault(household_id, {}) if r.spec.subject == "household" else facts
+        if entry is not None and r.spec.key not in target:
+            target[r.spec.key] = loads(entry)
+    candidates: list[tuple[Record, str, str]] = []
     leads: list[Record] = []
-    for r in records:
-        person = people.get(index[r.number])
+    for n, r in enumerate(records, start=1):
+        person = found.get(n)
         if person is None:
             leads.append(r)
             continue
-        problem = _after_death(r, m_facts[person.id])
+        member_id, household_id = person
+        problem = _after_death(r, m_facts[member_id])
         if problem is not None:
             result.rejections.append(problem)
             continue
-        facts = m_facts[person.id] if r.spec.subject == "person" else h_facts[person.household_id]
+        facts = m_facts[member_id] if r.spec.subject == "person" else h_facts[household_id]
         if apply(facts, r.spec, r.value, _provenance(fc, department, r), fc.today) is None:
-            result.outcomes.append(Outcome(r.line, r.record_id, "unchanged", household_id=person.household_id))
+            result.outcomes.append(Outcome(r.line, r.record_id, "unchanged", household_id=household_id))
         else:
-            candidates.append((r, person))
+            candidates.append((r, member_id, household_id))
     # A re-sent record the registry already took is unchanged, even if a newer value came since.
-    scalar_ids = [r.record_id for r, _ in candidates if r.spec.type in SCALAR]
+    scalar_ids = [r.record_id for r, _, _ in candidates if r.spec.type in SCALAR]
     seen = await facts_repo.seen_records(session, department, scalar_ids) if scalar_ids else set()
     if seen:
-        for r, person in candidates:
+        for r, _, household_id in candidates:
             if r.record_id in seen:
-                result.outcomes.append(Outcome(r.line, r.record_id, "unchanged", household_id=person.household_id))
-        candidates = [(r, p) for r, p in candidates if r.record_id not in seen]
+                result.outcomes.append(Outcome(r.line, r.record_id, "unchanged", household_id=household_id))
+        candidates = [c for c in candidates if c[0].record_id not in seen]
 
     if candidates:
         result.households_changed = await _apply_candidates(session, fc, department, candidates, result)
@@ -139,26 +154,27 @@ def _after_death(r: Record, facts: dict[str, Any]) -> Rejection | None:
 
 
 async def _apply_candidates(session: AsyncSession, fc: FeedContext, department: str,
-                            candidates: list[tuple[Record, Any]], result: ChunkResult) -> int:
+                            candidates: list[tuple[Record, str, str]], result: ChunkResult) -> int:
     """Pass 2: lock, re-apply on fresh facts, write facts, history, views and events."""
-    member_ids = {p.id for r, p in candidates}
-    locked_members = await repository.lock_members(session, list(member_ids))
-    household_ids = {m.household_id for m in locked_members.values()}
-    locked = await repository.lock_households(session, list(household_ids))
-    m_facts = {mid: dict(m.facts) for mid, m in locked_members.items()}
-    h_facts = {hid: dict(h.facts) for hid, h in locked.items()}
+    homes = await repository.lock_members(session, list({member_id for _, member_id, _ in candidates}))
+    locked = await repository.lock_households(session, list(set(homes.values())))
+    h_facts = {hid: loads(h.facts) for hid, h in locked.items()}
+    members: dict[str, list[MemberFacts]] = defaultdict(list)
+    m_facts: dict[str, dict[str, Any]] = {}
+    for m in await repository.members_of_households(session, list(locked)):
+        facts = m_facts[m.id] = loads(m.facts)
+        members[m.household_id].append(MemberFacts(m.birth_date, m.sex, m.relation, facts))
     member_changes: dict[str, list[Change]] = defaultdict(list)
     household_changes: dict[str, list[Change]] = defaultdict(list)
     history: list[dict[str, Any]] = []
-    for r, person in candidates:
-        member = locked_members.get(person.id)
-        if member is None:  # removed meanwhile: the record waits for a re-send
+    for r, member_id, _ in candidates:
+        hid = homes.get(member_id)
+        if hid is None or member_id not in m_facts:  # removed meanwhile: the record waits for a re-send
             result.rejections.append(rejection(r.line, r.record_id, "retry", "The person changed meanwhile; send again."))
             continue
-        hid = member.household_id
         if r.spec.subject == "person":
-            change = apply(m_facts[member.id], r.spec, r.value, _provenance(fc, department, r), fc.today)
-            target = member_changes[member.id]
+            change = apply(m_facts[member_id], r.spec, r.value, _provenance(fc, department, r), fc.today)
+            target = member_changes[member_id]
         else:
             change = apply(h_facts[hid], r.spec, r.value, _provenance(fc, department, r), fc.today)
             target = household_changes[hid]
@@ -167,7 +183,7 @@ async def _apply_candidates(session: AsyncSession, fc: FeedContext, department: 
             continue
         target.append(change)
         result.outcomes.append(Outcome(r.line, r.record_id, "applied", household_id=hid))
-        history.append({"household_id": hid, "member_id": member.id if r.spec.subject == "person" else None,
+        history.append({"household_id": hid, "member_id": member_id if r.spec.subject == "person" else None,
                         "fact": r.spec.key, "value": change.item_value, "source": department, "record_id": r.record_id,
                         "effective_date": r.effective, "received_at": fc.now})
     if not history:
@@ -177,21 +193,20 @@ async def _apply_candidates(session: AsyncSession, fc: FeedContext, department: 
     await repository.insert_history(session, history)
     triggers: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for mid, changes in member_changes.items():
-        hid = locked_members[mid].household_id
+        hid = homes[mid]
         triggers[hid] += detect(fc.profile.triggers, changes, h_facts[hid], mid)
     for hid, changes in household_changes.items():
         triggers[hid] += detect(fc.profile.triggers, changes, h_facts[hid], None)
-    changed = sorted({locked_members[mid].household_id for mid in member_changes} | set(household_changes))
-    members = await households_repo.member_facts_of(session, changed)
+    changed = sorted({homes[mid] for mid in member_changes} | set(household_changes))
     rows = []
     for hid in changed:
         h = locked[hid]
         view, missing = fc.profile.view(HouseholdFacts(h.area_code, h.register_status, h.off_register_source, h.channel,
-                                                       h.status_since, h.rural_hukou, h_facts[hid], members.get(hid, [])),
+                                                       h.status_since, h.rural_hukou, h_facts[hid], members[hid]),
                                         fc.today)
         version = h.version + 1
-        rows.append({"_id": hid, "_facts": h_facts[hid], "_view": view, "_missing": missing, "_version": version,
-                     "_at": fc.now})
+        rows.append({"_id": hid, "_facts": h_facts[hid] if hid in household_changes else None, "_view": view,
+                     "_missing": missing, "_version": version, "_at": fc.now})
         publish(session, EVENT_TYPE, hid, event_data(
             household_id=hid, version=version, area_code=h.area_code, label_masked=h.label_masked,
             synthetic=h.synthetic, change="updated", triggers=triggers.get(hid, []), view=view, missing=missing))

@@ -10,11 +10,12 @@ Record shape (JSON Lines; CSV has the same columns, with a header line):
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
+
+import orjson
 
 from servicekit.resident_id import InvalidResidentId, validate
 
@@ -120,8 +121,8 @@ class RecordChecker:
 
 def parse_json_line(line: int, text: bytes) -> Any:
     try:
-        return json.loads(text)
-    except (ValueError, UnicodeDecodeError):
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # also invalid UTF-8, NaN and integers past 64 bits
         return None
 
 

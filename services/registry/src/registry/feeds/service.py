@@ -3,7 +3,9 @@ record in its request's transaction; reports and feed health."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,6 +51,18 @@ async def lines_of(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[tu
         yield number + 1, pending.rstrip(b"\r")
 
 
+QUEUED = 2  # checked chunks waiting to be applied
+
+
+@dataclass(slots=True)
+class Checked:
+    """A chunk of lines, checked: records and rejections in line order, blind index by number."""
+
+    lines: int
+    items: list[Record | Rejection]
+    indexes: dict[str, str]
+
+
 class BatchRun:
     """One batch: created, fed chunk by chunk (each its own transaction), finished."""
 
@@ -63,8 +77,27 @@ class BatchRun:
         self.header: list[str] | None = None
 
     async def run(self, lines: AsyncIterator[tuple[int, bytes]]) -> str:
+        """Reading and checking records overlaps with applying them: while one chunk waits on
+        the database, the next is read and checked. At most ``QUEUED`` checked chunks wait, so
+        memory stays bounded whatever the size of the batch."""
         async with unit_of_work(self.db) as session:
             await repository.add_batch(session, self.batch)
+        queue: asyncio.Queue[Checked | None] = asyncio.Queue(maxsize=QUEUED)
+        reader = asyncio.create_task(self.read(lines, queue))
+        try:
+            while (checked := await queue.get()) is not None:
+                await self.apply(checked)
+            await reader  # a failure while reading (too large, bad header) surfaces here
+        except BaseException:
+            reader.cancel()
+            async with unit_of_work(self.db) as session:
+                await repository.finish_batch(session, self.batch.id, "failed", utcnow())
+            raise
+        async with unit_of_work(self.db) as session:
+            await repository.finish_batch(session, self.batch.id, "completed", utcnow())
+        return self.batch.id
+
+    async def read(self, lines: AsyncIterator[tuple[int, bytes]], queue: asyncio.Queue[Checked | None]) -> None:
         try:
             chunk: list[tuple[int, bytes]] = []
             async for number, line in lines:
@@ -77,37 +110,35 @@ class BatchRun:
                     continue
                 chunk.append((number, line))
                 if len(chunk) >= self.settings.feed_chunk_records:
-                    await self.apply(chunk)
+                    await queue.put(self.check(chunk))
                     chunk = []
             if chunk:
-                await self.apply(chunk)
-        except BaseException:
-            async with unit_of_work(self.db) as session:
-                await repository.finish_batch(session, self.batch.id, "failed", utcnow())
-            raise
-        async with unit_of_work(self.db) as session:
-            await repository.finish_batch(session, self.batch.id, "completed", utcnow())
-        return self.batch.id
+                await queue.put(self.check(chunk))
+        finally:
+            await queue.put(None)
 
-    def parse(self, chunk: list[tuple[int, bytes]]) -> list[Record | Rejection]:
+    def check(self, chunk: list[tuple[int, bytes]]) -> Checked:
+        """Parse and check the lines of a chunk, and find each person's blind index."""
         if self.fmt == "csv":
             assert self.header is not None
             raws = parse_csv_lines(self.header, (line.decode("utf-8", "replace") for _, line in chunk))
         else:
             raws = [parse_json_line(n, line) for n, line in chunk]
-        return [self.checker.check(n, raw) for (n, _), raw in zip(chunk, raws, strict=True)]
+        items = [self.checker.check(n, raw) for (n, _), raw in zip(chunk, raws, strict=True)]
+        index = self.fc.vault.resident_index
+        indexes = {r.number: index(r.number) for r in items if isinstance(r, Record)}
+        return Checked(len(chunk), items, indexes)
 
-    async def apply(self, chunk: list[tuple[int, bytes]]) -> ChunkResult:
-        items = self.parse(chunk)
+    async def apply(self, checked: Checked) -> ChunkResult:
         async with unit_of_work(self.db) as session:
-            result = await apply_chunk(session, self.fc, self.department, items)
+            result = await apply_chunk(session, self.fc, self.department, checked.items, checked.indexes)
             room = max(0, self.settings.feed_rejections_kept - self.kept_rejections)
             kept = result.rejections[:room]
             await repository.insert_rejections(session, [
                 {"batch_id": self.batch.id, "line": r.line, "record_id": r.record_id, "reason_code": r.code,
                  "reason": r.reason} for r in kept])
             await repository.count_into_batch(
-                session, self.batch.id, lines=len(chunk), applied=result.count("applied"),
+                session, self.batch.id, lines=checked.lines, applied=result.count("applied"),
                 unchanged=result.count("unchanged"), rejected=len(result.rejections), leads=result.count("lead"),
                 households_changed=result.households_changed)
         self.kept_rejections += len(kept)
