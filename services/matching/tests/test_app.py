@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from servicekit.testing import running_service
 
-from factories import approved_partner, need, published_offer
-from helpers import client
+from factories import approved_partner, need, offer_body, published_offer
+from helpers import assert_problem, client
 from matching.app import create_app
 from matching.organisations.tables import Organisation
 
@@ -39,11 +39,23 @@ async def test_the_engine_runs_on_its_own_when_needs_arrive(settings, identity, 
         assert job.runs > checks and after["id"] == before["id"]
 
 
-async def test_development_seed_approves_the_demo_partner(settings, identity, profile):
+async def test_development_seed_approves_the_demo_partner_and_leaves_the_new_one_to_apply(settings, identity, profile):
     seeded = settings.model_copy(update={"seed_demo": True})
     async with running_service(create_app, seeded, identity, profile=profile) as running:
         async with running.db.sessionmaker() as s:
             org = (await s.execute(select(Organisation).where(Organisation.id == "org-demo-0001"))).scalar_one()
+            assert (await s.execute(select(Organisation).where(Organisation.id == "org-demo-0002"))).first() is None
         assert org.status == "approved"
         async with client(running, "partner", org="org-demo-0001") as c:
             assert (await c.get("/api/v1/organisations/me")).json()["status"] == "approved"
+        async with client(running, "partner", org="org-demo-0002") as c:  # partner-new: applies, is approved, posts
+            assert_problem(await c.post("/api/v1/offers", json=offer_body()), 403, "partner-not-approved")
+            r = await c.post("/api/v1/organisations", json={
+                "name": "新加入的公益组织", "kind": "charity", "area_code": "330106000000", "description": "申请加入（演示）"})
+            assert r.status_code == 201 and r.json()["status"] == "pending", r.text
+            assert_problem(await c.post("/api/v1/offers", json=offer_body()), 403, "partner-not-approved")
+        async with client(running, "district_officer") as c:
+            r = await c.post("/api/v1/organisations/org-demo-0002/approve", json={"reason": "资质齐全"})
+            assert r.status_code == 200 and r.json()["status"] == "approved", r.text
+        async with client(running, "partner", org="org-demo-0002") as c:
+            assert (await c.post("/api/v1/offers", json=offer_body())).status_code == 201

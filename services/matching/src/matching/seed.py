@@ -1,5 +1,6 @@
-"""The development seed: every partner of config/demo-accounts.yaml is an approved organisation,
-so the demo partner can post offers at once. Never runs in production."""
+"""The development seed: the partners of config/demo-accounts.yaml that config/matching/demo.yaml
+lists are approved organisations, so they can post offers at once; the others apply as a new
+partner would. Never runs in production."""
 
 from __future__ import annotations
 
@@ -16,12 +17,16 @@ from matching.profile import Profile
 log = logging.getLogger(__name__)
 
 
+def _read(path: Path) -> dict:
+    return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.is_file() else {}
+
+
 def demo_partners(config_dir: Path) -> list[tuple[str, str | None]]:
-    path = config_dir / "demo-accounts.yaml"
-    if not path.is_file():
-        return []
-    accounts = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("accounts", [])
-    return [(a["organisation"], a.get("area")) for a in accounts if a.get("role") == "partner" and a.get("organisation")]
+    """(organisation, area) of the demo partner accounts the seed approves."""
+    approved = set(_read(config_dir / "matching" / "demo.yaml").get("approved_partners", []))
+    accounts = _read(config_dir / "demo-accounts.yaml").get("accounts", [])
+    return [(a["organisation"], a.get("area")) for a in accounts
+            if a.get("role") == "partner" and a.get("organisation") in approved]
 
 
 async def seed_demo(db: Database, profile: Profile, config_dir: Path) -> list[str]:
