@@ -4,6 +4,7 @@ since activating changes the model every household is scored with."""
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -90,6 +91,17 @@ async def test_simulation_changes_nothing(lab, document, city):
     assert sum(sum(d["after"].values()) for d in sim["by_district"]) == len(city)
     assert sim["indicators_moving_most"][0]["code"] == "medical_burden"
     assert sim["mean_score_after"] <= sim["mean_score_before"]
+    # "Before" is what the active model gave every household, counted in chunks (70 here).
+    async with lab.db.sessionmaker() as session:
+        rows = (await session.execute(select(CurrentAssessment.district_code, CurrentAssessment.level,
+                                             CurrentAssessment.score))).all()
+    assert {x["level"]: x["households"] for x in sim["levels_before"]} == dict(Counter(r.level for r in rows))
+    by_district = Counter((r.district_code, str(r.level)) for r in rows)
+    assert {(d["district_code"], k): v for d in sim["by_district"] for k, v in d["before"].items()} == by_district
+    assert sim["mean_score_before"] == round(sum(r.score for r in rows) / len(rows), 2)
+    medical = next(m for m in sim["indicators_moving_most"] if m["code"] == "medical_burden")
+    assert medical["fired_before"] == medical["fired_after"] > 0
+    assert 2 * medical["points_before"] <= medical["points_after"] < medical["points_before"] < 0  # doubled, capped
 
 
 async def test_activation_rescores_everyone_and_is_recorded(lab, document, city):

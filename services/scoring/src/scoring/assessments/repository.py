@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import String, and_, any_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -57,16 +57,9 @@ async def population(session: AsyncSession, chunk: int) -> AsyncIterator[tuple[l
         after = rows[-1][0]
 
 
-class FactsRow(NamedTuple):
-    household_id: str
-    district_code: str
-    features: bytes
-    layout: str
-
-
-async def population_facts(session: AsyncSession, chunk: int) -> AsyncIterator[list[FactsRow]]:
-    """Only what a simulation reads: (household id, district, prepared facts, layout) of every
-    open household, in chunks."""
+async def population_facts(session: AsyncSession, chunk: int) -> AsyncIterator[Sequence[Sequence[Any]]]:
+    """Only what a simulation reads: rows of (household id, district, prepared facts, layout) of
+    every open household, in chunks."""
     H = HouseholdView
     after = ""
     while True:
@@ -75,7 +68,7 @@ async def population_facts(session: AsyncSession, chunk: int) -> AsyncIterator[l
         rows = await fetch(session, stmt)
         if not rows:
             return
-        yield [FactsRow._make(r) for r in rows]
+        yield rows
         after = rows[-1][0]
 
 

@@ -55,13 +55,20 @@ async def facts_matrix(session: AsyncSession, ctx: RulesContext, rows: Sequence[
     """The facts of ``rows`` (with household_id, features, layout) as a (fields x households)
     matrix; views stored under another layout of the contract are prepared again from the JSON
     the registry sent (returned too, by household)."""
-    stale = [r.household_id for r in rows if r.layout != ctx.view.layout]
+    return await matrix_of(session, ctx, [r.household_id for r in rows], [r.features for r in rows],
+                           [r.layout for r in rows])
+
+
+async def matrix_of(session: AsyncSession, ctx: RulesContext, ids: Sequence[str], features: Sequence[bytes],
+                    layouts: Sequence[str]) -> tuple[np.ndarray, dict[str, Any]]:
+    """``facts_matrix`` from columns."""
+    stale = [hid for hid, layout in zip(ids, layouts, strict=True) if layout != ctx.view.layout]
     again = {}
     if stale:
         for hid, (view, missing) in (await households.views(session, stale)).items():
             again[hid] = ctx.view.prepare(view, missing)
-    features = [again[r.household_id].row.tobytes() if r.household_id in again else r.features for r in rows]
-    matrix = np.frombuffer(b"".join(features), dtype=np.float64).reshape(len(rows), len(ctx.view)).T.copy()
+        features = [again[hid].row.tobytes() if hid in again else f for hid, f in zip(ids, features, strict=True)]
+    matrix = np.frombuffer(b"".join(features), dtype=np.float64).reshape(len(ids), len(ctx.view)).T.copy()
     return matrix, again
 
 

@@ -8,13 +8,14 @@ or not at all, and the active model is untouched until then.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 import re
 import time
 import uuid
-from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,7 +27,7 @@ from servicekit.concurrency import check_version
 from servicekit.db import unit_of_work
 from servicekit.errors import Conflict, NotFound, Unprocessable
 from scoring.assessments import repository as assessments
-from scoring.assessments.service import facts_matrix, rescore_all
+from scoring.assessments.service import matrix_of, rescore_all
 from scoring.deps import ScoringEngine
 from scoring.engine.runtime import ModelRuntime
 from scoring.models import repository as repo
@@ -108,63 +109,103 @@ async def valid_runtime(session: AsyncSession, engine: ScoringEngine, version: s
     return runtime
 
 
+class _Tally:
+    """What a simulation counts, added up chunk by chunk (pure NumPy: run in a worker thread)."""
+
+    def __init__(self, active: ModelRuntime, draft: ModelRuntime) -> None:
+        self.sides = (active, draft)
+        self.n = 0
+        self.scores = [0.0, 0.0]
+        self.levels = np.zeros((2, LEVELS), dtype=np.int64)
+        self.transitions = np.zeros((LEVELS, LEVELS), dtype=np.int64)
+        self.districts: dict[str, np.ndarray] = {}  # (2, LEVELS) per district
+        self.fired = [np.zeros(len(rt.model.indicators), dtype=np.int64) for rt in self.sides]
+        self.points = [np.zeros(len(rt.model.indicators)) for rt in self.sides]
+        # Points by (indicator, tier), with a last column of 0 that tier -1 (none) picks.
+        self.tables = []
+        for rt in self.sides:
+            width = max((len(ind.tiers) for ind in rt.model.indicators), default=0) + 1
+            table = np.zeros((len(rt.model.indicators), width))
+            for i, ind in enumerate(rt.model.indicators):
+                table[i, :len(ind.tiers)] = [t.points for t in ind.tiers]
+            self.tables.append(table)
+
+    def add(self, matrix: np.ndarray, districts: Sequence[str]) -> None:
+        levels = []
+        for side, rt in enumerate(self.sides):
+            tiers, _dims, score, level = rt.kernel.score(matrix)
+            self.scores[side] += float(score.sum())
+            self.levels[side] += np.bincount(level, minlength=LEVELS)[:LEVELS]
+            self.fired[side] += (tiers >= 0).sum(axis=1)
+            self.points[side] += self.tables[side][np.arange(tiers.shape[0])[:, None], tiers].sum(axis=1)
+            levels.append(level.astype(np.int64))
+        self.n += matrix.shape[1]
+        self.transitions += np.bincount(levels[0] * LEVELS + levels[1], minlength=LEVELS * LEVELS).reshape(LEVELS, LEVELS)
+        codes, inverse = np.unique(np.asarray(districts), return_inverse=True)
+        for side in (0, 1):
+            counts = np.bincount(inverse * LEVELS + levels[side], minlength=len(codes) * LEVELS).reshape(-1, LEVELS)
+            for code, row in zip(codes.tolist(), counts, strict=True):
+                self.districts.setdefault(code, np.zeros((2, LEVELS), dtype=np.int64))[side] += row
+
+
+LEVELS = 16  # levels are small integers (1-3 in every model so far); bincount needs a bound
+
+
+def _counts(row: np.ndarray) -> dict[int, int]:
+    return {level: int(v) for level, v in enumerate(row.tolist()) if v}
+
+
 async def simulate(session: AsyncSession, engine: ScoringEngine, version: str) -> Simulation:
-    """Score everyone with the draft and with the active model; change nothing."""
+    """Score everyone with the draft and with the active model; change nothing. Only the scores
+    are computed (no portrait or suggestions), and while one chunk is tallied in a worker thread
+    the next is read."""
     started = time.perf_counter()
     draft = await valid_runtime(session, engine, version)
     active = await engine.runtimes.active(session)
-    levels_before: Counter[int] = Counter()
-    levels_after: Counter[int] = Counter()
-    transitions: Counter[tuple[int, int]] = Counter()
-    districts: dict[str, tuple[Counter[int], Counter[int]]] = defaultdict(lambda: (Counter(), Counter()))
-    moves = {ind.code: [0, 0, 0.0, 0.0] for ind in (*active.model.indicators, *draft.model.indicators)}
-    score_before = score_after = 0.0
-    n = 0
-    async for chunk in assessments.population_facts(session, engine.settings.rescore_chunk_size):
-        matrix, _ = await facts_matrix(session, engine.profile.ctx, chunk)
-        before, after = active.kernel.evaluate(matrix), draft.kernel.evaluate(matrix)
-        n += len(chunk)
-        score_before += float(before.score.sum())
-        score_after += float(after.score.sum())
-        _count(levels_before, before.level)
-        _count(levels_after, after.level)
-        pair = before.level.astype(np.int64) * 100 + after.level.astype(np.int64)
-        for key, count in zip(*np.unique(pair, return_counts=True), strict=True):
-            transitions[(int(key) // 100, int(key) % 100)] += int(count)
-        codes = np.array([r.district_code for r in chunk])
-        for code in np.unique(codes):
-            mask = codes == code
-            _count(districts[str(code)][0], before.level[mask])
-            _count(districts[str(code)][1], after.level[mask])
-        for side, (rt, results) in enumerate(((active, before), (draft, after))):
-            for i, ind in enumerate(rt.model.indicators):
-                table = np.array([t.points for t in ind.tiers] + [0.0])
-                tiers = results.tiers[i]
-                moves[ind.code][side] += int((tiers >= 0).sum())
-                moves[ind.code][2 + side] += float(table[tiers].sum())
+    if any(b.level >= LEVELS for rt in (active, draft) for b in rt.model.bands):
+        raise Unprocessable(f"Simulation counts levels below {LEVELS}.")
+    tally = _Tally(active, draft)
+    counting: asyncio.Future[None] | None = None
+    try:
+        async for rows in assessments.population_facts(session, engine.settings.rescore_chunk_size):
+            matrix, _ = await matrix_of(session, engine.profile.ctx, [r[0] for r in rows], [r[2] for r in rows],
+                                        [r[3] for r in rows])
+            if counting is not None:
+                await counting
+            counting = asyncio.ensure_future(asyncio.to_thread(tally.add, matrix, [r[1] for r in rows]))
+        if counting is not None:
+            await counting
+    finally:
+        if counting is not None and not counting.done():
+            with contextlib.suppress(Exception):
+                await counting
+    moves: dict[str, list[float]] = {}
+    for side, rt in enumerate(tally.sides):
+        for i, ind in enumerate(rt.model.indicators):
+            m = moves.setdefault(ind.code, [0, 0, 0.0, 0.0])
+            m[side] += int(tally.fired[side][i])
+            m[2 + side] += float(tally.points[side][i])
     movement = [
-        IndicatorMovement(code=code, fired_before=m[0], fired_after=m[1], points_before=round(m[2], 2),
+        IndicatorMovement(code=code, fired_before=int(m[0]), fired_after=int(m[1]), points_before=round(m[2], 2),
                           points_after=round(m[3], 2), points_change=round(m[3] - m[2], 2))
         for code, m in moves.items()
     ]
     movement.sort(key=lambda x: (-abs(x.points_change), -abs(x.fired_after - x.fired_before), x.code))
+    n = tally.n
+    before, after = _counts(tally.levels[0]), _counts(tally.levels[1])
+    transitions = [(a, b, int(tally.transitions[a, b])) for a, b in zip(*np.nonzero(tally.transitions), strict=True)]
     return Simulation(
         model_version=draft.version, compared_with=active.version, households=n,
-        levels_before=[LevelCount(level=k, households=v) for k, v in sorted(levels_before.items())],
-        levels_after=[LevelCount(level=k, households=v) for k, v in sorted(levels_after.items())],
-        transitions=[Transition(from_level=a, to_level=b, households=v) for (a, b), v in sorted(transitions.items())],
-        by_district=[DistrictLevels(district_code=d, before=dict(sorted(b.items())), after=dict(sorted(a.items())))
-                     for d, (b, a) in sorted(districts.items())],
+        levels_before=[LevelCount(level=k, households=v) for k, v in sorted(before.items())],
+        levels_after=[LevelCount(level=k, households=v) for k, v in sorted(after.items())],
+        transitions=[Transition(from_level=int(a), to_level=int(b), households=v) for a, b, v in sorted(transitions)],
+        by_district=[DistrictLevels(district_code=d, before=_counts(c[0]), after=_counts(c[1]))
+                     for d, c in sorted(tally.districts.items())],
         indicators_moving_most=[m for m in movement if m.points_change or m.fired_after != m.fired_before][:20],
-        mean_score_before=round(score_before / n, 2) if n else None,
-        mean_score_after=round(score_after / n, 2) if n else None,
+        mean_score_before=round(tally.scores[0] / n, 2) if n else None,
+        mean_score_after=round(tally.scores[1] / n, 2) if n else None,
         seconds=round(time.perf_counter() - started, 3),
     )
-
-
-def _count(counter: Counter[int], levels: np.ndarray) -> None:
-    for level, count in zip(*np.unique(levels, return_counts=True), strict=True):
-        counter[int(level)] += int(count)
 
 
 async def request_activation(session: AsyncSession, engine: ScoringEngine, caller: Caller, version: str) -> ModelActivation:
