@@ -25,6 +25,7 @@ from registry.profile.catalogue import Catalogue, Item
 
 FIELDS = ("record_id", "item", "resident_id", "value", "effective_date", "area_code")
 REQUIRED = ("record_id", "item", "resident_id", "effective_date")
+_FIELD_SET = frozenset(FIELDS)
 
 
 @dataclass(slots=True)
@@ -78,8 +79,7 @@ class RecordChecker:
         if not isinstance(raw, dict):
             return rejection(line, None, "malformed", "The line is not a record object.")
         rid = raw.get("record_id")
-        unknown = set(raw) - set(FIELDS)
-        if unknown:
+        if not raw.keys() <= _FIELD_SET:
             return rejection(line, rid, "unknown_field", "The record has fields outside the record format.")
         missing = [f for f in REQUIRED if raw.get(f) in (None, "")]
         if missing:
