@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from kitapp.app import MIGRATIONS, KitSettings, Note
 from servicekit.db import Database
 from servicekit.events import FeedConsumer, PostgresLease
+from servicekit.events.feed import current_head
 from servicekit.http import ServiceClient
 from servicekit.tables import ConsumerCursor
 from servicekit.testing import TOWNSHIP, migrated_database, settings_for_tests
@@ -150,3 +151,113 @@ async def test_postgres_lease_is_exclusive(consumer_db):
     await first.release()
     assert await second.acquire()
     await second.release()
+
+
+async def at_head(kit, consumer_db, name):
+    """Bring the cursor of ``name`` to the feed's head, applying nothing (earlier tests may have
+    pruned the feed: then through a resync)."""
+    async def nothing(session, events):
+        return None
+
+    async def resync():
+        return await current_head(kit.db)
+
+    skipper = make_consumer(kit, consumer_db, nothing, name=name)
+    skipper.resync = resync
+    await drain(skipper)
+
+
+async def test_behind_a_backlog_the_next_page_is_fetched_while_one_is_applied(kit, consumer_db):
+    name = f"ahead-{uuid.uuid4().hex[:6]}"
+    await at_head(kit, consumer_db, name)
+    await produce(kit, 120)
+    consumer = make_consumer(kit, consumer_db, copy_notes, name=name)
+    fetched: list[int] = []
+    fetch = consumer.fetch
+
+    async def recording_fetch(after, wait):
+        fetched.append(after)
+        return await fetch(after, wait)
+
+    consumer.fetch = recording_fetch
+    assert await consumer.step() == 50
+    # the second page was asked for before the first was applied, from where the first ends
+    assert len(fetched) == 2 and consumer._next is not None
+    applied = 50 + await drain(consumer)
+    head = await current_head(kit.db)
+    assert await copies(consumer_db) == applied and await consumer.cursor() == head
+    assert fetched == sorted(set(fetched))  # no page fetched twice
+
+
+async def test_a_failed_batch_drops_the_page_fetched_ahead_and_loses_nothing(kit, consumer_db):
+    name = f"ahead-{uuid.uuid4().hex[:6]}"
+    await at_head(kit, consumer_db, name)
+    await produce(kit, 120)
+    consumer = make_consumer(kit, consumer_db, copy_notes, name=name)
+    assert await consumer.step() == 50
+    healthy = consumer.handler
+
+    async def crash(session, events):
+        await healthy(session, events)
+        raise RuntimeError("crash in the second batch")
+
+    consumer.handler = crash
+    with pytest.raises(RuntimeError):
+        await consumer.step()
+    assert consumer._next is None and consumer._position is None
+    consumer.handler = healthy
+    assert await drain(consumer) == 70
+    assert await copies(consumer_db) == 120
+
+
+async def test_a_replica_that_fell_behind_applies_nothing_twice(kit, consumer_db):
+    name = f"replicas-{uuid.uuid4().hex[:6]}"
+    await at_head(kit, consumer_db, name)
+    await produce(kit, 120)
+    first = make_consumer(kit, consumer_db, copy_notes, name=name)
+    assert await first.step() == 50  # and holds the next page, fetched ahead
+    second = make_consumer(kit, consumer_db, copy_notes, name=name)
+    assert await drain(second) == 70  # took over meanwhile
+    assert await drain(first) == 0  # its page ahead and its remembered cursor are stale: skipped
+    assert await copies(consumer_db) == 120
+    assert await first.cursor() == await second.cursor()
+
+
+class CountingLease:
+    def __init__(self) -> None:
+        self.checks = 0
+
+    async def acquire(self) -> bool:
+        return True
+
+    async def still_held(self) -> bool:
+        self.checks += 1
+        return True
+
+    async def release(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("every, at_most", [(3600.0, 1), (0.0, None)])
+async def test_the_lease_is_checked_every_few_seconds_not_every_batch(kit, consumer_db, every, at_most):
+    import asyncio
+
+    name = f"lease-{uuid.uuid4().hex[:6]}"
+    await at_head(kit, consumer_db, name)
+    await produce(kit, 160)
+    lease = CountingLease()
+    consumer = make_consumer(kit, consumer_db, copy_notes, name=name)
+    consumer.lease, consumer.lease_check_seconds, consumer.wait_seconds = lease, every, 0.05
+    running = asyncio.create_task(consumer.run())
+    head = await current_head(kit.db)
+    for _ in range(200):
+        if consumer._position == head:
+            break
+        await asyncio.sleep(0.05)
+    consumer.stop()
+    await running
+    assert consumer._position == head and consumer.applied == 160
+    if at_most is None:
+        assert lease.checks >= 4  # every step: at least one per page of 50
+    else:
+        assert lease.checks == at_most

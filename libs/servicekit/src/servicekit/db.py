@@ -116,6 +116,17 @@ def dialect_insert(session: AsyncSession) -> Callable[..., Any]:
     return pg_insert if bind.dialect.name == "postgresql" else sqlite_insert
 
 
+def one_of(session: AsyncSession, column: Any, values: list[str]) -> Any:
+    """``column IN values``; on PostgreSQL one array parameter (``= ANY($1)``), so the statement is
+    compiled and prepared once whatever the number of values."""
+    from sqlalchemy import String, any_, bindparam
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
+    return column.in_(values)
+
+
 def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
     """Run ``callback`` after this session's transaction commits (never if it rolls back)."""
     session.info.setdefault("after_commit", []).append(callback)

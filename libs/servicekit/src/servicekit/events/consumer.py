@@ -4,6 +4,11 @@ Each batch is applied in one transaction together with the cursor advance and th
 event ids, so a crash anywhere either keeps the whole batch or none of it. Positions at or below
 the cursor and event ids already applied are skipped. With several replicas, only the holder of
 the lease consumes (a PostgreSQL advisory lock, or Redis); the others wait.
+
+Behind a backlog the per-batch overhead is kept small: the cursor is remembered between batches
+(the locked cursor row in ``apply`` stays the authority), the next page is fetched while the
+current one is applied, the lease is checked every few seconds rather than every batch, and the
+processed-id check and its insert are one statement.
 """
 
 from __future__ import annotations
@@ -13,15 +18,16 @@ import contextlib
 import hashlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
-from sqlalchemy import insert, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from servicekit.db import Database, unit_of_work
+from servicekit.db import Database, dialect_insert, unit_of_work
 from servicekit.events.outbox import Event, FeedPage
 from servicekit.http import ServiceClient
 from servicekit.tables import ConsumerCursor, ProcessedEvent
@@ -139,6 +145,8 @@ class FeedConsumer:
         batch_size: int = 200,
         wait_seconds: float = 20.0,
         feed_path: str = "/internal/feed",
+        lease_check_seconds: float = 5.0,
+        prefetch: bool = True,
     ) -> None:
         self.name = name
         self.client = client
@@ -149,7 +157,13 @@ class FeedConsumer:
         self.batch_size = batch_size
         self.wait_seconds = wait_seconds
         self.feed_path = feed_path
+        # Losing the lease is noticed within this many seconds; exactly-once never depends on it
+        # (``apply`` locks the cursor row), the lease only keeps replicas from contending.
+        self.lease_check_seconds = lease_check_seconds
+        self.prefetch = prefetch
         self._stopping = asyncio.Event()
+        self._position: int | None = None  # the cursor as of our last commit; None: read it
+        self._next: tuple[int, asyncio.Future[list[Event]]] | None = None  # (after, page) fetched ahead
         self.applied = 0
 
     def stop(self) -> None:
@@ -176,6 +190,7 @@ class FeedConsumer:
         """Apply one batch in one transaction; returns how many events took effect."""
         if not events:
             return 0
+        self._position = None  # unknown until this transaction has committed
         async with unit_of_work(self.db) as session:
             stmt = select(ConsumerCursor).where(ConsumerCursor.feed == self.name)
             if self.db.is_postgres:
@@ -186,34 +201,33 @@ class FeedConsumer:
                 session.add(cursor)
                 await session.flush()
             fresh = [e for e in events if e.position > cursor.position]
+            todo: list[Event] = []
             if fresh:
-                ids = [e.id for e in fresh]
-                seen = set(
-                    (
-                        await session.execute(
-                            select(ProcessedEvent.event_id).where(
-                                ProcessedEvent.feed == self.name, ProcessedEvent.event_id.in_(ids)
-                            )
-                        )
-                    ).scalars()
-                )
-                todo = [e for e in fresh if e.id not in seen]
+                claimed = await self._claim(session, fresh)
+                todo = [e for e in fresh if e.id in claimed]
                 if todo:
                     await self.handler(session, todo)
-                    now = datetime.now(UTC)
-                    await session.execute(
-                        insert(ProcessedEvent), [{"feed": self.name, "event_id": e.id, "processed_at": now} for e in todo]
-                    )
                 cursor.position = fresh[-1].position
                 cursor.last_event_id = fresh[-1].id
                 cursor.updated_at = datetime.now(UTC)
-                self.applied += len(todo)
-                return len(todo)
-            return 0
+            position = cursor.position
+        self._position = position
+        self.applied += len(todo)
+        return len(todo)
+
+    async def _claim(self, session: AsyncSession, events: list[Event]) -> set[str]:
+        """Record the events as processed; returns the ids not processed before (one statement,
+        undone with the batch if the handler fails)."""
+        table = ProcessedEvent.__table__
+        now = datetime.now(UTC)
+        stmt = dialect_insert(session)(table).on_conflict_do_nothing().returning(table.c.event_id)
+        rows = [{"feed": self.name, "event_id": e.id, "processed_at": now} for e in events]
+        return set((await session.execute(stmt, rows)).scalars())
 
     async def step(self, wait: float = 0.0) -> int:
         """One fetch and apply; used by the run loop and by tests."""
-        fetching = asyncio.ensure_future(self.fetch(await self.cursor(), wait))
+        after = self._position if self._position is not None else await self.cursor()
+        fetching = self._fetched_ahead(after) or asyncio.ensure_future(self.fetch(after, wait))
         stopping = asyncio.ensure_future(self._stopping.wait())
         try:
             # A stop interrupts the wait for events (nothing is applied yet), never an apply.
@@ -221,16 +235,38 @@ class FeedConsumer:
         finally:
             stopping.cancel()
         if not fetching.done():
-            fetching.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await fetching
+            await _cancel(fetching)
             return 0
         try:
             events = fetching.result()
         except FeedGone:
+            self._position = None
             await self._resync()
             return 0
-        return await self.apply(events)
+        if self.prefetch and len(events) >= self.batch_size:
+            # Behind a backlog: the next page travels while this one is applied.
+            last = events[-1].position
+            self._next = (last, asyncio.ensure_future(self.fetch(last, 0.0)))
+        try:
+            return await self.apply(events)
+        except BaseException:
+            await self._drop_fetched_ahead()
+            raise
+
+    def _fetched_ahead(self, after: int) -> asyncio.Future[list[Event]] | None:
+        if self._next is None:
+            return None
+        ahead_of, page = self._next
+        self._next = None
+        if ahead_of == after:
+            return page
+        _discard(page)  # fetched from a position that is no longer ours (another replica moved on)
+        return None
+
+    async def _drop_fetched_ahead(self) -> None:
+        if self._next is not None:
+            await _cancel(self._next[1])
+            self._next = None
 
     async def _resync(self) -> None:
         if self.resync is None:
@@ -252,20 +288,42 @@ class FeedConsumer:
                 if not await self.lease.acquire():
                     await self._sleep(5.0)
                     continue
+                self._position = None  # another replica may have consumed while we did not hold it
                 try:
-                    while not self._stopping.is_set() and await self.lease.still_held():
+                    check_at = 0.0
+                    while not self._stopping.is_set():
+                        if time.monotonic() >= check_at:
+                            if not await self.lease.still_held():
+                                break
+                            check_at = time.monotonic() + self.lease_check_seconds
                         await self.step(wait=self.wait_seconds)
                         backoff = 0.5
                 finally:
+                    await self._drop_fetched_ahead()
                     await self.lease.release()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 # Event contents stay out of the log; the type and position are enough to find it.
                 log.error("feed consumer %s failed (%s); retrying in %.1fs", self.name, type(exc).__name__, backoff)
+                self._position = None
                 await self._sleep(backoff * (0.5 + random.random()))
                 backoff = min(backoff * 2, 60.0)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
+
+
+async def _cancel(future: asyncio.Future[Any]) -> None:
+    future.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await future
+
+
+def _discard(future: asyncio.Future[Any]) -> None:
+    if future.done():
+        if not future.cancelled():
+            future.exception()  # retrieved, so it is not reported as never retrieved
+    else:
+        future.cancel()
