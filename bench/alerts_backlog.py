@@ -1,9 +1,10 @@
 """After a full rescore: the alerts service consumes 230,000 assessment.updated and raises what it
 must within 60 s, while a township's inbox read keeps a p99 under 50 ms.
 
-Three processes on this machine: a fake scoring feed (which is also the token issuer), the alerts
-service (uvicorn, ``python -m alerts serve``) and this one, reading the inbox about 20 times a
-second while the backlog drains. PostgreSQL when DATABASE_URL is set, else SQLite.
+Processes on this machine: a fake scoring feed (which is also the token issuer), the alerts
+service (``python -m alerts serve``: by default an API process and a worker process that consumes
+the feed, ``ALERTS_BENCH_MODE=single`` for one process doing both) and this one, reading the
+inbox about 20 times a second while the backlog drains. PostgreSQL: ``DATABASE_URL``, else bench.common's default.
 ``python -m bench alerts_backlog`` (N via ALERTS_BENCH_EVENTS, default 230000).
 
 The harness (fake scoring + issuer, the service as a subprocess) is shared with alerts_storm.
@@ -15,7 +16,6 @@ import asyncio
 import contextlib
 import json
 import os
-import random
 import socket
 import statistics
 import subprocess
@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import report
+from bench.common import postgres_url, report
 
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -39,12 +39,19 @@ LEVEL_ONE_SHARE = 0.08  # of the rescored households, this share falls into leve
 
 # ---- the fake scoring feed and issuer (runs in a child process) ---------------------------
 
+def fake_level(position: int, seed: int) -> int:
+    """The event's level, drawn deterministically (a mixed hash: seeding a Random per event cost
+    more than the rest of the event)."""
+    x = (position * 0x9E3779B97F4A7C15 + seed * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    x = ((x ^ (x >> 31)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    x ^= x >> 29
+    return 1 if (x & 0xFFFFFFFF) / 2**32 < LEVEL_ONE_SHARE else 2 + (x >> 63)
+
+
 def fake_event(position: int, seed: int, triggers: bool) -> dict[str, Any]:
-    rnd = random.Random(seed * 1_000_003 + position)
     town = TOWNSHIPS[position % len(TOWNSHIPS)]
-    falls = rnd.random() < LEVEL_ONE_SHARE
-    level, prev = (1, 2) if falls else (rnd.choice((2, 3)), None)
-    prev = prev if prev is not None else level
+    level = fake_level(position, seed)
+    prev = 2 if level == 1 else level
     hh = str(uuid.UUID(int=(seed << 64) + position))
     return {
         "position": position, "id": str(uuid.UUID(int=(seed << 96) + position)), "type": "assessment.updated",
@@ -65,8 +72,33 @@ def fake_event(position: int, seed: int, triggers: bool) -> dict[str, Any]:
     }
 
 
+_TEMPLATES: dict[tuple[int, int, int, bool, int], str] = {}
+_MARK = "\u0000"
+
+
+def fake_event_json(position: int, seed: int, triggers: bool) -> str:
+    """``fake_event`` as compact JSON, filled into a template cached per shape: the fake feed must
+    cost little, or it takes the CPU the service under test should have (building each event
+    afresh cost about as much as consuming it)."""
+    key = (position % len(TOWNSHIPS), position % 20, fake_level(position, seed), triggers, seed)
+    template = _TEMPLATES.get(key)
+    if template is None:
+        sample = fake_event(position, seed, triggers)
+        text = json.dumps(sample, separators=(",", ":"))
+        for name, value in (("event", sample["id"]), ("household", sample["data"]["household_id"]),
+                            ("assessment", sample["data"]["assessment_id"]), ("position", f'"position":{position},')):
+            text = text.replace(value, _MARK + name + _MARK if name != "position" else f'"position":{_MARK}position{_MARK},')
+        template = _TEMPLATES[key] = text
+    return (
+        template.replace(f"{_MARK}position{_MARK}", str(position))
+        .replace(f"{_MARK}event{_MARK}", str(uuid.UUID(int=(seed << 96) + position)))
+        .replace(f"{_MARK}household{_MARK}", str(uuid.UUID(int=(seed << 64) + position)))
+        .replace(f"{_MARK}assessment{_MARK}", str(uuid.UUID(int=(seed << 80) + position)))
+    )
+
+
 def expected_alerts(n: int, seed: int, triggers: bool) -> int:
-    return n if triggers else sum(1 for p in range(1, n + 1) if fake_event(p, seed, False)["data"]["level"] == 1)
+    return n if triggers else sum(1 for p in range(1, n + 1) if fake_level(p, seed) == 1)
 
 
 def serve_fake(port: int, n: int, seed: int, triggers: bool, held: bool = False) -> None:
@@ -103,7 +135,7 @@ def serve_fake(port: int, n: int, seed: int, triggers: bool, held: bool = False)
         after = int(r.query_params.get("after", 0))
         limit = int(r.query_params.get("limit", 100))
         end = min(n, after + limit) if released[0] else after
-        events = [json.dumps(fake_event(p, seed, triggers), separators=(",", ":")) for p in range(after + 1, end + 1)]
+        events = [fake_event_json(p, seed, triggers) for p in range(after + 1, end + 1)]
         if not events:
             await asyncio.sleep(min(float(r.query_params.get("wait", 0)), 1.0))
         body = '{"events":[' + ",".join(events) + f'],"next_after":{end},"head":{n}}}'
@@ -148,28 +180,45 @@ def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subproc
                 proc.kill()
 
 
+def split_mode() -> bool:
+    """``ALERTS_BENCH_MODE=split`` (the default): the API in one process, the consumer of scoring's
+    feed and the background work in another (docs/alerts.md, "Processes"); ``single``: one
+    process does everything, as in the embedded default."""
+    mode = os.environ.get("ALERTS_BENCH_MODE", "split")
+    if mode not in ("split", "single"):
+        raise SystemExit("ALERTS_BENCH_MODE is split or single")
+    return mode == "split"
+
+
 @contextlib.contextmanager
 def suite(n: int, seed: int, *, triggers: bool, held: bool = False, extra_env: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
     """The fake scoring feed and a freshly migrated alerts service; yields their addresses."""
     tmp = Path(tempfile.mkdtemp(prefix="alerts-bench-"))
-    fake_port, alerts_port = free_port(), free_port()
+    fake_port, alerts_port, worker_port = free_port(), free_port(), free_port()
     schema = f"bench_alerts_{uuid.uuid4().hex[:8]}"
     env = {
-        **os.environ, "PORT": str(alerts_port), "OIDC_ISSUER": f"http://127.0.0.1:{fake_port}",
+        **os.environ, "DATABASE_URL": postgres_url(), "PORT": str(alerts_port), "OIDC_ISSUER": f"http://127.0.0.1:{fake_port}",
         "SCORING_URL": f"http://127.0.0.1:{fake_port}", "CONFIG_DIR": str(REPO / "config"), "VAR_DIR": str(tmp),
         "LOG_LEVEL": "WARNING", "DB_SCHEMA": schema, "RUN_SWEEPER": "false", **(extra_env or {}),
     }
-    pg = env.get("DATABASE_URL", "").startswith("postgres")
-    with process([PY, "-m", "bench.alerts_backlog", "fake", str(fake_port), str(n), str(seed), "1" if triggers else "0", "1" if held else "0"], env, tmp / "fake.log"):
-        wait_http(f"http://127.0.0.1:{fake_port}/jwks")
-        subprocess.run([PY, "-m", "alerts", "migrate"], env=env, check=True, cwd=REPO, capture_output=True)
-        with process([PY, "-m", "alerts", "serve"], env, tmp / "alerts.log"):
-            wait_http(f"http://127.0.0.1:{alerts_port}/livez")
-            try:
+    try:
+        with process([PY, "-m", "bench.alerts_backlog", "fake", str(fake_port), str(n), str(seed), "1" if triggers else "0", "1" if held else "0"], env, tmp / "fake.log"):
+            wait_http(f"http://127.0.0.1:{fake_port}/jwks")
+            subprocess.run([PY, "-m", "alerts", "migrate"], env=env, check=True, cwd=REPO, capture_output=True)
+            with contextlib.ExitStack() as stack:
+                if split_mode():
+                    worker = {**env, "PORT": str(worker_port)}
+                    stack.enter_context(process([PY, "-m", "alerts", "serve"], worker, tmp / "worker.log"))
+                    wait_http(f"http://127.0.0.1:{worker_port}/livez")
+                    api = {**env, "CONSUME_SCORING": "false", "RUN_DISPATCHER": "false"}
+                else:
+                    api = env
+                stack.enter_context(process([PY, "-m", "alerts", "serve"], api, tmp / "alerts.log"))
+                wait_http(f"http://127.0.0.1:{alerts_port}/livez")
                 yield {"fake": f"http://127.0.0.1:{fake_port}", "alerts": f"http://127.0.0.1:{alerts_port}", "env": env, "tmp": tmp}
-            finally:
-                if pg:
-                    _drop_schema(env["DATABASE_URL"], schema)
+    finally:
+        # Only once the service has stopped: dropping a schema it still writes to deadlocks.
+        _drop_schema(env["DATABASE_URL"], schema)
 
 
 def _drop_schema(url: str, schema: str) -> None:
@@ -193,22 +242,14 @@ async def feed_head(client: httpx.AsyncClient) -> int:
 
 async def scoring_cursor(env: dict[str, str]) -> int:
     """The consumer's cursor, read from the service's own database without taking its write lock."""
-    url = env.get("DATABASE_URL", "")
-    if url.startswith("postgres"):
-        import asyncpg
+    import asyncpg
 
-        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
-        try:
-            row = await conn.fetchval(f'SELECT position FROM "{env["DB_SCHEMA"]}".consumer_cursors WHERE feed = $1', "scoring")
-        finally:
-            await conn.close()
-        return row or 0
-    import sqlite3
-
-    path = Path(env["VAR_DIR"]) / "alerts.db"
-    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as conn:
-        row = conn.execute("SELECT position FROM consumer_cursors WHERE feed = 'scoring'").fetchone()
-    return row[0] if row else 0
+    conn = await asyncpg.connect(env["DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        row = await conn.fetchval(f'SELECT position FROM "{env["DB_SCHEMA"]}".consumer_cursors WHERE feed = $1', "scoring")
+    finally:
+        await conn.close()
+    return row or 0
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -232,9 +273,11 @@ async def _measure(urls: dict[str, Any], n: int, seed: int) -> dict[str, Any]:
                 done_at = time.monotonic() - start
                 break
             await asyncio.sleep(0.05)
+        consumed = n if done_at else await scoring_cursor(urls["env"])
+        elapsed = done_at or time.monotonic() - start
         service_headers = {"Authorization": f"Bearer {token(urls['fake'], 'city_admin', '330100000000')}"}
         stats = (await c.get("/api/v1/alerts/statistics", params={"group_by": "district"}, headers=service_headers)).json()
-    return {"seconds": done_at, "latencies": latencies, "raised": stats["total"]["raised"]}
+    return {"seconds": done_at, "rate": consumed / elapsed, "latencies": latencies, "raised": stats["total"]["raised"]}
 
 
 def main() -> dict:
@@ -245,12 +288,12 @@ def main() -> dict:
         result = asyncio.run(_measure(urls, n, seed))
     seconds = result["seconds"]
     p99 = percentile(result["latencies"], 0.99)
-    db = "postgresql" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite"
     figures = {
-        "database": db,
+        "database": "postgresql",
+        "processes": "API + worker (split)" if split_mode() else "one (single)",
         "events consumed": n,
         "seconds to consume the backlog": round(seconds, 1) if seconds else "not finished in 180 s",
-        "events per second": round(n / seconds) if seconds else None,
+        "events per second": round(result["rate"]),
         "alerts raised / expected": f"{result['raised']} / {expected}",
         "inbox reads during the backlog": len(result["latencies"]),
         "inbox p50 ms": round(percentile(result["latencies"], 0.5), 1),

@@ -5,7 +5,7 @@ Ten townships each subscribe an endpoint on a local receiver (allowed through th
 allowlist); then the fake scoring feed releases 25,000 assessments that each raise an alert.
 Measured: time until every alert is raised, until every delivery has arrived, duplicates and
 losses at the receiver, and the statistics' total. ``python -m bench alerts_storm``
-(N via ALERTS_STORM_ALERTS, default 25000). PostgreSQL when DATABASE_URL is set, else SQLite.
+(N via ALERTS_STORM_ALERTS, default 25000). PostgreSQL: ``DATABASE_URL``, else bench.common's default.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bench.alerts_backlog import TOWNSHIPS, scoring_cursor, suite, token
+from bench.alerts_backlog import TOWNSHIPS, scoring_cursor, split_mode, suite, token
 from bench.common import report
 
 
@@ -82,9 +82,9 @@ def main() -> dict:
     unique = len(receiver.ids)
     duplicates = sum(c - 1 for c in receiver.ids.values())
     counted = result["stats"]["total"]["raised"]
-    db = "postgresql" if os.environ.get("DATABASE_URL", "").startswith("postgres") else "sqlite"
     figures = {
-        "database": db,
+        "database": "postgresql",
+        "processes": "API + worker (split)" if split_mode() else "one (single)",
         "alerts": n,
         "seconds until all raised": round(result["raised_s"], 1) if result["raised_s"] else "not finished",
         "seconds until all delivered": round(result["delivered_s"], 1) if result["delivered_s"] else "not finished in 600 s",

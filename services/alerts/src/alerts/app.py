@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from pathlib import Path
 from typing import Any
@@ -64,4 +65,8 @@ def create_app(settings: AlertsSettings | None = None, *, profile: Profile | Non
     profile = profile or load_profile(settings.config_dir)
     app = create_service_app(settings, spec(settings), **kw)
     app.state.profile = profile
+    # What is built at start-up (the app, the profile, the calendar) lives as long as the process:
+    # keep it out of the collector's full scans, which otherwise pause the inbox while a backlog
+    # of events allocates and frees many small objects.
+    gc.freeze()
     return app

@@ -20,7 +20,7 @@ class AlertsSettings(ServiceSettings):
 
     # Scoring's feed of assessment.updated.
     scoring_url: str = "http://127.0.0.1:8002"
-    scoring_batch_size: int = Field(default=250, ge=1, le=1000)
+    scoring_batch_size: int = Field(default=1000, ge=1, le=1000)
     scoring_wait_seconds: float = Field(default=20.0, ge=0, le=30)
     consume_scoring: bool = True
 

@@ -54,5 +54,7 @@ async def db_now(session: AsyncSession) -> datetime:
 
 
 def insert_for(session: AsyncSession, table: Any) -> Any:
-    """A dialect insert (for ON CONFLICT) for this session's database."""
+    """A dialect insert (for ON CONFLICT) for this session's database, of the table itself: rows
+    given as dicts go straight to the driver, without the ORM's bulk bookkeeping."""
+    table = getattr(table, "__table__", table)
     return pg_insert(table) if is_postgres(session) else sqlite_insert(table)

@@ -1,9 +1,11 @@
 """What an alert tells the world: events on the alerts feed (docs/events.md, exactly) and
 webhook deliveries to the endpoints of its township and district -- both in the transaction of
-the change, so a committed change is always announced and a rolled-back one never."""
+the change, so a committed change is always announced and a rolled-back one never. Each takes
+the alerts of one transaction at once: their deliveries are one insert."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from servicekit.events import publish
 
 from alerts.alert.tables import Alert
-from alerts.subscription.outbox import enqueue, iso_utc
+from alerts.subscription.outbox import Notice, enqueue, iso_utc
 
 
 def _base(alert: Alert) -> dict[str, Any]:
@@ -51,35 +53,34 @@ def disposed_payload(alert: Alert) -> dict[str, Any]:
     }
 
 
-async def _notify(session: AsyncSession, alert: Alert, event_type: str, key: str, now: datetime) -> None:
-    await enqueue(
-        session, event_type=event_type, area_code=alert.area_code, dedupe_key=key,
-        data={"alert_id": alert.id}, now=now, alert_id=alert.id,
-    )
+def _notice(alert: Alert, event_type: str, key: str) -> Notice:
+    return Notice(event_type=event_type, area_code=alert.area_code, dedupe_key=key, data={"alert_id": alert.id}, alert_id=alert.id)
 
 
-async def announce_raised(session: AsyncSession, alert: Alert, now: datetime) -> None:
-    event_id = publish(session, "alert.raised", alert.id, raised_payload(alert))
-    await _notify(session, alert, "alert.raised", event_id, now)
+async def announce_raised(session: AsyncSession, alerts: Sequence[Alert], now: datetime) -> None:
+    notices = [_notice(a, "alert.raised", publish(session, "alert.raised", a.id, raised_payload(a))) for a in alerts]
+    await enqueue(session, notices, now)
 
 
-async def announce_overdue(session: AsyncSession, alert: Alert, now: datetime) -> None:
-    payload = {**raised_payload(alert), "escalated_to": alert.escalated_to}
-    event_id = publish(session, "alert.overdue", alert.id, payload)
-    await _notify(session, alert, "alert.overdue", event_id, now)
+async def announce_overdue(session: AsyncSession, alerts: Sequence[Alert], now: datetime) -> None:
+    notices = [
+        _notice(a, "alert.overdue", publish(session, "alert.overdue", a.id, {**raised_payload(a), "escalated_to": a.escalated_to}))
+        for a in alerts
+    ]
+    await enqueue(session, notices, now)
 
 
-async def announce_disposed(session: AsyncSession, alert: Alert, now: datetime) -> None:
-    event_id = publish(session, "alert.disposed", alert.id, disposed_payload(alert))
-    await _notify(session, alert, "alert.disposed", event_id, now)
+async def announce_disposed(session: AsyncSession, alerts: Sequence[Alert], now: datetime) -> None:
+    notices = [_notice(a, "alert.disposed", publish(session, "alert.disposed", a.id, disposed_payload(a))) for a in alerts]
+    await enqueue(session, notices, now)
 
 
-async def announce_upgraded(session: AsyncSession, alert: Alert, now: datetime) -> None:
+async def announce_upgraded(session: AsyncSession, alerts: Sequence[Alert], now: datetime) -> None:
     # Webhook only: the feed contract has no such event; the version makes the key unique.
-    await _notify(session, alert, "alert.upgraded", f"{alert.id}:upgraded:{alert.version}", now)
+    await enqueue(session, [_notice(a, "alert.upgraded", f"{a.id}:upgraded:{a.version}") for a in alerts], now)
 
 
-async def announce_deadline_warning(session: AsyncSession, alert: Alert, now: datetime) -> None:
+async def announce_deadline_warning(session: AsyncSession, alerts: Sequence[Alert], now: datetime) -> None:
     # One warning per deadline: an upgrade that moves the deadline earlier warns again.
-    key = f"{alert.id}:warning:{int(alert.deadline_at.timestamp())}"
-    await _notify(session, alert, "alert.deadline_warning", key, now)
+    notices = [_notice(a, "alert.deadline_warning", f"{a.id}:warning:{int(a.deadline_at.timestamp())}") for a in alerts]
+    await enqueue(session, notices, now)

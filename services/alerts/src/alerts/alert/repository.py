@@ -10,6 +10,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Caller
+from servicekit.db import one_of
 from servicekit.pagination import PageParams
 
 from alerts.alert.auth import alert_scope
@@ -62,10 +63,16 @@ async def open_by_household(session: AsyncSession, household_ids: Iterable[str])
     ids = list(set(household_ids))
     if not ids:
         return {}
-    stmt = select(Alert).where(Alert.household_id.in_(ids), Alert.status.in_(OPEN_STATUSES))
+    stmt = select(Alert).where(one_of(session, Alert.household_id, ids), Alert.status.in_(OPEN_STATUSES))
     if is_postgres(session):
         stmt = stmt.with_for_update()
     return {a.household_id: a for a in (await session.execute(stmt)).scalars()}
+
+
+async def add_alerts(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """New alerts in one insert."""
+    if rows:
+        await session.execute(insert_for(session, Alert), rows)
 
 
 async def add_evidence(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

@@ -104,7 +104,7 @@ async def dispose(session: AsyncSession, caller: Caller, alert: Alert, body: Dis
     alert.disposition, alert.disposition_detail = body.kind, detail
     alert.disposed_by, alert.disposed_at = caller.subject, now
     await _record(session, alert, caller, now, "disposed", before, {"kind": body.kind})
-    await events.announce_disposed(session, alert, now)
+    await events.announce_disposed(session, [alert], now)
     return alert
 
 

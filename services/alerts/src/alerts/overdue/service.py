@@ -44,17 +44,19 @@ async def sweep_batch(session: AsyncSession, profile: Profile, batch: int) -> Sw
         if policy.warn_before_hours <= 0:
             continue
         horizon = now + timedelta(hours=policy.warn_before_hours)
-        for alert in await repository.due_for_warning(session, name, now, horizon, batch):
+        warned = await repository.due_for_warning(session, name, now, horizon, batch)
+        for alert in warned:
             alert.warned_at = now
             await _record(session, alert, now, "deadline_warning", {"deadline_at": alert.deadline_at.isoformat()})
-            await events.announce_deadline_warning(session, alert, now)
-            result.warned += 1
-    for alert in await repository.due_for_overdue(session, now, batch):
+        await events.announce_deadline_warning(session, warned, now)
+        result.warned += len(warned)
+    overdue = await repository.due_for_overdue(session, now, batch)
+    for alert in overdue:
         alert.overdue_at = now
         alert.escalated_to = alert.district_code  # 逾期上报: the district now follows it too
         await _record(session, alert, now, "overdue", {"escalated_to": alert.district_code})
-        await events.announce_overdue(session, alert, now)
-        result.overdue += 1
+    await events.announce_overdue(session, overdue, now)
+    result.overdue += len(overdue)
     await session.flush()
     return result
 

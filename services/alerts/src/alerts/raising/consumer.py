@@ -58,7 +58,8 @@ def observations(events: Sequence[Event]) -> list[service.Observation]:
 
 def make_handler(profile: Profile):
     async def handle(session: AsyncSession, events: list[Event]) -> None:
-        await service.apply(session, profile, observations(events))
+        # FeedConsumer has recorded these ids as applied in this very transaction.
+        await service.apply(session, profile, observations(events), deduplicated=True)
 
     return handle
 

@@ -1,7 +1,9 @@
 """Raising alerts from assessments: one open case per household, new triggers join it.
 
-A batch of assessments is applied in one transaction with one read of the open alerts and the
-evidence already applied, and bulk writes: the backlog of a full rescore goes through quickly.
+A batch of assessments is applied in one transaction with one read of the open alerts (and, for
+a caller that has not deduplicated, of the evidence already applied) and bulk writes: the backlog
+of a full rescore goes through quickly. New alerts are plain records, written in one insert --
+building ORM objects for thousands of them cost more than everything else in a batch.
 A new alert is important (重要) or general (一般) by the household's level; when a joining
 assessment makes the class more severe, the deadline moves earlier -- never later.
 """
@@ -9,7 +11,7 @@ assessment makes the class more severe, the deadline moves earlier -- never late
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +38,37 @@ class Observation:
     previous_level: int | None = None  # overrides the event's own (resync)
 
 
+@dataclass(slots=True)
+class NewAlert:
+    """An alert raised in this batch: the columns of a new ``alerts`` row, nothing more."""
+
+    id: str
+    household_id: str
+    raised_by_event: str
+    assessment_id: str
+    area_code: str
+    township_code: str
+    district_code: str
+    label_masked: str
+    alert_class: str
+    level: int
+    score: float | None
+    rules: list[str]
+    portrait: dict[str, Any]
+    suggestions: dict[str, Any]
+    household_type: str | None
+    member_ages: list[int] | None
+    raised_at: datetime
+    deadline_at: datetime
+    deadline_basis: str
+    status: str = "raised"
+    warned_at: datetime | None = None
+    version: int = 1
+
+    def row(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
 @dataclass
 class RaiseResult:
     raised: list[str] = field(default_factory=list)
@@ -60,20 +93,28 @@ class _Deadlines:
         return self._cache[alert_class]
 
 
-async def apply(session: AsyncSession, profile: Profile, observations: list[Observation]) -> RaiseResult:
+async def apply(
+    session: AsyncSession, profile: Profile, observations: list[Observation], *, deduplicated: bool = False,
+) -> RaiseResult:
+    """Apply assessments. ``deduplicated``: the caller guarantees no event id was applied before
+    (the feed consumer records every id it applies in the same transaction), so the evidence
+    need not be asked; anyone else gets the check."""
     result = RaiseResult()
-    done = await repository.applied_event_ids(session, [o.event_id for o in observations])
-    todo = [o for o in observations if o.event_id not in done]
-    result.skipped = len(observations) - len(todo)
+    todo = observations
+    if not deduplicated:
+        done = await repository.applied_event_ids(session, [o.event_id for o in observations])
+        todo = [o for o in observations if o.event_id not in done]
+        result.skipped = len(observations) - len(todo)
     if not todo:
         return result
     now = await db_now(session)
     deadline = _Deadlines(profile, now)
-    open_alerts = await alerts_repo.open_by_household(session, (o.assessment.household_id for o in todo))
-    new: list[Alert] = []
-    new_ids: set[str] = set()
+    open_alerts: dict[str, Alert | NewAlert] = dict(
+        await alerts_repo.open_by_household(session, (o.assessment.household_id for o in todo))
+    )
+    new: list[NewAlert] = []
     changed: dict[str, Alert] = {}
-    upgraded: dict[str, Alert] = {}
+    upgraded: dict[str, Alert | NewAlert] = {}
     evidence, rule_rows, transitions, states = [], [], [], {}
 
     for obs in todo:
@@ -88,7 +129,6 @@ async def apply(session: AsyncSession, profile: Profile, observations: list[Obse
             alert = _new_alert(obs.event_id, a, fired, profile, deadline, now)
             open_alerts[a.household_id] = alert
             new.append(alert)
-            new_ids.add(alert.id)
             transitions.append(_transition(alert, now, "raised", None, {"rules": fired}))
         else:
             _refresh(alert, a)
@@ -99,13 +139,13 @@ async def apply(session: AsyncSession, profile: Profile, observations: list[Obse
             if _upgrade(alert, profile.class_for_level(a.level), deadline):
                 transitions.append(_transition(alert, now, "upgraded", alert.status, {"class": alert.alert_class}))
                 upgraded[alert.id] = alert
-            if alert.id not in new_ids:
+            if isinstance(alert, Alert):
                 changed[alert.id] = alert
         if fired:
             evidence.append(_evidence(alert.id, obs.event_id, a, before, fired, now))
             rule_rows.extend({"alert_id": alert.id, "rule_code": code} for code in fired)
 
-    session.add_all(new)
+    await alerts_repo.add_alerts(session, [a.row() for a in new])
     for alert in changed.values():
         alert.version += 1
     await session.flush()
@@ -113,29 +153,27 @@ async def apply(session: AsyncSession, profile: Profile, observations: list[Obse
     await alerts_repo.add_rules(session, rule_rows)
     await alerts_repo.add_transitions(session, transitions)
     await repository.remember_assessments(session, list(states.values()))
-    for alert in new:
-        await events.announce_raised(session, alert, now)
-    for alert in upgraded.values():
-        await events.announce_upgraded(session, alert, now)
+    await events.announce_raised(session, new, now)
+    await events.announce_upgraded(session, list(upgraded.values()), now)
     result.raised = [a.id for a in new]
     result.upgraded = len(upgraded)
     return result
 
 
-def _new_alert(event_id: str, a: AssessmentUpdated, fired: list[str], profile: Profile, deadline: _Deadlines, now: datetime) -> Alert:
+def _new_alert(event_id: str, a: AssessmentUpdated, fired: list[str], profile: Profile, deadline: _Deadlines, now: datetime) -> NewAlert:
     alert_class = profile.class_for_level(a.level)
     due = deadline(alert_class)
-    return Alert(
+    return NewAlert(
         id=str(uuid.uuid4()), household_id=a.household_id, raised_by_event=event_id,
         assessment_id=a.assessment_id, area_code=a.area_code, township_code=a.township_code,
         district_code=a.district_code, label_masked=a.label_masked, alert_class=alert_class,
         level=a.level, score=a.score, rules=list(fired), portrait=a.portrait, suggestions=a.suggestions,
-        household_type=a.household_type, member_ages=a.member_ages, status="raised", raised_at=now,
-        deadline_at=due.at, deadline_basis=due.basis, version=1,
+        household_type=a.household_type, member_ages=a.member_ages, raised_at=now,
+        deadline_at=due.at, deadline_basis=due.basis,
     )
 
 
-def _refresh(alert: Alert, a: AssessmentUpdated) -> None:
+def _refresh(alert: Alert | NewAlert, a: AssessmentUpdated) -> None:
     """The latest assessment is what the worker sees; the class and deadline only get stricter."""
     alert.assessment_id, alert.level, alert.score = a.assessment_id, a.level, a.score
     alert.portrait, alert.suggestions = a.portrait, a.suggestions
@@ -147,7 +185,7 @@ def _refresh(alert: Alert, a: AssessmentUpdated) -> None:
         alert.member_ages = a.member_ages
 
 
-def _upgrade(alert: Alert, new_class: str, deadline: _Deadlines) -> bool:
+def _upgrade(alert: Alert | NewAlert, new_class: str, deadline: _Deadlines) -> bool:
     if CLASS_SEVERITY[new_class] <= CLASS_SEVERITY[alert.alert_class]:
         return False
     alert.alert_class = new_class
@@ -166,7 +204,7 @@ def _evidence(alert_id: str, event_id: str, a: AssessmentUpdated, before: int | 
     }
 
 
-def _transition(alert: Alert, now: datetime, action: str, from_status: str | None, detail: dict[str, Any]) -> dict[str, Any]:
+def _transition(alert: Alert | NewAlert, now: datetime, action: str, from_status: str | None, detail: dict[str, Any]) -> dict[str, Any]:
     return {
         "alert_id": alert.id, "at": now, "action": action, "from_status": from_status,
         "to_status": alert.status, "actor": SYSTEM_ACTOR, "actor_role": "system", "detail": detail,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -56,26 +57,30 @@ def iso_utc(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-async def enqueue(
-    session: AsyncSession,
-    *,
-    event_type: str,
-    area_code: str,
-    dedupe_key: str,
-    data: dict[str, str],
-    now: datetime,
-    alert_id: str | None = None,
-) -> int:
-    """Queue one delivery to every active endpoint whose jurisdiction covers ``area_code``."""
+@dataclass(frozen=True)
+class Notice:
+    """One change to announce: to every endpoint whose jurisdiction covers ``area_code``."""
+
+    event_type: str
+    area_code: str
+    dedupe_key: str
+    data: dict[str, str]
+    alert_id: str | None = None
+
+
+async def enqueue(session: AsyncSession, notices: Sequence[Notice], now: datetime) -> int:
+    """Queue each notice to every active endpoint that wants it, in one insert."""
+    subscriptions = await active_subscriptions(session) if notices else ()
     rows = [
         {
-            "id": str(uuid.uuid4()), "subscription_id": sub.id, "dedupe_key": dedupe_key,
-            "event_type": event_type, "alert_id": alert_id,
-            "payload": thin_payload(event_type, now, data), "status": "pending", "attempts": 0,
+            "id": str(uuid.uuid4()), "subscription_id": sub.id, "dedupe_key": n.dedupe_key,
+            "event_type": n.event_type, "alert_id": n.alert_id,
+            "payload": thin_payload(n.event_type, now, n.data), "status": "pending", "attempts": 0,
             "next_attempt_at": now, "created_at": now,
         }
-        for sub in await active_subscriptions(session)
-        if area_code.startswith(sub.scope_prefix) and event_type in sub.event_types
+        for n in notices
+        for sub in subscriptions
+        if n.area_code.startswith(sub.scope_prefix) and n.event_type in sub.event_types
     ]
     if rows:
         # The unique (endpoint, dedupe key) makes a replayed change enqueue nothing new.

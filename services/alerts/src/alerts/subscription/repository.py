@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Caller
@@ -88,13 +88,19 @@ async def due(session: AsyncSession, sub_id: str, now: datetime, limit: int) -> 
 
 
 async def record_attempts(session: AsyncSession, outcomes: list[dict[str, Any]]) -> None:
+    """One attempt more on each delivery still pending; one statement per shape of outcome
+    (delivered, to retry, failed), each executed for all its rows at once."""
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for o in outcomes:
-        values = {k: v for k, v in o.items() if k != "id"}
-        await session.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id == o["id"], WebhookDelivery.status == "pending")
-            .values(attempts=WebhookDelivery.attempts + 1, **values)
+        shapes.setdefault(tuple(sorted(k for k in o if k != "id")), []).append(o)
+    table = WebhookDelivery.__table__
+    for keys, rows in shapes.items():
+        stmt = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"), table.c.status == "pending")
+            .values(attempts=table.c.attempts + 1, **{k: bindparam(f"b_{k}") for k in keys})
         )
+        await session.execute(stmt, [{"b_id": o["id"], **{f"b_{k}": o[k] for k in keys}} for o in rows])
 
 
 async def deliveries_page(session: AsyncSession, sub_id: str, paging: PageParams) -> Sequence[WebhookDelivery]:
