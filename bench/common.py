@@ -68,3 +68,109 @@ def _cpus() -> int:
     import os
 
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+# -- processes and HTTP load, shared by the benchmarks that drive real services -----------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_ready(url: str, process: Any, timeout: float = 90.0) -> None:
+    """Until ``url`` answers 200; fails early if ``process`` (a Popen) has exited."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: process exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url}: not up after {timeout} s")
+
+
+def pin(pid: int, core: int) -> None:
+    """Keep a process on one core (of those this process may use)."""
+    import os
+
+    cores = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(pid, {cores[core % len(cores)]})
+
+
+def stop(processes: list[Any]) -> None:
+    """SIGTERM each process (Popen), then wait; kill what has not stopped in 30 s."""
+    import signal
+    import subprocess
+
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    import psutil
+
+    return {name: sum(psutil.Process(pid).cpu_times()[:2]) for name, pid in pids.items()}
+
+
+async def http_load(urls: list[str], token: str, connections: int, seconds: float,
+                    warmup: float = 1.0) -> dict[str, Any]:
+    """GET ``urls`` in turn on ``connections`` keep-alive connections for ``seconds`` after a
+    warm-up: rate, median and p99 of the answers that were 200, errors, and every answer counted."""
+    import aiohttp
+
+    headers = {"Authorization": f"Bearer {token}"}
+    connector = aiohttp.TCPConnector(limit=connections, force_close=False)
+    latencies: list[float] = []
+    errors = 0
+    total = 0  # every answer, warm-up included: what the servers' CPU time is divided by
+    turn = 0
+    async with aiohttp.ClientSession(connector=connector) as session:
+        begin = time.perf_counter()
+        measure_from = begin + warmup
+        end = measure_from + seconds
+
+        async def worker() -> None:
+            nonlocal errors, total, turn
+            while True:
+                url = urls[turn % len(urls)]
+                turn += 1
+                started = time.perf_counter()
+                async with session.get(url, headers=headers) as response:
+                    await response.read()
+                    ok = response.status == 200
+                done = time.perf_counter()
+                total += 1
+                if done > end:
+                    return
+                if started >= measure_from:
+                    if ok:
+                        latencies.append(done - started)
+                    else:
+                        errors += 1
+
+        import asyncio
+
+        await asyncio.gather(*(worker() for _ in range(connections)))
+    latencies.sort()
+    n = len(latencies)
+    return {
+        "requests_per_second": round(n / seconds, 1),
+        "median_ms": round(latencies[n // 2] * 1000, 3) if n else None,
+        "p99_ms": round(latencies[min(n - 1, int(n * 0.99))] * 1000, 3) if n else None,
+        "errors": errors,
+        "total_requests": total,
+    }

@@ -14,13 +14,10 @@ machine than wall-clock figures are.
 # No `from __future__ import annotations`: FastAPI must see the real type of the service's
 # dependency, which is imported inside run_service.
 import argparse
-import asyncio
 import json
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,6 +25,13 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from bench.common import cpu_seconds as _cpu_seconds
+from bench.common import free_port as _free_port
+from bench.common import http_load
+from bench.common import pin as _pin
+from bench.common import stop as _stop
+from bench.common import wait_ready as _wait_ready
 
 REPO = Path(__file__).resolve().parents[1]
 SERVER_CORE = 0
@@ -116,45 +120,7 @@ def run_service(port: int, key_path: str, issuer: str) -> None:
 
 
 async def _aiohttp_load(url: str, token: str, connections: int, seconds: float) -> dict[str, Any]:
-    import aiohttp
-
-    headers = {"Authorization": f"Bearer {token}"}
-    connector = aiohttp.TCPConnector(limit=connections, force_close=False)
-    latencies: list[float] = []
-    errors = 0
-    total = 0  # every answer, warm-up included: what the servers' CPU time is divided by
-    async with aiohttp.ClientSession(connector=connector) as session:
-        begin = time.perf_counter()
-        measure_from = begin + WARMUP_SECONDS
-        end = measure_from + seconds
-
-        async def worker() -> None:
-            nonlocal errors, total
-            while True:
-                started = time.perf_counter()
-                async with session.get(url, headers=headers) as response:
-                    await response.read()
-                    ok = response.status == 200
-                done = time.perf_counter()
-                total += 1
-                if done > end:
-                    return
-                if started >= measure_from:
-                    if ok:
-                        latencies.append(done - started)
-                    else:
-                        errors += 1
-
-        await asyncio.gather(*(worker() for _ in range(connections)))
-    latencies.sort()
-    n = len(latencies)
-    return {
-        "requests_per_second": round(n / seconds, 1),
-        "median_ms": round(latencies[n // 2] * 1000, 3) if n else None,
-        "p99_ms": round(latencies[min(n - 1, int(n * 0.99))] * 1000, 3) if n else None,
-        "errors": errors,
-        "total_requests": total,
-    }
+    return await http_load([url], token, connections, seconds, WARMUP_SECONDS)
 
 
 async def _aiohttp_paired(direct: str, gateway: str, token: str, seconds: float) -> dict[str, Any]:
@@ -269,28 +235,6 @@ def run_load(
 # -- orchestration -----------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 90.0) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url}: process exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url}: not up after {timeout} s")
-
-
 def _check(url: str, token: str) -> None:
     import urllib.request
 
@@ -300,17 +244,6 @@ def _check(url: str, token: str) -> None:
             response.read()
     except OSError as exc:
         raise RuntimeError(f"{url}: the read does not work ({exc})") from None
-
-
-def _pin(pid: int, core: int) -> None:
-    cores = sorted(os.sched_getaffinity(0))
-    os.sched_setaffinity(pid, {cores[core % len(cores)]})
-
-
-def _cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
-    import psutil
-
-    return {name: sum(psutil.Process(pid).cpu_times()[:2]) for name, pid in pids.items()}
 
 
 def _measure_paired(targets: dict[str, str], token: str) -> dict[str, Any]:
@@ -511,13 +444,7 @@ def _measure_service(kind: str, generator: str) -> list[dict[str, dict[int, dict
                 )
             return rounds
         finally:
-            for process in processes:
-                process.send_signal(signal.SIGTERM)
-            for process in processes:
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            _stop(processes)
 
 
 def _med(values: list[float]) -> float:

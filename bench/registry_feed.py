@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -30,20 +29,14 @@ import httpx
 import psutil
 import sqlalchemy as sa
 
-from bench.common import postgres_url, report
+from bench.common import free_port, postgres_url, report, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 AUDIENCE = "zhongfu"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _issuer(identity) -> tuple[ThreadingHTTPServer, str]:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     documents = {"/.well-known/openid-configuration": {"issuer": base, "jwks_uri": f"{base}/jwks"},
                  "/jwks": identity.key.jwks()}
@@ -65,13 +58,13 @@ def _issuer(identity) -> tuple[ThreadingHTTPServer, str]:
     return server, base
 
 
-async def _prepare(url: str, schema: str, scale: float, batch: Path, records: int) -> dict:
+async def load_city(url: str, schema: str, scale: float) -> dict:
+    """Migrate ``schema`` and load the synthetic city at ``scale`` into it (no events)."""
     from registry.app import MIGRATIONS
     from registry.bulk import load
     from registry.profile import load_profile
     from registry.settings import RegistrySettings
     from registry.synthetic import CityGenerator
-    from registry.synthetic_feeds import write_batch
     from registry.vault import Vault
     from servicekit.db import Database
     from servicekit.migrations import upgrade
@@ -85,9 +78,28 @@ async def _prepare(url: str, schema: str, scale: float, batch: Path, records: in
     loaded = await load(db, profile, Vault.from_settings(settings), generator.households(scale), events=False,
                         today=generator.today, workers=1, settings=settings)
     await db.dispose()
-    write_batch(CityGenerator(profile.areas, profile.catalogue.code_lists), scale, records, batch)
     return {"city_households": loaded.households, "city_people": loaded.members,
-            "prepare_seconds_untimed": round(time.perf_counter() - started, 1)}
+            "load_seconds_untimed": round(time.perf_counter() - started, 1)}
+
+
+async def _prepare(url: str, schema: str, scale: float, batch: Path, records: int) -> dict:
+    from registry.profile import load_profile
+    from registry.synthetic import CityGenerator
+    from registry.synthetic_feeds import write_batch
+
+    figures = await load_city(url, schema, scale)
+    profile = load_profile(ROOT / "config")
+    write_batch(CityGenerator(profile.areas, profile.catalogue.code_lists), scale, records, batch)
+    return figures
+
+
+async def drop_schema(url: str, schema: str) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://", 1))
+    async with engine.begin() as conn:
+        await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    await engine.dispose()
 
 
 async def _outbox_count(url: str, schema: str) -> int:
@@ -100,15 +112,6 @@ async def _outbox_count(url: str, schema: str) -> int:
     return n
 
 
-async def _drop(url: str, schema: str) -> None:
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://", 1))
-    async with engine.begin() as conn:
-        await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    await engine.dispose()
-
-
 def _serve(url: str, schema: str, issuer: str, port: int) -> subprocess.Popen:
     env = os.environ | {"DATABASE_URL": url, "DB_SCHEMA": schema, "OIDC_ISSUER": issuer, "OIDC_AUDIENCE": AUDIENCE,
                         "PORT": str(port), "ENVIRONMENT": "test", "LOG_LEVEL": "WARNING",
@@ -116,16 +119,12 @@ def _serve(url: str, schema: str, issuer: str, port: int) -> subprocess.Popen:
     env.pop("OTEL_EXPORTER_OTLP_ENDPOINT")
     process = subprocess.Popen([sys.executable, "-m", "registry", "serve"], env=env, cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    process.terminate()
-    raise RuntimeError("the registry did not become ready")
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/readyz", process, timeout=300)  # slow on a busy machine
+    except BaseException:
+        process.terminate()
+        raise
+    return process
 
 
 def _deliver(port: int, token: str, batch: Path, pid: int) -> tuple[dict, float, int]:
@@ -175,7 +174,7 @@ def main() -> dict:
     process = None
     try:
         figures |= asyncio.run(_prepare(url, schema, scale, batch, records))
-        port = _free_port()
+        port = free_port()
         process = _serve(url, schema, issuer, port)
         token = identity.token("department", subject="bench-medical-insurance", dept="medical_insurance", lifetime=7200)
         result, elapsed, peak = _deliver(port, token, batch, process.pid)
@@ -185,7 +184,7 @@ def main() -> dict:
             process.terminate()
             process.wait(timeout=30)
         server.shutdown()
-        asyncio.run(_drop(url, schema))
+        asyncio.run(drop_schema(url, schema))
         batch.unlink(missing_ok=True)
     figures |= {
         "seconds": round(elapsed, 2),

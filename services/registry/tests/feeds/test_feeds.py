@@ -133,6 +133,26 @@ async def test_csv_batch(worker, health_dept):
     assert bad.status_code == 422
 
 
+async def test_csv_quoted_fields_may_hold_line_breaks(registry, worker, health_dept):
+    """A quoted field with a line break is one record, reported by its first line; the lines after
+    it keep their numbers."""
+    number, created = await _person(worker)
+    before = await head_position(registry)
+    body = ("record_id,item,resident_id,value,effective_date\n"
+            f"{rid()},chronic_disease_registration,{number},hypertension,2026-02-01\n"
+            f'"{rid()}",chronic_disease_registration,{number},"hyper\r\ntension, ""acute""",2026-02-01\n'
+            f"{rid()},pregnancy_registration,{number},true,2026-02-01\n"
+            f'"{rid()}",major_illness_diagnosis,{number},"cancer\n').encode()  # never closed
+    r = await health_dept.post("/api/v1/feeds/batches", content=body, headers={"Content-Type": "text/csv"})
+    report = r.json()
+    assert r.status_code == 201 and (report["lines"], report["applied"], report["rejected"]) == (4, 2, 2), r.text
+    rejected = (await health_dept.get(f"/api/v1/feeds/batches/{report['id']}/rejections")).json()["items"]
+    assert [(x["line"], x["reason_code"]) for x in rejected] == [(3, "invalid_value"), (6, "malformed")]
+    events = await events_since(registry, before)
+    assert [e.subject for e in events] == [created["id"]]
+    assert events[0].payload["view"]["pregnant_members"] == 1
+
+
 async def test_only_departments_deliver_and_only_their_own_items(registry, worker, health_dept):
     number, _ = await _person(worker)
     body = jsonl([feed_record(rid(), "pregnancy_registration", number, True)])

@@ -52,6 +52,7 @@ async def lines_of(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[tu
 
 
 QUEUED = 2  # checked chunks waiting to be applied
+MAX_CSV_RECORD = 64 * 1024
 
 
 @dataclass(slots=True)
@@ -61,6 +62,23 @@ class Checked:
     lines: int
     items: list[Record | Rejection]
     indexes: dict[str, str]
+
+
+async def csv_records(lines: AsyncIterator[tuple[int, bytes]]) -> AsyncIterator[tuple[int, bytes]]:
+    """CSV records from numbered lines: a quoted field may hold line breaks, so a record goes on
+    while its quotes are open; it is numbered by its first line. A record that never closes its
+    quote stops growing at MAX_CSV_RECORD bytes and goes on as it is (it will not parse)."""
+    open_record: tuple[int, bytes] | None = None
+    async for number, line in lines:
+        if open_record is not None:
+            number, line = open_record[0], open_record[1] + b"\n" + line
+            open_record = None
+        if line.count(b'"') % 2 and len(line) < MAX_CSV_RECORD:
+            open_record = (number, line)
+            continue
+        yield number, line
+    if open_record is not None:
+        yield open_record
 
 
 class BatchRun:
@@ -100,6 +118,8 @@ class BatchRun:
     async def read(self, lines: AsyncIterator[tuple[int, bytes]], queue: asyncio.Queue[Checked | None]) -> None:
         try:
             chunk: list[tuple[int, bytes]] = []
+            if self.fmt == "csv":
+                lines = csv_records(lines)
             async for number, line in lines:
                 if self.fmt == "csv" and self.header is None:
                     self.header = csv_header(line.decode("utf-8-sig", "replace"))
