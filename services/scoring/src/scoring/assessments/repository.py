@@ -72,11 +72,19 @@ async def population_facts(session: AsyncSession, chunk: int) -> AsyncIterator[S
         after = rows[-1][0]
 
 
-async def write(session: AsyncSession, batch: Batch, *, copy_threshold: int) -> None:
-    """Append the assessments and make them current (replacing the households' current rows)."""
+async def write(session: AsyncSession, batch: Batch, *, copy_threshold: int, whole_range: bool = False) -> None:
+    """Append the assessments and make them current, replacing the households' current rows.
+    ``whole_range``: the batch is every open household from its lowest id to its highest (a
+    chunk of ``population``), so the rows to replace are found by one range of the primary key
+    rather than by a list of ids (which PostgreSQL checked against every row of the table)."""
     if not batch.current:
         return
     await insert_rows(session, A.__table__, ASSESSMENT_COLUMNS, batch.assessments, copy_threshold=copy_threshold)
+    if whole_range:
+        ids = [row[0] for row in batch.current]
+        await session.execute(delete(C).where(C.household_id.between(min(ids), max(ids))))
+        await insert_rows(session, C.__table__, CURRENT_COLUMNS, batch.current, copy_threshold=copy_threshold)
+        return
     if len(batch.current) < copy_threshold:  # a few households: one upsert statement
         fn = pg_insert if is_postgres(session) else sqlite_insert
         stmt = fn(C.__table__)

@@ -72,11 +72,9 @@ async def matrix_of(session: AsyncSession, ctx: RulesContext, ids: Sequence[str]
     return matrix, again
 
 
-async def inputs(session: AsyncSession, ctx: RulesContext, rows: Sequence[SubjectRow],
-                 triggers: Mapping[str, str] | None = None) -> tuple[list[Subject], np.ndarray]:
-    """Subjects and their facts matrix."""
-    matrix, again = await facts_matrix(session, ctx, rows)
-    triggers = triggers or {}
+def subjects_of(ctx: RulesContext, rows: Sequence[SubjectRow], matrix: np.ndarray, again: Mapping[str, Any],
+                triggers: Mapping[str, str]) -> list[Subject]:
+    """The households as the rows and events name them (``matrix`` column i is ``rows[i]``)."""
     subjects = []
     for r, household_type in zip(rows, records.household_types(ctx.view, matrix), strict=True):
         prepared = again.get(r.household_id)
@@ -84,23 +82,27 @@ async def inputs(session: AsyncSession, ctx: RulesContext, rows: Sequence[Subjec
         subjects.append(Subject(r.household_id, r.version, r.area_code, r.township_code, r.district_code,
                                 r.label_masked, r.input_hash, facts, triggers.get(r.household_id, "[]"),
                                 household_type))
-    return subjects, matrix
+    return subjects
 
 
 @dataclass
 class Pending:
-    """Households whose facts are read, ready to be scored and turned into rows (no database)."""
+    """Households whose facts are read, ready to be scored and turned into rows (no database:
+    a worker thread may do it)."""
 
     rt: ModelRuntime
-    subjects: list[Subject]
+    rows: Sequence[SubjectRow]
     matrix: np.ndarray
+    again: Mapping[str, Any]  # views prepared again (another layout), by household
+    triggers: Mapping[str, str]
     previous: Mapping[str, records.Previous]
     cause: str
     unchanged: list[str]
 
     def compute(self) -> records.Batch:
         with records.gc_paused():
-            return records.build(self.rt, self.rt.evaluate(self.matrix), self.subjects, self.previous, self.cause,
+            subjects = subjects_of(self.rt.ctx, self.rows, self.matrix, self.again, self.triggers)
+            return records.build(self.rt, self.rt.evaluate(self.matrix), subjects, self.previous, self.cause,
                                  datetime.now(UTC))
 
 
@@ -121,12 +123,13 @@ async def pending(session: AsyncSession, rt: ModelRuntime, rows: Sequence[Subjec
             else:
                 keep.append(r)
         rows = keep
-    subjects, matrix = await inputs(session, rt.ctx, rows, triggers)
-    return Pending(rt, subjects, matrix, previous, cause, unchanged)
+    matrix, again = await facts_matrix(session, rt.ctx, rows)
+    return Pending(rt, rows, matrix, again, triggers or {}, previous, cause, unchanged)
 
 
-async def write(session: AsyncSession, batch: records.Batch, settings: ScoringSettings, *, wake: Wake = None) -> Outcome:
-    await repo.write(session, batch, copy_threshold=settings.copy_threshold)
+async def write(session: AsyncSession, batch: records.Batch, settings: ScoringSettings, *, wake: Wake = None,
+                whole_range: bool = False) -> Outcome:
+    await repo.write(session, batch, copy_threshold=settings.copy_threshold, whole_range=whole_range)
     await publish_many(session, batch.events, copy_threshold=settings.copy_threshold, wake=wake)
     return Outcome(len(batch.current), len(batch.events), batch.levels)
 
@@ -138,7 +141,7 @@ async def assess(session: AsyncSession, rt: ModelRuntime, rows: Sequence[Subject
     if not rows:
         return Outcome()
     work = await pending(session, rt, rows, cause=cause, triggers=triggers, force=force, previous=previous)
-    if not work.subjects:
+    if not work.rows:
         return Outcome(unchanged=work.unchanged)
     outcome = await write(session, work.compute(), settings, wake=wake)
     outcome.unchanged = work.unchanged
@@ -160,10 +163,10 @@ async def rescore_all(session: AsyncSession, rt: ModelRuntime, settings: Scoring
             done = await building if building is not None else None
             building = asyncio.ensure_future(asyncio.to_thread(work.compute))
             if done is not None:
-                total.add(await write(session, done, settings, wake=wake))
+                total.add(await write(session, done, settings, wake=wake, whole_range=True))
         if building is not None:
             done, building = await building, None
-            total.add(await write(session, done, settings, wake=wake))
+            total.add(await write(session, done, settings, wake=wake, whole_range=True))
     finally:
         if building is not None:  # a failed write: let the worker finish before the session goes
             with contextlib.suppress(Exception):
