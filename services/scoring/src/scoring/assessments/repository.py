@@ -39,6 +39,25 @@ async def previous(session: AsyncSession, ids: Sequence[str]) -> dict[str, Previ
     return out
 
 
+async def known(session: AsyncSession, ids: Sequence[str]) -> tuple[dict[str, int], dict[str, Previous]]:
+    """For the households scoring has seen among ``ids``: the version of the view it holds, and
+    its current assessment (one query, for a batch from the feed)."""
+    H = HouseholdView
+    versions: dict[str, int] = {}
+    previous: dict[str, Previous] = {}
+    postgres = is_postgres(session)
+    for part in chunked(ids, 50_000 if postgres else 5000):
+        where = (H.household_id == any_(bindparam("ids", list(part), type_=ARRAY(String(36)))) if postgres
+                 else H.household_id.in_(part))
+        stmt = (select(H.household_id, H.version, *PREVIOUS_COLUMNS[1:]).where(where)
+                .outerjoin(C, C.household_id == H.household_id))
+        for r in await fetch(session, stmt):
+            versions[r[0]] = r[1]
+            if r[2] is not None:
+                previous[r[0]] = Previous._make(r[2:])
+    return versions, previous
+
+
 async def population(session: AsyncSession, chunk: int) -> AsyncIterator[tuple[list[SubjectRow], dict[str, Previous]]]:
     """Every open household, in chunks in household id order, with its current assessment."""
     H = HouseholdView

@@ -38,14 +38,6 @@ class SubjectRow(NamedTuple):
     layout: str
 
 
-async def versions(session: AsyncSession, ids: Sequence[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for part in chunked(ids):
-        rows = await session.execute(select(T.household_id, T.version).where(T.household_id.in_(part)))
-        out.update({r[0]: r[1] for r in rows})
-    return out
-
-
 async def store(session: AsyncSession, rows: Sequence[dict[str, Any]], *, known: Mapping[str, int],
                 copy_threshold: int) -> None:
     """Store views (``view`` as canonical JSON text): households scoring has never seen are

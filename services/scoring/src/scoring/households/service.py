@@ -58,7 +58,7 @@ async def apply(session: AsyncSession, runtimes: Runtimes, changes: Sequence[Hou
         triggers.setdefault(c.household_id, []).extend(c.triggers)
         if c.household_id not in newest or c.version > newest[c.household_id].version:
             newest[c.household_id] = c
-    stored = await repo.versions(session, list(newest))
+    stored, previous = await assessments.known(session, list(newest))
     fresh = [c for c in newest.values() if c.household_id not in stored or c.version > stored[c.household_id]]
     if not fresh:
         return Outcome()
@@ -93,7 +93,8 @@ async def apply(session: AsyncSession, runtimes: Runtimes, changes: Sequence[Hou
         log.warning("no active scoring model: %d household views stored, not scored", len(subjects))
         return Outcome()
     outcome = await assess(session, rt, subjects, settings, cause="household_changed",
-                           triggers={hid: triggers_json(t) for hid, t in triggers.items() if t}, wake=wake)
+                           triggers={hid: triggers_json(t) for hid, t in triggers.items() if t}, wake=wake,
+                           previous=previous)
     # Same facts, perhaps a new place or label: the current assessment follows the household.
     for hid in outcome.unchanged:
         c = newest[hid]
