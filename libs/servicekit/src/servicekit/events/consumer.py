@@ -147,6 +147,7 @@ class FeedConsumer:
         feed_path: str = "/internal/feed",
         lease_check_seconds: float = 5.0,
         prefetch: bool = True,
+        page_model: type[FeedPage] = FeedPage,
     ) -> None:
         self.name = name
         self.client = client
@@ -161,6 +162,8 @@ class FeedConsumer:
         # (``apply`` locks the cursor row), the lease only keeps replicas from contending.
         self.lease_check_seconds = lease_check_seconds
         self.prefetch = prefetch
+        # A FeedPage subclass whose events type their ``data``: parsed in one pass from JSON.
+        self.page_model = page_model
         self._stopping = asyncio.Event()
         self._position: int | None = None  # the cursor as of our last commit; None: read it
         self._next: tuple[int, asyncio.Future[list[Event]]] | None = None  # (after, page) fetched ahead
@@ -184,7 +187,7 @@ class FeedConsumer:
         if response.status_code == 410:
             raise FeedGone()
         response.raise_for_status()
-        return FeedPage.model_validate_json(response.content).events
+        return self.page_model.model_validate_json(response.content).events
 
     async def apply(self, events: list[Event]) -> int:
         """Apply one batch in one transaction; returns how many events took effect."""

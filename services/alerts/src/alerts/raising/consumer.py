@@ -18,7 +18,7 @@ from servicekit.http import ServiceClient, TokenProvider
 
 from alerts.profile import Profile
 from alerts.raising import repository, service
-from alerts.raising.schemas import AssessmentUpdated, SnapshotItem
+from alerts.raising.schemas import AssessmentPage, AssessmentUpdated, SnapshotItem
 from alerts.settings import AlertsSettings
 
 log = logging.getLogger(__name__)
@@ -103,5 +103,5 @@ def make_consumer(app: FastAPI, client: ScoringClient | None = None) -> FeedCons
 
     return FeedConsumer(
         name=FEED_NAME, client=client, db=app.state.db, handler=make_handler(profile), resync=do_resync,
-        batch_size=settings.scoring_batch_size, wait_seconds=settings.scoring_wait_seconds,
+        batch_size=settings.scoring_batch_size, wait_seconds=settings.scoring_wait_seconds, page_model=AssessmentPage,
     )

@@ -11,6 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from servicekit.events import Event
+from servicekit.events.outbox import FeedPage
+
 AREA = r"^\d{12}$"
 
 
@@ -56,3 +59,16 @@ class AssessmentUpdated(BaseModel):
 
 class SnapshotItem(AssessmentUpdated):
     """One item of scoring's ``/internal/snapshot/assessments`` (the latest per household)."""
+
+
+class AssessmentEvent(Event):
+    """A feed event whose data is read straight from the page's JSON as an assessment; one that
+    does not fit stays a plain dict, to be reported and skipped by the handler."""
+
+    data: AssessmentUpdated | dict[str, Any] = Field(union_mode="left_to_right")
+
+
+class AssessmentPage(FeedPage):
+    """A page of scoring's feed, parsed in one pass (a backlog spends its time parsing)."""
+
+    events: list[AssessmentEvent]
