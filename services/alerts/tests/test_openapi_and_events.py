@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from fakes import assessment
 from helpers import alerts_of
 
@@ -75,6 +77,26 @@ async def test_alert_disposed_event_matches_the_contract(svc, feed):
         "disposition", "policies", "services", "needs_confirmed", "household_type", "member_ages", "disposed_at",
     }
     assert event.payload["label_masked"] == "张*明户" and event.payload["disposed_at"].endswith("Z")
+
+
+@pytest.mark.parametrize("sent", [True, False])
+async def test_alert_disposed_carries_household_type_and_ages_when_scoring_sends_them(svc, feed, sent):
+    from test_workflow import step, visit
+    from helpers import outbox_events, worker
+
+    extra = {"household_type": "tekun", "member_ages": [8, 41, 79]} if sent else {}
+    a = assessment(level=1, previous_level=1, triggers=["major_illness_diagnosed"], **extra)
+    await feed.publish(a)
+    # a later assessment without them (a scoring that does not send them) forgets nothing
+    await feed.publish(assessment(household_id=a["household_id"], level=1, previous_level=1, triggers=["job_lost"]))
+    [alert] = await alerts_of(svc, a["household_id"])
+    async with worker(svc) as c:
+        assert (await step(c, alert.id, "accept", {"worker_name": "王社工"})).status_code == 200
+        assert (await step(c, alert.id, "verification", visit())).status_code == 200
+        assert (await step(c, alert.id, "disposition", {"kind": "no_need", "reason": "Family manages"})).status_code == 200
+    [event] = await outbox_events(svc, "alert.disposed", alert.id)
+    expected = ("tekun", [8, 41, 79]) if sent else (None, [])
+    assert (event.payload["household_type"], event.payload["member_ages"]) == expected
 
 
 async def test_snapshot_for_consumers_that_fell_behind(svc, feed):
