@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -59,4 +60,8 @@ def create_app(settings: RegistrySettings | None = None, *, profile: CityProfile
     app = create_service_app(settings, spec(), **kw)
     app.state.profile = profile
     app.state.vault = Vault.from_settings(settings)
+    # The profile (3,222 villages, the catalogue) and the app live as long as the process: keep
+    # them out of the garbage collector's scans, which a department batch, allocating millions
+    # of small objects, otherwise pays for again and again (about 15% of its CPU).
+    gc.freeze()
     return app
