@@ -76,13 +76,6 @@ class ViewField:
         return self.type in ("int", "float", "date")
 
 
-class _SaidMissing:
-    """Marks a value the registry named as missing (whatever it sent)."""
-
-
-_SAID_MISSING = _SaidMissing()
-
-
 @dataclass(frozen=True)
 class Prepared:
     """One household's facts, ready to score: the row, and what was done to make it."""
@@ -195,10 +188,11 @@ class ViewCatalogue:
         for f in self.fields:
             name = f.name
             values = [v.get(name) for v in views]
-            if anyone_said:
-                for i in range(n):
-                    if name in said[i]:
-                        values[i] = _SAID_MISSING
+            # Said missing: unknown whatever was sent (None here, so a column of numbers keeps
+            # the fast path; a sentinel in it sent every column of a batch down the slow one).
+            said_here = [i for i in range(n) if name in said[i]] if anyone_said else []
+            for i in said_here:
+                values[i] = None
             kinds = set(map(type, values))
             column = matrix[f.index]
             if f.type in ("int", "float") and kinds <= plain:
@@ -220,17 +214,18 @@ class ViewCatalogue:
                 column[column < 0] = np.nan
             else:
                 for i, value in enumerate(values):
-                    if value is None or value is _SAID_MISSING:
+                    if value is None:
                         continue
                     number = self.encode_value(f, value)
                     if number is None:
                         notes[i][1].append(name)
                     else:
                         column[i] = number
-            if type(None) in kinds or _SaidMissing in kinds:
-                for i, value in enumerate(values):
+            if type(None) in kinds:
+                said_set = set(said_here)
+                for i in [i for i, value in enumerate(values) if value is None]:
                     # as in prepare: said missing, or null where a value is due, or absent
-                    if value is _SAID_MISSING or (value is None and (not f.nullable or name not in views[i])):
+                    if i in said_set or not f.nullable or name not in views[i]:
                         notes[i][0].append(name)
             if f.lo is not None and f.hi is not None:
                 with np.errstate(invalid="ignore"):
