@@ -76,6 +76,11 @@ async def run(url: str) -> dict:
 
     app = create_app(settings, registry_transport=transport, registry_token=no_token, start_consumers=False)
     engine, db, profile = app.state.engine, app.state.db, app.state.engine.profile
+    # The stand-in registry (every event and view, ~1.5 GB) lives in this process: the service's
+    # own footprint is the process before the registry is filled plus what catching up adds.
+    import psutil
+
+    service_base = psutil.Process().memory_info().rss
     try:
         started = time.perf_counter()
         matrix, missing = generate(profile.ctx.view, HOUSEHOLDS, seed=20261129, unknown_rate=0.005)
@@ -90,6 +95,7 @@ async def run(url: str) -> dict:
         await models.bootstrap(engine)
 
         consumer = registry_consumer(app, transport, no_token)
+        before_catch_up = psutil.Process().memory_info().rss
         with PeakMemory() as memory:
             start = time.perf_counter()
             applied = 0
@@ -118,6 +124,7 @@ async def run(url: str) -> dict:
         async with dropper.begin() as conn:
             await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         await dropper.dispose()
+    service = service_base + memory.peak - before_catch_up
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
     figures = {
@@ -128,10 +135,11 @@ async def run(url: str) -> dict:
         "single event to commit, p50 (ms)": round(p50, 1),
         "single event to commit, p99 (ms)": round(p99, 1),
         "single events measured": len(latencies),
-        "peak RSS during catch-up (MB)": round(memory.peak / 2**20),
+        "peak RSS during catch-up, stand-in registry included (MB)": round(memory.peak / 2**20),
+        "service: RSS before the registry + growth during catch-up (MB)": round(service / 2**20),
     }
     goals = {"catch-up": "< 60 s", "single event p99": "<= 20 ms", "memory": "< 1024 MB"}
-    met = {"catch-up": catch_up < 60, "single event p99": p99 <= 20, "memory": memory.peak < 2**30}
+    met = {"catch-up": catch_up < 60, "single event p99": p99 <= 20, "memory": service < 2**30}
     return report("scoring_events", figures, goals, met)
 
 
