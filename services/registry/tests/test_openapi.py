@@ -10,7 +10,7 @@ OPERATIONS = {
     "declarations:accept", "declarations:get", "declarations:list", "declarations:reject", "declarations:submit",
     "feed:read", "feeds:batch-rejections", "feeds:catalogue", "feeds:deliver-batch", "feeds:deliver-record",
     "feeds:get-batch", "feeds:health", "feeds:list-batches",
-    "households:add-member", "households:change-status", "households:create", "households:fact-history",
+    "households:add-member", "households:change-status", "households:close", "households:create", "households:fact-history",
     "households:get", "households:list", "households:list-surveys", "households:mine", "households:record-survey",
     "households:status-history", "households:update",
     "leads:dismiss", "leads:get", "leads:list", "leads:open-household",

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from servicekit.auth import OFFICIALS, Role
 from servicekit.concurrency import check_version, expected_version, set_etag
 from servicekit.db import TransactionalRoute
-from servicekit.errors import Forbidden, NotFound
+from servicekit.errors import Conflict, Forbidden, NotFound
 from servicekit.idempotency import Idempotency
 from servicekit.pagination import Page, Paging, paginate
 
@@ -20,7 +20,7 @@ from registry.facts import repository as facts_repo
 from registry.facts.schemas import FactPublic
 from registry.households import present, repository, service
 from registry.households.schemas import (
-    Channel, HouseholdCreate, HouseholdCreated, HouseholdPublic, HouseholdSummary, HouseholdUpdate, OffRegisterSource,
+    Channel, CloseIn, HouseholdCreate, HouseholdCreated, HouseholdPublic, HouseholdSummary, HouseholdUpdate, OffRegisterSource,
     OwnHouseholdStatus, RegisterStatus, StatusChangeIn, StatusChangePublic, SurveyIn, SurveyPublic,
 )
 from registry.households.tables import Household
@@ -40,6 +40,8 @@ async def household_for_write(household_id: HouseholdId, ctx: Ctx, _caller: Offi
     expected = expected_version(request)
     household = await service.load_in_scope(ctx, household_id, for_update=True)
     check_version(expected, household.version)
+    if household.closed_on is not None:
+        raise Conflict("The household is closed (注销); it can be read, not changed.")
     return household
 
 
@@ -124,6 +126,15 @@ async def update_household(body: HouseholdUpdate, household: HouseholdForWrite, 
 async def change_status(body: StatusChangeIn, _caller: Deciders, _idem: Idempotency, household: HouseholdForWrite,
                         ctx: Ctx, response: Response) -> HouseholdPublic:
     await service.change_status(ctx, household, body)
+    return await full_view(ctx, household, response)
+
+
+@router.post("/{household_id}/close", operation_id="households:close",
+             summary="Close a household (注销) with the reason; its history stays, it becomes read-only",
+             response_model=HouseholdPublic, responses=problems(ONE, BODY, IDEMPOTENT, IF_MATCH, CONFLICT))
+async def close_household(body: CloseIn, _caller: Deciders, _idem: Idempotency, household: HouseholdForWrite,
+                          ctx: Ctx, response: Response) -> HouseholdPublic:
+    await service.close(ctx, household, body)
     return await full_view(ctx, household, response)
 
 

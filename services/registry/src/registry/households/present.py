@@ -34,7 +34,7 @@ def household(h: Household, member_rows: list[Member], areas: AreaTree, today: d
         address_masked=f"{area.name}***" if h.address_enc else None,
         members=[members.public(m, today) for m in member_rows], facts=facts_public(h.facts),
         view=h.view, missing=h.missing, version=h.version, synthetic=h.synthetic,
-        created_at=h.created_at, updated_at=h.updated_at,
+        closed_on=h.closed_on, closed_reason=h.closed_reason, created_at=h.created_at, updated_at=h.updated_at,
     )
 
 

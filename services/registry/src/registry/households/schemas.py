@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -69,6 +69,15 @@ class StatusChangeIn(BaseModel):
     reason: str | None = Field(default=None, max_length=200)
 
 
+class CloseIn(BaseModel):
+    """Closing a household (注销): why, and from when (default today)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=200, examples=["全户迁出本市"])
+    effective_date: date | None = None
+
+
 class SurveyIn(BaseModel):
     """A door-to-door visit (走访排摸) and what was found."""
 
@@ -107,6 +116,8 @@ class HouseholdPublic(BaseModel):
     missing: list[str] | None
     version: int
     synthetic: bool
+    closed_on: date | None = Field(default=None, description="Closed (注销) from this date; read-only since")
+    closed_reason: str | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -137,7 +148,7 @@ class HouseholdSummary(BaseModel):
 class StatusChangePublic(BaseModel):
     from_status: RegisterStatus | None
     from_source: OffRegisterSource | None
-    to_status: RegisterStatus
+    to_status: RegisterStatus | Literal["closed"] = Field(description="`closed` when the household was closed (注销)")
     to_source: OffRegisterSource | None
     effective_date: date
     reason: str | None

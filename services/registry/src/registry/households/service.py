@@ -25,7 +25,7 @@ from registry.facts.vocabulary import FACTS, Change, Provenance, apply, value_of
 from registry.households import repository
 from registry.households.changes import mark, publish_changes
 from registry.households.schemas import (
-    HouseholdCreate, HouseholdUpdate, PendingReview, StatusChangeIn, SurveyIn,
+    CloseIn, HouseholdCreate, HouseholdUpdate, PendingReview, StatusChangeIn, SurveyIn,
 )
 from registry.households.present import label
 from registry.households.tables import Household, StatusChange, Survey
@@ -37,6 +37,7 @@ from registry.reconciliation.service import open_case
 
 TABLE = "households"
 ON_REGISTER = ("dibao", "dibian", "tekun")
+CLOSED = "closed"  # in the status history: the household was closed (注销)
 
 
 def check_area(ctx: Context, code: str, location: str, problems: Problems) -> None:
@@ -191,6 +192,24 @@ async def change_status(ctx: Context, household: Household, body: StatusChangeIn
             triggers += detect(ctx.profile.triggers, [change], facts, None)
             await facts_service.remember(ctx.session, facts_service.history([change], household.id, None, ctx.now))
     mark(ctx.session, household, "status_changed", triggers)
+    await publish_changes(ctx.session, ctx.profile, ctx.today, ctx.now)
+
+
+async def close(ctx: Context, household: Household, body: CloseIn) -> None:
+    """Close a household (注销): its history stays, its status history says when and why, and
+    household.changed says ``closed``; from then on it is read-only."""
+    effective = body.effective_date or ctx.today
+    if effective > ctx.today:
+        problems = Problems()
+        problems.add("body.effective_date", "future_date", "The effective date is in the future.")
+        problems.raise_if_any()
+    ctx.session.add(StatusChange(
+        id=new_id(), household_id=household.id, from_status=household.register_status,
+        from_source=household.off_register_source, to_status=CLOSED, to_source=None, effective_date=effective,
+        reason=body.reason, actor=ctx.actor, role=ctx.caller.role.value, at=ctx.now,
+    ))
+    household.closed_on, household.closed_reason = effective, body.reason
+    mark(ctx.session, household, "closed")
     await publish_changes(ctx.session, ctx.profile, ctx.today, ctx.now)
 
 

@@ -36,6 +36,9 @@ class Household(SQLModel, table=True):
     missing: list[str] | None = Field(default=None, sa_column=json(nullable=True))
     version: int = Field(default=1, sa_column=counter(1))
     synthetic: bool = Field(default=False, sa_column=flag())
+    # Closed (注销): kept with its history, read-only from then on.
+    closed_on: date | None = Field(default=None, sa_column=day(nullable=True))
+    closed_reason: str | None = Field(default=None, sa_column=text(200, nullable=True))
     created_by: str = Field(sa_column=text(128))
     created_at: datetime = Field(sa_column=moment())
     updated_at: datetime = Field(sa_column=moment())
