@@ -35,7 +35,17 @@ def postgres_url() -> str:
         finally:
             await conn.close()
 
-    asyncio.run(create())
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(create())
+    else:
+        # Called from inside an event loop: create the database from a thread of its own.
+        import threading
+
+        worker = threading.Thread(target=asyncio.run, args=(create(),))
+        worker.start()
+        worker.join()
     return DEFAULT_URL
 
 
