@@ -101,7 +101,7 @@ async def write(session: AsyncSession, batch: Batch, *, copy_threshold: int, who
     await insert_rows(session, A.__table__, ASSESSMENT_COLUMNS, batch.assessments, copy_threshold=copy_threshold)
     if whole_range:
         ids = [row[0] for row in batch.current]
-        await session.execute(delete(C).where(C.household_id.between(min(ids), max(ids))))
+        await (await session.connection()).execute(delete(C).where(C.household_id.between(min(ids), max(ids))))
         await insert_rows(session, C.__table__, CURRENT_COLUMNS, batch.current, copy_threshold=copy_threshold)
         return
     if len(batch.current) < copy_threshold:  # a few households: one upsert statement

@@ -134,20 +134,6 @@ async def write(session: AsyncSession, batch: records.Batch, settings: ScoringSe
     return Outcome(len(batch.current), len(batch.events), batch.levels)
 
 
-async def assess(session: AsyncSession, rt: ModelRuntime, rows: Sequence[SubjectRow], settings: ScoringSettings, *,
-                 cause: str, triggers: Mapping[str, str] | None = None, force: bool = False, wake: Wake = None,
-                 previous: Mapping[str, records.Previous] | None = None) -> Outcome:
-    """Assess the households with the model (see ``pending``)."""
-    if not rows:
-        return Outcome()
-    work = await pending(session, rt, rows, cause=cause, triggers=triggers, force=force, previous=previous)
-    if not work.rows:
-        return Outcome(unchanged=work.unchanged)
-    outcome = await write(session, work.compute(), settings, wake=wake)
-    outcome.unchanged = work.unchanged
-    return outcome
-
-
 async def rescore_all(session: AsyncSession, rt: ModelRuntime, settings: ScoringSettings, *, wake: Wake = None) -> Outcome:
     """Every open household with the model (an activation), chunk by chunk in one transaction.
 

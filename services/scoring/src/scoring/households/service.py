@@ -7,6 +7,7 @@ once, and the changed households are scored together by the kernel.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -16,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.events import Event
 from scoring.assessments import repository as assessments
-from scoring.assessments.service import Outcome, Wake, assess, facts_json, triggers_json
+from scoring.assessments.service import Outcome, Wake, facts_json, pending, triggers_json, write
+from scoring.engine.runtime import SMALL_BATCH
 from scoring.engine.runtimes import NoActiveModel, Runtimes
 from scoring.households import repository as repo
 from scoring.households.repository import SubjectRow
@@ -86,15 +88,26 @@ async def apply(session: AsyncSession, runtimes: Runtimes, changes: Sequence[Hou
             continue
         subjects.append(SubjectRow(c.household_id, c.version, c.area_code, c.township_code, c.district_code,
                                    c.label_masked, digest, facts, features, ctx.view.layout))
-    await repo.store(session, rows, known=stored, copy_threshold=settings.copy_threshold)
-    if closed:
-        await assessments.drop_current(session, closed)
     if rt is None:
+        await repo.store(session, rows, known=stored, copy_threshold=settings.copy_threshold)
+        if closed:
+            await assessments.drop_current(session, closed)
         log.warning("no active scoring model: %d household views stored, not scored", len(subjects))
         return Outcome()
-    outcome = await assess(session, rt, subjects, settings, cause="household_changed",
-                           triggers={hid: triggers_json(t) for hid, t in triggers.items() if t}, wake=wake,
-                           previous=previous)
+    # The facts are in hand (no query needed to score them): a large batch is scored in a worker
+    # thread while PostgreSQL takes in its views.
+    work = await pending(session, rt, subjects, cause="household_changed", previous=previous,
+                         triggers={hid: triggers_json(t) for hid, t in triggers.items() if t})
+    storing = repo.store(session, rows, known=stored, copy_threshold=settings.copy_threshold)
+    if len(work.rows) > SMALL_BATCH:
+        batch, _ = await asyncio.gather(asyncio.to_thread(work.compute), storing)
+    else:
+        await storing
+        batch = work.compute() if work.rows else None
+    if closed:
+        await assessments.drop_current(session, closed)
+    outcome = await write(session, batch, settings, wake=wake) if batch is not None else Outcome()
+    outcome.unchanged = work.unchanged
     # Same facts, perhaps a new place or label: the current assessment follows the household.
     for hid in outcome.unchanged:
         c = newest[hid]
