@@ -98,16 +98,13 @@ class Probe:
 
     def run(self) -> float | None:
         """Seconds from the department record to the alert in the inbox (None: not within 30 s)."""
-        run = uuid.uuid4().hex[:10]
-        head = rid.generate("330106", date(1960, 5, 17), uuid.uuid4().int % 500 * 2 + 1, "male")
-        body = {
-            "area_code": VILLAGE, "address": f"合成路 {run[:4]} 号", "register_status": "dibao", "channel": "survey",
-            "members": [{"resident_id": head, "name": "欧阳振华", "relation": "head", "phone": "13800001234",
-                         "facts": [{"fact": "employment_status", "value": "unemployed"}]}],
-            "facts": [{"fact": "income_wages_m", "value": 0}, {"fact": "rent_m", "value": 900}],
-        }
-        r = self.gw.post("/api/v1/households", json=body,
-                         headers={**self.tokens["village-worker"], "Idempotency-Key": f"latency-{run}"})
+        for _attempt in range(5):  # a synthetic ID number may already be someone's: 409, draw again
+            run = uuid.uuid4().hex[:10]
+            born = date(1940, 1, 1) + timedelta(days=uuid.uuid4().int % 12_000)
+            head = rid.generate("330106", born, uuid.uuid4().int % 500 * 2 + 1, "male")
+            r = self._register(run, head)
+            if r.status_code != 409:
+                break
         r.raise_for_status()
         household_id = r.json()["id"]
         self._assessed(household_id)  # the diagnosis must find the household known downstream
@@ -119,6 +116,16 @@ class Probe:
         if not self._wait(household_id, lambda alert: "major_illness" in _rule_codes(alert)):
             return None
         return time.monotonic() - sent
+
+    def _register(self, run: str, head: str) -> httpx.Response:
+        body = {
+            "area_code": VILLAGE, "address": f"合成路 {run[:4]} 号", "register_status": "dibao", "channel": "survey",
+            "members": [{"resident_id": head, "name": "欧阳振华", "relation": "head", "phone": "13800001234",
+                         "facts": [{"fact": "employment_status", "value": "unemployed"}]}],
+            "facts": [{"fact": "income_wages_m", "value": 0}, {"fact": "rent_m", "value": 900}],
+        }
+        return self.gw.post("/api/v1/households", json=body,
+                            headers={**self.tokens["village-worker"], "Idempotency-Key": f"latency-{run}"})
 
 
 def _rule_codes(alert: dict[str, Any]) -> set[str]:
