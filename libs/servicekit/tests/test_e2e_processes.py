@@ -103,11 +103,13 @@ async def test_exactly_once_through_kills_and_restarts(tmp_path):
                         assert r.status_code == 201, r.text
 
                 await produce(300, "a")
-                consumer_env = service_env(consumer_settings, consumer_port, issuer, KIT_PRODUCER_URL=producer_url, KIT_SLOW_MS="10")
+                consumer_env = service_env(consumer_settings, consumer_port, issuer, KIT_PRODUCER_URL=producer_url, KIT_SLOW_MS="40")
                 consumer = Proc([str(HERE / "kitapp" / "serve.py")], consumer_env, tmp_path / "consumer.log").start()
                 procs.append(consumer)
                 await wait_ready(f"http://127.0.0.1:{consumer_port}/readyz")
-                # Let it get into a batch (50 events x 10 ms), then kill it without warning.
+                # Let it get into a batch (50 events x 40 ms: the 300 take 12 s, so a test process
+                # starved for seconds on a busy machine still kills it half-way), then kill it
+                # without warning.
                 deadline = time.monotonic() + 30
                 while (await copies(consumer_db))[0] < 50 and time.monotonic() < deadline:
                     await asyncio.sleep(0.05)
