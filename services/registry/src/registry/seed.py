@@ -9,14 +9,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from collections.abc import Iterable
+from datetime import date
+from itertools import chain
 from pathlib import Path
+
+import yaml
 
 from servicekit.db import Database
 
 from registry.bulk import load
 from registry.profile import load_profile
 from registry.settings import RegistrySettings
-from registry.synthetic import CityGenerator
+from registry.synthetic import CityGenerator, SyntheticHousehold
 from registry.synthetic_feeds import write_batch
 from registry.vault import Vault
 
@@ -37,18 +42,29 @@ def seed_command(settings: RegistrySettings, argv: list[str]) -> int:
         write_batch(generator, args.scale, args.records, args.batch)
         print(f"registry: wrote {args.records} records to {args.batch}")
         return 0
-    return asyncio.run(_seed(settings, profile, generator, args.scale, not args.no_events))
+    demo = _demo_households(settings.config_dir / "registry" / "demo-households.yaml", generator)
+    return asyncio.run(_seed(settings, profile, chain(demo, generator.households(args.scale)), args.scale,
+                             not args.no_events, generator.today))
 
 
-async def _seed(settings: RegistrySettings, profile, generator: CityGenerator, scale: float, events: bool) -> int:
+def _demo_households(path: Path, generator: CityGenerator) -> list[SyntheticHousehold]:
+    """The walk-throughs' demo families, first (an absent file means none)."""
+    if not path.exists():
+        return []
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return [generator.demo_household(spec) for spec in raw.get("households", [])]
+
+
+async def _seed(settings: RegistrySettings, profile, households: Iterable[SyntheticHousehold], scale: float,
+                events: bool, today: date) -> int:
     db = Database.from_settings(settings, pool_size=2)
     started = time.perf_counter()
     try:
         # Past a small city, seal in a second process while PostgreSQL copies (a worker costs a
         # few seconds to start, more than a small city takes).
         workers = 1 if scale >= 0.2 and db.is_postgres else 0
-        report = await load(db, profile, Vault.from_settings(settings), generator.households(scale), events=events,
-                            today=generator.today, workers=workers, settings=settings)
+        report = await load(db, profile, Vault.from_settings(settings), households, events=events,
+                            today=today, workers=workers, settings=settings)
     finally:
         await db.dispose()
     print(f"registry: synthetic city at scale {scale}: {report.households} households and {report.members} people "

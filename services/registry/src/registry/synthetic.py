@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from servicekit.resident_id import generate
+from servicekit.resident_id import generate, validate
 
 from registry.profile.areas import AreaTree, Level
 
@@ -80,6 +80,7 @@ class CityGenerator:
         self.seed = seed
         self.today = today or date(2026, 11, 28)
         self.villages = [a for a in areas.by_level[Level.village]]
+        self._village_by_code = {v.code: v for v in self.villages}
         self.village_weights = [1.3 if v.kind == "village" else 0.8 for v in self.villages]
         self.major = sorted(code_lists["major_illnesses"])
         self.chronic = sorted(code_lists["chronic_conditions"])
@@ -129,6 +130,33 @@ class CityGenerator:
             location=(round(lat + rng.gauss(0, 0.003), 6), round(lon + rng.gauss(0, 0.003), 6)), facts={},
         )
         h.members = self._members(rng, i, h, size)
+        h.facts = self._household_facts(rng, h)
+        return h
+
+    def demo_household(self, spec: dict[str, Any]) -> SyntheticHousehold:
+        """A demo family of ``config/registry/demo-households.yaml``: its people as written
+        there, its other facts drawn like the city's (deterministically, from its key)."""
+        rng = random.Random(f"{self.seed}:demo:{spec['key']}")
+        village = self._village_by_code.get(spec["area_code"])
+        if village is None:
+            raise ValueError(f"demo household {spec['key']}: {spec['area_code']} is not a village of the city profile")
+        lat, lon = village.centroid
+        h = SyntheticHousehold(
+            id=str(uuid.uuid5(NAMESPACE, f"demo:household:{spec['key']}")), area_code=village.code,
+            register_status=spec["register_status"], off_register_source=spec.get("off_register_source"),
+            status_since=self._past(rng, 700), channel=spec.get("channel", "survey"),
+            rural_hukou=village.kind == "village", address=spec["address"], location=(lat, lon), facts={},
+        )
+        size = len(spec["members"])
+        for j, m in enumerate(spec["members"]):
+            rid = validate(m["resident_id"], today=self.today)
+            self._taken.add(rid.number)
+            age = (self.today - rid.birth_date).days // 365
+            h.members.append(SyntheticMember(
+                id=str(uuid.uuid5(NAMESPACE, f"demo:member:{spec['key']}:{j}")), resident_id=rid.number,
+                name=m["name"], phone=m.get("phone"), sex=rid.sex, birth_date=rid.birth_date,
+                relation=m["relation"], facts=self._person_facts(rng, age, h, size),
+            ))
         h.facts = self._household_facts(rng, h)
         return h
 

@@ -96,3 +96,31 @@ async def test_sealing_in_a_worker_process_loads_the_same(registry):
         count = (await s.execute(select(func.count()).select_from(Member)
                                  .where(Member.household_id.in_([h.id for h in households])))).scalar_one()
     assert count == sum(len(h.members) for h in households)
+
+
+async def test_the_demo_families_load_with_the_people_the_walkthroughs_name(registry):
+    from pathlib import Path
+
+    import pytest
+
+    from registry.seed import _demo_households
+
+    generator = _generator(registry)
+    config = Path(__file__).resolve().parents[4] / "config" / "registry" / "demo-households.yaml"
+    [family] = _demo_households(config, generator)
+    assert family.area_code == "330106001001" and family.register_status == "dibao"
+    assert [(m.resident_id, m.relation, m.sex) for m in family.members] == [
+        ("330106199003070014", "head", "male"),
+        ("330106199003070022", "spouse", "female"),
+        ("330106201506010048", "child", "female"),
+    ]
+    assert family.facts and all(m.facts for m in family.members)
+    # The generated city never hands a demo number to someone else.
+    city = [m.resident_id for h in generator.households(0.002) for m in h.members]
+    assert not set(city) & {m.resident_id for m in family.members}
+    report = await load(registry.db, registry.app.state.profile, registry.app.state.vault, [family],
+                        today=generator.today)
+    assert report.households == 1 and report.members == 3
+    with pytest.raises(ValueError, match="not a village"):
+        generator.demo_household({"key": "x", "area_code": "330106001000", "register_status": "dibao",
+                                  "address": "x", "members": []})
