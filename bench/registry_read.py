@@ -166,6 +166,65 @@ def main() -> dict[str, Any]:
     )
 
 
+async def _in_process(scale: float, reads: int, profile: str | None) -> dict[str, Any]:
+    """Registry CPU per masked household read, in-process (raw ASGI calls, no HTTP, no gateway),
+    on PostgreSQL: steadier than the HTTP figures on a shared machine. With ``profile`` the reads
+    run under cProfile and the stats are written there."""
+    import cProfile
+    import time
+
+    from registry.app import create_app
+    from registry.settings import RegistrySettings
+    from servicekit.testing import TestIdentity, running_service, settings_for_tests
+
+    url = postgres_url()
+    schema = f"bench_registry_read_{uuid.uuid4().hex[:6]}"
+    try:
+        await load_city(url, schema, scale)
+        township, ids = await _township_households(url, schema)
+        identity = TestIdentity()
+        settings = settings_for_tests(RegistrySettings, database_url=url, db_schema=schema, config_dir=ROOT / "config",
+                                      log_level="WARNING")
+        async with running_service(create_app, settings, identity) as svc:
+            token = identity.token("town_worker", area=township, subject="bench-town-worker").encode()
+            app = svc.app
+
+            async def read(hid: str) -> int:
+                scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+                         "scheme": "http", "path": f"/api/v1/households/{hid}", "raw_path": f"/api/v1/households/{hid}".encode(),
+                         "query_string": b"", "root_path": "", "headers": [(b"host", b"registry"), (b"authorization", b"Bearer " + token)],
+                         "client": ("127.0.0.1", 1), "server": ("registry", 80)}
+                status = 0
+
+                async def receive() -> dict[str, Any]:
+                    return {"type": "http.request", "body": b"", "more_body": False}
+
+                async def send(message: dict[str, Any]) -> None:
+                    nonlocal status
+                    if message["type"] == "http.response.start":
+                        status = message["status"]
+
+                await app(scope, receive, send)
+                return status
+
+            for hid in ids[:50]:  # warm up: prepared statements, caches
+                if await read(hid) != 200:
+                    raise RuntimeError("the read does not work")
+            profiler = cProfile.Profile(time.process_time) if profile else None
+            cpu, wall = time.process_time(), time.perf_counter()
+            if profiler:
+                profiler.enable()
+            for i in range(reads):
+                await read(ids[i % len(ids)])
+            if profiler:
+                profiler.disable()
+                profiler.dump_stats(profile)
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    finally:
+        await drop_schema(url, schema)
+    return {"reads": reads, "cpu_ms_per_read": round(cpu / reads * 1e3, 3), "wall_ms_per_read": round(wall / reads * 1e3, 3)}
+
+
 def _cli(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.registry_read")
     sub = parser.add_subparsers(dest="role", required=True)
@@ -175,12 +234,18 @@ def _cli(argv: list[str]) -> None:
     load.add_argument("--connections", type=int, required=True)
     load.add_argument("--seconds", type=float, required=True)
     sub.add_parser("run")
+    inproc = sub.add_parser("in-process", help="registry CPU per read, in-process on PostgreSQL")
+    inproc.add_argument("--scale", type=float, default=0.02)
+    inproc.add_argument("--reads", type=int, default=3000)
+    inproc.add_argument("--profile", help="write cProfile stats to this file")
     args = parser.parse_args(argv)
     if args.role == "load":
         import uvloop
 
         urls = json.loads(Path(args.urls).read_text())
         print(json.dumps(uvloop.run(http_load(urls, args.token, args.connections, args.seconds))))
+    elif args.role == "in-process":
+        print(json.dumps(asyncio.run(_in_process(args.scale, args.reads, args.profile))))
     else:
         main()
 

@@ -208,7 +208,13 @@ def get_session(request: Request) -> AsyncSession:
     return session
 
 
-Session = Annotated[AsyncSession, Depends(get_session)]
+async def _session(request: Request) -> AsyncSession:
+    """``get_session`` as a dependency; async, so FastAPI does not hand it to a worker thread
+    on every request."""
+    return get_session(request)
+
+
+Session = Annotated[AsyncSession, Depends(_session)]
 
 __all__ = [
     "Database", "Session", "TransactionalRoute", "after_commit", "commit", "unit_of_work",

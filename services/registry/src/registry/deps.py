@@ -51,7 +51,8 @@ class Context:
         return self.caller.subject[:128]
 
 
-def get_context(request: Request, session: Session, caller: CurrentCaller) -> Context:
+async def get_context(request: Request, session: Session, caller: CurrentCaller) -> Context:
+    # async: a plain function would be run in a worker thread for every request.
     return Context(session, caller, request.app.state.profile, request.app.state.vault, request.app.state.settings, utcnow())
 
 

@@ -202,3 +202,28 @@ async def test_village_worker_records_a_survey(registry):
     async with registry.client("town_worker", area=TOWNSHIP) as town:
         surveys = (await town.get(f"/api/v1/households/{created['id']}/surveys")).json()
     assert surveys["items"][0]["actor"] == "village-1"
+
+
+async def test_read_document_is_what_the_response_model_serialises(registry, worker):
+    """The read by id encodes its document itself; it must be, field for field and format for
+    format, the JSON of HouseholdPublic built from the same rows (the OpenAPI contract)."""
+    from registry.households import present, repository
+    from registry.households.tables import Household
+
+    body = household(members=[member("head", facts=[{"fact": "employment_status", "value": "unemployed"}]),
+                              member("child", birth=date(2012, 5, 1))],
+                     facts=[{"fact": "rent_m", "value": 900.5}, {"fact": "income_wages_m", "value": 0}],
+                     location=[30.25, 120.16])
+    hid = (await create(worker, body))["id"]
+    r = await worker.get(f"/api/v1/households/{hid}")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    async with registry.db.sessionmaker() as s:
+        h = await s.get(Household, hid)
+        rows = await repository.members_of(s, hid)
+        expected = present.household(h, rows, load_profile(registry.settings.config_dir).areas, date.today())
+    assert r.json() == expected.model_dump(mode="json")
+    document = r.json()
+    assert len(document["members"]) == 2 and {f["fact"] for f in document["facts"]} >= {"rent_m", "income_wages_m"}
+    member_facts = [f for m in document["members"] for f in m["facts"]]
+    assert [f["value"] for f in member_facts if f["fact"] == "employment_status"] == ["unemployed"]
+    assert all(f["received_at"].endswith("Z") for f in document["facts"] + member_facts)  # stored "+00:00"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from servicekit.audit import AuditAction, record
+from servicekit.audit import AuditAction, entry, insert, record
 from servicekit.errors import TooManyRequests
 
 from registry.audit import repository
@@ -19,6 +19,13 @@ REVEALED_FIELDS = ("resident_id", "name", "phone", "birth_date", "address")
 
 def household_read(ctx: Context, household_id: str, area_code: str, fields: tuple[str, ...] = HOUSEHOLD_FIELDS) -> None:
     record(ctx.session, ctx.caller, AuditAction.read_masked, "household", household_id, fields, area_code=area_code)
+
+
+async def household_read_now(ctx: Context, household_id: str, area_code: str) -> None:
+    """``household_read``, inserted at once as one statement (the masked read by id, the hottest
+    path, has nothing else to flush)."""
+    await insert(ctx.session, entry(ctx.caller, AuditAction.read_masked, "household", household_id, HOUSEHOLD_FIELDS,
+                                    None, area_code))
 
 
 def households_listed(ctx: Context, items: list[tuple[str, str]]) -> None:

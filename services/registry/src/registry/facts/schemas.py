@@ -35,3 +35,13 @@ def facts_public(facts: dict[str, Any]) -> list[FactPublic]:
                    effective_date=entry["eff"], received_at=entry["at"])
         for key, entry in sorted(facts.items())
     ]
+
+
+def facts_documents(facts: dict[str, Any]) -> list[dict[str, Any]]:
+    """``facts_public`` as plain dicts, serialised alike (dates and times parsed, so that a JSON
+    encoder writes them as pydantic does)."""
+    return [
+        {"fact": key, "value": entry["v"], "source": entry["src"], "record_id": entry.get("rec"),
+         "effective_date": date.fromisoformat(entry["eff"]), "received_at": datetime.fromisoformat(entry["at"])}
+        for key, entry in sorted(facts.items())
+    ]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from servicekit.crypto import mask_name
 
-from registry.facts.schemas import facts_public
+from registry.facts.schemas import facts_documents, facts_public
 from registry.households.schemas import AreaRef, HouseholdPublic, HouseholdSummary, StatusChangePublic, SurveyPublic
 from registry.households.tables import Household, StatusChange, Survey
 from registry.members import service as members
@@ -36,6 +37,24 @@ def household(h: Household, member_rows: list[Member], areas: AreaTree, today: d
         view=h.view, missing=h.missing, version=h.version, synthetic=h.synthetic,
         closed_on=h.closed_on, closed_reason=h.closed_reason, created_at=h.created_at, updated_at=h.updated_at,
     )
+
+
+def household_document(h: Any, member_rows: list[Any], areas: AreaTree, today: date) -> dict[str, Any]:
+    """The masked read as a plain document, field for field what ``household`` serialises to
+    (the read path skips building and re-validating the pydantic models); ``h`` and
+    ``member_rows`` are the rows of ``repository.read_in_scope``."""
+    area = area_ref(areas, h.area_code)
+    return {
+        "id": h.id, "area": {"code": area.code, "name": area.name, "township_code": area.township_code,
+                             "township_name": area.township_name, "district_code": area.district_code,
+                             "district_name": area.district_name, "centroid": area.centroid},
+        "register_status": h.register_status, "off_register_source": h.off_register_source,
+        "status_since": h.status_since, "channel": h.channel, "rural_hukou": h.rural_hukou,
+        "label_masked": h.label_masked, "address_masked": f"{area.name}***" if h.has_address else None,
+        "members": [members.public_document(m, today) for m in member_rows], "facts": facts_documents(h.facts),
+        "view": h.view, "missing": h.missing, "version": h.version, "synthetic": h.synthetic,
+        "closed_on": h.closed_on, "closed_reason": h.closed_reason, "created_at": h.created_at, "updated_at": h.updated_at,
+    }
 
 
 def summary(h: Household) -> HouseholdSummary:

@@ -16,7 +16,7 @@ from registry.audit import service as audit
 from registry.columns import new_id
 from registry.deps import Context
 from registry.facts import service as facts_service
-from registry.facts.schemas import facts_public
+from registry.facts.schemas import facts_documents, facts_public
 from registry.facts.vocabulary import Change, value_of
 from registry.households import repository as households_repo
 from registry.households.tables import Household
@@ -122,6 +122,16 @@ def public(m: Member, today: date) -> MemberPublic:
         deceased=value_of(m.facts, "deceased_on") is not None, facts=facts_public(m.facts), version=m.version,
         synthetic=m.synthetic, updated_at=m.updated_at,
     )
+
+
+def public_document(m: Any, today: date) -> dict[str, Any]:
+    """``public`` as a plain dict (see ``households.present.household_document``)."""
+    return {
+        "id": m.id, "household_id": m.household_id, "resident_id_masked": m.resident_masked,
+        "name_masked": m.name_masked, "phone_masked": m.phone_masked, "sex": m.sex, "age": age(m.birth_date, today),
+        "relation": m.relation, "deceased": value_of(m.facts, "deceased_on") is not None,
+        "facts": facts_documents(m.facts), "version": m.version, "synthetic": m.synthetic, "updated_at": m.updated_at,
+    }
 
 
 async def load_in_scope(ctx: Context, member_id: str, *, for_update: bool = False) -> tuple[Member, Household]:
