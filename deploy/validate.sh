@@ -52,7 +52,7 @@ for name in "${overlays[@]}"; do
 done
 
 # compose.yaml: `docker compose config` where the compose plugin exists (it needs no daemon);
-# tests/deploy/test_manifests.py checks the file's structure either way.
+# tests/deploy/test_compose.py checks the file's structure either way.
 if (( ! $# )) && docker compose version >/dev/null 2>&1; then
     if docker compose -f "$repo_root/compose.yaml" config --quiet; then
         echo "ok   compose.yaml (docker compose config)"

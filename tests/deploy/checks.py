@@ -28,15 +28,23 @@ UID = 10001
 PORTS = {"gateway": 8000, "registry": 8001, "scoring": 8002, "alerts": 8003, "matching": 8004}
 DB_SERVICES = ("registry", "scoring", "alerts", "matching")
 
-# Who may open a connection to whom inside the namespace: (client, server, port).
+# Workers: Deployments that run a process's image and settings without serving its API
+# (docs/alerts.md "Processes"): deployment name -> the process. They answer the kubelet's
+# probes only, so they have a PodDisruptionBudget but no Service and no autoscaler.
+WORKERS = {"alerts-worker": "alerts"}
+# What tells the alerts API from its worker: the API runs none of the background work.
+API_ONLY_SETTINGS = {"CONSUME_SCORING": "false", "RUN_DISPATCHER": "false", "RUN_SWEEPER": "false"}
+
+# Who may open a connection to whom inside the namespace: (client, server, port). A client
+# that is not a process's server pod is named with its component: "alerts (worker)".
 TRAFFIC = {
     *(("gateway", name, PORTS[name]) for name in DB_SERVICES),
     ("scoring", "registry", 8001),
-    ("alerts", "scoring", 8002),
+    ("alerts (worker)", "scoring", 8002),
     ("matching", "alerts", 8003),
 }
-# The development issuer lives in the gateway: every service fetches its keys there.
-DEV_ISSUER_TRAFFIC = {(name, "gateway", 8000) for name in DB_SERVICES}
+# The development issuer lives in the gateway: every service (and worker) fetches its keys there.
+DEV_ISSUER_TRAFFIC = {(name, "gateway", 8000) for name in (*DB_SERVICES, "alerts (worker)")}
 
 # Egress rules open to any destination may only name these ports (PostgreSQL, Redis, OTLP).
 ANY_DESTINATION_PORTS = {5432, 6379, 4318}
@@ -198,6 +206,10 @@ def hardening_problems(docs: list[dict]) -> list[str]:
                 if "secret" in volume and not mount.get("readOnly"):
                     problems.append(f"{at}: secret mounted writable")
             if where.startswith("Deployment/"):
+                behind_service = any(
+                    selects(_service_selector(s), template["metadata"]["labels"])
+                    for s in of_kind(docs, "Service")
+                )
                 for probe, path in (
                     ("startupProbe", "/livez"),
                     ("livenessProbe", "/livez"),
@@ -208,7 +220,9 @@ def hardening_problems(docs: list[dict]) -> list[str]:
                         problems.append(f"{at}: {probe} is not GET {path} (got {got})")
                 pre_stop = (container.get("lifecycle") or {}).get("preStop") or {}
                 pause = (pre_stop.get("sleep") or {}).get("seconds")
-                if not pause:
+                if not behind_service:
+                    pass  # no endpoints to drain (a worker): SIGTERM may come at once
+                elif not pause:
                     problems.append(f"{at}: no preStop pause for endpoints to drain")
                 elif spec.get("terminationGracePeriodSeconds", 30) < pause + 20:
                     problems.append(f"{at}: grace period leaves under 20 s after the preStop pause")
@@ -225,7 +239,8 @@ def _service_selector(service: dict) -> dict | None:
 
 
 def coverage_problems(docs: list[dict]) -> list[str]:
-    """Every Deployment: exactly one PDB, one HPA and one Service, none of which reaches past it."""
+    """Every Deployment: exactly one PDB, one HPA and one Service, none of which reaches past it.
+    A declared worker (WORKERS): one PDB, and no HPA or Service (nothing calls it)."""
     problems = []
     for deployment in of_kind(docs, "Deployment"):
         name = deployment["metadata"]["name"]
@@ -242,13 +257,16 @@ def coverage_problems(docs: list[dict]) -> list[str]:
             == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
         ]
         services = [s for s in of_kind(docs, "Service") if selects(_service_selector(s), labels)]
-        for what, found in (
-            ("PodDisruptionBudget", pdbs),
-            ("HorizontalPodAutoscaler", hpas),
-            ("Service", services),
+        served = 0 if name in WORKERS else 1
+        for what, found, want in (
+            ("PodDisruptionBudget", pdbs, 1),
+            ("HorizontalPodAutoscaler", hpas, served),
+            ("Service", services, served),
         ):
-            if len(found) != 1:
-                problems.append(f"Deployment/{name}: {len(found)} {what} objects select it, want 1")
+            if len(found) != want:
+                problems.append(
+                    f"Deployment/{name}: {len(found)} {what} objects select it, want {want}"
+                )
     # Nothing but the Deployment's own pods behind its PDB and Service (not the migration Job's).
     for where, template in pod_specs(docs):
         labels = template["metadata"]["labels"]

@@ -14,10 +14,12 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 from checks import (
+    API_ONLY_SETTINGS,
     DB_SERVICES,
     PORTS,
     REPO,
     UID,
+    WORKERS,
 )
 
 
@@ -31,7 +33,13 @@ def _depends(service: dict) -> dict[str, str]:
 
 def test_compose_has_the_whole_suite():
     services = compose()["services"]
-    assert set(services) == {"postgres", "redis", *PORTS, *(f"{n}-migrate" for n in DB_SERVICES)}
+    assert set(services) == {
+        "postgres",
+        "redis",
+        *PORTS,
+        *WORKERS,
+        *(f"{n}-migrate" for n in DB_SERVICES),
+    }
     assert services["postgres"]["image"].split(":")[1].startswith("16")
 
 
@@ -74,6 +82,25 @@ def test_compose_processes_wait_for_their_migration_and_check_readyz():
         assert "OIDC_ISSUER" not in process["environment"]
     for backing in ("postgres", "redis"):
         assert services[backing]["healthcheck"]["test"]
+
+
+def test_compose_alerts_runs_as_its_api_and_its_worker():
+    """The same image, command, env and start-up order; only the background settings differ."""
+    services = compose()["services"]
+    api = services["alerts"]
+    assert {k: api["environment"].get(k) for k in API_ONLY_SETTINGS} == API_ONLY_SETTINGS
+    for worker_name, process in WORKERS.items():
+        worker, api = services[worker_name], services[process]
+        background = {k: worker["environment"][k] for k in API_ONLY_SETTINGS}
+        assert set(background.values()) == {"true"}, background
+        rest = {k: v for k, v in worker["environment"].items() if k not in API_ONLY_SETTINGS}
+        assert rest == {k: v for k, v in api["environment"].items() if k not in API_ONLY_SETTINGS}
+        for key in ("image", "command", "depends_on", "healthcheck"):
+            assert worker[key] == api[key], key
+        assert _depends(worker)[f"{process}-migrate"] == "service_completed_successfully"
+        assert "ports" not in worker
+        # Nothing waits on the worker: the suite is usable while it catches up.
+        assert not any(worker_name in _depends(s) for s in services.values())
 
 
 def test_compose_publishes_the_gateway_only_and_hardens_the_app():

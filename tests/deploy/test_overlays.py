@@ -102,6 +102,9 @@ def test_hardening_check_catches_a_weak_pod():
     container["securityContext"]["capabilities"] = {"add": ["NET_ADMIN"]}
     del container["resources"]["limits"]
     del container["readinessProbe"]
+    # The alerts API sits behind a Service: its pods need the pause while endpoints drain.
+    api = next(d for d in of_kind(docs, "Deployment") if d["metadata"]["name"] == "alerts")
+    del api["spec"]["template"]["spec"]["containers"][0]["lifecycle"]
     job = of_kind(docs, "Job")[0]["spec"]["template"]["spec"]
     job["securityContext"]["runAsUser"] = 0
     job["containers"][0]["securityContext"].pop("runAsUser")
@@ -112,6 +115,7 @@ def test_hardening_check_catches_a_weak_pod():
         "no limits",
         "readinessProbe is not GET /readyz",
         "not runAsNonRoot",
+        "Deployment/alerts/alerts: no preStop pause",
     ):
         assert expected in found
 
@@ -135,6 +139,34 @@ def test_coverage_check_catches_a_missing_pdb_and_a_greedy_selector():
     found = "\n".join(coverage_problems(docs))
     assert "Deployment/alerts: 0 PodDisruptionBudget" in found
     assert "Service/registry also selects Job/registry-migrate" in found
+
+
+def test_coverage_check_still_wants_an_hpa_for_the_api_but_none_for_the_worker():
+    """The worker exception is declared (checks.WORKERS), so it cannot excuse an API Deployment."""
+    docs = copy.deepcopy(docs_of("prod"))
+    docs = [
+        d
+        for d in docs
+        if not (d["kind"] == "HorizontalPodAutoscaler" and d["metadata"]["name"] == "alerts")
+        and not (d["kind"] == "PodDisruptionBudget" and d["metadata"]["name"] == "alerts-worker")
+    ]
+    # The worker exposed after all: a Service and an autoscaler aimed at it.
+    [service] = [s for s in of_kind(docs, "Service") if s["metadata"]["name"] == "alerts"]
+    service = copy.deepcopy(service)
+    service["metadata"]["name"] = "alerts-worker"
+    service["spec"]["selector"]["app.kubernetes.io/component"] = "worker"
+    hpa = copy.deepcopy(of_kind(docs, "HorizontalPodAutoscaler")[0])
+    hpa["metadata"]["name"] = "alerts-worker"
+    hpa["spec"]["scaleTargetRef"]["name"] = "alerts-worker"
+    docs += [service, hpa]
+    found = "\n".join(coverage_problems(docs))
+    for expected in (
+        "Deployment/alerts: 0 HorizontalPodAutoscaler objects select it, want 1",
+        "Deployment/alerts-worker: 0 PodDisruptionBudget objects select it, want 1",
+        "Deployment/alerts-worker: 1 HorizontalPodAutoscaler objects select it, want 0",
+        "Deployment/alerts-worker: 1 Service objects select it, want 0",
+    ):
+        assert expected in found
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
