@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from servicekit.auth import Caller, JWTVerifier, Role, jurisdiction_prefix
+from servicekit.auth import CLOCK_SKEW_SECONDS, Caller, JWTVerifier, Role, jurisdiction_prefix
 from servicekit.errors import Unauthorized
 from servicekit.testing import TEST_AUDIENCE, TEST_ISSUER, TestIdentity
 from servicekit.tokens import SigningKey, standard_claims
@@ -127,3 +127,40 @@ def test_jurisdiction_prefixes():
     assert not town.can_see_area("330106002001")
     assert Caller(subject="c", role=Role.city_admin).can_see_area("330106002001")
     assert not Caller(subject="p", role=Role.partner).can_see_area("330106001001")
+
+
+async def test_a_checked_token_is_remembered_but_its_claims_checked_each_time(ident, monkeypatch):
+    from servicekit import auth
+
+    decodes = 0
+    real_decode = auth.jwt.decode
+
+    def counting(*args, **kw):
+        nonlocal decodes
+        decodes += 1
+        return real_decode(*args, **kw)
+
+    monkeypatch.setattr(auth.jwt, "decode", counting)
+    now = [time.time()]
+
+    async def fetch():
+        return ident.key.jwks()
+
+    verifier = JWTVerifier(TEST_ISSUER, TEST_AUDIENCE, fetch_jwks=fetch, clock=lambda: now[0], cache_size=2)
+    token = ident.key.sign(standard_claims(issuer=TEST_ISSUER, audience=TEST_AUDIENCE, subject="u", lifetime=10,
+                                           now=now[0], extra={"role": "city_admin"}))
+    first = await verifier.verify(token)
+    first["sub"] = "tampered"  # a caller changing its copy changes nothing remembered
+    assert (await verifier.verify(token))["sub"] == "u" and decodes == 1
+    now[0] += 10 + CLOCK_SKEW_SECONDS + 1  # past exp: refused although remembered
+    with pytest.raises(Unauthorized):
+        await verifier.verify(token)
+    # A forged signature is never remembered as good, and the memory stays bounded.
+    forged = token[: token.rindex(".") + 1] + "A" * 20
+    for _ in range(2):
+        with pytest.raises(Unauthorized):
+            await verifier.verify(forged)
+    for i in range(5):
+        await verifier.verify(ident.key.sign(standard_claims(issuer=TEST_ISSUER, audience=TEST_AUDIENCE, subject=f"s{i}",
+                                                             now=now[0], extra={"role": "city_admin"})))
+    assert len(verifier._verified) <= 2

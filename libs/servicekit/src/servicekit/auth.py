@@ -118,7 +118,14 @@ JwksFetcher = Callable[[], Awaitable[dict[str, Any]]]
 
 
 class JWTVerifier:
-    """Checks bearer tokens against the issuer's JWKS."""
+    """Checks bearer tokens against the issuer's JWKS.
+
+    A token whose signature checked out is remembered for ``cache_seconds`` (at most
+    ``cache_size`` tokens, oldest dropped first): a client sends the same token with every
+    request, and the signature check is most of the cost of a cheap read. Its claims (expiry,
+    not-before, issuer, audience) are still checked on every use, so a cached token never
+    outlives its ``exp``.
+    """
 
     def __init__(
         self,
@@ -130,8 +137,14 @@ class JWTVerifier:
         cooldown_seconds: float = 30.0,
         algorithms: Collection[str] = ALLOWED_ALGORITHMS,
         clock: Callable[[], float] = time.time,
+        cache_seconds: float = 60.0,
+        cache_size: int = 10_000,
     ) -> None:
         self.issuer = issuer.rstrip("/")
+        self.cache_seconds = cache_seconds
+        self.cache_size = cache_size
+        # token -> (its claims, remembered until); insertion order gives FIFO eviction.
+        self._verified: dict[str, tuple[dict[str, Any], float]] = {}
         self.audience = audience
         self.algorithms = tuple(algorithms)
         self.cooldown = cooldown_seconds
@@ -185,6 +198,20 @@ class JWTVerifier:
         raise Unauthorized("The token was signed with an unknown key.")
 
     async def verify(self, token: str) -> dict[str, Any]:
+        hit = self._verified.get(token)
+        if hit is not None:
+            if self._clock() < hit[1]:
+                self._check_claims(hit[0])
+                return dict(hit[0])
+            self._verified.pop(token, None)
+        claims = await self._verify_signed(token)
+        if self.cache_size > 0 and self.cache_seconds > 0:
+            if len(self._verified) >= self.cache_size:
+                self._verified.pop(next(iter(self._verified)))
+            self._verified[token] = (claims, self._clock() + self.cache_seconds)
+        return dict(claims)
+
+    async def _verify_signed(self, token: str) -> dict[str, Any]:
         header = _peek_header(token)
         alg = header.get("alg")
         if alg not in self.algorithms:
