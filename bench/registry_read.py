@@ -3,6 +3,7 @@
 
     .venv/bin/python -m bench registry_read
     REGISTRY_READ_CITY_SCALE=1.0 .venv/bin/python -m bench registry_read
+    .venv/bin/python -m bench.registry_read in-process [--reads 3000] [--profile FILE]   # registry CPU per read
 
 Real processes: the gateway (with its development issuer) and the registry on PostgreSQL with the
 synthetic city loaded; the registry trusts the gateway's issuer as in `make run`. A township
