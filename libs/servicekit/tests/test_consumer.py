@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from kitapp.app import MIGRATIONS, KitSettings, Note
 from servicekit.db import Database
 from servicekit.events import FeedConsumer, PostgresLease
+from servicekit.events.consumer import LocalLease, make_lease
 from servicekit.events.feed import current_head
 from servicekit.http import ServiceClient
 from servicekit.tables import ConsumerCursor
@@ -141,9 +142,13 @@ async def test_resync_when_feed_pruned(kit, consumer_db):
     assert resynced and await consumer.cursor() == resynced[0]
 
 
-async def test_postgres_lease_is_exclusive(consumer_db):
+async def test_the_lease_is_exclusive_on_postgres_and_local_on_sqlite(consumer_db):
     if not consumer_db.is_postgres:
-        pytest.skip("advisory locks exist only on PostgreSQL; the embedded default runs one consumer")
+        # The embedded default runs one process: its lease is always its own.
+        lease = make_lease(consumer_db, "lease-test")
+        assert isinstance(lease, LocalLease)
+        assert await lease.acquire() and await lease.still_held()
+        return
     first, second = PostgresLease(consumer_db, "lease-test"), PostgresLease(consumer_db, "lease-test")
     assert await first.acquire()
     assert not await second.acquire()

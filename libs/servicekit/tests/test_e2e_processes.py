@@ -71,9 +71,10 @@ def service_env(settings: KitSettings, port: int, issuer: str, **extra: str) -> 
 
 
 async def copies(db: Database) -> tuple[int, int]:
-    async with db.sessionmaker() as s:
-        total = (await s.execute(select(func.count()).select_from(Note))).scalar_one()
-        distinct = (await s.execute(select(func.count(func.distinct(Note.text))))).scalar_one()
+    # A reading connection: on SQLite it never queues for the write lock the consumer holds.
+    async with db.reading() as conn:
+        total = (await conn.execute(select(func.count()).select_from(Note))).scalar_one()
+        distinct = (await conn.execute(select(func.count(func.distinct(Note.text))))).scalar_one()
     return total, distinct
 
 

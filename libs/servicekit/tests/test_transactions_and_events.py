@@ -137,3 +137,19 @@ async def test_readiness_knows_schema_behind_and_ahead(kit):
         async with kit.db.engine.begin() as conn:
             await conn.execute(sa.text("DELETE FROM alembic_version"))
             await conn.execute(sa.text("INSERT INTO alembic_version (version_num) VALUES ('kitapp_0001')"))
+
+
+async def test_reads_and_probes_do_not_queue_behind_a_writer(kit):
+    """On SQLite every transaction takes the write lock up front (BEGIN IMMEDIATE); a reading
+    connection begins deferred, so it answers while a writer holds the lock, and sees only what
+    is committed. On PostgreSQL both simply work."""
+    before = await count_events(kit.db)
+    async with kit.db.sessionmaker() as writer:
+        await writer.execute(OutboxEvent.__table__.update().where(OutboxEvent.position < 0).values(type="x"))
+        # The writer now holds its transaction (and on SQLite the write lock) open.
+        async with asyncio.timeout(5):  # busy_timeout is 30 s: a queued reader would not make it
+            async with kit.db.reading() as conn:
+                assert (await conn.execute(select(func.count()).select_from(OutboxEvent))).scalar_one() == before
+            async with kit.client("town_worker", area=TOWNSHIP) as c:
+                assert (await c.get("/readyz")).status_code == 200
+        await writer.rollback()

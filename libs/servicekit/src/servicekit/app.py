@@ -278,7 +278,7 @@ async def readiness(app: FastAPI, settings: ServiceSettings, spec: ServiceSpec) 
     db: Database = app.state.db
     try:
         async with asyncio.timeout(2.0):
-            async with db.engine.connect() as conn:
+            async with db.reading() as conn:
                 await conn.execute(text("SELECT 1"))
             checks["database"] = "ok"
             if spec.migrations_dir is not None:

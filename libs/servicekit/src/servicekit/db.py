@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from servicekit.settings import ServiceSettings
@@ -70,6 +70,16 @@ class Database:
         kw.setdefault("pool_size", settings.db_pool_size)
         return cls(settings.effective_database_url, schema=settings.effective_db_schema, **kw)
 
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads only. On SQLite its transactions begin deferred, so probes and
+        other reads never queue behind a writer (a feed consumer draining a backlog holds the
+        write lock batch after batch); writing through it is a mistake SQLite may refuse."""
+        async with self.engine.connect() as connection:
+            if not self.is_postgres:
+                connection = await connection.execution_options(**{_SQLITE_DEFERRED: True})
+            yield connection
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 
@@ -80,6 +90,9 @@ def _ensure_sqlite_dir(url: str) -> None:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+_SQLITE_DEFERRED = "servicekit_sqlite_deferred"
 
 
 def _sqlite_pragmas(engine: AsyncEngine) -> None:
@@ -96,7 +109,10 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read-only connection (Database.reading) begins deferred: in WAL mode it reads a
+        # snapshot and never waits for the write lock, which a busy writer could hold for long.
+        deferred = conn.get_execution_options().get(_SQLITE_DEFERRED, False)
+        conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
 
 async def db_now(session: AsyncSession) -> datetime:

@@ -99,7 +99,7 @@ async def migration_state(db: Database, migrations_dir: Path) -> str:
         )
         return set(ctx.get_current_heads())
 
-    async with db.engine.connect() as connection:
+    async with db.reading() as connection:
         revisions = await connection.run_sync(current)
     if revisions == heads:
         return "ok"

@@ -126,6 +126,10 @@ def make_lease(db: Database, name: str) -> Lease:
     return PostgresLease(db, name) if db.is_postgres else LocalLease()
 
 
+# Between two batches on SQLite: longer than the busy handler's first waits (1-10 ms).
+SQLITE_WRITER_PAUSE = 0.02
+
+
 class FeedGone(Exception):
     """The producer pruned past our cursor: resynchronise."""
 
@@ -299,8 +303,13 @@ class FeedConsumer:
                             if not await self.lease.still_held():
                                 break
                             check_at = time.monotonic() + self.lease_check_seconds
-                        await self.step(wait=self.wait_seconds)
+                        applied = await self.step(wait=self.wait_seconds)
                         backoff = 0.5
+                        if applied and not self.db.is_postgres:
+                            # SQLite has one write lock: behind a backlog the next batch would
+                            # take it again at once, and the API's writers, waiting in SQLite's
+                            # busy handler, would starve until the backlog is gone.
+                            await self._sleep(SQLITE_WRITER_PAUSE)
                 finally:
                     await self._drop_fetched_ahead()
                     await self.lease.release()
