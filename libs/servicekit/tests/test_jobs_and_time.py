@@ -48,6 +48,17 @@ async def test_db_now_is_aware_utc_and_close(kit):
     assert abs((now - datetime.now(UTC)).total_seconds()) < 60
 
 
+async def test_db_now_has_sub_second_precision(kit):
+    """Two transactions 20 ms apart see two different times (SQLite's CURRENT_TIMESTAMP alone
+    would give the same whole second)."""
+    async with kit.db.sessionmaker() as s:
+        first = await db_now(s)
+    await asyncio.sleep(0.02)
+    async with kit.db.sessionmaker() as s:
+        second = await db_now(s)
+    assert second > first
+
+
 def test_utc_datetime_refuses_naive_and_returns_aware():
     t = UTCDateTime()
     with pytest.raises(ValueError):

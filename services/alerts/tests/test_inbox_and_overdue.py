@@ -117,7 +117,7 @@ async def test_sweeper_warns_then_marks_overdue_and_escalates(svc, feed):
 
 async def test_sweeper_uses_the_database_clock(svc, feed):
     """A deadline a few seconds ahead of the database's clock is not overdue, whatever the pod thinks."""
-    from alerts.storage import db_now
+    from servicekit.db import db_now
 
     town = new_township()
     [alert_id] = await raise_in(svc, feed, town, 1, level=2, trigger="member_born")

@@ -116,8 +116,14 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
 
 
 async def db_now(session: AsyncSession) -> datetime:
-    """The database's clock, aware UTC: deadlines and sweeps never trust a pod's clock."""
-    value = (await session.execute(select(func.current_timestamp()))).scalar_one()
+    """The database's clock, aware UTC: deadlines and sweeps never trust a pod's clock. On
+    PostgreSQL the transaction's start; on SQLite now, to the millisecond (its CURRENT_TIMESTAMP
+    has whole seconds only)."""
+    if session.get_bind().dialect.name == "postgresql":
+        clock = func.current_timestamp()
+    else:
+        clock = func.strftime("%Y-%m-%d %H:%M:%f", "now")
+    value = (await session.execute(select(clock))).scalar_one()
     if isinstance(value, str):  # SQLite answers with text
         value = datetime.fromisoformat(value)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -1,4 +1,5 @@
-"""Small storage helpers shared by the domains: UTC timestamps, the database's clock, upserts.
+"""Small storage helpers shared by the domains: UTC timestamps and upserts (the
+database's clock is servicekit.db.db_now).
 
 Deadlines and the sweeper run on the database's clock, never a pod's: every pod then agrees on
 what is overdue, however its own clock drifts.
@@ -9,12 +10,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import BigInteger, DateTime, Integer
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import TypeDecorator
 
+from servicekit.db import dialect_insert
 from servicekit.tables import JSONType  # noqa: F401  (re-exported for the domains' tables)
 
 BigId = BigInteger().with_variant(Integer, "sqlite")
@@ -44,17 +44,7 @@ def is_postgres(session: AsyncSession) -> bool:
     return session.bind is not None and session.bind.dialect.name == "postgresql"
 
 
-async def db_now(session: AsyncSession) -> datetime:
-    """The database's current time (on PostgreSQL, the transaction's start), as aware UTC."""
-    if is_postgres(session):
-        value = (await session.execute(text("SELECT CURRENT_TIMESTAMP"))).scalar_one()
-        return value.astimezone(UTC)
-    raw = (await session.execute(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"))).scalar_one()
-    return datetime.fromisoformat(raw).replace(tzinfo=UTC)
-
-
 def insert_for(session: AsyncSession, table: Any) -> Any:
     """A dialect insert (for ON CONFLICT) for this session's database, of the table itself: rows
     given as dicts go straight to the driver, without the ORM's bulk bookkeeping."""
-    table = getattr(table, "__table__", table)
-    return pg_insert(table) if is_postgres(session) else sqlite_insert(table)
+    return dialect_insert(session)(getattr(table, "__table__", table))

@@ -16,13 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Caller
 from servicekit.concurrency import check_version
+from servicekit.db import db_now
 from servicekit.errors import Conflict, FieldIssue, NotFound, Unprocessable
 
 from alerts.alert import events, repository
 from alerts.alert.schemas import AcceptRequest, Disposition, PolicyReferral, ServiceReferral, VerificationRequest
 from alerts.alert.tables import Alert, Verification
 from alerts.profile import Profile
-from alerts.storage import db_now
 
 NOT_FOUND = "No alert with that id is in your jurisdiction."
 # A verification cannot claim to have happened later than now (allowing for clock skew).

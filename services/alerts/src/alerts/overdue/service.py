@@ -9,12 +9,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.db import Database, unit_of_work
+from servicekit.db import Database, db_now, unit_of_work
 
 from alerts.alert import events, repository
 from alerts.alert.tables import Alert
 from alerts.profile import Profile
-from alerts.storage import db_now
 
 SWEEPER = "system:sweeper"
 

@@ -17,6 +17,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from servicekit.db import db_now
+
 from alerts.alert import events, repository as alerts_repo
 from alerts.alert.tables import Alert
 from alerts.deadline.rules import Deadline, compute_deadline
@@ -24,7 +26,6 @@ from alerts.profile import CLASS_SEVERITY, Profile
 from alerts.raising import repository
 from alerts.raising.rules import fired_rules
 from alerts.raising.schemas import AssessmentUpdated
-from alerts.storage import db_now
 
 SYSTEM_ACTOR = "system:rules"
 

@@ -21,9 +21,8 @@ import httpx
 from fastapi import FastAPI
 
 from servicekit.crypto import FieldCipher
-from servicekit.db import Database, unit_of_work
+from servicekit.db import Database, db_now, unit_of_work
 
-from alerts.storage import db_now
 from alerts.subscription import repository
 from alerts.subscription.addresses import AddressGuard
 from alerts.subscription.outbox import on_enqueued

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 
 from servicekit.auth import Caller, Role, require_roles
 from servicekit.concurrency import expected_version, set_etag
-from servicekit.db import Session, TransactionalRoute
+from servicekit.db import Session, TransactionalRoute, db_now
 from servicekit.errors import (
     BadGateway, BadRequest, Forbidden, NotFound, PreconditionFailed, PreconditionRequired, Unauthorized,
     Unprocessable, problem_responses,
@@ -17,7 +17,6 @@ from servicekit.errors import (
 from servicekit.idempotency import Idempotency
 from servicekit.pagination import Page, Paging, paginate
 
-from alerts.storage import db_now
 from alerts.subscription import repository, service
 from alerts.subscription.addresses import AddressGuard
 from alerts.subscription.dispatcher import msg_id

@@ -10,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from servicekit.auth import Caller, jurisdiction_prefix
 from servicekit.concurrency import check_version
 from servicekit.crypto import FieldCipher
+from servicekit.db import db_now
 from servicekit.errors import FieldIssue, Forbidden, NotFound, Unprocessable
 
-from alerts.storage import db_now
 from alerts.subscription import repository
 from alerts.subscription.addresses import AddressGuard, AddressRefused
 from alerts.subscription.schemas import SecretRotation, SubscriptionCreate, SubscriptionUpdate
