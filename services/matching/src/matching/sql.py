@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import ARRAY, ColumnElement, String, any_, bindparam, exists, func, literal, select, type_coerce
+from sqlalchemy import ColumnElement, any_, exists, func, literal, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -46,14 +46,7 @@ SQLITE_IN_LIST = 10_000  # SQLite takes at most 32,766 bound values in a stateme
 
 
 def in_parts(session: AsyncSession, values: list[str]) -> Iterator[list[str]]:
-    """``values`` in as few parts as ``is_one_of`` can take: one on PostgreSQL (an array)."""
+    """``values`` in as few parts as ``servicekit.db.one_of`` can take: one on PostgreSQL (an array)."""
     step = len(values) if is_postgres(session) else SQLITE_IN_LIST
     for k in range(0, len(values), max(step, 1)):
         yield values[k:k + step]
-
-
-def is_one_of(session: AsyncSession, column: Any, values: list[str]) -> ColumnElement[bool]:
-    """``column`` is one of ``values``: on PostgreSQL ``= ANY(array)``, one bound value however many."""
-    if is_postgres(session):
-        return column == any_(bindparam(None, values, type_=ARRAY(String)))
-    return column.in_(values)

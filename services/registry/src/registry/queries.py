@@ -1,26 +1,18 @@
-"""Query helpers every repository of the registry shares: dialect-aware IN, row locks, keyset
-pages. (Candidates for servicekit: nothing here is registry-specific.)"""
+"""Query helpers every repository of the registry shares: row locks, keyset pages (the
+dialect-aware IN is servicekit.db.one_of). Candidates for servicekit: nothing here is
+registry-specific."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, String, any_, literal
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
 def is_postgres(session: AsyncSession) -> bool:
     return session.bind is not None and session.bind.dialect.name == "postgresql"
-
-
-def among(session: AsyncSession, column: Any, values: list[str]) -> Any:
-    """``column IN values``; on PostgreSQL one array parameter (``= ANY($1)``), so the statement
-    is prepared once whatever the number of values."""
-    if is_postgres(session):
-        return column == any_(literal(list(values), ARRAY(String)))
-    return column.in_(values)
 
 
 def lockable(session: AsyncSession, stmt: Select, for_update: bool) -> Select:

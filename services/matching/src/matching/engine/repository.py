@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import jurisdiction_prefix
+from servicekit.db import one_of
 from servicekit.ids import time_ordered_ids
 
 from matching.matches.tables import CLOSED, LIVE, Match, MatchingRun
@@ -21,7 +22,7 @@ from matching.needs.tables import Need
 from matching.offers.tables import Offer
 from matching.organisations.tables import Organisation
 from matching.sites.tables import Site
-from matching.sql import in_parts, in_subquery, is_one_of, is_postgres
+from matching.sql import in_parts, in_subquery, is_postgres
 
 CHUNK = 10_000
 MATCH_COLUMNS = ("id", "need_id", "offer_id", "organisation_id", "site_code", "status", "period_key", "distance_km",
@@ -181,7 +182,7 @@ def proposal_rows(need_ids: list[str], priorities: list[int], offers: list[Offer
 async def withdraw(session: AsyncSession, match_ids: list[str], now: datetime) -> None:
     for part in in_parts(session, match_ids):
         await session.execute(
-            update(Match).where(is_one_of(session, Match.id, part), Match.status == "proposed")
+            update(Match).where(one_of(session, Match.id, part), Match.status == "proposed")
             .values(status="withdrawn", closed_at=now, close_reason="rematched", version=Match.version + 1)
         )
 
@@ -225,7 +226,7 @@ async def update_reasons(session: AsyncSession, ids: list[str], reasons: list[st
     table = Need.__table__
     for reason, need_ids in sorted(by_reason.items(), key=lambda kv: kv[0] or ""):
         for part in in_parts(session, need_ids):
-            await session.execute(update(table).where(is_one_of(session, table.c.id, part))
+            await session.execute(update(table).where(one_of(session, table.c.id, part))
                                   .values(unmatched_reason=reason, updated_at=now))
     return len(ids)
 

@@ -7,8 +7,10 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from servicekit.db import one_of
+
 from registry.facts.tables import FactRecord
-from registry.queries import among, by_id_descending
+from registry.queries import by_id_descending
 
 
 async def insert_history(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
@@ -20,7 +22,7 @@ async def seen_records(session: AsyncSession, source: str, record_ids: list[str]
     if not record_ids:
         return set()
     rows = await session.execute(
-        select(FactRecord.record_id).where(FactRecord.source == source, among(session, FactRecord.record_id, record_ids))
+        select(FactRecord.record_id).where(FactRecord.source == source, one_of(session, FactRecord.record_id, record_ids))
     )
     return set(rows.scalars())
 

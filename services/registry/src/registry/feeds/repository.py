@@ -11,11 +11,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from servicekit.db import one_of
 from servicekit.tables import JSONType
 
 from registry.facts import repository as facts_repo
 from registry.feeds.tables import FeedBatch, FeedRejection
-from registry.queries import among, is_postgres, lockable, newest_first
+from registry.queries import is_postgres, lockable, newest_first
 from registry.households.tables import Household
 from registry.leads.tables import Lead
 from registry.members.tables import Member
@@ -69,7 +70,7 @@ async def current_entries(session: AsyncSession, indexes: list[str], keys: list[
 
 async def lock_members(session: AsyncSession, member_ids: list[str]) -> dict[str, str]:
     """Lock these members (in id order, as every writer does) and say where each lives now."""
-    stmt = select(M.c.id, M.c.household_id).where(among(session, M.c.id, sorted(member_ids))).order_by(M.c.id)
+    stmt = select(M.c.id, M.c.household_id).where(one_of(session, M.c.id, sorted(member_ids))).order_by(M.c.id)
     return {r.id: r.household_id for r in await session.execute(lockable(session, stmt, True))}
 
 
@@ -78,7 +79,7 @@ async def lock_households(session: AsyncSession, household_ids: list[str]) -> di
     stmt = (
         select(H.c.id, H.c.area_code, H.c.register_status, H.c.off_register_source, H.c.channel, H.c.status_since,
                H.c.rural_hukou, cast(H.c.facts, Text).label("facts"), H.c.version, H.c.label_masked, H.c.synthetic)
-        .where(among(session, H.c.id, sorted(household_ids))).order_by(H.c.id)
+        .where(one_of(session, H.c.id, sorted(household_ids))).order_by(H.c.id)
     )
     return {r.id: r for r in await session.execute(lockable(session, stmt, True))}
 
@@ -86,7 +87,7 @@ async def lock_households(session: AsyncSession, household_ids: list[str]) -> di
 async def members_of_households(session: AsyncSession, household_ids: list[str]) -> list[Any]:
     """Every member of these households with what the scoring view needs; facts as JSON text."""
     stmt = select(M.c.id, M.c.household_id, M.c.birth_date, M.c.sex, M.c.relation,
-                  cast(M.c.facts, Text).label("facts")).where(among(session, M.c.household_id, household_ids))
+                  cast(M.c.facts, Text).label("facts")).where(one_of(session, M.c.household_id, household_ids))
     return list(await session.execute(stmt))
 
 

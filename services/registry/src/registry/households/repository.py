@@ -8,12 +8,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Caller
+from servicekit.db import one_of
 from servicekit.tables import FeedSequence
 
 from registry.facts.view import MemberFacts
 from registry.households.tables import Household, StatusChange, Survey
 from registry.members.tables import Member
-from registry.queries import among, lockable, newest_first
+from registry.queries import lockable, newest_first
 
 
 async def get_in_scope(session: AsyncSession, caller: Caller, household_id: str, *, for_update: bool = False) -> Household | None:
@@ -85,7 +86,7 @@ async def member_facts_of(session: AsyncSession, household_ids: list[str]) -> di
     for start in range(0, len(household_ids), 5000):
         rows = await session.execute(
             select(Member.household_id, Member.birth_date, Member.sex, Member.relation, Member.facts)
-            .where(among(session, Member.household_id, household_ids[start:start + 5000]))
+            .where(one_of(session, Member.household_id, household_ids[start:start + 5000]))
         )
         for hid, birth, sex, relation, facts in rows:
             out.setdefault(hid, []).append(MemberFacts(birth, sex, relation, facts))
