@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import os
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,6 +19,8 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from servicekit.ids import time_ordered_ids
 
 from scoring.engine.runtime import ModelRuntime, dumps, num
 from scoring.rules.kernel import Results
@@ -116,24 +116,6 @@ def suggestions_json(policy_order: Sequence[str], eligible: Sequence[str], recei
 def _quoted(text: str) -> str:
     """A JSON string; identifiers and area codes need no escaping, anything else goes through json."""
     return f'"{text}"' if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text else dumps(text)
-
-
-def time_ordered_ids(n: int) -> list[str]:
-    """n UUIDs of version 7 (time first, then the position in the batch, then random bits): a
-    batch's rows land at the end of each B-tree index instead of at random pages, and many times
-    faster to make than uuid.uuid4() one by one."""
-    raw = np.frombuffer(bytearray(os.urandom(16 * n)), dtype=np.uint8).reshape(n, 16).copy()
-    stamp = int(time.time() * 1000).to_bytes(6, "big")
-    raw[:, :6] = np.frombuffer(stamp, dtype=np.uint8)
-    seq = np.arange(n, dtype=">u4").view(np.uint8).reshape(n, 4)
-    raw[:, 6] = 0x70 | (seq[:, 0] >> 4)
-    raw[:, 7] = ((seq[:, 0] & 0x0F) << 4) | (seq[:, 1] >> 4)
-    raw[:, 8] = 0x80 | ((seq[:, 1] & 0x0F) << 2) | (seq[:, 2] >> 6)
-    raw[:, 9] = ((seq[:, 2] & 0x3F) << 2) | (seq[:, 3] >> 6)
-    raw[:, 10] = ((seq[:, 3] & 0x3F) << 2) | (raw[:, 10] & 0x03)
-    h = raw.tobytes().hex()
-    return [f"{h[i:i + 8]}-{h[i + 8:i + 12]}-{h[i + 12:i + 16]}-{h[i + 16:i + 20]}-{h[i + 20:i + 32]}"
-            for i in range(0, 32 * n, 32)]
 
 
 @contextmanager
