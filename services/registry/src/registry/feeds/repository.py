@@ -7,11 +7,9 @@ from typing import Any
 
 import orjson
 from sqlalchemy import JSON, Text, bindparam, cast, func, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.db import one_of
+from servicekit.db import dialect_insert, one_of
 from servicekit.tables import JSONType
 
 from registry.facts import repository as facts_repo
@@ -149,9 +147,7 @@ async def insert_history(session: AsyncSession, rows: list[dict[str, Any]]) -> N
 async def insert_leads(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Leads, once per (department, record id): a re-sent record does not queue a second lead."""
     if rows:
-        dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-        insert_fn = pg_insert if dialect == "postgresql" else sqlite_insert
-        await session.execute(insert_fn(Lead).on_conflict_do_nothing(index_elements=["department", "record_id"]), rows)
+        await session.execute(dialect_insert(session)(Lead).on_conflict_do_nothing(index_elements=["department", "record_id"]), rows)
 
 
 async def add_batch(session: AsyncSession, batch: FeedBatch) -> None:

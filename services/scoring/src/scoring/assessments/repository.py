@@ -8,11 +8,10 @@ from typing import Any
 
 from sqlalchemy import String, and_, any_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Caller
+from servicekit.db import dialect_insert
 from servicekit.pagination import PageParams
 from scoring.assessments.tables import Assessment, AssessmentReview, CurrentAssessment
 from scoring.bulk import chunked, fetch, insert_rows, is_postgres
@@ -105,8 +104,7 @@ async def write(session: AsyncSession, batch: Batch, *, copy_threshold: int, who
         await insert_rows(session, C.__table__, CURRENT_COLUMNS, batch.current, copy_threshold=copy_threshold)
         return
     if len(batch.current) < copy_threshold:  # a few households: one upsert statement
-        fn = pg_insert if is_postgres(session) else sqlite_insert
-        stmt = fn(C.__table__)
+        stmt = dialect_insert(session)(C.__table__)
         stmt = stmt.on_conflict_do_update(index_elements=[C.__table__.c.household_id],
                                           set_={c: stmt.excluded[c] for c in CURRENT_COLUMNS[1:]})
         await (await session.connection()).execute(stmt, [dict(zip(CURRENT_COLUMNS, r, strict=True)) for r in batch.current])

@@ -8,11 +8,10 @@ from typing import NamedTuple
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Caller
+from servicekit.db import dialect_insert
 from scoring.bulk import chunked, insert_rows, is_postgres
 from scoring.households.tables import HouseholdView
 
@@ -59,9 +58,8 @@ async def upsert(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     so that two writers racing on PostgreSQL still keep the newest)."""
     if not rows:
         return
-    fn = pg_insert if is_postgres(session) else sqlite_insert
     table = T.__table__
-    stmt = fn(table)
+    stmt = dialect_insert(session)(table)
     columns = [c for c in rows[0] if c != "household_id"]
     stmt = stmt.on_conflict_do_update(
         index_elements=[table.c.household_id],
