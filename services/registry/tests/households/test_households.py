@@ -1,9 +1,10 @@
 """Households: opening one, reading it masked, jurisdiction, bad input, ETags and events."""
 
-from datetime import date
+from datetime import date, datetime
 
 from factories import OTHER_VILLAGE, TOWNSHIP, VILLAGE, audit_records, create, events_since, head_position, household, member
 from registry.profile import load_profile
+from servicekit.resident_id import CHINA_STANDARD_TIME
 
 
 async def test_create_masks_and_publishes_one_event(registry, worker):
@@ -184,7 +185,8 @@ async def test_village_worker_records_a_survey(registry):
         head = created["members"][0]["id"]
         before = await head_position(registry)
         r = await village.post(f"/api/v1/households/{created['id']}/surveys", json={
-            "visited_on": str(date.today()), "concern": True, "notes": "老人独居，需要关注",
+            # Today where the worker is: the registry counts days in the city's time (UTC+8).
+            "visited_on": str(datetime.now(CHINA_STANDARD_TIME).date()), "concern": True, "notes": "老人独居，需要关注",
             "household_facts": [{"fact": "housing_unsafe", "value": True}],
             "member_facts": {head: [{"fact": "living_alone", "value": True}, {"fact": "care_need", "value": "full"}]},
         })
