@@ -41,6 +41,17 @@ def profile():
     return load_profile(ROOT / "config", areas_file=FIXTURES / "areas.yaml", sites_file=FIXTURES / "sites.yaml")
 
 
+@pytest.fixture
+def city_today(profile):
+    """Today in the city's calendar (config/matching: the zone), as a worker there would enter it.
+    Not the machine's date: from 16:00 to 24:00 UTC, Hangzhou is already a day ahead."""
+    from datetime import UTC, datetime
+
+    from matching.periods import local_date
+
+    return local_date(profile.rules.zone, datetime.now(UTC))
+
+
 @pytest.fixture(scope="session")
 async def settings():
     async with migrated_database(make_settings(), MIGRATIONS) as ready:

@@ -4,13 +4,13 @@ delivered, the family's feedback, revoked by an officer; the issue's bad inputs.
 from __future__ import annotations
 
 import asyncio
-from datetime import date, timedelta
+from datetime import timedelta
 
 from factories import approved_partner, match_of, need, published_offer, run
 from helpers import VILLAGE, VILLAGE_2, assert_problem, client, key
 
 
-async def test_a_need_is_matched_accepted_delivered_and_given_feedback(svc):
+async def test_a_need_is_matched_accepted_delivered_and_given_feedback(svc, city_today):
     org, other = await approved_partner(svc), await approved_partner(svc)
     offer = await published_offer(svc, org, services=["bathing_assistance"], areas=[VILLAGE], capacity=1)
     n = await need(svc, "bathing_assistance", urgency="urgent", level=1)
@@ -31,11 +31,11 @@ async def test_a_need_is_matched_accepted_delivered_and_given_feedback(svc):
         r = await c.post(f"/api/v1/matches/{m['id']}/accept", headers=key())
         assert r.status_code == 200 and r.json()["status"] == "accepted"
         assert_problem(await c.post(f"/api/v1/matches/{m['id']}/accept"), 409, "invalid-transition")
-        tomorrow = (date.today() + timedelta(days=2)).isoformat()
+        tomorrow = (city_today + timedelta(days=2)).isoformat()
         assert_problem(await c.post(f"/api/v1/matches/{m['id']}/deliver", json={"delivered_on": tomorrow}), 422)
         r = await c.post(f"/api/v1/matches/{m['id']}/deliver",
-                         json={"delivered_on": date.today().isoformat(), "notes": "已上门助浴"})
-        assert r.status_code == 200 and r.json()["delivered_on"] == date.today().isoformat()
+                         json={"delivered_on": city_today.isoformat(), "notes": "已上门助浴"})
+        assert r.status_code == 200 and r.json()["delivered_on"] == city_today.isoformat()
         assert_problem(await c.post(f"/api/v1/matches/{m['id']}/feedback", json={"score": 5}), 404)
     async with client(svc, "village_worker") as c:
         assert_problem(await c.post(f"/api/v1/matches/{m['id']}/feedback", json={"score": 6}), 422)

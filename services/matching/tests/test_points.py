@@ -132,9 +132,9 @@ async def test_the_ledger_is_append_only(svc):
     assert await ledger_matches_balance(svc, account["id"])
 
 
-async def test_monthly_allowance_once_per_month_by_level(svc, profile):
+async def test_monthly_allowance_once_per_month_by_level(svc, profile, city_today):
     accounts = [await enrol(svc, level=level, area="330106002002") for level in (1, 2, 3, None)]
-    this_month = date.today().strftime("%Y-%m")
+    this_month = city_today.strftime("%Y-%m")
     async with client(svc, "district_officer") as c:
         first = await c.post("/api/v1/points/allowances", json={"period": this_month})
         assert first.status_code == 200 and first.json()["credited"] >= 4
@@ -162,7 +162,7 @@ async def test_rewards_and_officer_credits_follow_the_rules(svc, profile):
         assert_problem(await c.post(url, json={"amount": 5}), 403)
 
 
-async def test_a_family_sees_and_spends_its_own_points(svc):
+async def test_a_family_sees_and_spends_its_own_points(svc, city_today):
     holder = generate("330106", date(1988, 5, 17), 123, "male")
     account = await enrol(svc, holder=holder)
     assert account["zheliban_linked"] is True and holder not in str(account)
@@ -173,7 +173,7 @@ async def test_a_family_sees_and_spends_its_own_points(svc):
         r = await c.post("/api/v1/points/me/redemptions", headers=key(),
                          json={"site_code": SUPERMARKET, "items": basket(rice_5kg=1, towel_set=2)})
         assert r.status_code == 201 and r.json()["amount"] == -64
-        today = date.today().isoformat()
+        today = city_today.isoformat()
         statement = (await c.get("/api/v1/points/me/statement", params={"from": today, "to": today})).json()
         assert statement["credits"] == 100 and statement["debits"] == 64 and statement["closing_balance"] == 36
         assert [e["kind"] for e in statement["entries"]] == ["officer_credit", "redemption"]

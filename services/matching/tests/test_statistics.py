@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 
 from factories import approved_partner, match_of, need, published_offer, run
 from helpers import OTHER_DISTRICT, assert_problem, client, key
@@ -11,7 +10,7 @@ from helpers import OTHER_DISTRICT, assert_problem, client, key
 V1, V2 = "330102001001", "330102001002"
 
 
-async def test_needs_partners_and_points_are_counted(svc):
+async def test_needs_partners_and_points_are_counted(svc, city_today):
     org = await approved_partner(svc, area=OTHER_DISTRICT)
     await published_offer(svc, org, services=["tutoring"], areas=[OTHER_DISTRICT], capacity=2, site_code="TS330102001")
     made = [await need(svc, "tutoring", area=V1, urgency="urgent"), await need(svc, "tutoring", area=V2),
@@ -20,7 +19,7 @@ async def test_needs_partners_and_points_are_counted(svc):
     first, second = await match_of(svc, org, made[0]["id"]), await match_of(svc, org, made[1]["id"])
     async with client(svc, "partner", org=org) as c:
         assert (await c.post(f"/api/v1/matches/{first['id']}/accept")).status_code == 200
-        r = await c.post(f"/api/v1/matches/{first['id']}/deliver", json={"delivered_on": date.today().isoformat()})
+        r = await c.post(f"/api/v1/matches/{first['id']}/deliver", json={"delivered_on": city_today.isoformat()})
         assert r.status_code == 200
         assert (await c.post(f"/api/v1/matches/{second['id']}/decline", json={"reason": "unreachable"})).status_code == 200
     async with client(svc, "village_worker", area=V1) as c:
