@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import postgres_url, report
+from bench.common import drop_schema, postgres_url, report
 
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -220,18 +219,9 @@ def suite(n: int, seed: int, *, triggers: bool, held: bool = False, extra_env: d
                 yield {"fake": f"http://127.0.0.1:{fake_port}", "alerts": f"http://127.0.0.1:{alerts_port}", "env": env, "tmp": tmp}
     finally:
         # Only once the service has stopped: dropping a schema it still writes to deadlocks.
-        _drop_schema(env["DATABASE_URL"], schema)
+        asyncio.run(drop_schema(env["DATABASE_URL"], schema))
 
 
-def _drop_schema(url: str, schema: str) -> None:
-    import asyncpg
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await conn.close()
-
-    asyncio.run(drop())
 
 
 def token(fake: str, role: str, area: str) -> str:

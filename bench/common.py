@@ -49,6 +49,17 @@ def postgres_url() -> str:
     return DEFAULT_URL
 
 
+async def drop_schema(url: str, schema: str) -> None:
+    """Drop a benchmark's scratch schema (whatever driver the URL names)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
 def report(name: str, figures: dict[str, Any], goals: dict[str, str], met: dict[str, bool]) -> dict:
     """Print and save one benchmark's outcome.
 

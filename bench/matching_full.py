@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import postgres_url, report
+from bench.common import drop_schema, postgres_url, report
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 20261128
@@ -177,11 +177,8 @@ async def analyse(db: Any) -> None:
 
 
 async def drop(db: Any, schema: str) -> None:
-    import sqlalchemy as sa
-
-    async with db.engine.begin() as connection:
-        await connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     await db.dispose()
+    await drop_schema(db.url, schema)
 
 
 async def bare_problem(db: Any, profile: Any):  # type: ignore[no-untyped-def]

@@ -29,7 +29,7 @@ import httpx
 import psutil
 import sqlalchemy as sa
 
-from bench.common import free_port, postgres_url, report, wait_ready
+from bench.common import drop_schema, free_port, postgres_url, report, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 AUDIENCE = "zhongfu"
@@ -91,15 +91,6 @@ async def _prepare(url: str, schema: str, scale: float, batch: Path, records: in
     profile = load_profile(ROOT / "config")
     write_batch(CityGenerator(profile.areas, profile.catalogue.code_lists), scale, records, batch)
     return figures
-
-
-async def drop_schema(url: str, schema: str) -> None:
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://", 1))
-    async with engine.begin() as conn:
-        await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    await engine.dispose()
 
 
 async def _outbox_count(url: str, schema: str) -> int:

@@ -19,12 +19,10 @@ import json
 import os
 import time
 import uuid
-from datetime import date
 from pathlib import Path
 
-import sqlalchemy as sa
 
-from bench.common import postgres_url, report
+from bench.common import drop_schema, postgres_url, report
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,15 +72,6 @@ async def _copy_plain(db, rows) -> float:
         return time.perf_counter() - started
 
 
-async def _drop(url: str, schema: str) -> None:
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    engine = create_async_engine(url)
-    async with engine.begin() as conn:
-        await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    await engine.dispose()
-
-
 async def _run(scale: float) -> dict:
     from registry.app import MIGRATIONS
     from registry.bulk import load
@@ -120,7 +109,7 @@ async def _run(scale: float) -> dict:
             await database.dispose()
     finally:
         for schema in schemas.values():
-            await _drop(_settings(schema).effective_database_url, schema)
+            await drop_schema(_settings(schema).effective_database_url, schema)
     without_events = load_seconds - result.events_seconds
     figures |= {
         "plain_copy_seconds": round(copy_seconds, 2),

@@ -27,8 +27,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.common import cpu_seconds, free_port, http_load, pin, postgres_url, report, stop, wait_ready
-from bench.registry_feed import drop_schema, load_city
+from bench.common import (
+    cpu_seconds, drop_schema, free_port, http_load, pin, postgres_url, report, stop, wait_ready,
+)
+from bench.registry_feed import load_city
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_CORE, LOAD_CORE = 0, 1

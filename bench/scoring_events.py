@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI, Query, Response
 
-from bench.common import postgres_url, report
+from bench.common import drop_schema, postgres_url, report
 from bench.scoring_rescore import PeakMemory, say
 
 HOUSEHOLDS = int(os.environ.get("SCORING_BENCH_HOUSEHOLDS", "230000"))
@@ -55,8 +55,6 @@ class Registry:
 
 
 async def run(url: str) -> dict:
-    import sqlalchemy as sa
-    from sqlalchemy.ext.asyncio import create_async_engine
 
     from servicekit.events import Event
     from servicekit.migrations import upgrade
@@ -120,10 +118,7 @@ async def run(url: str) -> dict:
         latencies.sort()
     finally:
         await db.dispose()
-        dropper = create_async_engine(settings.effective_database_url)
-        async with dropper.begin() as conn:
-            await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        await dropper.dispose()
+        await drop_schema(settings.effective_database_url, schema)
     service = service_base + memory.peak - before_catch_up
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000

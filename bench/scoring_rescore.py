@@ -27,7 +27,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.common import postgres_url, report
+from bench.common import drop_schema, postgres_url, report
 
 HOUSEHOLDS = int(os.environ.get("SCORING_BENCH_HOUSEHOLDS", "230000"))  # smaller for a quick look
 CONFIG = Path(__file__).resolve().parent.parent / "config"
@@ -204,13 +204,7 @@ async def run(url: str) -> dict:
         copy_out, copy_in, copied = await copy_baseline(db)
     finally:
         await db.dispose()
-        import sqlalchemy as sa
-        from sqlalchemy.ext.asyncio import create_async_engine
-
-        dropper = create_async_engine(settings.effective_database_url)
-        async with dropper.begin() as conn:
-            await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        await dropper.dispose()
+        await drop_schema(settings.effective_database_url, schema)
 
     copy_time = copy_out + copy_in
     figures = {
