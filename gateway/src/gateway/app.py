@@ -203,7 +203,7 @@ class Gateway:
         )
         if s.fast_path_enabled and not self.telemetry.enabled:
             # Traced requests need their span: they go the ASGI way, through the middleware.
-            self.fast_path = FastPath(self.proxy, self.routes.prefix, s.upstream_read_timeout)
+            self.fast_path = FastPath(self.proxy, self.routes.prefix)
         self.readiness = Readiness(self.session, self.upstreams, s.probe_timeout)
         self.openapi = MergedOpenAPI(
             self.session,

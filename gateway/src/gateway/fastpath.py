@@ -47,10 +47,9 @@ _HIGH_WATER = 256 * 1024
 class FastPath:
     """What the protocol needs from the gateway; the gateway sets one up at startup."""
 
-    def __init__(self, proxy: Proxy, prefix: str, read_timeout: float) -> None:
+    def __init__(self, proxy: Proxy, prefix: str) -> None:
         self.proxy = proxy
         self.prefix = prefix.encode() + b"/"
-        self.read_timeout = read_timeout
         self.served = 0  # requests answered here; tests and debugging read it
 
 
@@ -237,7 +236,7 @@ class _Exchange:
     def _arm(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
-        self.timer = self.protocol.loop.call_later(self.fast.read_timeout, self._expired)
+        self.timer = self.protocol.loop.call_later(self.pool.read_timeout, self._expired)
 
     def _disarm(self) -> None:
         if self.timer is not None:
