@@ -14,12 +14,12 @@ from datetime import date
 from itertools import chain
 from pathlib import Path
 
-import yaml
 
 from servicekit.db import Database
 
 from registry.bulk import load
 from registry.profile import load_profile
+from registry.profile.errors import read_yaml
 from registry.settings import RegistrySettings
 from registry.synthetic import CityGenerator, SyntheticHousehold
 from registry.synthetic_feeds import write_batch
@@ -51,7 +51,7 @@ def _demo_households(path: Path, generator: CityGenerator) -> list[SyntheticHous
     """The walk-throughs' demo families, first (an absent file means none)."""
     if not path.exists():
         return []
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw = read_yaml(path) or {}
     return [generator.demo_household(spec) for spec in raw.get("households", [])]
 
 
