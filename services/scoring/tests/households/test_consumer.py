@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, select, text
+
+from servicekit.tables import OutboxEvent
 
 from scoring_fakes import VILLAGES, FakeRegistry, synthetic_views
 from scoring.app import registry_consumer
@@ -205,3 +208,30 @@ async def test_resync_from_the_snapshot_when_the_feed_was_pruned(svc, ctx, regis
     registry.change(extra, view, missing)
     assert await drain(consumer) == 1
     assert await current_of(svc, extra) is not None
+
+
+async def test_the_feed_returns_each_payload_as_it_was_written(svc, ctx, registry, consumer):
+    """Events written one by one (the kit's publish) and by COPY (60 households, over the tests'
+    copy threshold) come back from the feed as the JSON stored in the outbox; on PostgreSQL the
+    outbox keeps that JSON as text (``json``), not re-encoded as ``jsonb``."""
+    start = await head(svc)
+    ids = [new_id() for _ in range(61)]
+    views = synthetic_views(ctx, 61, seed=31)
+    registry.change(ids[0], *views[0])
+    await drain(consumer)
+    for hid, (view, missing) in zip(ids[1:], views[1:], strict=True):
+        registry.change(hid, view, missing)
+    await drain(consumer)
+    events = await our_events(svc, start)
+    assert {e["data"]["household_id"] for e in events} == set(ids)
+    async with svc.db.sessionmaker() as s:
+        stored = dict((await s.execute(
+            select(OutboxEvent.event_id, cast(OutboxEvent.payload, Text)).where(OutboxEvent.position > start)
+        )).all())
+        if svc.db.is_postgres:
+            kind = (await s.execute(text(
+                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                "WHERE attrelid = 'outbox'::regclass AND attname = 'payload'"))).scalar_one()
+            assert kind == "json"
+    for e in events:
+        assert e["data"] == json.loads(stored[e["id"]])
