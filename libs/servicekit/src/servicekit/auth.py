@@ -83,18 +83,28 @@ class Caller:
             return None
         return jurisdiction_prefix(self.area)
 
-    def can_see_area(self, area_code: str | None) -> bool:
+    @property
+    def visible_prefix(self) -> str | None:
+        """The prefix of every area code this caller may see: ``""`` for the whole city, ``None``
+        for none at all (an official without an area claim)."""
         prefix = self.scope_prefix
         if prefix is None:
-            return self.role in CITY_WIDE
-        return area_code is not None and area_code.startswith(prefix)
+            return "" if self.role in CITY_WIDE else None
+        return prefix
+
+    def can_see_area(self, area_code: str | None) -> bool:
+        prefix = self.visible_prefix
+        if prefix is None:
+            return False
+        return prefix == "" or (area_code is not None and area_code.startswith(prefix))
 
     def scope(self, column: InstrumentedAttribute[str] | ColumnElement[str]) -> ColumnElement[bool]:
-        """SQL condition keeping only rows in this caller's jurisdiction; repositories apply it."""
-        prefix = self.scope_prefix
+        """SQL condition keeping only rows in this caller's jurisdiction; repositories apply it
+        (a statement written for the driver applies ``visible_prefix`` itself)."""
+        prefix = self.visible_prefix
         if prefix is None:
-            return true() if self.role in CITY_WIDE else false()
-        return column.startswith(prefix, autoescape=True)
+            return false()
+        return true() if prefix == "" else column.startswith(prefix, autoescape=True)
 
 
 def caller_from_claims(claims: dict[str, Any]) -> Caller:

@@ -9,6 +9,7 @@ right before the commit; callbacks registered with ``after_commit`` run only onc
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -46,8 +47,9 @@ class Database:
         self.url = url
         self.is_postgres = url.startswith("postgresql")
         self.schema = schema if self.is_postgres else None
+        self.pool_size = pool_size
         if self.is_postgres:
-            server_settings = {"search_path": f"{self.schema},public" if self.schema else "public"}
+            self._server_settings = server_settings = {"search_path": f"{self.schema},public" if self.schema else "public"}
             self.engine: AsyncEngine = create_async_engine(
                 url,
                 pool_size=pool_size,
@@ -64,6 +66,8 @@ class Database:
             self.engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
             _sqlite_pragmas(self.engine)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        self._driver_pool: Any = None
+        self._driver_pool_lock = asyncio.Lock()
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings, **kw: Any) -> Database:
@@ -80,8 +84,44 @@ class Database:
                 connection = await connection.execution_options(**{_SQLITE_DEFERRED: True})
             yield connection
 
+    @asynccontextmanager
+    async def driver_connection(self) -> AsyncIterator[Any]:
+        """An asyncpg connection, outside SQLAlchemy, for a hot path whose whole request is one
+        statement -- its own transaction, committed when it returns (PostgreSQL only).
+
+        The connections come from a small pool of their own (up to ``pool_size``, opened on
+        first use, in the service's schema; JSON comes as text) that skips the engine's pre-ping
+        and the pool's session reset: each costs a round trip, and a single statement in
+        autocommit leaves no session state behind. Whoever uses it must not change session state
+        (SET, LISTEN, advisory locks, a transaction left open).
+        """
+        if not self.is_postgres:
+            raise RuntimeError("driver_connection is for PostgreSQL; use a session elsewhere")
+        pool = self._driver_pool or await self._open_driver_pool()
+        async with pool.acquire() as connection:
+            yield connection
+
+    async def _open_driver_pool(self) -> Any:
+        import asyncpg
+
+        async with self._driver_pool_lock:
+            if self._driver_pool is None:
+                self._driver_pool = await asyncpg.create_pool(
+                    make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False),
+                    min_size=1, max_size=self.pool_size, reset=_keep_session, server_settings=self._server_settings,
+                )
+        return self._driver_pool
+
     async def dispose(self) -> None:
+        if self._driver_pool is not None:
+            await self._driver_pool.close()
+            self._driver_pool = None
         await self.engine.dispose()
+
+
+async def _keep_session(_connection: Any) -> None:
+    """The driver pool's reset: nothing (see ``Database.driver_connection``); asyncpg still rolls
+    back a transaction left open."""
 
 
 def _ensure_sqlite_dir(url: str) -> None:

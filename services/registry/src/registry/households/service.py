@@ -12,6 +12,9 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import flag_modified
 
+from servicekit import audit as audit_log
+from servicekit.auth import Caller
+from servicekit.db import Database, unit_of_work
 from servicekit.errors import Conflict, NotFound
 from servicekit.resident_id import InvalidResidentId, normalize
 
@@ -38,6 +41,7 @@ from registry.reconciliation.service import open_case
 TABLE = "households"
 ON_REGISTER = ("dibao", "dibian", "tekun")
 CLOSED = "closed"  # in the status history: the household was closed (注销)
+NOT_IN_SCOPE = "No household with that id is in your jurisdiction."
 
 
 def check_area(ctx: Context, code: str, location: str, problems: Problems) -> None:
@@ -59,8 +63,27 @@ def check_status(status: str, source: str | None, location: str, problems: Probl
 async def load_in_scope(ctx: Context, household_id: str, *, for_update: bool = False) -> Household:
     household = await repository.get_in_scope(ctx.session, ctx.caller, household_id, for_update=for_update)
     if household is None:
-        raise NotFound("No household with that id is in your jurisdiction.")
+        raise NotFound(NOT_IN_SCOPE)
     return household
+
+
+async def read_masked(db: Database, caller: Caller, household_id: str) -> tuple[Any, list[Any]]:
+    """The masked read by id (the most common call of the product) and its audit record,
+    committed together or not at all: on PostgreSQL one statement on a driver connection, else
+    two selects and the INSERT in one transaction. 404 outside the caller's jurisdiction."""
+    entry = audit_log.entry(caller, audit_log.AuditAction.read_masked, "household", household_id,
+                            audit.HOUSEHOLD_FIELDS, None, None)
+    if db.is_postgres:
+        async with db.driver_connection() as connection:
+            found = await repository.read_masked_audited(connection, caller, household_id, entry)
+    else:
+        async with unit_of_work(db) as session:
+            found = await repository.read_in_scope(session, caller, household_id)
+            if found is not None:
+                await audit_log.insert(session, entry | {"area_code": found[0].area_code})
+    if found is None:
+        raise NotFound(NOT_IN_SCOPE)
+    return found
 
 
 async def flush(ctx: Context) -> None:
