@@ -1,0 +1,69 @@
+"""Reading a household by id: jurisdiction, roles, and the audit record written with the read
+(on PostgreSQL one statement on a driver connection, on SQLite one unit of work)."""
+
+from factories import OTHER_VILLAGE, TOWNSHIP, VILLAGE, audit_records, create, household, member
+from registry.audit.service import HOUSEHOLD_FIELDS
+
+
+async def test_the_audit_record_names_the_reader_the_household_and_the_request(registry, worker):
+    created = await create(worker)
+    r = await worker.get(f"/api/v1/households/{created['id']}", headers={"X-Request-ID": "read-audit-1"})
+    assert r.status_code == 200 and r.headers["x-request-id"] == "read-audit-1"
+    [read] = [a for a in await audit_records(registry, created["id"], "read_masked") if a.request_id == "read-audit-1"]
+    assert (read.actor, read.role, read.resource_type, read.area_code) == ("worker-1", "town_worker", "household", VILLAGE)
+    assert read.fields == sorted(HOUSEHOLD_FIELDS) and read.purpose is None and read.at is not None
+
+
+async def test_each_read_writes_its_own_record(registry, worker):
+    created = await create(worker)
+    before = len(await audit_records(registry, created["id"], "read_masked"))
+    for _ in range(3):
+        assert (await worker.get(f"/api/v1/households/{created['id']}")).status_code == 200
+    assert len(await audit_records(registry, created["id"], "read_masked")) == before + 3
+
+
+async def test_out_of_scope_and_unknown_reads_are_404_and_leave_no_record(registry, worker, other_worker):
+    created = await create(worker)
+    async with registry.client("village_worker", area=OTHER_VILLAGE, subject="village-other") as village, \
+            registry.client("town_worker", subject="no-area") as no_area:
+        for client in (other_worker, village, no_area):
+            r = await client.get(f"/api/v1/households/{created['id']}")
+            assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
+    unknown = "00000000-0000-4000-8000-000000000000"
+    assert (await worker.get(f"/api/v1/households/{unknown}")).status_code == 404
+    assert await audit_records(registry, unknown) == []
+    readers = {a.actor for a in await audit_records(registry, created["id"], "read_masked")}
+    assert readers.isdisjoint({"worker-2", "village-other", "no-area"})
+
+
+async def test_village_and_city_officials_read_within_their_jurisdiction(registry, worker):
+    created = await create(worker, household(area=VILLAGE))
+    async with registry.client("village_worker", area=VILLAGE, subject="village-1") as village, \
+            registry.client("city_admin", area="330100000000", subject="city-1") as city:
+        for client in (village, city):
+            r = await client.get(f"/api/v1/households/{created['id']}")
+            assert r.status_code == 200 and r.json()["id"] == created["id"] and r.json()["area"]["township_code"] == TOWNSHIP
+    assert {"village-1", "city-1"} <= {a.actor for a in await audit_records(registry, created["id"], "read_masked")}
+
+
+async def test_a_citizen_reads_only_their_own_household_status(registry, worker):
+    number = member("head")["resident_id"]
+    own = await create(worker, household(members=[member("head", resident_id=number)]))
+    other = await create(worker)
+    async with registry.client("citizen", resident_id=number, area=VILLAGE, subject="citizen-read") as citizen:
+        r = await citizen.get(f"/api/v1/households/{own['id']}")
+        assert r.status_code == 200 and r.json()["household_id"] == own["id"] and "members" not in r.json()
+        assert (await citizen.get(f"/api/v1/households/{other['id']}")).status_code == 404
+    reads = [a for a in await audit_records(registry, own["id"], "read_masked") if a.actor == "citizen-read"]
+    assert [a.fields for a in reads] == [["register_status"]]
+    assert not [a for a in await audit_records(registry, other["id"]) if a.actor == "citizen-read"]
+
+
+async def test_roles_outside_government_are_refused(registry, worker):
+    created = await create(worker)
+    async with registry.client("department", dept="health", subject="dept-1") as department:
+        r = await department.get(f"/api/v1/households/{created['id']}")
+    assert r.status_code == 403
+    async with registry.client() as anonymous:
+        assert (await anonymous.get(f"/api/v1/households/{created['id']}")).status_code == 401
+    assert not [a for a in await audit_records(registry, created["id"]) if a.actor == "dept-1"]
