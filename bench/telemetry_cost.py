@@ -82,11 +82,7 @@ def build_app(mode: Literal["off", "on"], *, install_global: bool = True) -> Any
     (the in-process measurement, where an "off" app shares the process).
     """
     from fastapi import FastAPI
-    from opentelemetry.sdk.metrics.export import (
-        MetricExporter,
-        MetricExportResult,
-        PeriodicExportingMetricReader,
-    )
+    from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
     from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
     from servicekit.logging import configure_logging
     from servicekit.settings import ServiceSettings
@@ -143,7 +139,7 @@ def build_app(mode: Literal["off", "on"], *, install_global: bool = True) -> Any
             app,
             settings,
             exporter=Discard(),
-            metric_reader=PeriodicExportingMetricReader(DiscardMetrics()),
+            metric_exporter=DiscardMetrics(),
             processor="batch",
             install_global=install_global,
         )

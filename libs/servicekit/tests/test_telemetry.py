@@ -16,7 +16,12 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from opentelemetry import trace
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+)
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -29,6 +34,7 @@ from servicekit.telemetry import (
     current_traceparent,
     setup_telemetry,
 )
+from servicekit.telemetry import RequestDurations, TelemetryHandle
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -132,9 +138,40 @@ def exporter() -> InMemorySpanExporter:
     return InMemorySpanExporter()
 
 
+class CollectingMetricExporter(MetricExporter):
+    """Keeps what the periodic reader exports (on ``meter_provider.force_flush()`` here)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.exported: list[MetricsData] = []
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: object
+    ) -> MetricExportResult:
+        self.exported.append(metrics_data)
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: object) -> None:
+        return None
+
+    def collect(self, handle: TelemetryHandle) -> dict[str, object]:
+        """Every metric exported now, by name."""
+        assert handle.meter_provider is not None
+        handle.meter_provider.force_flush()
+        return {
+            m.name: m
+            for rm in self.exported[-1].resource_metrics
+            for sm in rm.scope_metrics
+            for m in sm.metrics
+        }
+
+
 @pytest.fixture
-def metric_reader() -> InMemoryMetricReader:
-    return InMemoryMetricReader()
+def metric_exporter() -> CollectingMetricExporter:
+    return CollectingMetricExporter()
 
 
 @pytest.fixture
@@ -147,11 +184,14 @@ async def downstream() -> AsyncIterator[HeaderRecordingServer]:
 def app(
     downstream: HeaderRecordingServer,
     exporter: InMemorySpanExporter,
-    metric_reader: InMemoryMetricReader,
+    metric_exporter: CollectingMetricExporter,
 ) -> Iterator[FastAPI]:
     app = make_app(downstream.port)
-    handle = setup_telemetry(app, make_settings(), exporter=exporter, metric_reader=metric_reader)
+    handle = setup_telemetry(
+        app, make_settings(), exporter=exporter, metric_exporter=metric_exporter
+    )
     assert handle.enabled
+    app.state.telemetry = handle
     yield app
     handle.shutdown()
 
@@ -334,33 +374,66 @@ async def test_log_lines_written_while_serving_carry_the_trace_id(
 
 
 async def test_the_request_duration_histogram_is_recorded_by_route(
-    client: httpx.AsyncClient, metric_reader: InMemoryMetricReader, exporter: InMemorySpanExporter
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    metric_exporter: CollectingMetricExporter,
+    exporter: InMemorySpanExporter,
 ) -> None:
     await client.get(f"/items/abc?q={ID_NUMBER}")
     await client.get("/items/def")
     await client.get("/livez")
+    await client.get("/nowhere")
 
-    data = metric_reader.get_metrics_data()
-    assert data is not None
-    [duration] = [
-        m
-        for rm in data.resource_metrics
-        for sm in rm.scope_metrics
-        for m in sm.metrics
-        if m.name == "http.server.request.duration"
-    ]
+    metrics = metric_exporter.collect(app.state.telemetry)
+    duration = metrics["http.server.request.duration"]
     assert duration.unit == "s"
-    [point] = duration.data.data_points
-    assert point.count == 2
+    assert duration.data.aggregation_temporality == AggregationTemporality.CUMULATIVE
+    points = {p.attributes.get("http.route"): p for p in duration.data.data_points}
+    assert set(points) == {"/items/{item_id}", None}  # probes not measured; 404 has no route
+    point = points["/items/{item_id}"]
+    assert point.count == 2 == sum(point.bucket_counts)
+    assert len(point.bucket_counts) == len(point.explicit_bounds) + 1
+    assert 0 < point.min <= point.max <= point.sum
     assert dict(point.attributes) == {
         "http.request.method": "GET",
         "http.route": "/items/{item_id}",
         "http.response.status_code": 200,
         "url.scheme": "http",
     }
+    assert points[None].attributes["http.response.status_code"] == 404
     # Exemplars tie the buckets to sampled traces.
     trace_ids = {s.context.trace_id for s in server_spans(exporter)}
     assert point.exemplars and {e.trace_id for e in point.exemplars} <= trace_ids
+    # In flight: none now (the counter is what keeps an export going for the histogram).
+    [active] = metrics["http.server.active_requests"].data.data_points
+    assert active.value == 0
+
+    # Cumulative: the next export counts the earlier requests too.
+    await client.get("/items/ghi")
+    again = metric_exporter.collect(app.state.telemetry)["http.server.request.duration"]
+    [point] = [p for p in again.data.data_points if p.attributes.get("http.route")]
+    assert point.count == 3
+
+
+def test_request_durations_fall_into_the_upper_inclusive_bucket_and_overflow() -> None:
+    durations = RequestDurations(bounds=(0.1, 1.0))
+    key = ("GET", "http", 200, "/a", None)
+    for seconds in (0.05, 0.1, 0.5, 1.0, 3.0):
+        durations.record(seconds, key)
+    metric = durations.metric()
+    assert metric is not None
+    [point] = metric.data.data_points
+    assert list(point.bucket_counts) == [2, 2, 1]  # (-inf, 0.1], (0.1, 1.0], (1.0, +inf)
+    assert (point.count, point.min, point.max) == (5, 0.05, 3.0)
+    assert point.sum == pytest.approx(4.65)
+
+    durations.CARDINALITY_LIMIT = 2
+    for route in ("/b", "/c", "/d"):
+        durations.record(0.2, ("GET", "http", 200, route, None))
+    [*_, overflow] = durations.metric().data.data_points
+    assert dict(overflow.attributes) == {"otel.metric.overflow": True}
+    assert overflow.count == 2
+    assert RequestDurations().metric() is None
 
 
 async def test_sampling_follows_the_ratio_for_new_traces_and_the_parent_otherwise(
