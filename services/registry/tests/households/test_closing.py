@@ -30,6 +30,10 @@ async def test_closing_keeps_history_emits_closed_and_freezes(registry, worker, 
         url = f"/api/v1/households/{hid}" + (f"/{path}" if path else "")
         answer = await getattr(worker, method)(url, headers={"If-Match": '"v2"'}, json=body)
         assert answer.status_code == 409 and "全户" not in answer.text, (path, answer.text)
+    member = read.json()["members"][0]
+    answer = await worker.patch(f"/api/v1/members/{member['id']}", headers={"If-Match": f'"v{member["version"]}"'},
+                                json={"facts": [{"fact": "employment_status", "value": "unemployed"}]})
+    assert answer.status_code == 409 and "closed" in answer.json()["detail"], answer.text
     assert [e.subject for e in await events_since(registry, before)].count(hid) == 1
 
 

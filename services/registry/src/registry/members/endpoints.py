@@ -8,9 +8,10 @@ from fastapi import APIRouter, Path, Request, Response
 
 from servicekit.concurrency import check_version, expected_version, set_etag
 from servicekit.db import TransactionalRoute
+from servicekit.errors import Conflict
 
 from registry.audit import service as audit
-from registry.responses import BODY, IF_MATCH, LIMITED, ONE, problems
+from registry.responses import BODY, CONFLICT, IF_MATCH, LIMITED, ONE, problems
 from registry.deps import Ctx, Officials, Revealers
 from registry.households.changes import mark, publish_changes
 from registry.facts.triggers import detect
@@ -40,12 +41,14 @@ async def get_member(member_id: MemberId, ctx: Ctx, _caller: Officials, response
 
 @router.patch("/{member_id}", operation_id="members:update", summary="Change a member's name, phone, relation or facts",
               response_model=MemberPublic,
-              responses=problems(ONE, BODY, IF_MATCH))
+              responses=problems(ONE, BODY, IF_MATCH, CONFLICT))
 async def update_member(member_id: MemberId, body: MemberUpdate, ctx: Ctx, _caller: Officials, request: Request,
                         response: Response) -> MemberPublic:
     expected = expected_version(request)
     member, household = await service.load_in_scope(ctx, member_id, for_update=True)
     check_version(expected, member.version)
+    if household.closed_on is not None:
+        raise Conflict("The member's household is closed (注销); its members can be read, not changed.")
     changes = await service.update(ctx, member, household, body)
     mark(ctx.session, household, "updated", detect(ctx.profile.triggers, changes, household.facts, member.id))
     await publish_changes(ctx.session, ctx.profile, ctx.today, ctx.now)
