@@ -221,6 +221,31 @@ async def test_batch_resent_after_a_crash_half_way(registry, identity, worker):
     assert len(views) == 5
 
 
+async def test_each_chunk_sees_the_chunks_before_it(registry, identity, worker):
+    """Chunks of one record: on PostgreSQL the lookup of a chunk overlaps with the writes of the
+    one before, and what that one changed must still decide the next (a death, then an illness
+    after it; a value set, then set back)."""
+    dying, _ = await _person(worker)
+    flipping, created = await _person(worker)
+    died = date(2026, 1, 10)
+    settings = registry.settings.model_copy(update={"feed_chunk_records": 1})
+    async with running_service(create_app, settings, identity) as svc:
+        async with svc.client("department", dept="health", subject="dept-health") as dept:
+            first = await deliver(dept, [feed_record(rid(), "severe_mental_disorder_management", flipping, False, "2026-01-01")])
+            assert first["applied"] == 1
+            report = await deliver(dept, [
+                feed_record(rid(), "death_medical_certificate", dying, str(died), str(died)),
+                feed_record(rid(), "major_illness_diagnosis", dying, "cancer", str(died + timedelta(days=3))),
+                feed_record(rid(), "severe_mental_disorder_management", flipping, True, "2026-01-05"),
+                feed_record(rid(), "severe_mental_disorder_management", flipping, False, "2026-01-09"),
+            ])
+            rejected = (await dept.get(f"/api/v1/feeds/batches/{report['id']}/rejections")).json()["items"]
+    assert (report["applied"], report["unchanged"], report["rejected"]) == (3, 0, 1)
+    assert [(r["line"], r["reason_code"]) for r in rejected] == [(2, "after_death")]
+    view = (await worker.get(f"/api/v1/households/{created['id']}")).json()["view"]
+    assert view["severe_mental_illness"] is False
+
+
 async def test_reports_and_health_for_officers(registry, health_dept):
     await deliver(health_dept, [feed_record(rid(), "major_illness_diagnosis", resident_id(), "cancer")])
     async with registry.client("city_admin") as admin:

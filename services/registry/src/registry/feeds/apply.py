@@ -54,6 +54,7 @@ class ChunkResult:
     outcomes: list[Outcome] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     households_changed: int = 0
+    changed: set[str] = field(default_factory=set)  # ids of the households changed
 
     def count(self, outcome: str) -> int:
         return sum(1 for o in self.outcomes if o.outcome == outcome)
@@ -75,25 +76,71 @@ def _provenance(fc: FeedContext, department: str, r: Record) -> Provenance:
     return Provenance(department, r.record_id, r.effective, fc.received_at)
 
 
-async def apply_chunk(session: AsyncSession, fc: FeedContext, department: str, items: list[Record | Rejection],
-                      indexes: dict[str, str] | None = None) -> ChunkResult:
-    """Outcomes of these checked records; ``indexes`` (blind index by ID number) may be given
-    when the caller computed them already."""
-    result = ChunkResult()
+@dataclass(slots=True)
+class LookedUp:
+    """The distinct records of a chunk and, per record found, its person and the current entry
+    of the fact it writes (``repository.current_entries``), read at one moment."""
+
+    records: list[Record]
+    repeated: list[Outcome]  # records repeated within the chunk: unchanged
+    rejections: list[Rejection]
+    rows: list[Any]
+
+
+async def look_up(session: AsyncSession, fc: FeedContext, items: list[Record | Rejection],
+                  indexes: dict[str, str] | None = None) -> LookedUp:
+    """Read what each record of a chunk writes (no lock, no write). ``indexes`` (blind index by
+    ID number) may be given when the caller computed them already."""
     records: list[Record] = []
+    repeated: list[Outcome] = []
+    rejections: list[Rejection] = []
     seen_ids: set[str] = set()
     for item in items:
         if isinstance(item, Rejection):
-            result.rejections.append(item)
+            rejections.append(item)
         elif item.record_id in seen_ids:
-            result.outcomes.append(Outcome(item.line, item.record_id, "unchanged"))  # repeated within the chunk
+            repeated.append(Outcome(item.line, item.record_id, "unchanged"))
         else:
             seen_ids.add(item.record_id)
             records.append(item)
+    rows = await _current_entries(session, fc, records, indexes)
+    return LookedUp(records, repeated, rejections, rows)
+
+
+async def _current_entries(session: AsyncSession, fc: FeedContext, records: list[Record],
+                           indexes: dict[str, str] | None) -> list[Any]:
     index = indexes if indexes is not None else {r.number: fc.vault.resident_index(r.number) for r in records}
-    rows = await repository.current_entries(
+    return await repository.current_entries(
         session, [index[r.number] for r in records], [r.spec.key for r in records],
         [r.spec.subject == "household" for r in records])
+
+
+async def refresh(session: AsyncSession, fc: FeedContext, looked_up: LookedUp, households: set[str],
+                  indexes: dict[str, str] | None = None) -> None:
+    """Read again the records of ``looked_up`` about people of these households: they were read
+    before a chunk that changed these households committed (the lookup of one chunk overlaps
+    with the writes of the one before it)."""
+    if not households:
+        return
+    stale = [row[0] for row in looked_up.rows if row[2] in households]
+    if not stale:
+        return
+    fresh = await _current_entries(session, fc, [looked_up.records[n - 1] for n in stale], indexes)
+    renumbered = {stale[k - 1]: (stale[k - 1], *rest) for k, *rest in fresh}
+    kept = [row for row in looked_up.rows if row[2] not in households]
+    # A person of a stale household may be gone from it now: such a record has no row any more.
+    looked_up.rows = kept + [renumbered[n] for n in stale if n in renumbered]
+
+
+async def apply_chunk(session: AsyncSession, fc: FeedContext, department: str, items: list[Record | Rejection],
+                      indexes: dict[str, str] | None = None, looked_up: LookedUp | None = None) -> ChunkResult:
+    """Outcomes of these checked records; ``indexes`` (blind index by ID number) may be given
+    when the caller computed them already, and ``looked_up`` when the caller read the chunk
+    already (``look_up``, then ``refresh`` for what changed since)."""
+    if looked_up is None:
+        looked_up = await look_up(session, fc, items, indexes)
+    result = ChunkResult(outcomes=list(looked_up.repeated), rejections=list(looked_up.rejections))
+    records, rows = looked_up.records, looked_up.rows
 
     # Pass 1: classify on the facts as read (a record that changes nothing needs no lock). Each
     # person and household gets a partial fact document holding only the facts this chunk
@@ -137,7 +184,8 @@ async def apply_chunk(session: AsyncSession, fc: FeedContext, department: str, i
         candidates = [c for c in candidates if c[0].record_id not in seen]
 
     if candidates:
-        result.households_changed = await _apply_candidates(session, fc, department, candidates, result)
+        result.changed = await _apply_candidates(session, fc, department, candidates, result)
+        result.households_changed = len(result.changed)
     if leads:
         await _queue_leads(session, fc, department, leads)
         result.outcomes += [Outcome(r.line, r.record_id, "lead") for r in leads]
@@ -154,7 +202,7 @@ def _after_death(r: Record, facts: dict[str, Any]) -> Rejection | None:
 
 
 async def _apply_candidates(session: AsyncSession, fc: FeedContext, department: str,
-                            candidates: list[tuple[Record, str, str]], result: ChunkResult) -> int:
+                            candidates: list[tuple[Record, str, str]], result: ChunkResult) -> set[str]:
     """Pass 2: lock, re-apply on fresh facts, write facts, history, views and events."""
     homes = await repository.lock_members(session, list({member_id for _, member_id, _ in candidates}))
     locked = await repository.lock_households(session, list(set(homes.values())))
@@ -187,7 +235,7 @@ async def _apply_candidates(session: AsyncSession, fc: FeedContext, department: 
                         "fact": r.spec.key, "value": change.item_value, "source": department, "record_id": r.record_id,
                         "effective_date": r.effective, "received_at": fc.now})
     if not history:
-        return 0
+        return set()
     await repository.update_members(session, [
         {"_id": mid, "_facts": m_facts[mid], "_at": fc.now} for mid in member_changes])
     await repository.insert_history(session, history)
@@ -211,7 +259,7 @@ async def _apply_candidates(session: AsyncSession, fc: FeedContext, department: 
             household_id=hid, version=version, area_code=h.area_code, label_masked=h.label_masked,
             synthetic=h.synthetic, change="updated", triggers=triggers.get(hid, []), view=view, missing=missing))
     await repository.update_households(session, rows)
-    return len(changed)
+    return set(changed)
 
 
 async def _queue_leads(session: AsyncSession, fc: FeedContext, department: str, leads: list[Record]) -> None:

@@ -26,6 +26,7 @@ from registry.profile.catalogue import Catalogue, Item
 FIELDS = ("record_id", "item", "resident_id", "value", "effective_date", "area_code")
 REQUIRED = ("record_id", "item", "resident_id", "effective_date")
 _FIELD_SET = frozenset(FIELDS)
+NUMBERS_KEPT = 200_000  # checked ID numbers remembered by one checker
 
 
 @dataclass(slots=True)
@@ -62,6 +63,22 @@ class RecordChecker:
         self.areas = areas
         self.today = today
         self._dates: dict[str, date | None] = {}
+        # A batch names most people more than once: each number is checked once (bounded, so a
+        # batch of millions of distinct people does not grow it without end).
+        self._numbers: dict[str, str | tuple[str, str]] = {}
+
+    def _number(self, raw: str) -> str | tuple[str, str]:
+        """The normalised number, or why it is invalid: (code, message); remembered per raw text."""
+        found = self._numbers.get(raw)
+        if found is None:
+            try:
+                found = validate(raw, today=self.today).number
+            except InvalidResidentId as exc:
+                found = (exc.code, exc.message)
+            if len(self._numbers) >= NUMBERS_KEPT:
+                self._numbers.clear()
+            self._numbers[raw] = found
+        return found
 
     def _date(self, raw: Any) -> date | None:
         if not isinstance(raw, str):
@@ -93,12 +110,11 @@ class RecordChecker:
         if department.code != self.department:
             return rejection(line, rid, "item_of_another_department", "This data item belongs to another department.")
         number = raw["resident_id"]
-        try:
-            resident = validate(number, today=self.today) if isinstance(number, str) else None
-        except InvalidResidentId as exc:
-            return rejection(line, rid, f"resident_id.{exc.code}", f"Invalid resident ID number: {exc.message}.")
-        if resident is None:
+        if not isinstance(number, str):
             return rejection(line, rid, "resident_id.characters", "The resident ID number must be text.")
+        number = self._number(number)
+        if isinstance(number, tuple):
+            return rejection(line, rid, f"resident_id.{number[0]}", f"Invalid resident ID number: {number[1]}.")
         effective = self._date(raw["effective_date"])
         if effective is None:
             return rejection(line, rid, "invalid_effective_date", "effective_date must be a date YYYY-MM-DD.")
@@ -116,7 +132,7 @@ class RecordChecker:
         area = raw.get("area_code") or None
         if area is not None and not self.areas.is_village(str(area)):
             return rejection(line, rid, "unknown_area", "area_code is not a village of the city profile.")
-        return Record(line, rid, item, spec, resident.number, value, effective, area)
+        return Record(line, rid, item, spec, number, value, effective, area)
 
 
 def parse_json_line(line: int, text: bytes) -> Any:

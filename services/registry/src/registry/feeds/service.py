@@ -16,8 +16,8 @@ from servicekit.tables import utcnow
 
 from registry.columns import new_id
 from registry.feeds import repository
-from registry.feeds.apply import ChunkResult, FeedContext, apply_chunk
-from registry.feeds.parsing import Record, RecordChecker, Rejection, csv_header, parse_csv_lines, parse_json_line
+from registry.feeds.apply import FeedContext, LookedUp, apply_chunk, look_up, refresh
+from registry.feeds.parsing import NUMBERS_KEPT, Record, RecordChecker, Rejection, csv_header, parse_csv_lines, parse_json_line
 from registry.feeds.schemas import FeedHealth, FeedRecordIn, RecordOutcome
 from registry.feeds.tables import FeedBatch
 from registry.profile import CityProfile
@@ -92,28 +92,49 @@ class BatchRun:
         self.batch = FeedBatch(id=new_id(), department=department, format=fmt, status="processing",
                                submitted_by=submitted_by[:128], received_at=self.fc.now)
         self.kept_rejections = 0
+        self.indexes: dict[str, str] = {}
+        self.changed: set[str] = set()  # households changed by the chunk applied last  # blind index by number, across chunks (people recur)
         self.header: list[str] | None = None
 
     async def run(self, lines: AsyncIterator[tuple[int, bytes]]) -> str:
         """Reading and checking records overlaps with applying them: while one chunk waits on
         the database, the next is read and checked. At most ``QUEUED`` checked chunks wait, so
-        memory stays bounded whatever the size of the batch."""
+        memory stays bounded whatever the size of the batch.
+
+        On PostgreSQL the lookup of a chunk (its own connection, no lock) also overlaps with
+        the writes of the chunk before it; once that one has committed, the records about the
+        households it changed are read again, so every chunk sees the ones before it."""
         async with unit_of_work(self.db) as session:
             await repository.add_batch(session, self.batch)
         queue: asyncio.Queue[Checked | None] = asyncio.Queue(maxsize=QUEUED)
         reader = asyncio.create_task(self.read(lines, queue))
+        ahead: tuple[Checked, asyncio.Task[LookedUp]] | None = None
         try:
             while (checked := await queue.get()) is not None:
-                await self.apply(checked)
+                if not self.db.is_postgres:
+                    await self.apply(checked)
+                    continue
+                previous, ahead = ahead, (checked, asyncio.create_task(self.look_up(checked)))
+                if previous is not None:  # applied while the next chunk is looked up
+                    self.changed = await self.apply(previous[0], await previous[1])
+            if ahead is not None:
+                last, ahead = ahead, None
+                await self.apply(last[0], await last[1])
             await reader  # a failure while reading (too large, bad header) surfaces here
         except BaseException:
             reader.cancel()
+            if ahead is not None:
+                ahead[1].cancel()
             async with unit_of_work(self.db) as session:
                 await repository.finish_batch(session, self.batch.id, "failed", utcnow())
             raise
         async with unit_of_work(self.db) as session:
             await repository.finish_batch(session, self.batch.id, "completed", utcnow())
         return self.batch.id
+
+    async def look_up(self, checked: Checked) -> LookedUp:
+        async with self.db.sessionmaker() as session:
+            return await look_up(session, self.fc, checked.items, checked.indexes)
 
     async def read(self, lines: AsyncIterator[tuple[int, bytes]], queue: asyncio.Queue[Checked | None]) -> None:
         try:
@@ -145,13 +166,25 @@ class BatchRun:
         else:
             raws = [parse_json_line(n, line) for n, line in chunk]
         items = [self.checker.check(n, raw) for (n, _), raw in zip(chunk, raws, strict=True)]
-        index = self.fc.vault.resident_index
-        indexes = {r.number: index(r.number) for r in items if isinstance(r, Record)}
+        index, known = self.fc.vault.resident_index, self.indexes
+        if len(known) >= NUMBERS_KEPT:
+            known.clear()
+        indexes = {}
+        for r in items:
+            if isinstance(r, Record):
+                found = known.get(r.number)
+                if found is None:
+                    found = known[r.number] = index(r.number)
+                indexes[r.number] = found
         return Checked(len(chunk), items, indexes)
 
-    async def apply(self, checked: Checked) -> ChunkResult:
+    async def apply(self, checked: Checked, looked_up: LookedUp | None = None) -> set[str]:
+        """Apply and commit one chunk; the households it changed. A chunk looked up while the
+        one before was written reads again what that one changed (``self.changed``)."""
         async with unit_of_work(self.db) as session:
-            result = await apply_chunk(session, self.fc, self.department, checked.items, checked.indexes)
+            if looked_up is not None:
+                await refresh(session, self.fc, looked_up, self.changed, checked.indexes)
+            result = await apply_chunk(session, self.fc, self.department, checked.items, checked.indexes, looked_up)
             room = max(0, self.settings.feed_rejections_kept - self.kept_rejections)
             kept = result.rejections[:room]
             await repository.insert_rejections(session, [
@@ -162,7 +195,7 @@ class BatchRun:
                 unchanged=result.count("unchanged"), rejected=len(result.rejections), leads=result.count("lead"),
                 households_changed=result.households_changed)
         self.kept_rejections += len(kept)
-        return result
+        return result.changed
 
 
 async def single_record(session: Any, profile: CityProfile, vault: Vault, department: str, submitted_by: str,
