@@ -64,6 +64,10 @@ class ServiceSpec:
     # Path prefixes allowed bodies larger than settings.max_body_bytes (streamed batches).
     large_body_paths: tuple[str, ...] = ()
     openapi_tags: list[dict[str, Any]] = field(default_factory=list)
+    # ASGI middleware placed innermost (inside request ids, body limits, the access log and
+    # telemetry): a fast path for one hot route, past FastAPI's routing and dependency solving.
+    # It answers only what it is sure of and passes everything else on to the app.
+    fast_paths: Sequence[Callable[[ASGIApp], ASGIApp]] = ()
 
 
 class RequestGuard:
@@ -244,6 +248,8 @@ def create_service_app(
         app.include_router(router)
     # The only access log (uvicorn's prints query strings): inside the guard, so it has the
     # request id, and inside telemetry, so it has the trace id.
+    for fast_path in spec.fast_paths:
+        app.add_middleware(fast_path)  # type: ignore[arg-type]
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestGuard, max_body=settings.max_body_bytes, spec=spec)
     app.state.telemetry = _setup_telemetry(app, settings, database)

@@ -3,6 +3,7 @@
 
 from factories import OTHER_VILLAGE, TOWNSHIP, VILLAGE, audit_records, create, household, member
 from registry.audit.service import HOUSEHOLD_FIELDS
+from servicekit.testing import OTHER_TOWNSHIP
 
 
 async def test_the_audit_record_names_the_reader_the_household_and_the_request(registry, worker):
@@ -67,3 +68,46 @@ async def test_roles_outside_government_are_refused(registry, worker):
     async with registry.client() as anonymous:
         assert (await anonymous.get(f"/api/v1/households/{created['id']}")).status_code == 401
     assert not [a for a in await audit_records(registry, created["id"]) if a.actor == "dept-1"]
+
+
+async def _through_fast_path(registry, token: str, path: str) -> tuple[int | None, bool]:
+    """Call ReadFastPath alone, over an app that only notes being called: (status, passed on)."""
+    from registry.households.endpoints import ReadFastPath
+
+    passed_on = False
+    status = None
+
+    async def app(scope, receive, send):
+        nonlocal passed_on
+        passed_on = True
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    scope = {"type": "http", "method": "GET", "path": path, "headers": [(b"authorization", f"Bearer {token}".encode())],
+             "app": registry.app}
+    await ReadFastPath(app)(scope, receive, send)
+    return status, passed_on
+
+
+async def test_the_fast_path_answers_only_an_official_read_in_scope_on_postgresql(registry, worker):
+    created = await create(worker, household(members=[member("head", resident_id=(number := member()["resident_id"]))]))
+    path = f"/api/v1/households/{created['id']}"
+    identity, postgres = registry.identity, registry.app.state.db.is_postgres
+    official = identity.token("town_worker", area=TOWNSHIP, subject="fast-1")
+    assert await _through_fast_path(registry, official, path) == ((200, False) if postgres else (None, True))
+    passed_on = [
+        identity.token("town_worker", area=OTHER_TOWNSHIP, subject="fast-2"),  # out of scope
+        identity.token("citizen", resident_id=number, area=VILLAGE),
+        identity.token("department", dept="health"),
+        "not-a-token",
+    ]
+    for token in passed_on:
+        assert await _through_fast_path(registry, token, path) == (None, True)
+    for other in (path + "/surveys", "/api/v1/households/mine", path[:-1]):
+        assert await _through_fast_path(registry, official, other) == (None, True)
