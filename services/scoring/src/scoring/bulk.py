@@ -15,8 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry import propagate
-from sqlalchemy import Select, Table, insert, update
+from sqlalchemy import JSON, DateTime, Select, String, Table, Text, bindparam, cast, func, insert, literal, true, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import UpdateBase
 
 from servicekit.db import after_commit
 from servicekit.events import publish
@@ -117,4 +119,67 @@ async def publish_many(session: AsyncSession, events: Sequence[tuple[str, str, s
         after_commit(session, lambda: wake(last))
 
 
-__all__ = ["chunked", "fetch", "insert_rows", "is_postgres", "publish_many"]
+_TOGETHER: dict[Any, tuple[Any, Sequence[str]]] = {}  # (key, rows, events) -> compiled statement, parameter order
+
+
+async def write_together(session: AsyncSession, key: Any, statements: Callable[[], Sequence[UpdateBase]],
+                         params: Mapping[str, Any], events: Sequence[tuple[str, str, str]],
+                         *, wake: Callable[[int], None] | None = None) -> None:
+    """PostgreSQL: some statements and the outbox rows of ``events`` (as ``publish_many``) in ONE
+    statement, the others as data-modifying CTEs: one round trip where there were one per
+    statement and two for the outbox (the sequencer, then the rows). ``statements()`` builds them
+    with bind parameters (the values are ``params``); their SQL must depend on ``key`` only, as
+    it is compiled once per key and number of events (compiling costs more than the round trips
+    saved). The statements must not depend on each other's effects (CTEs share one snapshot)."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    n = len(events)
+    shape = (key, n)
+    found = _TOGETHER.get(shape)
+    if found is None:
+        *before, last = statements()
+        if n:
+            before.append(last)
+            last = _outbox_insert(n)
+        main = last.add_cte(*(s.cte(f"write_{i}") for i, s in enumerate(before)))
+        compiled = main.compile(dialect=session.bind.dialect)
+        if len(_TOGETHER) >= 256:
+            _TOGETHER.clear()
+        found = _TOGETHER[shape] = (compiled, compiled.positiontup or ())
+    compiled, names = found
+    values = dict(params)
+    if n:
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        values.update(event_ids=[e[0] for e in events], subjects=[e[1] for e in events],
+                      payloads=[e[2] for e in events], traceparent=carrier.get("traceparent"),
+                      created_at=datetime.now(UTC))
+    bound = compiled.construct_params(values)
+    rows = await (await _raw(session)).fetch(compiled.string, *[bound[name] for name in names])
+    if n and wake is not None:
+        head = max(r[0] for r in rows)
+        after_commit(session, lambda: wake(head))
+
+
+def _outbox_insert(n: int) -> UpdateBase:
+    """INSERT INTO outbox ... SELECT from the events as arrays, positions from the sequencer row
+    (locked until commit, so that positions follow commit order, as the kit's publish)."""
+    seq = (update(FeedSequence).where(FeedSequence.id == 1).values(last_position=FeedSequence.last_position + n)
+           .returning(FeedSequence.last_position).cte("sequence"))
+    rows = func.unnest(
+        bindparam("event_ids", type_=ARRAY(String)), bindparam("subjects", type_=ARRAY(String)),
+        bindparam("payloads", type_=ARRAY(Text)),
+    ).table_valued("event_id", "subject", "payload", with_ordinality="ord").render_derived()
+    t = OutboxEvent.__table__
+    select_rows = (
+        seq.select().with_only_columns(
+            seq.c.last_position - n + rows.c.ord, rows.c.event_id, literal(EVENT_TYPE, String), rows.c.subject,
+            cast(rows.c.payload, JSON), bindparam("traceparent", type_=String),
+            bindparam("created_at", type_=DateTime(timezone=True)),
+        ).select_from(seq.join(rows, true()))  # one sequencer row, beside every event
+    )
+    columns = ["position", "event_id", "type", "subject", "payload", "traceparent", "created_at"]
+    return insert(t).from_select(columns, select_rows).returning(t.c.position).add_cte(seq)
+
+
+__all__ = ["chunked", "fetch", "insert_rows", "is_postgres", "publish_many", "write_together"]

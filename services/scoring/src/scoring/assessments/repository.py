@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, and_, any_, bindparam, delete, func, or_, select, update
+from sqlalchemy import String, and_, any_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -104,13 +104,38 @@ async def write(session: AsyncSession, batch: Batch, *, copy_threshold: int, who
         await insert_rows(session, C.__table__, CURRENT_COLUMNS, batch.current, copy_threshold=copy_threshold)
         return
     if len(batch.current) < copy_threshold:  # a few households: one upsert statement
-        stmt = dialect_insert(session)(C.__table__)
-        stmt = stmt.on_conflict_do_update(index_elements=[C.__table__.c.household_id],
-                                          set_={c: stmt.excluded[c] for c in CURRENT_COLUMNS[1:]})
-        await (await session.connection()).execute(stmt, [dict(zip(CURRENT_COLUMNS, r, strict=True)) for r in batch.current])
+        await (await session.connection()).execute(_upsert_current(session), _dicts(CURRENT_COLUMNS, batch.current))
         return
     await drop_current(session, [row[0] for row in batch.current if row[2] > 1])  # number 1: nothing to replace
     await insert_rows(session, C.__table__, CURRENT_COLUMNS, batch.current, copy_threshold=copy_threshold)
+
+
+def _upsert_current(session: AsyncSession) -> Any:
+    stmt = dialect_insert(session)(C.__table__)
+    return stmt.on_conflict_do_update(index_elements=[C.__table__.c.household_id],
+                                      set_={c: stmt.excluded[c] for c in CURRENT_COLUMNS[1:]})
+
+
+def _dicts(columns: Sequence[str], rows: Sequence[tuple]) -> list[dict[str, Any]]:
+    return [dict(zip(columns, r, strict=True)) for r in rows]
+
+
+def small_writes(session: AsyncSession, n: int) -> list[Any]:
+    """``write`` for ``n`` households as two statements with a bind parameter per value
+    (multi-row VALUES; values from ``small_params``), to go with the events in one round trip
+    (``bulk.write_together``)."""
+    def rows(prefix: str, columns: Sequence[str]) -> list[dict[str, Any]]:
+        return [{c: bindparam(f"{prefix}{i}_{c}") for c in columns} for i in range(n)]
+    return [insert(A.__table__).values(rows("a", ASSESSMENT_COLUMNS)),
+            _upsert_current(session).values(rows("c", CURRENT_COLUMNS))]
+
+
+def small_params(batch: Batch) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for prefix, columns, rows in (("a", ASSESSMENT_COLUMNS, batch.assessments), ("c", CURRENT_COLUMNS, batch.current)):
+        for i, row in enumerate(rows):
+            params.update(zip([f"{prefix}{i}_{c}" for c in columns], row, strict=True))
+    return params
 
 
 async def drop_current(session: AsyncSession, ids: Sequence[str]) -> None:

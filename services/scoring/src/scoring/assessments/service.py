@@ -20,7 +20,7 @@ from servicekit.concurrency import check_version
 from servicekit.errors import NotFound, Unprocessable
 from scoring.assessments import repository as repo
 from scoring.assessments.tables import AssessmentReview, CurrentAssessment
-from scoring.bulk import publish_many
+from scoring.bulk import is_postgres, publish_many, write_together
 from scoring.engine import records
 from scoring.engine.records import Subject
 from scoring.engine.runtime import ModelRuntime, dumps
@@ -129,8 +129,14 @@ async def pending(session: AsyncSession, rt: ModelRuntime, rows: Sequence[Subjec
 
 async def write(session: AsyncSession, batch: records.Batch, settings: ScoringSettings, *, wake: Wake = None,
                 whole_range: bool = False) -> Outcome:
-    await repo.write(session, batch, copy_threshold=settings.copy_threshold, whole_range=whole_range)
-    await publish_many(session, batch.events, copy_threshold=settings.copy_threshold, wake=wake)
+    if is_postgres(session) and not whole_range and 0 < len(batch.current) < settings.copy_threshold:
+        # A few households (one change from the feed): rows and events in one round trip.
+        n = len(batch.current)
+        await write_together(session, ("assessments", n), lambda: repo.small_writes(session, n),
+                             repo.small_params(batch), batch.events, wake=wake)
+    else:
+        await repo.write(session, batch, copy_threshold=settings.copy_threshold, whole_range=whole_range)
+        await publish_many(session, batch.events, copy_threshold=settings.copy_threshold, wake=wake)
     return Outcome(len(batch.current), len(batch.events), batch.levels)
 
 
