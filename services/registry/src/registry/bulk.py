@@ -51,6 +51,13 @@ JSON_COLUMNS = frozenset({"facts", "view", "missing", "payload"})
 _NO_VIEW = ',"view":null,"missing":null}'
 
 
+def with_view(encoded: str, view_json: str, missing_json: str) -> str:
+    """An event's JSON, encoded with view and missing null, with the already encoded view and
+    missing put in their place (the household row holds the same texts)."""
+    assert encoded.endswith(_NO_VIEW), "event_data must end with view and missing"
+    return f'{encoded[:-len(_NO_VIEW)]},"view":{view_json},"missing":{missing_json}}}'
+
+
 @dataclass
 class SealedBatch:
     households: list[tuple[Any, ...]] = field(default_factory=list)
@@ -111,10 +118,7 @@ class Sealer:
                                                 "detail": {}}],
                                      view=None, missing=None)
                 # The view is already encoded for the household row: splice it in, not encode twice.
-                encoded = dumps(payload)
-                assert encoded.endswith(_NO_VIEW), "event_data must end with view and missing"
-                head = encoded[:-len(_NO_VIEW)]
-                out.events.append((str(uuid.uuid4()), h.id, f'{head},"view":{view_json},"missing":{missing_json}}}'))
+                out.events.append((str(uuid.uuid4()), h.id, with_view(dumps(payload), view_json, missing_json)))
         return out
 
 
@@ -132,18 +136,19 @@ async def existing(session: AsyncSession, households: list[str], indexes: list[s
 
 
 class Writer:
-    """Writes sealed rows: COPY on PostgreSQL, batched inserts on SQLite."""
+    """Writes sealed rows: COPY on PostgreSQL, batched inserts on SQLite. Without a schema, the
+    tables are found on the connection's search path (the service's schema)."""
 
-    def __init__(self, session: AsyncSession, db: Database) -> None:
-        self.session, self.db = session, db
+    def __init__(self, session: AsyncSession, *, postgres: bool, schema: str | None = None) -> None:
+        self.session, self.postgres, self.schema = session, postgres, schema
 
     async def rows(self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
         if not rows:
             return
-        if self.db.is_postgres:
+        if self.postgres:
             conn = await self.session.connection()
             raw = (await conn.get_raw_connection()).driver_connection
-            await raw.copy_records_to_table(table, records=rows, columns=list(columns), schema_name=self.db.schema)
+            await raw.copy_records_to_table(table, records=rows, columns=list(columns), schema_name=self.schema)
             return
         decoded = [{c: (json.loads(v) if c in JSON_COLUMNS and v is not None else v) for c, v in zip(columns, r, strict=True)}
                    for r in rows]
@@ -151,16 +156,20 @@ class Writer:
         for start in range(0, len(decoded), 2000):
             await self.session.execute(model.__table__.insert(), decoded[start:start + 2000])
 
-    async def events(self, events: list[tuple[str, str, str]], now: datetime) -> None:
-        """Number the events with the kit's sequencer row (locked until commit) and write them."""
+    async def events(self, events: list[tuple[str, str, str]], now: datetime, traceparent: str | None = None) -> int:
+        """Number the events with the kit's sequencer row (locked until commit) and write them;
+        the last position (the feed's head once committed)."""
         if not events:
-            return
+            return 0
         result = await self.session.execute(
             update(FeedSequence).where(FeedSequence.id == 1)
             .values(last_position=FeedSequence.last_position + len(events)).returning(FeedSequence.last_position))
-        first = result.scalar_one() - len(events) + 1
-        rows = [(first + i, eid, EVENT_TYPE, subject, payload, None, now) for i, (eid, subject, payload) in enumerate(events)]
+        last = result.scalar_one()
+        first = last - len(events) + 1
+        rows = [(first + i, eid, EVENT_TYPE, subject, payload, traceparent, now)
+                for i, (eid, subject, payload) in enumerate(events)]
         await self.rows("outbox", O_COLUMNS, rows)
+        return last
 
 
 def chunks(items: Iterable[SyntheticHousehold], size: int) -> Iterator[list[SyntheticHousehold]]:
@@ -215,7 +224,7 @@ async def load(db: Database, profile: CityProfile, vault: Vault, households: Ite
     today = today or date.today()
     report = LoadReport()
     async with unit_of_work(db) as session:
-        writer = Writer(session, db)
+        writer = Writer(session, postgres=db.is_postgres, schema=db.schema)
 
         async def write(part: list[SyntheticHousehold], sealed: SealedBatch, indexes: dict[str, str], seconds: float) -> None:
             report.seal_seconds += seconds

@@ -1,5 +1,6 @@
 """Department feeds: per-record outcomes, idempotency by record id, leads, bad lines, crashes."""
 
+import asyncio
 import itertools
 from datetime import date, timedelta
 
@@ -244,6 +245,20 @@ async def test_each_chunk_sees_the_chunks_before_it(registry, identity, worker):
     assert [(r["line"], r["reason_code"]) for r in rejected] == [(2, "after_death")]
     view = (await worker.get(f"/api/v1/households/{created['id']}")).json()["view"]
     assert view["severe_mental_illness"] is False
+
+
+async def test_a_batch_wakes_the_readers_waiting_on_the_feed(registry, worker, health_dept):
+    """The batch's events are written by COPY, not by the kit's publish: the feed's long-poll
+    waiters are still woken when a chunk with events commits."""
+    number, _ = await _person(worker)
+    waiting = asyncio.create_task(registry.app.state.feed_notifier.wait(30))
+    await asyncio.sleep(0)
+    before = await head_position(registry)
+    report = await deliver(health_dept, [feed_record(rid(), "pregnancy_registration", number, True)])
+    await asyncio.wait_for(waiting, 5)
+    assert report["households_changed"] == 1
+    [event] = await events_since(registry, before)
+    assert event.type == "household.changed" and event.payload["view"]["pregnant_members"] == 1
 
 
 async def test_reports_and_health_for_officers(registry, health_dept):

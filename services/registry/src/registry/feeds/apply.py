@@ -15,7 +15,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -23,9 +25,9 @@ from typing import Any
 from orjson import loads
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.events import publish
 from servicekit.resident_id import mask
 
+from registry.bulk import with_view
 from registry.columns import new_id
 from registry.facts import repository as facts_repo
 from registry.facts.triggers import detect
@@ -33,7 +35,7 @@ from registry.facts.view import HouseholdFacts, MemberFacts
 from registry.facts.vocabulary import Change, Provenance, apply, value_of
 from registry.feeds import repository
 from registry.feeds.parsing import Record, Rejection, rejection
-from registry.households.changes import EVENT_TYPE, event_data
+from registry.households.changes import event_data
 from registry.profile import CityProfile
 from registry.vault import Vault
 
@@ -66,6 +68,7 @@ class FeedContext:
     vault: Vault
     now: datetime
     today: date
+    on_events: Callable[[int], Any] | None = None  # told the feed's new head after a commit with events
     received_at: str = field(init=False)  # ``now`` as ISO text, as facts record it
 
     def __post_init__(self) -> None:
@@ -247,18 +250,24 @@ async def _apply_candidates(session: AsyncSession, fc: FeedContext, department: 
         triggers[hid] += detect(fc.profile.triggers, changes, h_facts[hid], None)
     changed = sorted({homes[mid] for mid in member_changes} | set(household_changes))
     rows = []
+    events: list[tuple[str, str, str]] = []
     for hid in changed:
         h = locked[hid]
         view, missing = fc.profile.view(HouseholdFacts(h.area_code, h.register_status, h.off_register_source, h.channel,
                                                        h.status_since, h.rural_hukou, h_facts[hid], members[hid]),
                                         fc.today)
         version = h.version + 1
+        view_json, missing_json = repository.dumps(view), repository.dumps(missing)
         rows.append({"_id": hid, "_facts": h_facts[hid] if hid in household_changes else None, "_view": view,
-                     "_missing": missing, "_version": version, "_at": fc.now})
-        publish(session, EVENT_TYPE, hid, event_data(
+                     "_view_json": view_json, "_missing": missing, "_missing_json": missing_json,
+                     "_version": version, "_at": fc.now})
+        # The event carries the same view: its text is encoded once, for the row and the event.
+        head = repository.dumps(event_data(
             household_id=hid, version=version, area_code=h.area_code, label_masked=h.label_masked,
-            synthetic=h.synthetic, change="updated", triggers=triggers.get(hid, []), view=view, missing=missing))
+            synthetic=h.synthetic, change="updated", triggers=triggers.get(hid, []), view=None, missing=None))
+        events.append((str(uuid.uuid4()), hid, with_view(head, view_json, missing_json)))
     await repository.update_households(session, rows)
+    await repository.insert_events(session, events, fc.on_events)
     return set(changed)
 
 

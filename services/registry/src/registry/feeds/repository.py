@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import orjson
+from opentelemetry import propagate
 from sqlalchemy import JSON, Text, bindparam, cast, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.db import dialect_insert, one_of
-from servicekit.tables import JSONType
+from servicekit.db import after_commit, dialect_insert, one_of
+from servicekit.tables import JSONType, utcnow
 
+from registry.bulk import Writer
 from registry.facts import repository as facts_repo
 from registry.feeds.tables import FeedBatch, FeedRejection
 from registry.queries import is_postgres, lockable, newest_first
@@ -21,6 +24,17 @@ from registry.members.tables import Member
 
 M = Member.__table__
 H = Household.__table__
+
+
+# The household is read only for the records that write a household fact (a join would visit
+# it for every record).
+CURRENT_ENTRIES = (
+    "SELECT v.n, m.id, m.household_id, CAST(CASE WHEN v.hh = 't' "
+    "THEN (SELECT h.facts -> v.key FROM households h WHERE h.id = m.household_id) "
+    "ELSE m.facts -> v.key END AS text) AS entry, CAST(m.facts -> 'deceased_on' AS text) AS died "
+    "FROM unnest(string_to_array($1, ','), string_to_array($2, ','), string_to_array($3, NULL)) "
+    "WITH ORDINALITY AS v(bidx, key, hh, n) JOIN members m ON m.resident_bidx = v.bidx"
+)
 
 
 def dumps(value: Any) -> str:
@@ -39,19 +53,12 @@ async def current_entries(session: AsyncSession, indexes: list[str], keys: list[
     if not indexes:
         return []
     if is_postgres(session):
-        return list(await session.execute(text(
-            # The household is read only for the records that write a household fact (a join
-            # would visit it for every record).
-            "SELECT v.n, m.id, m.household_id, CAST(CASE WHEN v.hh = 't' "
-            "THEN (SELECT h.facts -> v.key FROM households h WHERE h.id = m.household_id) "
-            "ELSE m.facts -> v.key END AS text) AS entry, "
-            "CAST(m.facts -> 'deceased_on' AS text) AS died "
-            # The lists travel as three texts split by the server: the driver encodes a text
-            # array element by element, which cost more than the lookup itself.
-            "FROM unnest(string_to_array(:b, ','), string_to_array(:k, ','), string_to_array(:hh, NULL)) "
-            "WITH ORDINALITY AS v(bidx, key, hh, n) "
-            "JOIN members m ON m.resident_bidx = v.bidx"
-        ), {"b": ",".join(indexes), "k": ",".join(keys), "hh": "".join("t" if h else "f" for h in of_household)}))
+        # Straight to the driver: a chunk gives thousands of rows, and the ORM's row
+        # processing cost more than the query. The lists travel as three texts split by the
+        # server: the driver encodes a text array element by element, which cost more still.
+        driver = (await (await session.connection()).get_raw_connection()).driver_connection
+        return await driver.fetch(CURRENT_ENTRIES, ",".join(indexes), ",".join(keys),
+                                  "".join("t" if h else "f" for h in of_household))
     # SQLite: whole documents, picked apart here (slower, same answer).
     people = {r.resident_bidx: r for r in await session.execute(
         select(M.c.resident_bidx, M.c.id, M.c.household_id, M.c.facts).where(M.c.resident_bidx.in_(set(indexes))))}
@@ -119,15 +126,30 @@ async def update_households(session: AsyncSession, rows: list[dict[str, Any]]) -
             "CAST(:missing AS text[]), CAST(:versions AS int[])) AS v(id, facts, view, missing, version) "
             "WHERE h.id = v.id"
         ), {"ids": [r["_id"] for r in rows], "facts": [None if r["_facts"] is None else dumps(r["_facts"]) for r in rows],
-            "views": [dumps(r["_view"]) for r in rows], "missing": [dumps(r["_missing"]) for r in rows],
+            "views": [r["_view_json"] for r in rows], "missing": [r["_missing_json"] for r in rows],
             "versions": [r["_version"] for r in rows], "at": rows[0]["_at"]})
         return
+    rows = [{k: v for k, v in r.items() if not k.endswith("_json")} for r in rows]
     stmt = (update(H).where(H.c.id == bindparam("_id"))
             .values(facts=func.coalesce(bindparam("_facts", type_=JSON(none_as_null=True)), H.c.facts),
                     view=bindparam("_view", type_=JSONType),
                     missing=bindparam("_missing", type_=JSONType), version=bindparam("_version"),
                     updated_at=bindparam("_at")))
     await session.execute(stmt, rows)
+
+
+async def insert_events(session: AsyncSession, events: list[tuple[str, str, str]],
+                        notify: Callable[[int], Any] | None) -> None:
+    """household.changed events (event id, household id, payload JSON) into the outbox, numbered
+    by the kit's sequencer and copied in one go (COPY on PostgreSQL), carrying the trace; once
+    committed, ``notify`` hears the feed's new head (it wakes the feed's long-poll waiters)."""
+    if not events:
+        return
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    last = await Writer(session, postgres=is_postgres(session)).events(events, utcnow(), carrier.get("traceparent"))
+    if notify is not None:
+        after_commit(session, lambda: notify(last))
 
 
 async def insert_history(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

@@ -4,7 +4,7 @@ record in its request's transaction; reports and feed health."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,9 +28,9 @@ FORMATS = {"text/csv": "csv", "application/x-ndjson": "jsonl", "application/json
            "application/x-jsonlines": "jsonl", "application/json-seq": "jsonl"}
 
 
-def feed_context(profile: CityProfile, vault: Vault, now: datetime | None = None) -> FeedContext:
-    now = now or utcnow()
-    return FeedContext(profile, vault, now, now.astimezone(CHINA_STANDARD_TIME).date())
+def feed_context(profile: CityProfile, vault: Vault, on_events: Callable[[int], Any] | None = None) -> FeedContext:
+    now = utcnow()
+    return FeedContext(profile, vault, now, now.astimezone(CHINA_STANDARD_TIME).date(), on_events)
 
 
 async def lines_of(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[tuple[int, bytes]]:
@@ -85,9 +85,9 @@ class BatchRun:
     """One batch: created, fed chunk by chunk (each its own transaction), finished."""
 
     def __init__(self, db: Database, profile: CityProfile, vault: Vault, settings: RegistrySettings,
-                 department: str, fmt: str, submitted_by: str) -> None:
+                 department: str, fmt: str, submitted_by: str, on_events: Callable[[int], Any] | None = None) -> None:
         self.db, self.settings, self.department, self.fmt = db, settings, department, fmt
-        self.fc = feed_context(profile, vault)
+        self.fc = feed_context(profile, vault, on_events)
         self.checker = RecordChecker(department, profile.catalogue, profile.areas, self.fc.today)
         self.batch = FeedBatch(id=new_id(), department=department, format=fmt, status="processing",
                                submitted_by=submitted_by[:128], received_at=self.fc.now)
@@ -199,8 +199,8 @@ class BatchRun:
 
 
 async def single_record(session: Any, profile: CityProfile, vault: Vault, department: str, submitted_by: str,
-                        body: FeedRecordIn) -> RecordOutcome:
-    fc = feed_context(profile, vault)
+                        body: FeedRecordIn, on_events: Callable[[int], Any] | None = None) -> RecordOutcome:
+    fc = feed_context(profile, vault, on_events)
     checker = RecordChecker(department, profile.catalogue, profile.areas, fc.today)
     item = checker.check(1, body.model_dump(mode="json", exclude_none=True) | {"value": body.value})
     if isinstance(item, Rejection):
