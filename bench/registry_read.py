@@ -99,11 +99,27 @@ def _token(key_path: str, issuer: str, township: str) -> str:
         extra={"role": "town_worker", "area": township, "client_id": "town-worker"}))
 
 
+def _postgres_cpu_seconds() -> dict[int, float]:
+    """CPU time of every PostgreSQL server process by pid (the server runs unpinned, on both
+    cores; whatever else uses it in the meantime counts too)."""
+    import psutil
+
+    out = {}
+    for process in psutil.process_iter(["name", "cpu_times"]):
+        if process.info["name"] == "postgres" and process.info["cpu_times"] is not None:
+            out[process.pid] = sum(process.info["cpu_times"][:2])
+    return out
+
+
 def _load(urls: list[str], token: str, pids: dict[str, int]) -> dict[str, Any]:
     """One measured run in a process of its own, on the load core."""
+    import resource
+
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(urls, f)
     before = cpu_seconds(pids)
+    postgres_before = _postgres_cpu_seconds()
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     process = subprocess.Popen(
         [sys.executable, "-m", "bench.registry_read", "load", "--urls", f.name, "--token", token,
          "--connections", str(CONNECTIONS), "--seconds", str(SECONDS)],
@@ -115,8 +131,15 @@ def _load(urls: list[str], token: str, pids: dict[str, int]) -> dict[str, Any]:
         raise RuntimeError(f"load generator failed: {err.decode()[-2000:]}")
     result = json.loads(out)
     after = cpu_seconds(pids)
+    postgres_after = _postgres_cpu_seconds()
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the load generator, waited for above
+    reads = max(1, result["total_requests"])
     for name in pids:
-        result[f"{name}_cpu_ms_per_read"] = round((after[name] - before[name]) / max(1, result["total_requests"]) * 1e3, 3)
+        result[f"{name}_cpu_ms_per_read"] = round((after[name] - before[name]) / reads * 1e3, 3)
+    postgres = sum(cpu - postgres_before.get(pid, 0.0) for pid, cpu in postgres_after.items())
+    result["postgres_cpu_ms_per_read"] = round(postgres / reads * 1e3, 3)
+    load = (children_after.ru_utime + children_after.ru_stime) - (children_before.ru_utime + children_before.ru_stime)
+    result["load_generator_cpu_ms_per_read"] = round(load / reads * 1e3, 3)
     return result
 
 
@@ -159,6 +182,8 @@ def main() -> dict[str, Any]:
         "p99_ms_median_round": sorted(x["p99_ms"] for x in rounds)[ROUNDS // 2],
         "registry_cpu_ms_per_read": best["registry_cpu_ms_per_read"],
         "gateway_cpu_ms_per_read": best["gateway_cpu_ms_per_read"],
+        "postgres_cpu_ms_per_read": best["postgres_cpu_ms_per_read"],
+        "load_generator_cpu_ms_per_read": best["load_generator_cpu_ms_per_read"],
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
     p99 = figures["p99_ms_median_round"]
