@@ -21,6 +21,7 @@ from scoring.deps import ScoringEngine
 from scoring.engine.runtimes import Runtimes
 from scoring.households import service as households
 from scoring.households.client import RegistryClient
+from scoring.households.schemas import HouseholdPage
 from scoring.models import service as models
 from scoring.models.endpoints import router as models_router
 from scoring.portraits.endpoints import router as portraits_router
@@ -60,7 +61,8 @@ def registry_consumer(app: FastAPI, transport: httpx.AsyncBaseTransport | None, 
                 return position
 
     return FeedConsumer(name=REGISTRY_FEED, client=client, db=engine.db, handler=handle, resync=resync,
-                        batch_size=settings.consumer_batch_size, wait_seconds=settings.consumer_wait_seconds)
+                        batch_size=settings.consumer_batch_size, wait_seconds=settings.consumer_wait_seconds,
+                        page_model=HouseholdPage)
 
 
 def spec(registry_transport: httpx.AsyncBaseTransport | None = None, registry_token: TokenSource | None = None) -> ServiceSpec:

@@ -13,6 +13,8 @@ from servicekit.tables import OutboxEvent
 from scoring_fakes import VILLAGES, FakeRegistry, synthetic_views
 from scoring.app import registry_consumer
 from scoring.assessments.tables import Assessment, CurrentAssessment
+from scoring.households.schemas import HouseholdChanged, HouseholdPage
+from scoring.households.service import parse_events
 from scoring.households.tables import HouseholdView
 
 DIMENSIONS = {"source", "structure", "health", "property", "expenditure", "employment", "other"}
@@ -235,3 +237,17 @@ async def test_the_feed_returns_each_payload_as_it_was_written(svc, ctx, registr
             assert kind == "json"
     for e in events:
         assert e["data"] == json.loads(stored[e["id"]])
+
+
+def test_a_feed_page_reads_each_household_change_in_one_pass():
+    def event(position: int, data: dict) -> dict:
+        return {"position": position, "id": new_id(), "type": "household.changed", "subject": "h",
+                "occurred_at": "2026-11-28T08:00:00Z", "data": data}
+
+    good = {"household_id": new_id(), "version": 2, "area_code": VILLAGES[0], "township_code": VILLAGES[0][:9] + "000",
+            "district_code": VILLAGES[0][:6] + "000000", "view": {"members_total": 3}, "missing": []}
+    body = {"events": [event(1, good), event(2, {"household_id": "x", "view": "not a view"})], "next_after": 2, "head": 2}
+    page = HouseholdPage.model_validate_json(json.dumps(body))
+    assert isinstance(page.events[0].data, HouseholdChanged) and page.events[0].data.version == 2
+    assert page.events[1].data == {"household_id": "x", "view": "not a view"}  # left for parse_events to skip
+    assert [c.household_id for c in parse_events(page.events)] == [good["household_id"]]

@@ -35,6 +35,9 @@ def parse_events(events: Sequence[Event]) -> list[HouseholdChanged]:
     for e in events:
         if e.type != EVENT_TYPE:
             continue
+        if isinstance(e.data, HouseholdChanged):  # read with the page (HouseholdPage)
+            out.append(e.data)
+            continue
         try:
             out.append(HouseholdChanged.model_validate(e.data))
         except ValidationError as exc:
