@@ -89,11 +89,14 @@ class Database:
         """An asyncpg connection, outside SQLAlchemy, for a hot path whose whole request is one
         statement -- its own transaction, committed when it returns (PostgreSQL only).
 
-        The connections come from a small pool of their own (up to ``pool_size``, opened on
-        first use, in the service's schema; JSON comes as text) that skips the engine's pre-ping
-        and the pool's session reset: each costs a round trip, and a single statement in
-        autocommit leaves no session state behind. Whoever uses it must not change session state
-        (SET, LISTEN, advisory locks, a transaction left open).
+        The connections come from a pool of their own (opened on first use, in the service's
+        schema; JSON comes as text) that skips the engine's pre-ping and the pool's session
+        reset: each costs a round trip, and a single statement in autocommit leaves no session
+        state behind. Whoever uses it must not change session state (SET, LISTEN, advisory
+        locks, a transaction left open). It holds up to as many connections as the engine
+        (``pool_size`` and as many again): a write that commits waits for its WAL flush, and
+        more connections share each flush -- 32 concurrent audited reads on 10 connections ran
+        at 2,000-2,350 a second with a p99 of 53 ms, on 20 at 2,850-2,900 and 27-28 ms.
         """
         if not self.is_postgres:
             raise RuntimeError("driver_connection is for PostgreSQL; use a session elsewhere")
@@ -108,7 +111,7 @@ class Database:
             if self._driver_pool is None:
                 self._driver_pool = await asyncpg.create_pool(
                     make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False),
-                    min_size=1, max_size=self.pool_size, reset=_keep_session, server_settings=self._server_settings,
+                    min_size=1, max_size=2 * self.pool_size, reset=_keep_session, server_settings=self._server_settings,
                 )
         return self._driver_pool
 
