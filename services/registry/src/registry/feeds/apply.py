@@ -173,7 +173,11 @@ async def apply_chunk(session: AsyncSession, fc: FeedContext, department: str, i
             result.rejections.append(problem)
             continue
         facts = m_facts[member_id] if r.spec.subject == "person" else h_facts[household_id]
-        if apply(facts, r.spec, r.value, _provenance(fc, department, r), fc.today) is None:
+        # Most records repeat the value held: decided here as ``apply`` would (same value,
+        # nothing changes), without building its provenance.
+        entry = facts.get(r.spec.key) if r.spec.type in SCALAR else None
+        if (entry is not None and entry["v"] == r.value) or \
+                apply(facts, r.spec, r.value, _provenance(fc, department, r), fc.today) is None:
             result.outcomes.append(Outcome(r.line, r.record_id, "unchanged", household_id=household_id))
         else:
             candidates.append((r, member_id, household_id))
