@@ -170,10 +170,12 @@ async def run(url: str) -> dict:
         async with unit_of_work(db) as session:
             rt = await engine.runtimes.active(session)
         with PeakMemory() as memory:
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             async with unit_of_work(db) as session:
+                backend = await backend_cpu(session)
                 first = await rescore_all(session, rt, settings)
-            first_time = time.perf_counter() - start
+                first_backend = None if backend is None else await backend_cpu(session, since=backend)
+            first_time, first_cpu = time.perf_counter() - start, time.process_time() - cpu
             say(f"first rescore {first_time:.2f}s")
 
             admin = Caller(subject="bench", role=Role.city_admin, area="330100000000")
@@ -192,9 +194,9 @@ async def run(url: str) -> dict:
 
             async with unit_of_work(db) as session:
                 activation = await models.request_activation(session, engine, admin, "hz-bench.2")
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             await models.run_activation(engine, activation.id)
-            activate_time = time.perf_counter() - start
+            activate_time, activate_cpu = time.perf_counter() - start, time.process_time() - cpu
             say(f"activation {activate_time:.2f}s")
         async with unit_of_work(db) as session:
             from scoring.models import repository as models_repo
@@ -212,7 +214,10 @@ async def run(url: str) -> dict:
         "load views, set-up (s)": round(loaded, 1),
         "first rescore, every household new (s)": round(first_time, 2),
         "  first rescore: assessments / events": f"{first.assessed} / {first.events}",
+        "  first rescore: CPU of this process / of its PostgreSQL backend (s)":
+            f"{first_cpu:.1f} / {'?' if first_backend is None else f'{first_backend:.1f}'}",
         "activation of a changed model (s)": round(activate_time, 2),
+        "  activation: CPU of this process (s)": round(activate_cpu, 1),
         "  activation: assessments / events": f"{done.households} / {done.events}",
         "COPY features out (s)": round(copy_out, 2),
         "COPY assessment rows in (s)": round(copy_in, 2),
@@ -239,6 +244,22 @@ async def run(url: str) -> dict:
     }
     assert copied == first.assessed
     return report("scoring_rescore", figures, goals, met)
+
+
+async def backend_cpu(session, since: float | None = None) -> float | None:
+    """CPU seconds (user + system) of the session's PostgreSQL backend so far, or since
+    ``since``; None when the server's processes cannot be read (not on this machine). Beside
+    the wall time, this is what other work on the machine does not change."""
+    from sqlalchemy import text
+
+    pid = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    used = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return used if since is None else used - since
 
 
 def say(message: str) -> None:
