@@ -10,8 +10,10 @@ synthetic city loaded; the registry trusts the gateway's issuer as in `make run`
 worker reads the households of their township by id, in turn (masked, with members, facts and
 their sources, the scoring view; each read writes its audit record). The load generator is
 bench.common's (aiohttp, its own process on the other core from the servers, as in gateway_hop);
-server CPU time per read is reported beside the wall-clock figures, being far less disturbed by
-other work on the machine. Loading the city is not timed.
+the CPU time per read of the registry, the gateway, every PostgreSQL process (unpinned) and the
+load generator is reported beside the wall-clock figures, being far less disturbed by other work
+on the machine, and showing the whole budget of a read on the machine's two cores. Loading the
+city is not timed.
 """
 
 from __future__ import annotations
