@@ -181,8 +181,10 @@ class ViewCatalogue:
         ``prepare``; a column of plain numbers is converted by NumPy in one go."""
         n = len(views)
         matrix = np.full((len(self.fields), n), np.nan)
-        said = [set(m) for m in missing]
-        anyone_said = any(said)
+        said_by_field: dict[str, list[int]] = {}  # who said each field missing, in household order
+        for i, m in enumerate(missing):
+            for name in set(m):
+                said_by_field.setdefault(name, []).append(i)
         notes: list[tuple[list[str], list[str], list[str]]] = [([], [], []) for _ in range(n)]
         plain = {int, float, type(None)}
         for f in self.fields:
@@ -190,7 +192,7 @@ class ViewCatalogue:
             values = [v.get(name) for v in views]
             # Said missing: unknown whatever was sent (None here, so a column of numbers keeps
             # the fast path; a sentinel in it sent every column of a batch down the slow one).
-            said_here = [i for i in range(n) if name in said[i]] if anyone_said else []
+            said_here = said_by_field.get(name, [])
             for i in said_here:
                 values[i] = None
             kinds = set(map(type, values))
