@@ -48,7 +48,12 @@ class Outcome:
 
 
 def facts_json(missing: Sequence[str], invalid: Sequence[str], clamped: Sequence[str]) -> str:
+    if not (missing or invalid or clamped):  # most households: every fact known and in range
+        return NO_NOTES
     return dumps({"missing": list(missing), "invalid": list(invalid), "clamped": list(clamped)})
+
+
+NO_NOTES = dumps({"missing": [], "invalid": [], "clamped": []})
 
 
 async def facts_matrix(session: AsyncSession, ctx: RulesContext, rows: Sequence[Any]) -> tuple[np.ndarray, dict[str, Any]]:

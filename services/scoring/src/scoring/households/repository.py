@@ -46,7 +46,8 @@ async def store(session: AsyncSession, rows: Sequence[dict[str, Any]], *, known:
     if new:
         columns = list(new[0])
         if is_postgres(session) and len(new) >= copy_threshold:
-            records = [tuple(json.dumps(r[c]) if c == "missing" else r[c] for c in columns) for r in new]
+            at = columns.index("missing")  # a list: COPY takes it as JSON text
+            records = [(*row[:at], json.dumps(row[at]), *row[at + 1:]) for row in (tuple(r.values()) for r in new)]
             await insert_rows(session, T.__table__, columns, records, copy_threshold=copy_threshold)
         else:
             await upsert(session, [{**r, "view": json.loads(r["view"])} for r in new])
