@@ -3,6 +3,11 @@ scoring views and household.changed events -- against a loaded synthetic city on
 
     .venv/bin/python -m bench registry_feed
     REGISTRY_FEED_RECORDS=1000000 REGISTRY_FEED_CITY_SCALE=1.0 .venv/bin/python -m bench registry_feed
+    .venv/bin/python -m bench.registry_feed in-process [--profile FILE]   # same variables
+
+In-process, the batch is applied with ``BatchRun`` directly (no HTTP), and the figures are the
+service's CPU and the CPU of the PostgreSQL backends that served it: steadier than wall-clock
+figures on a shared machine (optionally under cProfile).
 
 The registry runs as its own process (``python -m registry serve``), so its peak RSS is its own;
 a tiny JWKS server in this process lets it check the department's token. The batch (JSON Lines,
@@ -15,6 +20,8 @@ run stays within a few minutes on a 2-core machine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
 import os
 import subprocess
@@ -201,5 +208,102 @@ def main() -> dict:
     )
 
 
+def _backend_cpu(url: str, ports: set[int]) -> float:
+    """CPU seconds of the PostgreSQL backends serving this process's connections (same machine)."""
+    import asyncpg
+
+    async def pids() -> list[int]:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+        try:
+            rows = await conn.fetch("SELECT pid, client_port FROM pg_stat_activity WHERE client_port IS NOT NULL")
+        finally:
+            await conn.close()
+        return [r["pid"] for r in rows if r["client_port"] in ports]
+
+    total = 0.0
+    for pid in asyncio.run(pids()):
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(pid).cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def in_process(profile: str | None) -> dict:
+    """Apply the bench's batch with ``BatchRun`` in this process, on a freshly loaded city."""
+    import cProfile
+
+    from registry.feeds.service import BatchRun, lines_of
+    from registry.profile import load_profile
+    from registry.settings import RegistrySettings
+    from registry.vault import Vault
+    from servicekit.db import Database
+
+    url = postgres_url()
+    scale = float(os.environ.get("REGISTRY_FEED_CITY_SCALE", "0.25"))
+    records = int(os.environ.get("REGISTRY_FEED_RECORDS", "200000"))
+    schema = f"bench_registry_feed_{uuid.uuid4().hex[:6]}"
+    batch = ROOT / "var" / "bench" / f"registry_feed_{records}.jsonl"
+    figures: dict = {"city_scale": scale, "records": records}
+
+    async def apply() -> tuple[Database, float, float, set[int]]:
+        settings = RegistrySettings(database_url=url.replace("postgresql://", "postgresql+asyncpg://", 1),
+                                    db_schema=schema, config_dir=ROOT / "config", environment="test")
+        db = Database.from_settings(settings)
+        run = BatchRun(db, load_profile(ROOT / "config"), Vault.from_settings(settings), settings,
+                       "medical_insurance", "jsonl", "bench")
+
+        async def body():
+            with batch.open("rb") as f:
+                while chunk := f.read(256 * 1024):
+                    yield chunk
+
+        gc.freeze()  # as the registry does at start-up
+        profiler = cProfile.Profile(time.process_time) if profile else None
+        cpu, wall = time.process_time(), time.perf_counter()
+        if profiler:
+            profiler.enable()
+        batch_id = await run.run(lines_of(body(), 2**40))
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(profile)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        ports = {c.laddr.port for c in psutil.Process().net_connections("tcp") if c.raddr and c.raddr.port == 5432}
+        async with db.sessionmaker() as session:
+            from registry.feeds.repository import get_batch
+
+            done = await get_batch(session, "medical_insurance", batch_id)
+            counts = {k: getattr(done, k) for k in ("applied", "unchanged", "rejected", "leads", "households_changed")}
+        figures.update(counts)
+        return db, wall, cpu, ports
+
+    try:
+        figures |= asyncio.run(_prepare(url, schema, scale, batch, records))
+        loop = asyncio.new_event_loop()
+        try:
+            db, wall, cpu, ports = loop.run_until_complete(apply())
+            # Read while the pool's connections (and their backends) are still open.
+            postgres = _backend_cpu(url, ports)
+            loop.run_until_complete(db.dispose())
+        finally:
+            loop.close()
+    finally:
+        asyncio.run(drop_schema(url, schema))
+        batch.unlink(missing_ok=True)
+    return figures | {
+        "seconds": round(wall, 2), "records_per_second": round(records / wall),
+        "service_cpu_seconds": round(cpu, 1), "postgres_cpu_seconds": round(postgres, 1),
+        "cpu_us_per_record": round((cpu + postgres) / records * 1e6, 1), "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+
+
 if __name__ == "__main__":
-    main()
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.registry_feed")
+    parser.add_argument("mode", nargs="?", choices=["http", "in-process"], default="http")
+    parser.add_argument("--profile", help="in-process: write cProfile stats to this file")
+    args = parser.parse_args()
+    if args.mode == "in-process":
+        print(json.dumps(in_process(args.profile)))
+    else:
+        main()

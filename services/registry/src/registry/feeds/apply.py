@@ -55,8 +55,11 @@ class Outcome:
 class ChunkResult:
     outcomes: list[Outcome] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
-    households_changed: int = 0
     changed: set[str] = field(default_factory=set)  # ids of the households changed
+
+    @property
+    def households_changed(self) -> int:
+        return len(self.changed)
 
     def count(self, outcome: str) -> int:
         return sum(1 for o in self.outcomes if o.outcome == outcome)
@@ -192,7 +195,6 @@ async def apply_chunk(session: AsyncSession, fc: FeedContext, department: str, i
 
     if candidates:
         result.changed = await _apply_candidates(session, fc, department, candidates, result)
-        result.households_changed = len(result.changed)
     if leads:
         await _queue_leads(session, fc, department, leads)
         result.outcomes += [Outcome(r.line, r.record_id, "lead") for r in leads]

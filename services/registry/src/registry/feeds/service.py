@@ -92,8 +92,8 @@ class BatchRun:
         self.batch = FeedBatch(id=new_id(), department=department, format=fmt, status="processing",
                                submitted_by=submitted_by[:128], received_at=self.fc.now)
         self.kept_rejections = 0
-        self.indexes: dict[str, str] = {}
-        self.changed: set[str] = set()  # households changed by the chunk applied last  # blind index by number, across chunks (people recur)
+        self.indexes: dict[str, str] = {}  # blind index by number, across chunks (people recur)
+        self.changed: set[str] = set()  # households changed by the chunk applied last
         self.header: list[str] | None = None
 
     async def run(self, lines: AsyncIterator[tuple[int, bytes]]) -> str:
