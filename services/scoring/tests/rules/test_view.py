@@ -97,3 +97,16 @@ def test_preparing_a_batch_is_preparing_each(ctx):
         one = ctx.view.prepare(view, missing)
         assert np.array_equal(one.row, got.row, equal_nan=True)
         assert (one.missing, one.invalid, one.clamped) == (got.missing, got.invalid, got.clamped)
+
+
+def test_canonical_json_is_sorted_compact_utf8_and_keeps_what_orjson_refuses():
+    import json
+
+    from scoring.rules.view import canonical_json
+
+    view = {"z": 1.5, "a": None, "district_code": "330106000000", "note": "中文", "flag": True, "n": 3}
+    text = canonical_json(view)
+    assert text == '{"a":null,"district_code":"330106000000","flag":true,"n":3,"note":"中文","z":1.5}'
+    assert text == json.dumps(view, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    # An integer past 64 bits is not a view value, but it must not crash the consumer.
+    assert canonical_json({"b": 2**70, "a": 1}) == '{"a":1,"b":1180591620717411303424}'
