@@ -29,7 +29,7 @@ from servicekit.resident_id import mask
 from servicekit.tables import FeedSequence, OutboxEvent, utcnow
 
 from registry.facts.view import HouseholdFacts, MemberFacts
-from registry.households.changes import EVENT_TYPE, event_data
+from registry.households.changes import EVENT_TYPE, event_data, member_ages
 from registry.households.present import label
 from registry.households.tables import Household, StatusChange
 from registry.members.tables import Member
@@ -90,9 +90,10 @@ class Sealer:
         encoder = json.JSONEncoder(separators=(",", ":"))
         dumps = encoder.encode
         for h in households:
+            people = [MemberFacts(m.birth_date, m.sex, m.relation, m.facts) for m in h.members]
             view, missing = self.profile.view(HouseholdFacts(
                 h.area_code, h.register_status, h.off_register_source, h.channel, h.status_since, h.rural_hukou,
-                h.facts, [MemberFacts(m.birth_date, m.sex, m.relation, m.facts) for m in h.members]), self.today)
+                h.facts, people), self.today)
             tag = label(h.head_name)
             location = f"{h.location[0]:.6f},{h.location[1]:.6f}"
             view_json, missing_json = dumps(view), dumps(missing)
@@ -116,7 +117,7 @@ class Sealer:
                                      triggers=[{"code": "household_created", "member_ref": None,
                                                 "effective_date": self.today.isoformat(), "source": h.channel,
                                                 "detail": {}}],
-                                     view=None, missing=None)
+                                     member_ages=member_ages(people, self.today), view=None, missing=None)
                 # The view is already encoded for the household row: splice it in, not encode twice.
                 out.events.append((str(uuid.uuid4()), h.id, with_view(dumps(payload), view_json, missing_json)))
         return out

@@ -69,7 +69,7 @@ async def test_snapshot_pages_with_a_fixed_position(registry, worker):
     assert len(seen) == len(set(seen)) >= 3
     item = body["items"][0]
     assert set(item) == {"household_id", "version", "area_code", "township_code", "district_code", "label_masked",
-                         "synthetic", "view", "missing"}
+                         "synthetic", "member_ages", "view", "missing"}
     async with registry.client("city_admin") as admin:
         assert (await admin.get("/internal/snapshot/households")).status_code == 403
 

@@ -8,7 +8,9 @@
    record is recognised by its record id even if a newer value came since), then their people
    and households are locked and the records re-applied on the fresh facts, in line order; the
    members of those households are read once, for both the re-apply and the scoring views.
-4. Facts, history, scoring views and one household.changed per household are written together,
+4. Birth records (rare) are applied one by one (registry.feeds.births): a newborn whose parent is
+   a member joins the parent's household.
+5. Facts, history, scoring views and one household.changed per household are written together,
    so a chunk is all or nothing: a crash loses at most the chunk in flight, and a re-sent batch
    finds the committed chunks unchanged.
 """
@@ -34,8 +36,9 @@ from registry.facts.triggers import detect
 from registry.facts.view import HouseholdFacts, MemberFacts
 from registry.facts.vocabulary import Change, Provenance, apply, value_of
 from registry.feeds import repository
+from registry.feeds.births import Born, apply_births
 from registry.feeds.parsing import Record, Rejection, rejection
-from registry.households.changes import event_data
+from registry.households.changes import event_data, member_ages
 from registry.profile import CityProfile
 from registry.vault import Vault
 
@@ -91,6 +94,7 @@ class LookedUp:
     repeated: list[Outcome]  # records repeated within the chunk: unchanged
     rejections: list[Rejection]
     rows: list[Any]
+    births: list[Record] = field(default_factory=list)  # birth records, applied one by one
 
 
 async def look_up(session: AsyncSession, fc: FeedContext, items: list[Record | Rejection],
@@ -100,6 +104,7 @@ async def look_up(session: AsyncSession, fc: FeedContext, items: list[Record | R
     records: list[Record] = []
     repeated: list[Outcome] = []
     rejections: list[Rejection] = []
+    births: list[Record] = []
     seen_ids: set[str] = set()
     for item in items:
         if isinstance(item, Rejection):
@@ -108,9 +113,9 @@ async def look_up(session: AsyncSession, fc: FeedContext, items: list[Record | R
             repeated.append(Outcome(item.line, item.record_id, "unchanged"))
         else:
             seen_ids.add(item.record_id)
-            records.append(item)
+            (births if item.item.type == "birth" else records).append(item)
     rows = await _current_entries(session, fc, records, indexes)
-    return LookedUp(records, repeated, rejections, rows)
+    return LookedUp(records, repeated, rejections, rows, births)
 
 
 async def _current_entries(session: AsyncSession, fc: FeedContext, records: list[Record],
@@ -193,8 +198,15 @@ async def apply_chunk(session: AsyncSession, fc: FeedContext, department: str, i
                 result.outcomes.append(Outcome(r.line, r.record_id, "unchanged", household_id=household_id))
         candidates = [c for c in candidates if c[0].record_id not in seen]
 
-    if candidates:
-        result.changed = await _apply_candidates(session, fc, department, candidates, result)
+    born: dict[str, Born] = {}
+    if looked_up.births:
+        births = await apply_births(session, fc, department, looked_up.births)
+        born = births.born
+        result.outcomes += [Outcome(r.line, r.record_id, o, household_id=hid) for r, o, hid in births.outcomes]
+        result.rejections += births.rejections
+        leads += births.leads
+    if candidates or born:
+        result.changed = await _apply_candidates(session, fc, department, candidates, result, born)
     if leads:
         await _queue_leads(session, fc, department, leads)
         result.outcomes += [Outcome(r.line, r.record_id, "lead") for r in leads]
@@ -211,10 +223,12 @@ def _after_death(r: Record, facts: dict[str, Any]) -> Rejection | None:
 
 
 async def _apply_candidates(session: AsyncSession, fc: FeedContext, department: str,
-                            candidates: list[tuple[Record, str, str]], result: ChunkResult) -> set[str]:
-    """Pass 2: lock, re-apply on fresh facts, write facts, history, views and events."""
-    homes = await repository.lock_members(session, list({member_id for _, member_id, _ in candidates}))
-    locked = await repository.lock_households(session, list(set(homes.values())))
+                            candidates: list[tuple[Record, str, str]], result: ChunkResult,
+                            born: dict[str, Born]) -> set[str]:
+    """Pass 2: lock, re-apply on fresh facts, write facts, history, views and events; the
+    households where a newborn was added (``born``) get their view and event here too."""
+    homes = await repository.lock_members(session, list({member_id for _, member_id, _ in candidates})) if candidates else {}
+    locked = await repository.lock_households(session, list(set(homes.values()) | set(born)))
     h_facts = {hid: loads(h.facts) for hid, h in locked.items()}
     members: dict[str, list[MemberFacts]] = defaultdict(list)
     m_facts: dict[str, dict[str, Any]] = {}
@@ -223,7 +237,7 @@ async def _apply_candidates(session: AsyncSession, fc: FeedContext, department: 
         members[m.household_id].append(MemberFacts(m.birth_date, m.sex, m.relation, facts))
     member_changes: dict[str, list[Change]] = defaultdict(list)
     household_changes: dict[str, list[Change]] = defaultdict(list)
-    history: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = [row for b in born.values() for row in b.history]
     for r, member_id, _ in candidates:
         hid = homes.get(member_id)
         if hid is None or member_id not in m_facts:  # removed meanwhile: the record waits for a re-send
@@ -249,12 +263,14 @@ async def _apply_candidates(session: AsyncSession, fc: FeedContext, department: 
         {"_id": mid, "_facts": m_facts[mid], "_at": fc.now} for mid in member_changes])
     await repository.insert_history(session, history)
     triggers: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for hid, b in born.items():
+        triggers[hid] += b.triggers
     for mid, changes in member_changes.items():
         hid = homes[mid]
         triggers[hid] += detect(fc.profile.triggers, changes, h_facts[hid], mid)
     for hid, changes in household_changes.items():
         triggers[hid] += detect(fc.profile.triggers, changes, h_facts[hid], None)
-    changed = sorted({homes[mid] for mid in member_changes} | set(household_changes))
+    changed = sorted({homes[mid] for mid in member_changes} | set(household_changes) | set(born))
     rows = []
     events: list[tuple[str, str, str]] = []
     for hid in changed:
@@ -270,7 +286,8 @@ async def _apply_candidates(session: AsyncSession, fc: FeedContext, department: 
         # The event carries the same view: its text is encoded once, for the row and the event.
         head = repository.dumps(event_data(
             household_id=hid, version=version, area_code=h.area_code, label_masked=h.label_masked,
-            synthetic=h.synthetic, change="updated", triggers=triggers.get(hid, []), view=None, missing=None))
+            synthetic=h.synthetic, change="members_changed" if hid in born else "updated", triggers=triggers.get(hid, []),
+            member_ages=member_ages(members[hid], fc.today), view=None, missing=None))
         events.append((str(uuid.uuid4()), hid, with_view(head, view_json, missing_json)))
     await repository.update_households(session, rows)
     await repository.insert_events(session, events, fc.on_events)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from servicekit.db import register_before_commit
 from servicekit.events import publish
 
-from registry.facts.view import HouseholdFacts, MemberFacts
+from registry.facts.view import HouseholdFacts, MemberFacts, _age
 from registry.households import repository
 from registry.households.tables import Household
 from registry.profile import CityProfile
@@ -51,13 +51,27 @@ def household_facts(h: Household, members: list[MemberFacts]) -> HouseholdFacts:
                           h.rural_hukou, h.facts, members)
 
 
+def member_ages(members: list[MemberFacts], today: date) -> list[int]:
+    """Whole years of the living members on ``today`` (the city's calendar day, as the view's age
+    bands), oldest first: matching checks offers' age limits against them. Oldest first rather
+    than member order, so the list says nothing about who is the head or how members were added."""
+    cutoff = today.isoformat()
+    ages = [_age(m.birth_date, today) for m in members
+            if (died := (m.facts.get("deceased_on") or {}).get("v")) is None or died > cutoff]
+    return sorted(ages, reverse=True)
+
+
 def event_data(*, household_id: str, version: int, area_code: str, label_masked: str, synthetic: bool,
-               change: str, triggers: list[dict[str, Any]], view: dict[str, Any], missing: list[str]) -> dict[str, Any]:
+               change: str, triggers: list[dict[str, Any]], member_ages: list[int], view: dict[str, Any] | None,
+               missing: list[str] | None) -> dict[str, Any]:
+    """The household.changed payload, for every producer path (a worker's change, a department
+    batch, a bulk load). ``view`` and ``missing`` stay last: the bulk paths splice their
+    already encoded texts in (``registry.bulk.with_view``)."""
     return {
         "household_id": household_id, "version": version, "area_code": area_code,
         "township_code": area_code[:9] + "000", "district_code": area_code[:6] + "000000",
         "label_masked": label_masked, "synthetic": synthetic, "change": change, "triggers": triggers,
-        "view": view, "missing": missing,
+        "member_ages": member_ages, "view": view, "missing": missing,
     }
 
 
@@ -69,13 +83,15 @@ async def publish_changes(session: AsyncSession, profile: CityProfile, today: da
     members = await repository.member_facts_of(session, list(pending))
     for hid, p in pending.items():
         h = p.household
-        view, missing = profile.view(household_facts(h, members.get(hid, [])), today)
+        people = members.get(hid, [])
+        view, missing = profile.view(household_facts(h, people), today)
         if p.change != "created":
             h.version += 1
         h.view, h.missing, h.updated_at = view, missing, now
         publish(session, EVENT_TYPE, h.id, event_data(
             household_id=h.id, version=h.version, area_code=h.area_code, label_masked=h.label_masked,
-            synthetic=h.synthetic, change=p.change, triggers=p.triggers, view=view, missing=missing,
+            synthetic=h.synthetic, change=p.change, triggers=p.triggers, member_ages=member_ages(people, today),
+            view=view, missing=missing,
         ))
     await session.flush()
     return len(pending)

@@ -1,5 +1,6 @@
 """``GET /internal/snapshot/households``: every household's scoring view, for a consumer that
 fell behind the feed's retention (docs/events.md). Service tokens only; never routed publicly.
+Member ages are those of the day the page is read (the city's calendar day).
 
 ``position`` is the feed head when the snapshot began, carried in the cursor so every page
 reports the same one; a consumer continues the feed from there and keeps the newer ``version``
@@ -17,8 +18,11 @@ from servicekit.auth import ServiceCaller
 from servicekit.db import Session, TransactionalRoute
 from servicekit.errors import BadRequest
 from servicekit.pagination import decode_cursor, encode_cursor
+from servicekit.resident_id import CHINA_STANDARD_TIME
+from servicekit.tables import utcnow
 
 from registry.households import repository
+from registry.households.changes import member_ages
 from registry.responses import LIST, problems
 
 router = APIRouter(prefix="/internal/snapshot", tags=["internal"], route_class=TransactionalRoute)
@@ -32,6 +36,7 @@ class SnapshotItem(BaseModel):
     district_code: str
     label_masked: str
     synthetic: bool
+    member_ages: list[int] = Field(description="Living members' ages in whole years, oldest first")
     view: dict[str, Any]
     missing: list[str]
 
@@ -58,8 +63,11 @@ async def household_snapshot(
         position, after = await repository.feed_head(session), ""
     rows = await repository.snapshot_page(session, after, limit)
     page = rows[:limit]
+    members = await repository.member_facts_of(session, [r.id for r in page])
+    today = utcnow().astimezone(CHINA_STANDARD_TIME).date()
     items = [SnapshotItem(household_id=r.id, version=r.version, area_code=r.area_code, township_code=r.area_code[:9] + "000",
                           district_code=r.area_code[:6] + "000000", label_masked=r.label_masked, synthetic=r.synthetic,
-                          view=r.view, missing=r.missing or []) for r in page]
+                          member_ages=member_ages(members.get(r.id, []), today), view=r.view, missing=r.missing or [])
+             for r in page]
     next_cursor = encode_cursor([position, page[-1].id]) if len(rows) > limit and page else None
     return HouseholdSnapshot(position=position, items=items, next_cursor=next_cursor)
