@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.orm.attributes import flag_modified
@@ -24,6 +24,7 @@ from registry.members import repository
 from registry.members.schemas import MemberCreate, MemberPublic, MemberUpdate, RevealedMember, RevealIn
 from registry.members.tables import Member
 from registry.problems import Problems
+from registry.vault import Vault
 
 TABLE = "members"
 
@@ -66,18 +67,27 @@ def check_members(ctx: Context, members: list[MemberCreate], where: str, problem
 
 
 def build(ctx: Context, household_id: str, cm: CheckedMember, facts: dict[str, Any], *, synthetic: bool = False) -> Member:
-    member_id = new_id()
-    seal = ctx.vault.seal
     body = cm.body
+    return sealed_member(ctx.vault, ctx.now, household_id, cm.resident, cm.index, body.name, body.phone,
+                         body.relation.value, facts, synthetic=synthetic)
+
+
+def sealed_member(vault: Vault, now: datetime, household_id: str, resident: ResidentId, index: str, name: str | None,
+                  phone: str | None, relation: str, facts: dict[str, Any], *, synthetic: bool = False) -> Member:
+    """A new member row, its ID number, name and phone sealed to the row: the one way a member is
+    made, whether a worker adds them or a department's birth record does (registry.feeds.births)."""
+    member_id = new_id()
+    seal = vault.seal
     return Member(
-        id=member_id, household_id=household_id, resident_bidx=cm.index,
-        resident_enc=seal(cm.resident.number, table=TABLE, column="resident_id", row_id=member_id),
-        resident_masked=cm.resident.masked,
-        name_enc=seal(body.name, table=TABLE, column="name", row_id=member_id), name_masked=mask_name(body.name),
-        phone_enc=seal(body.phone, table=TABLE, column="phone", row_id=member_id),
-        phone_masked=mask_phone(body.phone) if body.phone else None,
-        sex=cm.resident.sex, birth_date=cm.resident.birth_date, relation=body.relation.value, facts=facts,
-        version=1, synthetic=synthetic, created_at=ctx.now, updated_at=ctx.now,
+        id=member_id, household_id=household_id, resident_bidx=index,
+        resident_enc=seal(resident.number, table=TABLE, column="resident_id", row_id=member_id),
+        resident_masked=resident.masked,
+        name_enc=seal(name, table=TABLE, column="name", row_id=member_id),
+        name_masked=mask_name(name) if name is not None else None,
+        phone_enc=seal(phone, table=TABLE, column="phone", row_id=member_id),
+        phone_masked=mask_phone(phone) if phone else None,
+        sex=resident.sex, birth_date=resident.birth_date, relation=relation, facts=facts,
+        version=1, synthetic=synthetic, created_at=now, updated_at=now,
     )
 
 
