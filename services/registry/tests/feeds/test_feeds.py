@@ -22,12 +22,6 @@ def rid(prefix: str = "H") -> str:
     return f"{prefix}-{next(_ids):08d}"
 
 
-@pytest.fixture
-async def health_dept(registry):
-    async with registry.client("department", dept="health", subject="dept-health") as c:
-        yield c
-
-
 async def _person(worker) -> tuple[str, dict]:
     number = resident_id()
     created = await create(worker, household(members=[member("head", resident_id=number)]))
@@ -73,7 +67,7 @@ async def test_batch_outcomes_and_one_event_per_household(registry, worker, heal
 async def test_resending_a_batch_changes_nothing(registry, worker, health_dept):
     number, _ = await _person(worker)
     records = [feed_record(rid(), "major_illness_diagnosis", number, "uremia"),
-               feed_record(rid(), "death_medical_certificate", number, "2026-01-10"),
+               feed_record(rid(), "chronic_disease_registration", number, "asthma", "2026-01-10"),
                feed_record(rid(), "major_illness_diagnosis", resident_id(), "cancer")]
     await deliver(health_dept, records)
     history = await _history_count(registry, "health")
@@ -99,17 +93,18 @@ async def test_an_older_record_resent_after_a_newer_one_does_not_revert(registry
     assert view["severe_mental_illness"] is False
 
 
-async def test_new_illness_after_death_is_rejected(worker, health_dept):
+async def test_new_illness_after_death_is_rejected(worker, health_dept, police):
     number, _ = await _person(worker)
     died = date(2026, 1, 10)
+    death = await deliver(police, [feed_record(rid(), "death_registration", number, str(died), str(died))])
+    assert death["applied"] == 1
     report = await deliver(health_dept, [
-        feed_record(rid(), "death_medical_certificate", number, str(died), str(died)),
         feed_record(rid(), "major_illness_diagnosis", number, "cancer", str(died + timedelta(days=3))),
         feed_record(rid(), "chronic_disease_registration", number, "asthma", str(died - timedelta(days=3))),
     ])
-    assert (report["applied"], report["rejected"]) == (2, 1)
+    assert (report["applied"], report["rejected"]) == (1, 1)
     rejected = (await health_dept.get(f"/api/v1/feeds/batches/{report['id']}/rejections")).json()["items"]
-    assert [(r["line"], r["reason_code"]) for r in rejected] == [(2, "after_death")]
+    assert [(r["line"], r["reason_code"]) for r in rejected] == [(1, "after_death")]
 
 
 async def test_one_bad_line_in_the_middle(registry, worker, health_dept):
@@ -224,27 +219,27 @@ async def test_batch_resent_after_a_crash_half_way(registry, identity, worker):
 
 async def test_each_chunk_sees_the_chunks_before_it(registry, identity, worker):
     """Chunks of one record: on PostgreSQL the lookup of a chunk overlaps with the writes of the
-    one before, and what that one changed must still decide the next (a death, then an illness
+    one before, and what that one changed must still decide the next (a death, then a report
     after it; a value set, then set back)."""
     dying, _ = await _person(worker)
     flipping, created = await _person(worker)
     died = date(2026, 1, 10)
     settings = registry.settings.model_copy(update={"feed_chunk_records": 1})
     async with running_service(create_app, settings, identity) as svc:
-        async with svc.client("department", dept="health", subject="dept-health") as dept:
-            first = await deliver(dept, [feed_record(rid(), "severe_mental_disorder_management", flipping, False, "2026-01-01")])
+        async with svc.client("department", dept="public_security", subject="dept-police") as dept:
+            first = await deliver(dept, [feed_record(rid(), "missing_person_report", flipping, False, "2026-01-01")])
             assert first["applied"] == 1
             report = await deliver(dept, [
-                feed_record(rid(), "death_medical_certificate", dying, str(died), str(died)),
-                feed_record(rid(), "major_illness_diagnosis", dying, "cancer", str(died + timedelta(days=3))),
-                feed_record(rid(), "severe_mental_disorder_management", flipping, True, "2026-01-05"),
-                feed_record(rid(), "severe_mental_disorder_management", flipping, False, "2026-01-09"),
+                feed_record(rid(), "death_registration", dying, str(died), str(died)),
+                feed_record(rid(), "missing_person_report", dying, True, str(died + timedelta(days=3))),
+                feed_record(rid(), "missing_person_report", flipping, True, "2026-01-05"),
+                feed_record(rid(), "missing_person_report", flipping, False, "2026-01-09"),
             ])
             rejected = (await dept.get(f"/api/v1/feeds/batches/{report['id']}/rejections")).json()["items"]
     assert (report["applied"], report["unchanged"], report["rejected"]) == (3, 0, 1)
     assert [(r["line"], r["reason_code"]) for r in rejected] == [(2, "after_death")]
     view = (await worker.get(f"/api/v1/households/{created['id']}")).json()["view"]
-    assert view["severe_mental_illness"] is False
+    assert view["members_missing"] == 0
 
 
 async def test_a_batch_wakes_the_readers_waiting_on_the_feed(registry, worker, health_dept):

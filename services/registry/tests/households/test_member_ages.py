@@ -42,7 +42,8 @@ async def test_department_batch_event_leaves_out_the_deceased(registry, worker, 
     created = await create(worker, body)
     before = await head_position(registry)
     died = (date.today() - timedelta(days=20)).isoformat()
-    await deliver(health_dept, [feed_record("AGES-DEATH-1", "death_medical_certificate", spouse, died, died)])
+    async with registry.client("department", dept="public_security", subject="dept-police") as police:
+        await deliver(police, [feed_record("AGES-DEATH-1", "death_registration", spouse, died, died)])  # deaths: 公安局
     [event] = [e for e in await events_since(registry, before) if e.subject == created["id"]]
     assert event.payload["member_ages"] == [43, 8]
 

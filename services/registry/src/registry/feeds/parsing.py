@@ -5,6 +5,9 @@ Record shape (JSON Lines; CSV has the same columns, with a header line):
     {"record_id": "HLTH-2026-000001", "item": "major_illness_diagnosis",
      "resident_id": "330106199003070014", "value": "cancer", "effective_date": "2026-11-20",
      "area_code": "330106001001"}          # area_code optional: where a lead should go
+A birth record (item type ``birth``) names the newborn by ``resident_id``; its value is the date of
+birth, which must agree with that number; it also carries ``parent_resident_id`` (optional: without
+it the newborn is a lead) and may carry the newborn's ``name``. Other items take neither field.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from registry.facts.vocabulary import FactSpec, InvalidFactValue, coerce
 from registry.profile.areas import AreaTree
 from registry.profile.catalogue import Catalogue, Item
 
-FIELDS = ("record_id", "item", "resident_id", "value", "effective_date", "area_code")
+FIELDS = ("record_id", "item", "resident_id", "value", "effective_date", "area_code", "parent_resident_id", "name")
+MAX_NAME = 40
 REQUIRED = ("record_id", "item", "resident_id", "effective_date")  # spelled out again in check(), for speed
 _BLANK = (None, "")
 _FIELD_SET = frozenset(FIELDS)
@@ -40,6 +44,8 @@ class Record:
     value: Any
     effective: date
     area_code: str | None
+    parent: str | None = None  # birth records: a parent's normalised ID number
+    name: str | None = None  # birth records: the newborn's name
 
 
 @dataclass(slots=True)
@@ -123,6 +129,10 @@ class RecordChecker:
             return rejection(line, rid, "invalid_effective_date", "effective_date must be a date YYYY-MM-DD.")
         if effective > self.today:
             return rejection(line, rid, "future_effective_date", "The effective date is in the future.")
+        if item.type == "birth":
+            return self._birth(line, rid, item, spec, number, effective, raw)
+        if get("parent_resident_id") not in _BLANK or get("name") not in _BLANK:
+            return rejection(line, rid, "unknown_field", "parent_resident_id and name belong to birth records only.")
         value = raw.get("value")
         if value == "" or item.type == "event":
             value = None
@@ -134,8 +144,40 @@ class RecordChecker:
             return rejection(line, rid, "invalid_value", f"The value does not fit the item: {exc}.")
         area = raw.get("area_code") or None
         if area is not None and not self.areas.is_village(str(area)):
-            return rejection(line, rid, "unknown_area", "area_code is not a village of the city profile.")
+            return _unknown_area(line, rid)
         return Record(line, rid, item, spec, number, value, effective, area)
+
+    def _birth(self, line: int, rid: str, item: Item, spec: FactSpec, number: str, effective: date,
+               raw: dict[str, Any]) -> Record | Rejection:
+        """A birth: the date of birth must agree with the newborn's number; the parent's number
+        is checked as the newborn's is. No message quotes either number, the date or the name."""
+        try:
+            born = date.fromisoformat(raw["value"]) if isinstance(raw.get("value"), str) else None
+        except ValueError:
+            born = None
+        if born is None:
+            return rejection(line, rid, "invalid_value", "The value of a birth is the date of birth YYYY-MM-DD.")
+        if born != validate(number, today=self.today).birth_date:
+            return rejection(line, rid, "birth_date_mismatch", "The date of birth disagrees with the resident ID number.")
+        parent = raw.get("parent_resident_id") or None
+        if parent is not None:
+            parent = self._number(parent) if isinstance(parent, str) else ("characters", "it must be text")
+            if isinstance(parent, tuple):
+                return rejection(line, rid, f"parent_resident_id.{parent[0]}", f"Invalid parent resident ID number: {parent[1]}.")
+            if parent == number:
+                return rejection(line, rid, "parent_is_newborn", "The parent and the newborn have the same ID number.")
+        name = raw.get("name") or None
+        if name is not None and (not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME):
+            return rejection(line, rid, "invalid_name", f"name must be text of 1 to {MAX_NAME} characters.")
+        area = raw.get("area_code") or None
+        if area is not None and not self.areas.is_village(str(area)):
+            return _unknown_area(line, rid)
+        return Record(line, rid, item, spec, number, born.isoformat(), effective, area, parent,
+                      name.strip() if name else None)
+
+
+def _unknown_area(line: int, rid: str) -> Rejection:
+    return rejection(line, rid, "unknown_area", "area_code is not a village of the city profile.")
 
 
 def parse_json_line(line: int, text: bytes) -> Any:

@@ -226,3 +226,16 @@ async def health(session: AsyncSession, since: datetime) -> dict[str, dict[str, 
     for department, deliveries, records, rejected, leads in recent:
         out[department].update(deliveries=deliveries, records=int(records), rejected=int(rejected), leads=int(leads))
     return out
+
+
+async def placed(session: AsyncSession, indexes: list[str]) -> dict[str, Any]:
+    """Where these people (by blind index) are members: member id, household, relation to its
+    head, and whether that household is closed. Births only: a few rows, read one record at a time."""
+    stmt = (select(M.c.resident_bidx, M.c.id, M.c.household_id, M.c.relation, H.c.closed_on)
+            .join(H, H.c.id == M.c.household_id).where(M.c.resident_bidx.in_(indexes)))
+    return {r.resident_bidx: r for r in await session.execute(stmt)}
+
+
+async def add_member(session: AsyncSession, member: Member) -> None:
+    session.add(member)
+    await session.flush()

@@ -15,7 +15,8 @@ class ItemPublic(BaseModel):
     subject: str = Field(examples=["person"])
     type: str = Field(examples=["code"])
     unit: str | None
-    fact: str = Field(examples=["major_illnesses"])
+    fact: str | None = Field(examples=["major_illnesses"],
+                             description="The fact the item updates; none for `birth` (the newborn becomes a member)")
     triggers: list[str]
 
 
@@ -44,6 +45,10 @@ class FeedRecordIn(BaseModel):
     value: FactValue = Field(default=None, examples=["cancer"])
     effective_date: date
     area_code: str | None = Field(default=None, pattern=r"^\d{12}$", description="Where a lead should go, if known")
+    parent_resident_id: str | None = Field(default=None, min_length=1, max_length=32, examples=["330106199003070014"],
+                                           description="Birth items only: a parent's ID number")
+    name: str | None = Field(default=None, min_length=1, max_length=40, examples=["张小明"],
+                             description="Birth items only: the newborn's name, if given yet")
 
 
 class RecordOutcome(BaseModel):

@@ -2,7 +2,9 @@
 
 Checked against the registry's fact vocabulary and the trigger rules at start-up: an item must
 update a fact the registry knows, with a compatible value type and the same subject, and may only
-declare triggers whose rules watch that fact.
+declare triggers whose rules watch that fact. An item of type ``birth`` (出生医学证明) updates no
+fact: its record makes the newborn a member (registry.feeds.births), so it names no fact and no
+trigger (``member_born`` is raised by the registry itself, as when a worker adds a newborn).
 """
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ from registry.facts.vocabulary import FACTS, FactSpec
 from registry.profile.errors import ProfileError, parse, read_yaml
 
 Code = Field(pattern=r"^[a-z][a-z0-9_]{1,47}$")
-ItemType = Literal["int", "float", "bool", "enum", "date", "code", "amount", "event"]
+ItemType = Literal["int", "float", "bool", "enum", "date", "code", "amount", "event", "birth"]
 # Which delivered value types may update which kind of fact.
 COMPATIBLE: dict[str, frozenset[str]] = {
     "int": frozenset({"int"}), "float": frozenset({"float"}), "bool": frozenset({"bool"}),
     "enum": frozenset({"enum"}), "date": frozenset({"date"}), "codes": frozenset({"code"}),
     "log": frozenset({"amount", "event"}),
 }
+# What a birth record carries as its value: the date of birth, checked against the ID number. Not
+# a fact of the vocabulary (the date of birth is a member's column); named in the fact history.
+BIRTH = FactSpec("born_on", "person", "date", "Date of birth (出生), from a birth certificate")
 
 
 class _Strict(BaseModel):
@@ -35,7 +40,7 @@ class Item(_Strict):
     subject: Literal["person", "household"]
     type: ItemType
     unit: str | None = Field(default=None, max_length=16)
-    fact: str
+    fact: str | None = None  # every type but ``birth`` names one
     triggers: tuple[str, ...] = ()
 
 
@@ -67,7 +72,7 @@ class Catalogue:
     def __init__(self, departments: list[Department], code_lists: dict[str, list[CodeEntry]]) -> None:
         self.departments = {d.code: d for d in departments}
         self.items: dict[str, tuple[Department, Item, FactSpec]] = {
-            i.code: (d, i, FACTS[i.fact]) for d in departments for i in d.items
+            i.code: (d, i, BIRTH if i.fact is None else FACTS[i.fact]) for d in departments for i in d.items
         }
         self.code_lists = {name: frozenset(e.code for e in entries) for name, entries in code_lists.items()}
         self.code_entries = code_lists
@@ -99,7 +104,10 @@ def load_catalogue(path: Path, code_lists: dict[str, list[CodeEntry]], rules_by_
             if item.code in seen_items:
                 raise ProfileError(path, iw + ".code", "duplicate item code")
             seen_items.add(item.code)
-            spec = FACTS.get(item.fact)
+            if item.type == "birth":
+                _check_birth_item(path, iw, item)
+                continue
+            spec = FACTS.get(item.fact or "")
             if spec is None:
                 raise ProfileError(path, iw + ".fact", "not a fact the registry keeps")
             if item.type not in COMPATIBLE[spec.type]:
@@ -110,6 +118,15 @@ def load_catalogue(path: Path, code_lists: dict[str, list[CodeEntry]], rules_by_
                 if code not in rules_by_fact.get(item.fact, set()):
                     raise ProfileError(path, f"{iw}.triggers.{k}", "no rule in triggers.yaml fires this code from this fact")
     return Catalogue(raw.departments, code_lists)
+
+
+def _check_birth_item(path: Path, where: str, item: Item) -> None:
+    if item.subject != "person":
+        raise ProfileError(path, where + ".subject", "a birth is about a person (the newborn)")
+    if item.fact is not None:
+        raise ProfileError(path, where + ".fact", "a birth item updates no fact: its record makes the newborn a member")
+    if item.triggers:
+        raise ProfileError(path, where + ".triggers", "a birth raises member_born itself")
 
 
 class _ServicesFile(BaseModel):
