@@ -32,7 +32,8 @@ class FakeRegistry:
 
     def change(self, household_id: str, view: dict[str, Any], missing: list[str], *, version: int | None = None,
                area: str = VILLAGES[0], triggers: list[dict[str, Any]] | None = None, change: str = "updated",
-               label: str = "张*明户") -> dict[str, Any]:
+               label: str = "张*明户", member_ages: list[int] | None = None) -> dict[str, Any]:
+        """``member_ages`` None: an event as registries sent before they had them (no key)."""
         known = self.households.get(household_id)
         version = version if version is not None else (known["version"] + 1 if known else 1)
         data = {
@@ -40,6 +41,8 @@ class FakeRegistry:
             "township_code": area[:9] + "000", "district_code": area[:6] + "000000", "label_masked": label,
             "synthetic": True, "change": change, "triggers": triggers or [], "view": view, "missing": missing,
         }
+        if member_ages is not None:
+            data["member_ages"] = member_ages
         if known is None or version > known["version"]:
             self.households[household_id] = data
         self.events.append({
@@ -83,6 +86,11 @@ def synthetic_views(ctx, n: int, seed: int, unknown_rate: float = 0.0) -> list[t
     return to_views(ctx.view, matrix, missing)
 
 
+def ages_of(i: int) -> list[int]:
+    """The member ages ``load_households`` sends for its i-th household (oldest first)."""
+    return [40 + i % 50, 38, 8][: 1 + i % 3]
+
+
 async def load_households(svc, ctx, n: int, seed: int, areas: list[str] | None = None,
                           unknown_rate: float = 0.0) -> list[str]:
     """Feed ``n`` synthetic households through the consumer, as the registry would."""
@@ -94,7 +102,7 @@ async def load_households(svc, ctx, n: int, seed: int, areas: list[str] | None =
     ids = [str(uuid.uuid4()) for _ in range(n)]
     areas = areas or VILLAGES
     for i, (hid, (view, missing)) in enumerate(zip(ids, synthetic_views(ctx, n, seed, unknown_rate), strict=True)):
-        registry.change(hid, view, missing, area=areas[i % len(areas)])
+        registry.change(hid, view, missing, area=areas[i % len(areas)], member_ages=ages_of(i))
     while await consumer.step() > 0:
         pass
     return ids

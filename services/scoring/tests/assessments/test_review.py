@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scoring_fakes import load_households
+from scoring_fakes import ages_of, load_households
 from servicekit.testing import CITY, TOWNSHIP
 
 AREAS = ["330106001001"]
@@ -53,6 +53,7 @@ async def test_a_review_stands_beside_the_computed_level_and_is_announced(svc, h
     (event,) = [e for e in events if e["subject"] == hid]
     assert event["data"]["cause"] == "review"
     assert event["data"]["level"] == reviewed and event["data"]["previous_level"] == computed
+    assert event["data"]["member_ages"] == ages_of(1)  # the household's, kept with its view
     assert "Home visit" not in str(event["data"])  # the officer's words stay in scoring
     async with svc.client("city_admin", area=CITY) as c:
         listed = (await c.get("/api/v1/assessments", params={"reviewed": True, "limit": 100})).json()["items"]

@@ -20,7 +20,7 @@ from scoring.households.tables import HouseholdView
 DIMENSIONS = {"source", "structure", "health", "property", "expenditure", "employment", "other"}
 PAYLOAD_KEYS = {
     "assessment_id", "household_id", "household_version", "area_code", "township_code", "district_code",
-    "label_masked", "household_type", "score", "level", "previous_level", "previous_score", "dimensions", "indicators", "cause",
+    "label_masked", "household_type", "member_ages", "score", "level", "previous_level", "previous_score", "dimensions", "indicators", "cause",
     "triggers", "model_version", "portrait", "suggestions", "assessed_at",
 }
 
@@ -71,7 +71,9 @@ async def test_each_change_is_assessed_and_announced_in_the_contract_shape(svc, 
     trigger = {"code": "major_illness_diagnosed", "member_ref": "m-1", "effective_date": "2026-11-20",
                "source": "health", "detail": {"illness_code": "cancer"}}
     for i, (hid, (view, missing)) in enumerate(zip(ids, synthetic_views(ctx, 40, seed=21), strict=True)):
-        registry.change(hid, view, missing, area=VILLAGES[i % len(VILLAGES)], triggers=[trigger] if i == 0 else [])
+        # Every other one as a registry that did not send member ages yet.
+        registry.change(hid, view, missing, area=VILLAGES[i % len(VILLAGES)], triggers=[trigger] if i == 0 else [],
+                        member_ages=[70 - i, 41, 8] if i % 2 == 0 else None)
     assert await drain(consumer) == 40
     events = await our_events(svc, start)
     assert len(events) == 40
@@ -100,6 +102,39 @@ async def test_each_change_is_assessed_and_announced_in_the_contract_shape(svc, 
     for s in first["suggestions"]["services"]:
         assert set(s) == {"code", "need_type"}
     assert first["area_code"] == VILLAGES[0] and first["district_code"] == VILLAGES[0][:6] + "000000"
+    # Member ages as the registry sent them; [] (unknown) where it sent none.
+    assert [by_household[hid]["member_ages"] for hid in ids] == [[70 - i, 41, 8] if i % 2 == 0 else []
+                                                                 for i in range(40)]
+    async with svc.db.sessionmaker() as s:
+        stored = dict((await s.execute(select(HouseholdView.household_id, HouseholdView.member_ages)
+                                       .where(HouseholdView.household_id.in_(ids)))).all())
+    assert [stored[hid] for hid in ids[:2]] == ["[70,41,8]", None]
+
+
+async def test_the_latest_member_ages_are_kept_and_announced(svc, ctx, registry, consumer):
+    hid = new_id()
+    (view, missing), = synthetic_views(ctx, 1, seed=9)
+    view = {**view, "major_illness_members": 0, "major_illness_new_12m": 0}
+    registry.change(hid, view, missing, member_ages=[44, 41])
+    await drain(consumer)
+    start = await head(svc)
+    # A birth: new ages with new facts, one new assessment carrying them.
+    registry.change(hid, {**view, "major_illness_members": 1, "major_illness_new_12m": 1}, missing,
+                    member_ages=[44, 41, 0])
+    await drain(consumer)
+    (event,) = await our_events(svc, start)
+    assert event["data"]["member_ages"] == [44, 41, 0]
+    async with svc.db.sessionmaker() as s:
+        assert (await s.get(HouseholdView, hid)).member_ages == "[44,41,0]"
+    async with svc.client("service") as c:  # alerts' resync reads them too
+        items, cursor = [], None
+        while True:
+            page = (await c.get("/internal/snapshot/assessments",
+                                params={"limit": 1000, **({"cursor": cursor} if cursor else {})})).json()
+            items += page["items"]
+            if not (cursor := page["next_cursor"]):
+                break
+    assert [i["member_ages"] for i in items if i["household_id"] == hid] == [[44, 41, 0]]
 
 
 async def test_a_changed_fact_gives_a_new_assessment_with_its_difference(svc, ctx, registry, consumer):
@@ -199,12 +234,14 @@ async def test_a_closed_household_leaves_the_current_lists(svc, ctx, registry, c
 async def test_resync_from_the_snapshot_when_the_feed_was_pruned(svc, ctx, registry, consumer):
     ids = [new_id() for _ in range(7)]
     for hid, (view, missing) in zip(ids, synthetic_views(ctx, 7, seed=13), strict=True):
-        registry.change(hid, view, missing)
+        registry.change(hid, view, missing, member_ages=[33, 6])
     registry.prune()  # the consumer, at 0, is now behind the retention
     assert await consumer.step() == 0  # 410: resynchronised from the snapshot instead
     assert await consumer.cursor() == registry.head
     for hid in ids:
         assert await current_of(svc, hid) is not None
+    async with svc.db.sessionmaker() as s:
+        assert {(await s.get(HouseholdView, hid)).member_ages for hid in ids} == {"[33,6]"}
     extra = new_id()
     (view, missing), = synthetic_views(ctx, 1, seed=14)
     registry.change(extra, view, missing)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from scoring_fakes import load_households
+from scoring_fakes import ages_of, load_households
 from scoring.app import MIGRATIONS, create_app
 from scoring.assessments.tables import CurrentAssessment
 from scoring.models.tables import ModelActivation
@@ -132,6 +132,8 @@ async def test_activation_rescores_everyone_and_is_recorded(lab, document, city)
         events = (await s.get("/internal/feed", params={"after": start, "limit": 1000})).json()["events"]
     assert events and all(e["data"]["cause"] == "model_activated" for e in events)
     assert len(events) == done["events"] <= len(city)
+    # The rescore carries each household's member ages, read with its facts.
+    assert all(e["data"]["member_ages"] == ages_of(city.index(e["subject"])) for e in events)
 
 
 async def test_a_second_activation_while_one_runs_is_refused(lab, document, city):

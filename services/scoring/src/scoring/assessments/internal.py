@@ -40,11 +40,12 @@ async def snapshot(request: Request, session: Session, _caller: ServiceCaller, e
     rows = await repo.snapshot_page(session, after, limit + 1)
     page = rows[:limit]
     items = []
-    for a, c in page:
+    for a, c, ages in page:
         rt = await engine.runtimes.get(session, a.model_version)
         if rt is None:
             continue
         items.append(json.loads(stored_payload(rt, a, level=c.effective_level, previous_level=a.previous_level,
-                                               previous_score=a.previous_score, cause=a.cause)))
+                                               previous_score=a.previous_score, cause=a.cause,
+                                               member_ages=ages)))
     next_cursor = encode_cursor([page[-1][1].household_id]) if len(rows) > limit and page else None
     return AssessmentSnapshot(position=position, items=items, next_cursor=next_cursor)

@@ -221,13 +221,16 @@ async def review(session: AsyncSession, review_id: str) -> AssessmentReview | No
     return await session.get(AssessmentReview, review_id)
 
 
-async def snapshot_page(session: AsyncSession, after: str, limit: int) -> list[tuple[Assessment, CurrentAssessment]]:
-    """The current assessments of open households, in household id order (for alerts' resync)."""
+async def snapshot_page(session: AsyncSession, after: str, limit: int) -> list[tuple[Assessment, CurrentAssessment, str | None]]:
+    """The current assessments of open households, in household id order (for alerts' resync),
+    with the household's member ages (JSON text, None if never sent)."""
+    H = HouseholdView
     stmt = (
-        select(A, C).join(C, C.assessment_id == A.id).where(C.household_id > after)
+        select(A, C, H.member_ages).join(C, C.assessment_id == A.id)
+        .outerjoin(H, H.household_id == C.household_id).where(C.household_id > after)
         .order_by(C.household_id).limit(limit)
     )
-    return [(r[0], r[1]) for r in (await session.execute(stmt)).all()]
+    return [(r[0], r[1], r[2]) for r in (await session.execute(stmt)).all()]
 
 
 async def level_counts(session: AsyncSession) -> dict[int, int]:

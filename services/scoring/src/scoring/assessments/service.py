@@ -22,7 +22,7 @@ from scoring.assessments import repository as repo
 from scoring.assessments.tables import AssessmentReview, CurrentAssessment
 from scoring.bulk import is_postgres, publish_many, write_together
 from scoring.engine import records
-from scoring.engine.records import Subject
+from scoring.engine.records import UNKNOWN_AGES, Subject
 from scoring.engine.runtime import ModelRuntime, dumps
 from scoring.engine.runtimes import Runtimes
 from scoring.households import repository as households
@@ -86,7 +86,7 @@ def subjects_of(ctx: RulesContext, rows: Sequence[SubjectRow], matrix: np.ndarra
         facts = r.facts if prepared is None else facts_json(prepared.missing, prepared.invalid, prepared.clamped)
         subjects.append(Subject(r.household_id, r.version, r.area_code, r.township_code, r.district_code,
                                 r.label_masked, r.input_hash, facts, triggers.get(r.household_id, "[]"),
-                                household_type))
+                                household_type, r.member_ages or UNKNOWN_AGES))
     return subjects
 
 
@@ -195,7 +195,7 @@ async def record_review(session: AsyncSession, runtimes: Runtimes, caller: Calle
     current.effective_level = level
     current.etag += 1
     body = records.stored_payload(rt, stored, level=level, previous_level=before, previous_score=current.score,
-                                  cause="review")
+                                  cause="review", member_ages=await households.member_ages(session, household_id))
     await publish_many(session, [(str(uuid.uuid4()), household_id, body)], copy_threshold=settings.copy_threshold,
                        wake=wake)
     await session.flush()

@@ -27,6 +27,7 @@ from scoring.rules.kernel import Results
 from scoring.rules.view import ViewCatalogue
 
 HOUSEHOLD_TYPE = "register_status"  # the view field that says the household's type
+UNKNOWN_AGES = "[]"  # member ages the registry never sent
 
 ASSESSMENT_COLUMNS = (
     "id", "household_id", "number", "household_version", "model_version", "score", "level", "effective_level",
@@ -56,6 +57,7 @@ class Subject:
     facts: str  # JSON: {"missing": [...], "invalid": [...], "clamped": [...]}
     triggers: str = "[]"  # JSON list of the triggers that caused it
     household_type: str | None = None  # the register status (dibao, dibian, tekun, off_register)
+    member_ages: str = UNKNOWN_AGES  # JSON list: the living members' ages, oldest first
 
 
 class Previous(NamedTuple):
@@ -315,6 +317,7 @@ def payload(*, assessment_id: str, subject: Subject, score: float, level: int, p
         f'"township_code":{text(s.township_code)},"district_code":{text(s.district_code)},'
         f'"label_masked":{text(s.label_masked)},'
         f'"household_type":{"null" if s.household_type is None else text(s.household_type)},'
+        f'"member_ages":{s.member_ages},'
         f'"score":{num(score)},"level":{level},'
         f'"previous_level":{"null" if previous_level is None else previous_level},'
         f'"previous_score":{"null" if previous_score is None else num(previous_score)},"dimensions":{dims},'
@@ -324,13 +327,15 @@ def payload(*, assessment_id: str, subject: Subject, score: float, level: int, p
 
 
 def stored_payload(rt: ModelRuntime, row: Any, *, level: int, previous_level: int | None, previous_score: float | None,
-                   cause: str) -> str:
-    """The payload of a stored assessment (for reviews and the snapshot), from its own model."""
+                   cause: str, member_ages: str | None) -> str:
+    """The payload of a stored assessment (for reviews and the snapshot), from its own model;
+    ``member_ages`` are the household's latest (kept with its view, not with each assessment)."""
     fired = rt.fired_map(row.fired)
     parts = [rt.indicator_json[rt.model.indicator_index[code]][tier] for code, tier in fired.items()
              if code in rt.model.indicator_index]
     subject = Subject(row.household_id, row.household_version, row.area_code, row.township_code, row.district_code,
-                      row.label_masked, row.input_hash, row.facts, row.triggers, row.household_type)
+                      row.label_masked, row.input_hash, row.facts, row.triggers, row.household_type,
+                      member_ages or UNKNOWN_AGES)
     return payload(
         assessment_id=row.id, subject=subject, score=row.score, level=level, previous_level=previous_level,
         previous_score=previous_score, dims=row.dimensions, indicators="[" + ",".join(parts) + "]", cause=cause,

@@ -20,7 +20,7 @@ T = HouseholdView
 # What scoring reads to assess a household (not the JSON view, unless the layout changed).
 SUBJECT_COLUMNS = (
     T.household_id, T.version, T.area_code, T.township_code, T.district_code, T.label_masked, T.input_hash,
-    T.facts, T.features, T.layout,
+    T.facts, T.features, T.layout, T.member_ages,
 )
 
 
@@ -35,6 +35,16 @@ class SubjectRow(NamedTuple):
     facts: str
     features: bytes
     layout: str
+    member_ages: str | None  # JSON text; None: never sent
+
+
+def ages_json(ages: Sequence[int] | None) -> str | None:
+    """Member ages as stored and as assessment.updated carries them (compact JSON)."""
+    return None if ages is None else "[" + ",".join(str(int(a)) for a in ages) + "]"
+
+
+async def member_ages(session: AsyncSession, household_id: str) -> str | None:
+    return (await session.execute(select(T.member_ages).where(T.household_id == household_id))).scalar_one_or_none()
 
 
 async def store(session: AsyncSession, rows: Sequence[dict[str, Any]], *, known: Mapping[str, int],

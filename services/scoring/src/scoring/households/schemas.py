@@ -27,6 +27,8 @@ class HouseholdChanged(BaseModel):
     synthetic: bool = False
     change: str = Field(default="updated", max_length=32)
     triggers: list[dict[str, Any]] = Field(default_factory=list, max_length=100)
+    # Absent from events of registries before member ages were sent: unknown, not "nobody".
+    member_ages: list[int] | None = Field(default=None, max_length=200)
     view: dict[str, Any]
     missing: list[str] = Field(default_factory=list, max_length=500)
 

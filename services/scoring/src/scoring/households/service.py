@@ -21,7 +21,7 @@ from scoring.assessments.service import Outcome, Wake, facts_json, pending, trig
 from scoring.engine.runtime import SMALL_BATCH
 from scoring.engine.runtimes import NoActiveModel, Runtimes
 from scoring.households import repository as repo
-from scoring.households.repository import SubjectRow
+from scoring.households.repository import SubjectRow, ages_json
 from scoring.households.schemas import HouseholdChanged
 from scoring.rules.view import canonical_json, input_hash
 from scoring.settings import ScoringSettings
@@ -80,17 +80,19 @@ async def apply(session: AsyncSession, runtimes: Runtimes, changes: Sequence[Hou
         is_closed = c.change == "closed"
         facts = facts_json(prepared.missing, prepared.invalid, prepared.clamped)
         features = prepared.row.tobytes()
+        ages = ages_json(c.member_ages)
         rows.append({
             "household_id": c.household_id, "version": c.version, "area_code": c.area_code,
             "township_code": c.township_code, "district_code": c.district_code, "label_masked": c.label_masked,
             "synthetic": c.synthetic, "closed": is_closed, "view": text, "missing": c.missing, "facts": facts,
             "features": features, "layout": ctx.view.layout, "input_hash": digest, "updated_at": now,
+            "member_ages": ages,
         })
         if is_closed:
             closed.append(c.household_id)
             continue
         subjects.append(SubjectRow(c.household_id, c.version, c.area_code, c.township_code, c.district_code,
-                                   c.label_masked, digest, facts, features, ctx.view.layout))
+                                   c.label_masked, digest, facts, features, ctx.view.layout, ages))
     if rt is None:
         await repo.store(session, rows, known=stored, copy_threshold=settings.copy_threshold)
         if closed:

@@ -36,4 +36,7 @@ class HouseholdView(SQLModel, table=True):
     features: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     layout: str = Field(sa_column=Column(String(16), nullable=False))
     input_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    # The living members' ages as the registry sent them, as JSON text ready for the assessment
+    # ("[45,43,8]", oldest first); null for a view stored before the registry sent them.
+    member_ages: str | None = Field(default=None, sa_column=Column(Text))
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
