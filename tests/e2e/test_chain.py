@@ -3,8 +3,9 @@
 The chain: a village worker registers a household -> the health department reports a major
 illness for one member -> the registry's household.changed -> scoring's assessment.updated ->
 an alert in the township worker's inbox (and not in the neighbouring township's) -> accepted,
-verified by a home visit, disposed with a service referral -> a need in matching -> the demo
-partner's offer covering the village -> a match the partner sees de-identified and accepts.
+verified by a home visit, disposed with a service referral -> a need in matching, carrying the
+members' ages from the registry -> the demo partner's offer covering the village, for households
+with someone 60 or older -> a match the partner sees de-identified and accepts.
 Beside it: the unified OpenAPI document and /docs, RFC 9457 problems for the errors on the way,
 and no response on the chain carrying the member's ID number or full name.
 
@@ -18,7 +19,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -143,11 +144,13 @@ def token(gw: httpx.Client) -> Callable[[str], dict[str, str]]:
 @pytest.fixture(scope="module")
 def chain() -> dict[str, Any]:
     """What the chain steps hand each other."""
-    head_birth = date(1958, 3, 7)
+    head_birth, child_birth = date(1958, 3, 7), date(2012, 9, 1)
     return {
         "head_id": new_resident_id(head_birth, "male"),
         "head_name": "欧阳振华",
-        "child_id": new_resident_id(date(2012, 9, 1), "female"),
+        "head_birth": head_birth,
+        "child_birth": child_birth,
+        "child_id": new_resident_id(child_birth, "female"),
         "child_name": "欧阳小雪",
         "run": uuid.uuid4().hex[:10],
     }
@@ -157,6 +160,12 @@ def need(chain: dict[str, Any], *keys: str) -> None:
     missing = [k for k in keys if k not in chain]
     if missing:
         pytest.fail(f"an earlier step of the chain failed (no {', '.join(missing)}); see its failure above", pytrace=False)
+
+
+def age_today(birth: date) -> int:
+    """Whole years on the city's calendar day, as the registry counts them."""
+    today = datetime.now(rid.CHINA_STANDARD_TIME).date()
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
 
 def etag(r: httpx.Response) -> str:
@@ -292,6 +301,8 @@ def test_06_referral_becomes_a_need_in_matching(gw, token, chain) -> None:  # ty
     assert found["source"] != "citizen", found
     if found.get("level") is not None:
         assert found["level"] == chain["level"], found
+    # The members' ages travelled registry -> scoring -> alerts -> matching (oldest first).
+    assert found["member_ages"] == [age_today(chain["head_birth"]), age_today(chain["child_birth"])], found
     chain["need_id"] = found["id"]
     # The district officer sees it too (same jurisdiction chain).
     expect(gw.get(f"/api/v1/needs/{found['id']}", headers=token("district-officer")), 200)
@@ -302,7 +313,8 @@ def test_07_partner_offer_is_matched_and_accepted(gw, token, chain) -> None:  # 
     partner = token("partner-demo")
     r = gw.post("/api/v1/offers", headers={**partner, "Idempotency-Key": f"e2e-offer-{chain['run']}"}, json={
         "title": "上门护理 e2e", "description": "Weekly home nursing visits", "services": [SERVICE],
-        "areas": [VILLAGE], "site_code": SITE, "capacity": 5})
+        "areas": [VILLAGE], "site_code": SITE, "capacity": 5,
+        "eligibility": {"min_age": 60}})  # only a household with someone 60 or older can match it
     offer = expect(r, 201)
     assert offer["organisation_id"] == ACCOUNTS["partner-demo"]["organisation"], offer
     assert offer["status"] == "draft", offer
