@@ -221,3 +221,45 @@ async def test_a_birth_in_csv(worker, health_dept):
     r = await health_dept.post("/api/v1/feeds/batches", content=body, headers={"Content-Type": "text/csv"})
     assert r.status_code == 201 and (r.json()["applied"], r.json()["rejected"]) == (2, 0), r.text
     assert len(await _members(worker, family["id"])) == 2
+
+
+async def test_a_birth_lead_opens_a_household_like_any_lead(registry, worker, health_dept):
+    """A newborn whose parent is unknown waits as a lead; a worker opening a household from it
+    gets the newborn as its member, the birth record kept as a fact with its provenance."""
+    baby, born = newborn()
+    record = birth(baby, born, resident_id(), area_code=VILLAGE)
+    assert (await deliver(health_dept, [record]))["leads"] == 1
+    leads = (await worker.get("/api/v1/leads", params={"limit": 100})).json()["items"]
+    [lead] = [x for x in leads if x["record_id"] == record["record_id"]]
+    assert lead["item"] == BIRTH and baby not in str(lead)
+    r = await worker.post(f"/api/v1/leads/{lead['id']}/open", headers={"If-Match": '"v1"'},
+                          json={"address": "合成路 9 号", "name": "周小宝"})
+    assert r.status_code == 201, r.text
+    [added] = r.json()["household"]["members"]
+    assert added["age"] == 0
+    assert [(f["fact"], f["value"], f["source"], f["record_id"]) for f in added["facts"]] == [
+        ("born_on", born.isoformat(), "health", record["record_id"])]
+
+
+async def test_a_newborn_placed_meanwhile_is_not_inserted_twice(registry, worker):
+    """The unique blind index is the last guard (a worker adding the newborn elsewhere between
+    the feed's read and its insert): the insert is refused, the transaction goes on."""
+    from registry.feeds import repository
+    from registry.members.service import sealed_member
+    from servicekit.resident_id import validate
+    from servicekit.tables import utcnow
+
+    family, (parent,) = await _family(worker, "head")
+    baby, _ = newborn()
+    r = await worker.post(f"/api/v1/households/{family['id']}/members", headers={"If-Match": '"v1"'},
+                          json=member("child", resident_id=baby))
+    assert r.status_code == 201, r.text
+    vault = registry.app.state.vault
+    index = vault.resident_index(baby)
+    async with registry.db.sessionmaker() as s:
+        again = sealed_member(vault, utcnow(), family["id"], validate(baby), index, None, None, "child", {})
+        assert await repository.add_member(s, again) is False
+        assert set(await repository.placed(s, [index, vault.resident_index(parent)])) == {
+            index, vault.resident_index(parent)}
+        await s.rollback()
+    assert await _count(registry, Member, Member.resident_bidx == index) == 1

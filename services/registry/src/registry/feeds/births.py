@@ -14,7 +14,7 @@ the transaction of its chunk; the household's one household.changed of that chun
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,45 +64,53 @@ async def apply_births(session: AsyncSession, fc: FeedContext, department: str, 
     """Apply these birth records in line order."""
     out = Births()
     for r in records:
-        newborn = fc.vault.resident_index(r.number)
-        parent = fc.vault.resident_index(r.parent) if r.parent is not None else None
-        people = await repository.placed(session, [newborn] if parent is None else [newborn, parent])
-        home = _open_home(people.get(parent) if parent is not None else None)
-        if home is not None and newborn not in people:
-            # Lock the parent's household, then read again: another writer may have placed the
-            # newborn, moved the parent or closed the household meanwhile.
-            await repository.lock_households(session, [home.household_id])
-            people = await repository.placed(session, [newborn, parent])  # type: ignore[list-item]
-            home = _open_home(people.get(parent))  # type: ignore[arg-type]
-        child = people.get(newborn)
-        if child is not None:
-            if home is not None and home.household_id != child.household_id:
-                out.rejections.append(rejection(r.line, r.record_id, "newborn_placed_elsewhere",
-                                                   "The newborn cannot be placed as recorded; the town will check it."))
-            else:
-                out.outcomes.append((r, "unchanged", child.household_id))
-            continue
-        if home is None:
-            out.leads.append(r)
-            continue
-        member = _member(fc, r, newborn, home)
-        await repository.add_member(session, member)
-        entry = out.born.setdefault(home.household_id, Born())
-        if member.birth_date >= fc.today - RECENT_BIRTH:
-            entry.triggers.append(trigger("member_born", member.birth_date.isoformat(), department, member.id))
-        entry.history.append({"household_id": home.household_id, "member_id": member.id, "fact": r.spec.key,
-                              "value": r.value, "source": department, "record_id": r.record_id,
-                              "effective_date": r.effective, "received_at": fc.now})
-        out.outcomes.append((r, "applied", home.household_id))
+        await _apply_birth(session, fc, department, r, out)
     return out
 
 
-def _open_home(parent: Any) -> Any:
-    return parent if parent is not None and parent.closed_on is None else None
+async def _apply_birth(session: AsyncSession, fc: FeedContext, department: str, r: Record, out: Births) -> None:
+    newborn = fc.vault.resident_index(r.number)
+    parent = fc.vault.resident_index(r.parent) if r.parent is not None else None
+    wanted = [newborn] if parent is None else [newborn, parent]
+    people = await repository.placed(session, wanted)
+    home = _open_home(people, parent)
+    if home is not None and newborn not in people:
+        # Lock the parent's household, then read again: another writer may have placed the
+        # newborn, moved the parent or closed the household meanwhile.
+        await repository.lock_households(session, [home.household_id])
+        people = await repository.placed(session, wanted)
+        home = _open_home(people, parent)
+    child = people.get(newborn)
+    if child is not None:
+        if home is not None and home.household_id != child.household_id:
+            out.rejections.append(_placed_elsewhere(r))
+        else:
+            out.outcomes.append((r, "unchanged", child.household_id))
+        return
+    if home is None:
+        out.leads.append(r)
+        return
+    resident = validate(r.number, today=fc.today)  # the date of birth was checked against it with the record
+    member = sealed_member(fc.vault, fc.now, home.household_id, resident, newborn, r.name, None,
+                           newborn_relation(home.relation), {})
+    if not await repository.add_member(session, member):
+        out.rejections.append(rejection(r.line, r.record_id, "retry", "The person changed meanwhile; send again."))
+        return
+    entry = out.born.setdefault(home.household_id, Born())
+    if member.birth_date >= fc.today - RECENT_BIRTH:
+        entry.triggers.append(trigger("member_born", member.birth_date.isoformat(), department, member.id))
+    entry.history.append({"household_id": home.household_id, "member_id": member.id, "fact": r.spec.key,
+                          "value": r.value, "source": department, "record_id": r.record_id,
+                          "effective_date": r.effective, "received_at": fc.now})
+    out.outcomes.append((r, "applied", home.household_id))
 
 
-def _member(fc: FeedContext, r: Record, index: str, home: Any) -> Any:
-    resident = validate(r.number, today=fc.today)
-    assert date.fromisoformat(r.value) == resident.birth_date  # checked with the record
-    return sealed_member(fc.vault, fc.now, home.household_id, resident, index, r.name, None,
-                         newborn_relation(home.relation), {})
+def _open_home(people: dict[str, Any], parent: str | None) -> Any:
+    """The parent's membership, if the parent is named, a member, and their household open."""
+    found = people.get(parent) if parent is not None else None
+    return found if found is not None and found.closed_on is None else None
+
+
+def _placed_elsewhere(r: Record) -> Rejection:
+    return rejection(r.line, r.record_id, "newborn_placed_elsewhere",
+                     "The newborn cannot be placed as recorded; the town will check it.")

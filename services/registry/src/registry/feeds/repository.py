@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from opentelemetry import propagate
 from sqlalchemy import JSON, Text, bindparam, cast, func, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.db import after_commit, dialect_insert, one_of
@@ -236,6 +237,12 @@ async def placed(session: AsyncSession, indexes: list[str]) -> dict[str, Any]:
     return {r.resident_bidx: r for r in await session.execute(stmt)}
 
 
-async def add_member(session: AsyncSession, member: Member) -> None:
-    session.add(member)
-    await session.flush()
+async def add_member(session: AsyncSession, member: Member) -> bool:
+    """Insert a newborn; False when the person was placed in a household at this very moment by
+    another writer (the unique blind index), and the chunk goes on without them."""
+    try:
+        async with session.begin_nested():
+            session.add(member)
+    except IntegrityError:
+        return False
+    return True
