@@ -263,3 +263,32 @@ async def test_a_newborn_placed_meanwhile_is_not_inserted_twice(registry, worker
             index, vault.resident_index(parent)}
         await s.rollback()
     assert await _count(registry, Member, Member.resident_bidx == index) == 1
+
+
+async def test_records_about_the_newborn_in_the_same_batch_are_not_leads(registry, identity, worker, health_dept):
+    """In the birth's chunk, and in the chunks after it (chunks of one record: on PostgreSQL the
+    lookup of a chunk overlaps with the writes of the one before)."""
+    from registry.app import create_app
+    from servicekit.testing import running_service
+
+    family, (parent,) = await _family(worker, "head")
+    baby, born = newborn()
+    before = await head_position(registry)
+    report = await deliver(health_dept, [feed_record(rid(), "chronic_disease_registration", baby, "asthma"),
+                                         birth(baby, born, parent)])
+    assert (report["applied"], report["leads"], report["households_changed"]) == (2, 0, 1)
+    [event] = await events_since(registry, before)
+    assert event.payload["view"]["chronic_conditions_total"] == 1
+    assert [t["code"] for t in event.payload["triggers"]] == ["member_born"]
+
+    other, (parent2,) = await _family(worker, "head")
+    baby2, born2 = newborn(50)
+    settings = registry.settings.model_copy(update={"feed_chunk_records": 1})
+    async with running_service(create_app, settings, identity) as svc:
+        async with svc.client("department", dept="health", subject="dept-health") as dept:
+            report = await deliver(dept, [birth(baby2, born2, parent2),
+                                          feed_record(rid(), "chronic_disease_registration", baby2, "asthma"),
+                                          feed_record(rid(), "major_illness_diagnosis", baby2, "leukemia")])
+    assert (report["applied"], report["leads"], report["rejected"]) == (3, 0, 0)
+    view = (await worker.get(f"/api/v1/households/{other['id']}")).json()["view"]
+    assert view["chronic_conditions_total"] == 1 and view["major_illness_members"] == 1

@@ -59,6 +59,7 @@ class ChunkResult:
     outcomes: list[Outcome] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     changed: set[str] = field(default_factory=set)  # ids of the households changed
+    newborns: set[str] = field(default_factory=set)  # ID numbers of the newborns made members
 
     @property
     def households_changed(self) -> int:
@@ -127,13 +128,17 @@ async def _current_entries(session: AsyncSession, fc: FeedContext, records: list
 
 
 async def refresh(session: AsyncSession, fc: FeedContext, looked_up: LookedUp, households: set[str],
-                  indexes: dict[str, str] | None = None) -> None:
-    """Read again the records of ``looked_up`` about people of these households: they were read
-    before a chunk that changed these households committed (the lookup of one chunk overlaps
-    with the writes of the one before it)."""
+                  indexes: dict[str, str] | None = None, newborns: set[str] | frozenset[str] = frozenset()) -> None:
+    """Read again the records of ``looked_up`` about people of these households, and about these
+    newborns: they were read before a chunk that changed these households (or made these
+    newborns members) committed (the lookup of one chunk overlaps with the writes of the one
+    before it)."""
     if not households:
         return
     stale = [row[0] for row in looked_up.rows if row[2] in households]
+    if newborns:
+        found = {row[0] for row in looked_up.rows}
+        stale += [n for n, r in enumerate(looked_up.records, start=1) if r.number in newborns and n not in found]
     if not stale:
         return
     fresh = await _current_entries(session, fc, [looked_up.records[n - 1] for n in stale], indexes)
@@ -204,6 +209,8 @@ async def apply_chunk(session: AsyncSession, fc: FeedContext, department: str, i
         born = births.born
         result.outcomes += [Outcome(r.line, r.record_id, o, household_id=hid) for r, o, hid in births.outcomes]
         result.rejections += births.rejections
+        result.newborns = set(births.placed)
+        leads, candidates = _newborns_records(leads, candidates, births.placed)
         leads += births.leads
     if candidates or born:
         result.changed = await _apply_candidates(session, fc, department, candidates, result, born)
@@ -211,6 +218,16 @@ async def apply_chunk(session: AsyncSession, fc: FeedContext, department: str, i
         await _queue_leads(session, fc, department, leads)
         result.outcomes += [Outcome(r.line, r.record_id, "lead") for r in leads]
     return result
+
+
+def _newborns_records(leads: list[Record], candidates: list[tuple[Record, str, str]],
+                      placed: dict[str, tuple[str, str]]) -> tuple[list[Record], list[tuple[Record, str, str]]]:
+    """Records of the chunk about a newborn it made a member were leads when read: they are the
+    newborn's now, applied with the chunk's other changes."""
+    if not placed or not leads:
+        return leads, candidates
+    theirs = [(r, *placed[r.number]) for r in leads if r.number in placed]
+    return [r for r in leads if r.number not in placed], candidates + theirs
 
 
 def _after_death(r: Record, facts: dict[str, Any]) -> Rejection | None:

@@ -54,6 +54,7 @@ class Births:
     outcomes: list[tuple[Record, str, str]] = field(default_factory=list)  # applied / unchanged, household
     rejections: list[Rejection] = field(default_factory=list)
     leads: list[Record] = field(default_factory=list)
+    placed: dict[str, tuple[str, str]] = field(default_factory=dict)  # newborn's ID number: member, household
 
 
 def newborn_relation(parent_relation: str) -> str:
@@ -103,6 +104,7 @@ async def _apply_birth(session: AsyncSession, fc: FeedContext, department: str, 
                           "value": r.value, "source": department, "record_id": r.record_id,
                           "effective_date": r.effective, "received_at": fc.now})
     out.outcomes.append((r, "applied", home.household_id))
+    out.placed[r.number] = (member.id, home.household_id)
 
 
 def _open_home(people: dict[str, Any], parent: str | None) -> Any:

@@ -94,6 +94,7 @@ class BatchRun:
         self.kept_rejections = 0
         self.indexes: dict[str, str] = {}  # blind index by number, across chunks (people recur)
         self.changed: set[str] = set()  # households changed by the chunk applied last
+        self.newborns: set[str] = set()  # ID numbers of the newborns it made members
         self.header: list[str] | None = None
 
     async def run(self, lines: AsyncIterator[tuple[int, bytes]]) -> str:
@@ -116,7 +117,7 @@ class BatchRun:
                     continue
                 previous, ahead = ahead, (checked, asyncio.create_task(self.look_up(checked)))
                 if previous is not None:  # applied while the next chunk is looked up
-                    self.changed = await self.apply(previous[0], await previous[1])
+                    await self.apply(previous[0], await previous[1])
             if ahead is not None:
                 last, ahead = ahead, None
                 await self.apply(last[0], await last[1])
@@ -178,12 +179,13 @@ class BatchRun:
                 indexes[r.number] = found
         return Checked(len(chunk), items, indexes)
 
-    async def apply(self, checked: Checked, looked_up: LookedUp | None = None) -> set[str]:
-        """Apply and commit one chunk; the households it changed. A chunk looked up while the
-        one before was written reads again what that one changed (``self.changed``)."""
+    async def apply(self, checked: Checked, looked_up: LookedUp | None = None) -> None:
+        """Apply and commit one chunk; remember the households it changed and the newborns it
+        placed. A chunk looked up while the one before was written reads again what that one
+        changed (``self.changed``, ``self.newborns``)."""
         async with unit_of_work(self.db) as session:
             if looked_up is not None:
-                await refresh(session, self.fc, looked_up, self.changed, checked.indexes)
+                await refresh(session, self.fc, looked_up, self.changed, checked.indexes, self.newborns)
             result = await apply_chunk(session, self.fc, self.department, checked.items, checked.indexes, looked_up)
             room = max(0, self.settings.feed_rejections_kept - self.kept_rejections)
             kept = result.rejections[:room]
@@ -195,7 +197,7 @@ class BatchRun:
                 unchanged=result.count("unchanged"), rejected=len(result.rejections), leads=result.count("lead"),
                 households_changed=result.households_changed)
         self.kept_rejections += len(kept)
-        return result.changed
+        self.changed, self.newborns = result.changed, result.newborns
 
 
 async def single_record(session: Any, profile: CityProfile, vault: Vault, department: str, submitted_by: str,
