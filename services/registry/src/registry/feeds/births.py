@@ -8,7 +8,8 @@ the transaction of its chunk; the household's one household.changed of that chun
   parent lives in an open household and the newborn in another: ``rejected``, saying nothing of
   where (the town checks it);
 - the parent is a member of an open household: the newborn is added there (``applied``);
-- otherwise (no parent named, parent unknown, parent's household closed): a ``lead``.
+- otherwise (no parent named, parent unknown, parent's household closed): a ``lead``;
+- placed in a household by another writer at that very moment: ``rejected`` as ``retry``.
 """
 
 from __future__ import annotations
