@@ -121,7 +121,7 @@ async def update_households(session: AsyncSession, rows: list[dict[str, Any]]) -
         return
     if is_postgres(session):
         await session.execute(text(
-            "UPDATE households AS h SET facts = COALESCE(v.facts::jsonb, h.facts), view = v.view::jsonb, missing = v.missing::jsonb, "
+            "UPDATE households AS h SET facts = COALESCE(v.facts::jsonb, h.facts), view = v.view::json, missing = v.missing::jsonb, "
             "version = v.version, updated_at = :at "
             "FROM unnest(CAST(:ids AS varchar[]), CAST(:facts AS text[]), CAST(:views AS text[]), "
             "CAST(:missing AS text[]), CAST(:versions AS int[])) AS v(id, facts, view, missing, version) "
