@@ -46,6 +46,16 @@ async def test_a_service_referral_becomes_one_need_per_service(svc):
     assert nursing.household_id == referral["household_id"] and nursing.status == "open"
 
 
+async def test_a_large_family_or_an_implausible_age_never_costs_the_referral(svc):
+    fake = FakeAlerts()
+    ages = [142, *range(60, 26, -1)]  # 35 living members, one never reported dead
+    referral = disposed(services=[("home_nursing", "urgent")], member_ages=ages)
+    fake.publish(referral)
+    assert await consumer_for(svc, fake).step() == 1
+    [need] = await needs_of(svc, referral["alert_id"])
+    assert need.member_ages == [130, *range(60, 26, -1)]
+
+
 async def test_replays_and_re_dispositions_create_nothing_twice(svc):
     fake = FakeAlerts()
     referral = disposed(services=[("counselling", "normal")])
@@ -128,3 +138,24 @@ async def test_a_referred_family_is_matched_to_a_partner(svc):
     (need,) = await needs_of(svc, referral["alert_id"])
     match = await match_of(svc, org, need.id)
     assert match is not None and match["offer_id"] == offer["id"] and match["need"]["label_masked"] == "李*华户"
+
+
+async def test_the_youngest_of_a_large_family_counts_for_an_age_limited_offer(svc):
+    # Ages come oldest first: a family of ten whose only child is the tenth member still
+    # qualifies for an offer for small children (the engine once kept the first eight ages).
+    org = await approved_partner(svc)
+    offer = await published_offer(svc, org, services=["job_referral"], areas=["330106000000"], capacity=3,
+                                  site_code="DC330106", eligibility={"min_age": 0, "max_age": 6})
+    fake = FakeAlerts()
+    big = disposed(services=[("job_referral", "normal")], village="330106002001",
+                   member_ages=[88, 86, 61, 60, 40, 38, 35, 33, 30, 4])
+    grown = disposed(services=[("job_referral", "normal")], village="330106002001",
+                     member_ages=[88, 86, 61, 60, 40, 38, 35, 33, 30, 29])
+    fake.publish(big)
+    fake.publish(grown)
+    await consumer_for(svc, fake).step()
+    await run(svc)
+    ((with_child,), (without,)) = [await needs_of(svc, r["alert_id"]) for r in (big, grown)]
+    match = await match_of(svc, org, with_child.id)
+    assert match is not None and match["offer_id"] == offer["id"]
+    assert await match_of(svc, org, without.id) is None

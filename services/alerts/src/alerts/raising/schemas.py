@@ -52,9 +52,10 @@ class AssessmentUpdated(BaseModel):
     portrait: dict[str, Any] = {}
     suggestions: dict[str, Any] = {}
     assessed_at: datetime | None = None
-    # Not (yet) in the contract; carried into alert.disposed when scoring sends them.
+    # Carried into alert.disposed (docs/events.md); the ages of the living members, oldest first.
     household_type: str | None = Field(default=None, max_length=32)
-    member_ages: list[int] | None = Field(default=None, max_length=50)
+    # Generous: an assessment is never refused for the size of the family (matching reads 200).
+    member_ages: list[int] | None = Field(default=None, max_length=200)
 
 
 class SnapshotItem(AssessmentUpdated):

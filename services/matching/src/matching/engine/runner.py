@@ -33,7 +33,9 @@ from matching.periods import local_date, period_key
 from matching.profile import Profile
 
 Mode = Literal["incremental", "full"]
-AGES = 8  # member ages kept per need for eligibility
+# Member ages kept per need for eligibility: the problem's widest family, up to this many (the
+# ages come oldest first, so a cut would drop the children an age-limited offer may be for).
+AGES = 64
 
 
 @dataclass
@@ -103,16 +105,17 @@ def _masks(texts: list[str], index: dict[str, int]) -> np.ndarray:
 
 
 def _ages(texts: list[str]) -> np.ndarray:
-    """The first AGES member ages of each need, padded with NO_AGE, from their JSON lists of
-    integers: the numbers of all lists are parsed in one call and scattered into the array."""
+    """The member ages of each need (the first AGES), padded with NO_AGE to the widest family, from
+    their JSON lists of integers: the numbers of all lists are parsed in one call and scattered."""
     lengths = np.fromiter((t.count(",") + 1 if len(t) > 2 else 0 for t in texts), dtype=np.int64, count=len(texts))
     flat = np.fromstring(",".join(t[1:-1] for t in texts if len(t) > 2), dtype=np.int16, sep=",")
     if len(flat) != lengths.sum():
         raise ValueError("member ages are not lists of integers")
     owner = np.repeat(np.arange(len(texts)), lengths)
     place = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    ages = np.full((len(texts), AGES), NO_AGE, dtype=np.int16)
-    keep = place < AGES
+    width = int(min(max(lengths.max(initial=0), 1), AGES))
+    ages = np.full((len(texts), width), NO_AGE, dtype=np.int16)
+    keep = place < width
     ages[owner[keep], place[keep]] = flat[keep]
     return ages
 

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from matching.schemas import AREA_CODE, CODE
+
+
+# As many living members as alerts accepts from scoring: a referral is never refused for its size.
+MAX_MEMBERS = 200
+OLDEST = 130
+
+
+def plausible_ages(ages: list[int]) -> list[int]:
+    """The ages as the registry counted them, read within 0-130: a member whose death was never
+    reported (140 years old by the ID number) must not cost the family its referral."""
+    return [min(max(age, 0), OLDEST) for age in ages]
 
 
 class ReferredService(BaseModel):
@@ -27,7 +38,7 @@ class AlertDisposed(BaseModel):
     services: list[ReferredService] = Field(default=[], max_length=31)
     needs_confirmed: list[str] = Field(default=[], max_length=20)
     household_type: str | None = Field(default=None, max_length=16)
-    member_ages: list[Annotated[int, Field(ge=0, le=130)]] = Field(default=[], max_length=30)
+    member_ages: Annotated[list[int], AfterValidator(plausible_ages)] = Field(default=[], max_length=MAX_MEMBERS)
 
 
 class SnapshotItem(AlertDisposed):
