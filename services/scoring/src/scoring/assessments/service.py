@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from datetime import UTC, datetime
@@ -149,26 +149,50 @@ async def rescore_all(session: AsyncSession, rt: ModelRuntime, settings: Scoring
     """Every open household with the model (an activation), chunk by chunk in one transaction.
 
     A pipeline on two cores: while PostgreSQL takes in one chunk's rows and events, the next
-    chunk is read and scored, and its rows built, in a worker thread (NumPy and the string
-    building leave the event loop free to stream the COPY)."""
+    chunk is read (on PostgreSQL on a second connection) and scored, and its rows built, in a
+    worker thread (NumPy and the string building leave the event loop free to stream the COPY)."""
     total = Outcome()
-    chunks = repo.population(session, settings.rescore_chunk_size)
-    building: asyncio.Future[records.Batch] | None = None
-    try:
-        async for chunk, previous in chunks:
-            work = await pending(session, rt, chunk, cause="model_activated", force=True, previous=previous)
-            done = await building if building is not None else None
-            building = asyncio.ensure_future(asyncio.to_thread(work.compute))
-            if done is not None:
+    async with _reader(session) as reader:
+        chunks = aiter(repo.population(reader, settings.rescore_chunk_size))
+        ahead = reader is not session  # the next chunk is read while this one is written
+        reading: asyncio.Future[Any] | None = asyncio.ensure_future(anext(chunks, None))
+        building: asyncio.Future[records.Batch] | None = None
+        try:
+            while (read := await reading) is not None:
+                reading = asyncio.ensure_future(anext(chunks, None)) if ahead else None
+                chunk, previous = read
+                work = await pending(session, rt, chunk, cause="model_activated", force=True, previous=previous)
+                done = await building if building is not None else None
+                building = asyncio.ensure_future(asyncio.to_thread(work.compute))
+                if done is not None:
+                    total.add(await write(session, done, settings, wake=wake, whole_range=True))
+                if reading is None:
+                    reading = asyncio.ensure_future(anext(chunks, None))
+            reading = None
+            if building is not None:
+                done, building = await building, None
                 total.add(await write(session, done, settings, wake=wake, whole_range=True))
-        if building is not None:
-            done, building = await building, None
-            total.add(await write(session, done, settings, wake=wake, whole_range=True))
-    finally:
-        if building is not None:  # a failed write: let the worker finish before the session goes
-            with contextlib.suppress(Exception):
-                await building
+        finally:
+            for running in (reading, building):  # a failed write: let the others finish before the session goes
+                if running is not None:
+                    with contextlib.suppress(Exception):
+                        await running
+            await chunks.aclose()
     return total
+
+
+@contextlib.asynccontextmanager
+async def _reader(session: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """Where a rescore reads the population: on PostgreSQL a session of its own, so that the next
+    chunk is read while this one's rows are written (the chunks are disjoint ranges of household
+    ids: the rows the rescore has replaced are never read again, so its own uncommitted writes
+    need not be seen; feed consumers, which change views, wait for the activation's state lock);
+    elsewhere the session itself."""
+    if not is_postgres(session):
+        yield session
+        return
+    async with AsyncSession(session.bind) as reader:
+        yield reader
 
 
 async def record_review(session: AsyncSession, runtimes: Runtimes, caller: Caller, household_id: str, *, expected: int,
