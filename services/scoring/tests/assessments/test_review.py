@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from sqlalchemy import text
 
 from scoring_fakes import ages_of, load_households
 from servicekit.testing import CITY, TOWNSHIP
@@ -75,3 +78,25 @@ async def test_who_may_review(svc, households):
     async with svc.client("town_worker", area="330106002000") as c:
         r = await c.put(f"/api/v1/assessments/{hid}/review", json={"level": 1, "reason": "x"}, headers={"If-Match": etag})
         assert r.status_code == 404
+
+
+async def test_a_review_waits_for_an_activation_under_way(svc, households):
+    # An activation holds the state row for update while it rescores everyone and carries the
+    # reviews it read forward; a review must not slip in between its read and its write.
+    hid = households[2]
+    db = svc.app.state.db
+    async with svc.client("town_worker", area=TOWNSHIP) as c:
+        read = await c.get(f"/api/v1/assessments/{hid}")
+        reviewed = 1 if read.json()["level"] != 1 else 2
+        body = {"level": reviewed, "reason": "Visited during the model change."}
+        async with db.engine.connect() as activation:
+            if db.is_postgres:
+                await activation.execute(text("SELECT 1 FROM scoring_state FOR UPDATE"))
+            review = asyncio.ensure_future(
+                c.put(f"/api/v1/assessments/{hid}/review", json=body, headers={"If-Match": read.headers["etag"]}))
+            await asyncio.sleep(0.5)
+            assert review.done() is (not db.is_postgres)  # SQLite: one writer at a time anyway
+            await activation.rollback()
+        r = await review
+        assert r.status_code == 200, r.text
+        assert r.json()["effective_level"] == reviewed

@@ -27,6 +27,7 @@ from scoring.engine.runtime import ModelRuntime, dumps
 from scoring.engine.runtimes import Runtimes
 from scoring.households import repository as households
 from scoring.households.repository import SubjectRow
+from scoring.models import repository as models_repo
 from scoring.rules.validation import RulesContext
 from scoring.settings import ScoringSettings
 
@@ -197,7 +198,12 @@ async def _reader(session: AsyncSession) -> AsyncIterator[AsyncSession]:
 
 async def record_review(session: AsyncSession, runtimes: Runtimes, caller: Caller, household_id: str, *, expected: int,
                         level: int, reason: str, settings: ScoringSettings, wake: Wake = None) -> CurrentAssessment:
-    """An officer's reviewed level beside the computed one; the computed score stays as it is."""
+    """An officer's reviewed level beside the computed one; the computed score stays as it is.
+
+    It waits for an activation under way (the state row, shared as a feed batch takes it): a
+    rescore carries reviews forward from the rows it read, so a review committed between that
+    read and the rescore's write would be lost."""
+    await models_repo.state(session, lock="share")
     current = await repo.current(session, caller, household_id, for_update=True)
     if current is None:
         raise NotFound("No assessed household with that id is in your jurisdiction.")
