@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Boolean, Column, Date, DateTime, Integer, String, Text
 
+from servicekit.resident_id import CHINA_STANDARD_TIME
 from servicekit.tables import JSONType, utcnow
+
+
+def city_day(moment: datetime) -> date:
+    """The calendar day in the city at ``moment``: what "today" is for ages, views and facts."""
+    return moment.astimezone(CHINA_STANDARD_TIME).date()
 
 
 def new_id() -> str:

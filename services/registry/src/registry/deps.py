@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import OFFICIALS, Caller, CurrentCaller, Role, require_roles
 from servicekit.db import Session
-from servicekit.resident_id import CHINA_STANDARD_TIME
 from servicekit.tables import utcnow
 
+from registry.columns import city_day
 from registry.profile import CityProfile
 from registry.settings import RegistrySettings
 from registry.vault import Vault
@@ -44,7 +44,7 @@ class Context:
 
     @property
     def today(self) -> date:
-        return self.now.astimezone(CHINA_STANDARD_TIME).date()
+        return city_day(self.now)
 
     @property
     def actor(self) -> str:

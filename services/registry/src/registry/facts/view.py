@@ -47,7 +47,8 @@ def _v(facts: Facts, key: str) -> Any:
     return None if entry is None else entry["v"]
 
 
-def _age(birth: date, today: date) -> int:
+def age_on(birth: date, today: date) -> int:
+    """Whole years on ``today``: the view's age bands, a member's age, member_ages."""
     return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
 
@@ -93,7 +94,7 @@ def compute_view(h: HouseholdFacts, today: date, params: ViewParameters) -> tupl
                 if m.relation == "head" or _v(m.facts, "employment_status") in ("employed", "flexible"):
                     breadwinner_lost = True
             continue
-        age = _age(m.birth_date, today)
+        age = age_on(m.birth_date, today)
         living.append((m, age))
         if m.birth_date.isoformat() >= y1:
             born_12m += 1

@@ -11,10 +11,9 @@ from typing import Any
 
 from servicekit.db import Database, unit_of_work
 from servicekit.errors import Forbidden, PayloadTooLarge, Unprocessable
-from servicekit.resident_id import CHINA_STANDARD_TIME
 from servicekit.tables import utcnow
 
-from registry.columns import new_id
+from registry.columns import city_day, new_id
 from registry.feeds import repository
 from registry.feeds.apply import FeedContext, LookedUp, apply_chunk, look_up, refresh
 from registry.feeds.parsing import NUMBERS_KEPT, Record, RecordChecker, Rejection, csv_header, parse_csv_lines, parse_json_line
@@ -30,7 +29,7 @@ FORMATS = {"text/csv": "csv", "application/x-ndjson": "jsonl", "application/json
 
 def feed_context(profile: CityProfile, vault: Vault, on_events: Callable[[int], Any] | None = None) -> FeedContext:
     now = utcnow()
-    return FeedContext(profile, vault, now, now.astimezone(CHINA_STANDARD_TIME).date(), on_events)
+    return FeedContext(profile, vault, now, city_day(now), on_events)
 
 
 async def lines_of(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[tuple[int, bytes]]:

@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from servicekit.db import register_before_commit
 from servicekit.events import publish
 
-from registry.facts.view import HouseholdFacts, MemberFacts, _age
+from registry.facts.view import HouseholdFacts, MemberFacts, age_on
+from registry.facts.vocabulary import value_of
 from registry.households import repository
 from registry.households.tables import Household
 from registry.profile import CityProfile
@@ -56,8 +57,8 @@ def member_ages(members: list[MemberFacts], today: date) -> list[int]:
     bands), oldest first: matching checks offers' age limits against them. Oldest first rather
     than member order, so the list says nothing about who is the head or how members were added."""
     cutoff = today.isoformat()
-    ages = [_age(m.birth_date, today) for m in members
-            if (died := (m.facts.get("deceased_on") or {}).get("v")) is None or died > cutoff]
+    ages = [age_on(m.birth_date, today) for m in members
+            if (died := value_of(m.facts, "deceased_on")) is None or died > cutoff]
     return sorted(ages, reverse=True)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
@@ -13,12 +12,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from servicekit.auth import OFFICIALS, Caller, CurrentCaller, Role, caller_from_claims
 from servicekit.concurrency import check_version, etag, expected_version, set_etag
 from servicekit.db import TransactionalRoute, unit_of_work
-from servicekit.resident_id import CHINA_STANDARD_TIME
 from servicekit.errors import Conflict, Forbidden, NotFound, ProblemError
 from servicekit.idempotency import Idempotency
 from servicekit.pagination import Page, Paging, paginate
+from servicekit.tables import utcnow
 
 from registry.audit import service as audit
+from registry.columns import city_day
 from registry.responses import BODY, CONFLICT, IDEMPOTENT, IF_MATCH, LIST, NEEDS_REVIEW, ONE, problems
 from registry.deps import Citizens, Ctx, Deciders, Officials, get_context
 from registry.facts import repository as facts_repo
@@ -126,7 +126,7 @@ async def read_document(state: Any, caller: Caller, household_id: str) -> tuple[
     is encoded once, the same JSON as HouseholdPublic's without building and re-validating the
     models (a test checks)."""
     household, members = await service.read_masked(state.db, caller, household_id)
-    today = datetime.now(CHINA_STANDARD_TIME).date()
+    today = city_day(utcnow())
     document = present.household_document(household, members, state.profile.areas, today)
     return orjson.dumps(document, option=orjson.OPT_UTC_Z), etag(household.version)
 

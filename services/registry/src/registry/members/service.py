@@ -17,6 +17,7 @@ from registry.columns import new_id
 from registry.deps import Context
 from registry.facts import service as facts_service
 from registry.facts.schemas import facts_documents, facts_public
+from registry.facts.view import age_on
 from registry.facts.vocabulary import Change, value_of
 from registry.households import repository as households_repo
 from registry.households.tables import Household
@@ -121,14 +122,10 @@ async def find_conflicts(ctx: Context, household: Household, checked: list[Check
     return elsewhere
 
 
-def age(birth: date, today: date) -> int:
-    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
-
-
 def public(m: Member, today: date) -> MemberPublic:
     return MemberPublic(
         id=m.id, household_id=m.household_id, resident_id_masked=m.resident_masked, name_masked=m.name_masked,
-        phone_masked=m.phone_masked, sex=m.sex, age=age(m.birth_date, today), relation=m.relation,
+        phone_masked=m.phone_masked, sex=m.sex, age=age_on(m.birth_date, today), relation=m.relation,
         deceased=value_of(m.facts, "deceased_on") is not None, facts=facts_public(m.facts), version=m.version,
         synthetic=m.synthetic, updated_at=m.updated_at,
     )
@@ -138,7 +135,7 @@ def public_document(m: Any, today: date) -> dict[str, Any]:
     """``public`` as a plain dict (see ``households.present.household_document``)."""
     return {
         "id": m.id, "household_id": m.household_id, "resident_id_masked": m.resident_masked,
-        "name_masked": m.name_masked, "phone_masked": m.phone_masked, "sex": m.sex, "age": age(m.birth_date, today),
+        "name_masked": m.name_masked, "phone_masked": m.phone_masked, "sex": m.sex, "age": age_on(m.birth_date, today),
         "relation": m.relation, "deceased": value_of(m.facts, "deceased_on") is not None,
         "facts": facts_documents(m.facts), "version": m.version, "synthetic": m.synthetic, "updated_at": m.updated_at,
     }

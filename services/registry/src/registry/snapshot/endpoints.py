@@ -18,9 +18,9 @@ from servicekit.auth import ServiceCaller
 from servicekit.db import Session, TransactionalRoute
 from servicekit.errors import BadRequest
 from servicekit.pagination import decode_cursor, encode_cursor
-from servicekit.resident_id import CHINA_STANDARD_TIME
 from servicekit.tables import utcnow
 
+from registry.columns import city_day
 from registry.households import repository
 from registry.households.changes import member_ages
 from registry.responses import LIST, problems
@@ -64,7 +64,7 @@ async def household_snapshot(
     rows = await repository.snapshot_page(session, after, limit)
     page = rows[:limit]
     members = await repository.member_facts_of(session, [r.id for r in page])
-    today = utcnow().astimezone(CHINA_STANDARD_TIME).date()
+    today = city_day(utcnow())
     items = [SnapshotItem(household_id=r.id, version=r.version, area_code=r.area_code, township_code=r.area_code[:9] + "000",
                           district_code=r.area_code[:6] + "000000", label_masked=r.label_masked, synthetic=r.synthetic,
                           member_ages=member_ages(members.get(r.id, []), today), view=r.view, missing=r.missing or [])
