@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from opentelemetry import propagate
 from sqlalchemy import JSON, DateTime, Select, String, Table, Text, bindparam, cast, func, insert, literal, true, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,8 +22,10 @@ from sqlalchemy.sql.dml import UpdateBase
 from servicekit.db import after_commit
 from servicekit.events import publish
 from servicekit.tables import FeedSequence, OutboxEvent
+from servicekit.telemetry import current_traceparent
 
 EVENT_TYPE = "assessment.updated"
+OUTBOX_COLUMNS = ["position", "event_id", "type", "subject", "payload", "traceparent", "created_at"]
 
 
 def chunked(items: Sequence[Any], size: int = 5000) -> list[Sequence[Any]]:
@@ -105,16 +106,11 @@ async def publish_many(session: AsyncSession, events: Sequence[tuple[str, str, s
         )
     ).scalar_one()
     first = last - n + 1
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    now = datetime.now(UTC)
-    trace = carrier.get("traceparent")
+    now, trace = datetime.now(UTC), current_traceparent()
     records = [(first + i, event_id, EVENT_TYPE, subject, body, trace, now)
                for i, (event_id, subject, body) in enumerate(events)]
     await (await _raw(session)).copy_records_to_table(
-        OutboxEvent.__tablename__, records=records,
-        columns=["position", "event_id", "type", "subject", "payload", "traceparent", "created_at"],
-    )
+        OutboxEvent.__tablename__, records=records, columns=OUTBOX_COLUMNS)
     if wake is not None:
         after_commit(session, lambda: wake(last))
 
@@ -149,10 +145,8 @@ async def write_together(session: AsyncSession, key: Any, statements: Callable[[
     compiled, names = found
     values = dict(params)
     if n:
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier)
         values.update(event_ids=[e[0] for e in events], subjects=[e[1] for e in events],
-                      payloads=[e[2] for e in events], traceparent=carrier.get("traceparent"),
+                      payloads=[e[2] for e in events], traceparent=current_traceparent(),
                       created_at=datetime.now(UTC))
     bound = compiled.construct_params(values)
     rows = await (await _raw(session)).fetch(compiled.string, *[bound[name] for name in names])
@@ -178,8 +172,7 @@ def _outbox_insert(n: int) -> UpdateBase:
             bindparam("created_at", type_=DateTime(timezone=True)),
         ).select_from(seq.join(rows, true()))  # one sequencer row, beside every event
     )
-    columns = ["position", "event_id", "type", "subject", "payload", "traceparent", "created_at"]
-    return insert(t).from_select(columns, select_rows).returning(t.c.position).add_cte(seq)
+    return insert(t).from_select(OUTBOX_COLUMNS, select_rows).returning(t.c.position).add_cte(seq)
 
 
 __all__ = ["chunked", "fetch", "insert_rows", "is_postgres", "publish_many", "write_together"]

@@ -7,13 +7,13 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from opentelemetry import propagate
 from sqlalchemy import JSON, Text, bindparam, cast, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.db import after_commit, dialect_insert, one_of
 from servicekit.tables import JSONType, utcnow
+from servicekit.telemetry import current_traceparent
 
 from registry.bulk import Writer
 from registry.facts import repository as facts_repo
@@ -146,9 +146,7 @@ async def insert_events(session: AsyncSession, events: list[tuple[str, str, str]
     committed, ``notify`` hears the feed's new head (it wakes the feed's long-poll waiters)."""
     if not events:
         return
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    last = await Writer(session, postgres=is_postgres(session)).events(events, utcnow(), carrier.get("traceparent"))
+    last = await Writer(session, postgres=is_postgres(session)).events(events, utcnow(), current_traceparent())
     if notify is not None:
         after_commit(session, lambda: notify(last))
 
