@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
-    cpu_seconds, drop_schema, free_port, http_load, pin, postgres_url, report, stop, wait_ready,
+    cpu_seconds, drop_schema, free_port, http_load, pin, postgres_url, raw_http_load, report, stop, wait_ready,
 )
 from bench.registry_feed import load_city
 
@@ -40,6 +40,9 @@ CONNECTIONS = 32
 SECONDS = 10.0
 ROUNDS = 3
 HOUSEHOLDS_READ = 500
+# raw: bench.common.raw_http_load (an asyncio protocol with httptools, ~a third of aiohttp's CPU
+# per read); aiohttp: bench.common.http_load, as measured before 2026-11-28 19:30.
+GENERATOR = os.environ.get("REGISTRY_READ_GENERATOR", "raw")
 
 
 async def _township_households(url: str, schema: str) -> tuple[str, list[str]]:
@@ -124,7 +127,7 @@ def _load(urls: list[str], token: str, pids: dict[str, int]) -> dict[str, Any]:
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     process = subprocess.Popen(
         [sys.executable, "-m", "bench.registry_read", "load", "--urls", f.name, "--token", token,
-         "--connections", str(CONNECTIONS), "--seconds", str(SECONDS)],
+         "--connections", str(CONNECTIONS), "--seconds", str(SECONDS), "--generator", GENERATOR],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     pin(process.pid, LOAD_CORE)
     out, err = process.communicate(timeout=300)
@@ -151,7 +154,7 @@ def main() -> dict[str, Any]:
     url = postgres_url()
     scale = float(os.environ.get("REGISTRY_READ_CITY_SCALE", "0.1"))
     schema = f"bench_registry_read_{uuid.uuid4().hex[:6]}"
-    figures: dict[str, Any] = {"city_scale": scale, "connections": CONNECTIONS}
+    figures: dict[str, Any] = {"city_scale": scale, "connections": CONNECTIONS, "load_generator": GENERATOR}
     try:
         figures |= asyncio.run(load_city(url, schema, scale))
         township, ids = asyncio.run(_township_households(url, schema))
@@ -263,6 +266,7 @@ def _cli(argv: list[str]) -> None:
     load.add_argument("--token", required=True)
     load.add_argument("--connections", type=int, required=True)
     load.add_argument("--seconds", type=float, required=True)
+    load.add_argument("--generator", choices=("raw", "aiohttp"), default="raw")
     sub.add_parser("run")
     inproc = sub.add_parser("in-process", help="registry CPU per read, in-process on PostgreSQL")
     inproc.add_argument("--scale", type=float, default=0.02)
@@ -273,7 +277,8 @@ def _cli(argv: list[str]) -> None:
         import uvloop
 
         urls = json.loads(Path(args.urls).read_text())
-        print(json.dumps(uvloop.run(http_load(urls, args.token, args.connections, args.seconds))))
+        generate = raw_http_load if args.generator == "raw" else http_load
+        print(json.dumps(uvloop.run(generate(urls, args.token, args.connections, args.seconds))))
     elif args.role == "in-process":
         print(json.dumps(asyncio.run(_in_process(args.scale, args.reads, args.profile))))
     else:
