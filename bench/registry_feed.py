@@ -3,7 +3,7 @@ scoring views and household.changed events -- against a loaded synthetic city on
 
     .venv/bin/python -m bench registry_feed
     REGISTRY_FEED_RECORDS=1000000 REGISTRY_FEED_CITY_SCALE=1.0 .venv/bin/python -m bench registry_feed
-    .venv/bin/python -m bench.registry_feed in-process [--profile FILE]   # same variables
+    .venv/bin/python -m bench.registry_feed in-process [--profile FILE] [--city DB]   # same variables
 
 In-process, the batch is applied with ``BatchRun`` directly (no HTTP), and the figures are the
 service's CPU and the CPU of the PostgreSQL backends that served it: steadier than wall-clock
@@ -228,26 +228,88 @@ def _backend_cpu(url: str, ports: set[int]) -> float:
     return total
 
 
-def in_process(profile: str | None) -> dict:
-    """Apply the bench's batch with ``BatchRun`` in this process, on a freshly loaded city."""
+def _database_url(url: str, name: str) -> str:
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+async def _admin(url: str, *statements: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(_database_url(url, "postgres").replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def _exists(url: str, name: str) -> bool:
+    import asyncpg
+
+    conn = await asyncpg.connect(_database_url(url, "postgres").replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        return await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name) is not None
+    finally:
+        await conn.close()
+
+
+CITY_SCHEMA = "city"
+
+
+def _kept_city(url: str, name: str, scale: float, records: int) -> tuple[str, Path, dict]:
+    """A fresh copy (``CREATE DATABASE ... TEMPLATE``) of the city kept in database ``name``,
+    loaded there (with the batch file beside it) on first use: runs then start from the same
+    pages and the same batch, and skip the minute of loading. Returns the copy's URL."""
+    batch = ROOT / "var" / "bench" / f"registry_feed_{name}_{records}.jsonl"
+    if not asyncio.run(_exists(url, name)):
+        asyncio.run(_admin(url, f'CREATE DATABASE "{name}"'))
+        try:
+            asyncio.run(_prepare(_database_url(url, name), CITY_SCHEMA, scale, batch, records))
+        except BaseException:
+            asyncio.run(_admin(url, f'DROP DATABASE IF EXISTS "{name}"'))
+            raise
+    elif not batch.exists():
+        from registry.profile import load_profile
+        from registry.synthetic import CityGenerator
+        from registry.synthetic_feeds import write_batch
+
+        profile = load_profile(ROOT / "config")
+        write_batch(CityGenerator(profile.areas, profile.catalogue.code_lists), scale, records, batch)
+    copy = f"{name}_run_{uuid.uuid4().hex[:6]}"
+    asyncio.run(_admin(url, f'CREATE DATABASE "{copy}" TEMPLATE "{name}"'))
+    return _database_url(url, copy), batch, {"kept_city": name}
+
+
+def in_process(profile: str | None, city: str | None = None) -> dict:
+    """Apply the bench's batch with ``BatchRun`` in this process, on a freshly loaded city (or
+    on a copy of the city kept in database ``city``)."""
     import cProfile
 
+    from registry.app import MIGRATIONS
     from registry.feeds.service import BatchRun, lines_of
     from registry.profile import load_profile
     from registry.settings import RegistrySettings
     from registry.vault import Vault
     from servicekit.db import Database
+    from servicekit.migrations import upgrade
 
     url = postgres_url()
     scale = float(os.environ.get("REGISTRY_FEED_CITY_SCALE", "0.25"))
     records = int(os.environ.get("REGISTRY_FEED_RECORDS", "200000"))
-    schema = f"bench_registry_feed_{uuid.uuid4().hex[:6]}"
-    batch = ROOT / "var" / "bench" / f"registry_feed_{records}.jsonl"
     figures: dict = {"city_scale": scale, "records": records}
+    if city:
+        schema = CITY_SCHEMA
+        url, batch, kept = _kept_city(url, city, scale, records)
+        figures |= kept
+    else:
+        schema = f"bench_registry_feed_{uuid.uuid4().hex[:6]}"
+        batch = ROOT / "var" / "bench" / f"registry_feed_{records}.jsonl"
 
     async def apply() -> tuple[Database, float, float, set[int]]:
         settings = RegistrySettings(database_url=url.replace("postgresql://", "postgresql+asyncpg://", 1),
                                     db_schema=schema, config_dir=ROOT / "config", environment="test")
+        if city:  # the kept city may predate a migration
+            await asyncio.to_thread(upgrade, MIGRATIONS, settings)
         db = Database.from_settings(settings)
         run = BatchRun(db, load_profile(ROOT / "config"), Vault.from_settings(settings), settings,
                        "medical_insurance", "jsonl", "bench")
@@ -277,7 +339,8 @@ def in_process(profile: str | None) -> dict:
         return db, wall, cpu, ports
 
     try:
-        figures |= asyncio.run(_prepare(url, schema, scale, batch, records))
+        if not city:
+            figures |= asyncio.run(_prepare(url, schema, scale, batch, records))
         loop = asyncio.new_event_loop()
         try:
             db, wall, cpu, ports = loop.run_until_complete(apply())
@@ -286,9 +349,13 @@ def in_process(profile: str | None) -> dict:
             loop.run_until_complete(db.dispose())
         finally:
             loop.close()
+        figures["events_written"] = asyncio.run(_outbox_count(url, schema))
     finally:
-        asyncio.run(drop_schema(url, schema))
-        batch.unlink(missing_ok=True)
+        if city:
+            asyncio.run(_admin(url, f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}"'))
+        else:
+            asyncio.run(drop_schema(url, schema))
+            batch.unlink(missing_ok=True)
     return figures | {
         "seconds": round(wall, 2), "records_per_second": round(records / wall),
         "service_cpu_seconds": round(cpu, 1), "postgres_cpu_seconds": round(postgres, 1),
@@ -302,8 +369,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench.registry_feed")
     parser.add_argument("mode", nargs="?", choices=["http", "in-process"], default="http")
     parser.add_argument("--profile", help="in-process: write cProfile stats to this file")
+    parser.add_argument("--city", help="in-process: run on a copy of the city kept in this database (loaded on first use)")
     args = parser.parse_args()
     if args.mode == "in-process":
-        print(json.dumps(in_process(args.profile)))
+        print(json.dumps(in_process(args.profile, args.city)))
     else:
         main()
