@@ -9,7 +9,6 @@ right before the commit; callbacks registered with ``after_commit`` run only onc
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -67,7 +66,6 @@ class Database:
             _sqlite_pragmas(self.engine)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
         self._driver_pool: Any = None
-        self._driver_pool_lock = asyncio.Lock()
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings, **kw: Any) -> Database:
@@ -89,42 +87,34 @@ class Database:
         """An asyncpg connection, outside SQLAlchemy, for a hot path whose whole request is one
         statement -- its own transaction, committed when it returns (PostgreSQL only).
 
-        The connections come from a pool of their own (opened on first use, in the service's
-        schema; JSON comes as text) that skips the engine's pre-ping and the pool's session
-        reset: each costs a round trip, and a single statement in autocommit leaves no session
-        state behind. Whoever uses it must not change session state (SET, LISTEN, advisory
-        locks, a transaction left open). It holds up to as many connections as the engine
-        (``pool_size`` and as many again): a write that commits waits for its WAL flush, and
-        more connections share each flush -- 32 concurrent audited reads on 10 connections ran
-        at 2,000-2,350 a second with a p99 of 53 ms, on 20 at 2,850-2,900 and 27-28 ms.
+        The connections come from a pool of their own (``servicekit.driverpool``: opened as
+        needed, in the service's schema; JSON comes as text) that skips the engine's pre-ping
+        and any session reset: each costs a round trip, and a single statement in autocommit
+        leaves no session state behind. Whoever uses it must not change session state (SET,
+        LISTEN, advisory locks); a connection whose user raised or left a transaction open is
+        closed, not reused. It holds up to as many connections as the engine (``pool_size``
+        and as many again): a write that commits waits for its WAL flush, and more connections
+        share each flush -- 32 concurrent audited reads on 10 connections ran at 2,000-2,350 a
+        second with a p99 of 53 ms, on 20 at 2,850-2,900 and 27-28 ms.
         """
         if not self.is_postgres:
             raise RuntimeError("driver_connection is for PostgreSQL; use a session elsewhere")
-        pool = self._driver_pool or await self._open_driver_pool()
-        async with pool.acquire() as connection:
+        if self._driver_pool is None:
+            import asyncpg
+
+            from servicekit.driverpool import DriverPool
+
+            url = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
+            self._driver_pool = DriverPool(
+                lambda: asyncpg.connect(url, server_settings=self._server_settings), max_size=2 * self.pool_size)
+        async with self._driver_pool.connection() as connection:
             yield connection
-
-    async def _open_driver_pool(self) -> Any:
-        import asyncpg
-
-        async with self._driver_pool_lock:
-            if self._driver_pool is None:
-                self._driver_pool = await asyncpg.create_pool(
-                    make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False),
-                    min_size=1, max_size=2 * self.pool_size, reset=_keep_session, server_settings=self._server_settings,
-                )
-        return self._driver_pool
 
     async def dispose(self) -> None:
         if self._driver_pool is not None:
             await self._driver_pool.close()
             self._driver_pool = None
         await self.engine.dispose()
-
-
-async def _keep_session(_connection: Any) -> None:
-    """The driver pool's reset: nothing (see ``Database.driver_connection``); asyncpg still rolls
-    back a transaction left open."""
 
 
 def _ensure_sqlite_dir(url: str) -> None:

@@ -53,7 +53,8 @@ async def read_in_scope(session: AsyncSession, caller: Caller, household_id: str
 # The same read on PostgreSQL as one statement on a driver connection (its own transaction: one
 # round trip, no BEGIN and COMMIT of their own): the household if it is in the caller's
 # jurisdiction, its audit record inserted only then, and its members as an array of rows. JSON
-# columns come back as text, decoded here with orjson.
+# columns come back as text: the facts are decoded here with orjson (the document presents them),
+# the scoring view and the missing list go into the document as they are (orjson.Fragment).
 _READ_MASKED_AUDITED = """
 WITH h AS (
     SELECT id, area_code, register_status, off_register_source, status_since, channel, rural_hukou,
@@ -75,7 +76,8 @@ _AUDIT_VALUES = ("at", "actor", "role", "action", "resource_type", "fields", "pu
 # Rows with the names of READ_HOUSEHOLD and READ_MEMBER, so that one presenter serves both paths.
 HouseholdRead = namedtuple("HouseholdRead", [c.key for c in READ_HOUSEHOLD])  # type: ignore[misc]
 MemberRead = namedtuple("MemberRead", [c.key for c in READ_MEMBER])  # type: ignore[misc]
-_H_JSON = tuple(HouseholdRead._fields.index(k) for k in ("facts", "view", "missing"))
+_H_FACTS = HouseholdRead._fields.index("facts")
+_H_AS_IS = tuple(HouseholdRead._fields.index(k) for k in ("view", "missing"))
 _M_FACTS = MemberRead._fields.index("facts")
 
 
@@ -92,8 +94,10 @@ async def read_masked_audited(connection: Any, caller: Caller, household_id: str
         return None
     household = list(row.values())
     members = household.pop()
-    for i in _H_JSON:
-        household[i] = None if household[i] is None else orjson.loads(household[i])
+    household[_H_FACTS] = orjson.loads(household[_H_FACTS])
+    for i in _H_AS_IS:
+        if household[i] is not None:
+            household[i] = orjson.Fragment(household[i])
     rows = []
     for m in members:
         m = list(m)
