@@ -3,7 +3,7 @@
 
     .venv/bin/python -m bench registry_read
     REGISTRY_READ_CITY_SCALE=1.0 .venv/bin/python -m bench registry_read
-    .venv/bin/python -m bench.registry_read in-process [--reads 3000] [--profile FILE]   # registry CPU per read
+    .venv/bin/python -m bench.registry_read in-process [--reads 6400] [--profile FILE]   # registry CPU per read
 
 Real processes: the gateway (with its development issuer) and the registry on PostgreSQL with the
 synthetic city loaded; the registry trusts the gateway's issuer as in `make run`. A township
@@ -199,9 +199,10 @@ def main() -> dict[str, Any]:
     )
 
 
-async def _in_process(scale: float, reads: int, profile: str | None) -> dict[str, Any]:
+async def _in_process(scale: float, reads: int, profile: str | None, concurrency: int) -> dict[str, Any]:
     """Registry CPU per masked household read, in-process (raw ASGI calls, no HTTP, no gateway),
-    on PostgreSQL: steadier than the HTTP figures on a shared machine. With ``profile`` the reads
+    ``concurrency`` at a time as the gateway would send them (under uvloop, as served), on
+    PostgreSQL: steadier than the HTTP figures on a shared machine. With ``profile`` the reads
     run under cProfile and the stats are written there."""
     import cProfile
     import time
@@ -240,22 +241,28 @@ async def _in_process(scale: float, reads: int, profile: str | None) -> dict[str
                 await app(scope, receive, send)
                 return status
 
-            for hid in ids[:50]:  # warm up: prepared statements, caches
-                if await read(hid) != 200:
-                    raise RuntimeError("the read does not work")
+            async def reader(first: int, count: int) -> None:
+                for i in range(first, first + count * concurrency, concurrency):
+                    if await read(ids[i % len(ids)]) != 200:
+                        raise RuntimeError("the read does not work")
+
+            # Warm up: every connection of the driver pool, prepared statements, caches.
+            await asyncio.gather(*(reader(k, 3) for k in range(concurrency)))
+            each = max(1, reads // concurrency)
+            reads = each * concurrency
             profiler = cProfile.Profile(time.process_time) if profile else None
             cpu, wall = time.process_time(), time.perf_counter()
             if profiler:
                 profiler.enable()
-            for i in range(reads):
-                await read(ids[i % len(ids)])
+            await asyncio.gather(*(reader(k, each) for k in range(concurrency)))
             if profiler:
                 profiler.disable()
                 profiler.dump_stats(profile)
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     finally:
         await drop_schema(url, schema)
-    return {"reads": reads, "cpu_ms_per_read": round(cpu / reads * 1e3, 3), "wall_ms_per_read": round(wall / reads * 1e3, 3)}
+    return {"reads": reads, "concurrency": concurrency, "cpu_ms_per_read": round(cpu / reads * 1e3, 3),
+            "reads_per_second": round(reads / wall, 1)}
 
 
 def _cli(argv: list[str]) -> None:
@@ -270,8 +277,9 @@ def _cli(argv: list[str]) -> None:
     sub.add_parser("run")
     inproc = sub.add_parser("in-process", help="registry CPU per read, in-process on PostgreSQL")
     inproc.add_argument("--scale", type=float, default=0.02)
-    inproc.add_argument("--reads", type=int, default=3000)
+    inproc.add_argument("--reads", type=int, default=6400)
     inproc.add_argument("--profile", help="write cProfile stats to this file")
+    inproc.add_argument("--concurrency", type=int, default=CONNECTIONS, help="reads at a time")
     args = parser.parse_args(argv)
     if args.role == "load":
         import uvloop
@@ -280,7 +288,9 @@ def _cli(argv: list[str]) -> None:
         generate = raw_http_load if args.generator == "raw" else http_load
         print(json.dumps(uvloop.run(generate(urls, args.token, args.connections, args.seconds))))
     elif args.role == "in-process":
-        print(json.dumps(asyncio.run(_in_process(args.scale, args.reads, args.profile))))
+        import uvloop
+
+        print(json.dumps(uvloop.run(_in_process(args.scale, args.reads, args.profile, args.concurrency))))
     else:
         main()
 
