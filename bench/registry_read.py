@@ -9,11 +9,12 @@ Real processes: the gateway (with its development issuer) and the registry on Po
 synthetic city loaded; the registry trusts the gateway's issuer as in `make run`. A township
 worker reads the households of their township by id, in turn (masked, with members, facts and
 their sources, the scoring view; each read writes its audit record). The load generator is
-bench.common's (aiohttp, its own process on the other core from the servers, as in gateway_hop);
-the CPU time per read of the registry, the gateway, every PostgreSQL process (unpinned) and the
-load generator is reported beside the wall-clock figures, being far less disturbed by other work
-on the machine, and showing the whole budget of a read on the machine's two cores. Loading the
-city is not timed.
+bench.common's raw_http_load (its own process on the other core from the servers;
+REGISTRY_READ_GENERATOR=aiohttp for http_load, as in gateway_hop). The CPU time per read of the
+registry, the gateway, every PostgreSQL process (unpinned; and apart, the server processes of the
+registry's own connections) and the load generator is reported beside the wall-clock figures,
+being far less disturbed by other work on the machine, and showing the whole budget of a read on
+the machine's two cores. Loading the city is not timed.
 """
 
 from __future__ import annotations
@@ -116,6 +117,16 @@ def _postgres_cpu_seconds() -> dict[int, float]:
     return out
 
 
+def _backends_of(pid: int) -> set[int]:
+    """The PostgreSQL server processes serving the connections of process ``pid``: their CPU is
+    the database's share of a read, without whatever other work the server does meanwhile."""
+    import psutil
+
+    connections = psutil.net_connections("tcp")
+    ports = {c.laddr.port for c in connections if c.pid == pid and c.raddr}
+    return {c.pid for c in connections if c.raddr and c.raddr.port in ports and c.pid != pid and c.pid is not None}
+
+
 def _load(urls: list[str], token: str, pids: dict[str, int]) -> dict[str, Any]:
     """One measured run in a process of its own, on the load core."""
     import resource
@@ -143,6 +154,9 @@ def _load(urls: list[str], token: str, pids: dict[str, int]) -> dict[str, Any]:
         result[f"{name}_cpu_ms_per_read"] = round((after[name] - before[name]) / reads * 1e3, 3)
     postgres = sum(cpu - postgres_before.get(pid, 0.0) for pid, cpu in postgres_after.items())
     result["postgres_cpu_ms_per_read"] = round(postgres / reads * 1e3, 3)
+    backends = _backends_of(pids["registry"]) & postgres_after.keys()
+    backends_cpu = sum(postgres_after[pid] - postgres_before.get(pid, 0.0) for pid in backends)
+    result["postgres_backends_cpu_ms_per_read"] = round(backends_cpu / reads * 1e3, 3)
     load = (children_after.ru_utime + children_after.ru_stime) - (children_before.ru_utime + children_before.ru_stime)
     result["load_generator_cpu_ms_per_read"] = round(load / reads * 1e3, 3)
     return result
@@ -188,6 +202,7 @@ def main() -> dict[str, Any]:
         "registry_cpu_ms_per_read": best["registry_cpu_ms_per_read"],
         "gateway_cpu_ms_per_read": best["gateway_cpu_ms_per_read"],
         "postgres_cpu_ms_per_read": best["postgres_cpu_ms_per_read"],
+        "postgres_backends_cpu_ms_per_read": best["postgres_backends_cpu_ms_per_read"],
         "load_generator_cpu_ms_per_read": best["load_generator_cpu_ms_per_read"],
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
