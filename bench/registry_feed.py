@@ -232,10 +232,10 @@ def _database_url(url: str, name: str) -> str:
     return url.rsplit("/", 1)[0] + "/" + name
 
 
-async def _admin(url: str, *statements: str) -> None:
+async def _admin(url: str, *statements: str, database: str = "postgres") -> None:
     import asyncpg
 
-    conn = await asyncpg.connect(_database_url(url, "postgres").replace("postgresql+asyncpg://", "postgresql://", 1))
+    conn = await asyncpg.connect(_database_url(url, database).replace("postgresql+asyncpg://", "postgresql://", 1))
     try:
         for statement in statements:
             await conn.execute(statement)
@@ -265,6 +265,8 @@ def _kept_city(url: str, name: str, scale: float, records: int) -> tuple[str, Pa
         asyncio.run(_admin(url, f'CREATE DATABASE "{name}"'))
         try:
             asyncio.run(_prepare(_database_url(url, name), CITY_SCHEMA, scale, batch, records))
+            # As a registry in service would be: statistics known, visibility map set.
+            asyncio.run(_admin(url, "VACUUM ANALYZE", database=name))
         except BaseException:
             asyncio.run(_admin(url, f'DROP DATABASE IF EXISTS "{name}"'))
             raise

@@ -112,19 +112,22 @@ def compute_view(h: HouseholdFacts, today: date, params: ViewParameters) -> tupl
                            "education_aid", "veteran", "rehab", "alone_elder", "spouse"), False)
     for m, age in living:
         f = m.facts
+        # Each fact's value read once (a member has a dozen facts; the loop asks for forty).
+        v = {k: e["v"] for k, e in f.items()}.get
+        left_behind, care_need = v("left_behind"), v("care_need")
         if age < 6:
             c["u6"] += 1
         elif age <= 15:
             c["c6_15"] += 1
         if age < 18:
             c["minor"] += 1
-            c["left_child"] += _v(f, "left_behind") is True
+            c["left_child"] += left_behind is True
         elif age >= 60:
             c["e80" if age >= 80 else "e60_79"] += 1
-            c["left_elder"] += _v(f, "left_behind") is True
-            flags["alone_elder"] |= _v(f, "living_alone") is True
-            c["full_care_elder"] += _v(f, "care_need") == "full"
-        stage = _v(f, "school_stage")
+            c["left_elder"] += left_behind is True
+            flags["alone_elder"] |= v("living_alone") is True
+            c["full_care_elder"] += care_need == "full"
+        stage = v("school_stage")
         if 16 <= age <= 59:
             c["a16_59"] += 1
             if stage in (None, "none"):
@@ -132,18 +135,18 @@ def compute_view(h: HouseholdFacts, today: date, params: ViewParameters) -> tupl
         c["higher"] += stage in ("college", "postgraduate")
         c["compulsory"] += stage in ("primary", "junior")
         flags["spouse"] |= m.relation == "spouse"
-        c["orphan"] += _v(f, "orphan") is True
-        c["pregnant"] += _v(f, "pregnant") is True
-        c["custody"] += _v(f, "in_custody") is True
-        c["missing"] += _v(f, "missing_person") is True
-        c["away"] += _v(f, "studying_away") is True
-        major = _v(f, "major_illnesses") or {}
+        c["orphan"] += v("orphan") is True
+        c["pregnant"] += v("pregnant") is True
+        c["custody"] += v("in_custody") is True
+        c["missing"] += v("missing_person") is True
+        c["away"] += v("studying_away") is True
+        major = v("major_illnesses") or {}
         c["major"] += bool(major)
         c["major_new"] += sum(1 for d in major.values() if d >= y1)
-        chronic = _v(f, "chronic_conditions") or {}
+        chronic = v("chronic_conditions") or {}
         c["chronic"] += bool(chronic)
         c["chronic_total"] += len(chronic)
-        grade = _v(f, "disability_grade")
+        grade = v("disability_grade")
         if grade is not None:
             grades.append(grade)
             c["disabled"] += 1
@@ -151,33 +154,33 @@ def compute_view(h: HouseholdFacts, today: date, params: ViewParameters) -> tupl
             entry = f["disability_grade"]
             if entry.get("prev") is not None and grade < entry["prev"] and entry["eff"] >= y1:
                 flags["worsened"] = True
-        c["intel"] += _v(f, "disability_type") in ("intellectual", "mental")
-        c["care"] += _v(f, "care_need") in ("partial", "full")
-        stays = _log(f, "hospital_stays", y1)
-        c["stays"] += len(stays)
-        c["days"] += int(sum(i[1] for i in stays))
-        flags["mental"] |= _v(f, "severe_mental_illness") is True
-        flags["medication"] |= _v(f, "long_term_medication") is True
-        c["uninsured"] += _v(f, "medical_insured") is False
-        status = _v(f, "employment_status")
+        c["intel"] += v("disability_type") in ("intellectual", "mental")
+        c["care"] += care_need in ("partial", "full")
+        if "hospital_stays" in f:
+            stays = _log(f, "hospital_stays", y1)
+            c["stays"] += len(stays)
+            c["days"] += int(sum(i[1] for i in stays))
+        flags["mental"] |= v("severe_mental_illness") is True
+        flags["medication"] |= v("long_term_medication") is True
+        c["uninsured"] += v("medical_insured") is False
+        status = v("employment_status")
         c["employed"] += status == "employed"
         c["flexible"] += status == "flexible"
-        able = _v(f, "labour_capacity") != "none"
-        c["unemployed"] += able and status in ("unemployed", "registered_unemployed")
+        capacity = v("labour_capacity")
+        c["unemployed"] += capacity != "none" and status in ("unemployed", "registered_unemployed")
         c["reg_unemployed"] += status == "registered_unemployed"
-        lost = _v(f, "job_lost_on")
+        lost = v("job_lost_on")
         c["job_lost"] += lost is not None and lost >= y1
-        capacity = _v(f, "labour_capacity")
         if capacity in ("full", "partial", "none"):
             c[capacity] += 1
-        c["pension"] += _v(f, "pension_insured") is True
-        c["trained"] += bool(_log(f, "vocational_training", y1))
-        flags["benefit"] |= _v(f, "unemployment_benefit") is True
-        flags["welfare_job"] |= _v(f, "public_welfare_job") is True
-        flags["disability_allowance"] |= _v(f, "disability_allowance") is True
-        flags["education_aid"] |= _v(f, "education_aid") is True
-        flags["veteran"] |= _v(f, "veteran") is True
-        flags["rehab"] |= _v(f, "in_rehab") is True
+        c["pension"] += v("pension_insured") is True
+        c["trained"] += "vocational_training" in f and bool(_log(f, "vocational_training", y1))
+        flags["benefit"] |= v("unemployment_benefit") is True
+        flags["welfare_job"] |= v("public_welfare_job") is True
+        flags["disability_allowance"] |= v("disability_allowance") is True
+        flags["education_aid"] |= v("education_aid") is True
+        flags["veteran"] |= v("veteran") is True
+        flags["rehab"] |= v("in_rehab") is True
 
     n = len(living)
     per_head = max(n, 1)
@@ -188,23 +191,24 @@ def compute_view(h: HouseholdFacts, today: date, params: ViewParameters) -> tupl
         return value
 
     # --- money ---------------------------------------------------------------------------
-    incomes = {k: _v(hf, k) for k in INCOME_FACTS}
+    hv = {k: e["v"] for k, e in hf.items()}.get  # each household fact's value, read once
+    incomes = {k: hv(k) for k in INCOME_FACTS}
     known_incomes = [v for v in incomes.values() if v is not None]
     income_m = sum(known_incomes) if known_incomes else None
     income_y = income_m * 12 if income_m is not None else None
     then = [_value_then(hf, k, y1) for k in INCOME_FACTS]
     income_then = sum(v for v in then if v is not None) if any(v is not None for v in then) else None
-    deposits, securities = _v(hf, "deposits"), _v(hf, "securities")
+    deposits, securities = hv("deposits"), hv("securities")
     assets = None if deposits is None and securities is None else (deposits or 0.0) + (securities or 0.0)
-    housing_area = _v(hf, "housing_area")
+    housing_area = hv("housing_area")
     medical = sum(i[1] for i in _log(hf, "medical_bills", y1))
     education = sum(i[1] for i in _log(hf, "education_spending", y1))
     care = sum(i[1] for i in _log(hf, "care_costs", y1))
-    rent = _v(hf, "rent_m")
-    debts = _v(hf, "debts_total")
+    rent = hv("rent_m")
+    debts = hv("debts_total")
     disasters = _log(hf, "disasters", y1)
-    visits = _v(hf, "visits") or []
-    exit_on = _v(hf, "assistance_exit_on")
+    visits = hv("visits") or []
+    exit_on = hv("assistance_exit_on")
     status = h.register_status
 
     view: dict[str, Any] = {
@@ -214,7 +218,7 @@ def compute_view(h: HouseholdFacts, today: date, params: ViewParameters) -> tupl
         "months_on_register": _months(h.status_since, today),
         "months_since_exit": known("months_since_exit", _months(date.fromisoformat(exit_on), today) if exit_on else None),
         "applications_refused_24m": len(_log(hf, "applications_refused", y2)),
-        "declared_difficulty": _v(hf, "declared_difficulty") is True,
+        "declared_difficulty": hv("declared_difficulty") is True,
         "rural_hukou": h.rural_hukou,
         "district_code": h.area_code[:6] + "000000",
         "members_total": n,
@@ -255,35 +259,35 @@ def compute_view(h: HouseholdFacts, today: date, params: ViewParameters) -> tupl
         "severe_mental_illness": flags["mental"],
         "long_term_medication": flags["medication"],
         "members_uninsured_medical": c["uninsured"],
-        "critical_illness_insurance": _v(hf, "critical_illness_insurance") is True,
+        "critical_illness_insurance": hv("critical_illness_insurance") is True,
         "income_monthly_per_capita": known("income_monthly_per_capita", round(income_m / per_head, 2) if income_m is not None else None),
         **{k: known(k, v) for k, v in incomes.items()},
         "income_trend_12m": known("income_trend_12m", _ratio(income_m, income_then) if income_m is not None else None),
         "deposits": known("deposits", deposits),
         "securities": known("securities", securities),
         "financial_assets_per_capita": known("financial_assets_per_capita", round(assets / per_head, 2) if assets is not None else None),
-        "housing_units": known("housing_units", _v(hf, "housing_units")),
+        "housing_units": known("housing_units", hv("housing_units")),
         "housing_area_per_capita": known("housing_area_per_capita", round(housing_area / per_head, 2) if housing_area is not None else None),
-        "housing_status": known("housing_status", _v(hf, "housing_status")),
-        "housing_unsafe": _v(hf, "housing_unsafe") is True,
-        "vehicles": known("vehicles", _v(hf, "vehicles")),
-        "vehicle_value": known("vehicle_value", _v(hf, "vehicle_value")),
-        "business_registrations": known("business_registrations", _v(hf, "business_registrations")),
-        "business_capital": known("business_capital", _v(hf, "business_capital")),
-        "land_contract_mu": known("land_contract_mu", _v(hf, "land_contract_mu")),
+        "housing_status": known("housing_status", hv("housing_status")),
+        "housing_unsafe": hv("housing_unsafe") is True,
+        "vehicles": known("vehicles", hv("vehicles")),
+        "vehicle_value": known("vehicle_value", hv("vehicle_value")),
+        "business_registrations": known("business_registrations", hv("business_registrations")),
+        "business_capital": known("business_capital", hv("business_capital")),
+        "land_contract_mu": known("land_contract_mu", hv("land_contract_mu")),
         "medical_oop_12m": round(medical, 2),
         "medical_oop_ratio": known("medical_oop_ratio", _ratio(medical, income_y)),
         "large_medical_expense_12m": any(i[1] >= params.large_medical_expense for i in _log(hf, "medical_bills", y1)),
         "education_12m": round(education, 2),
         "students_higher_education": c["higher"],
         "students_compulsory": c["compulsory"],
-        "rent_m": known("rent_m", rent if rent is not None else (0.0 if _v(hf, "housing_status") in ("owned", "public_rental", "lodging") else None)),
+        "rent_m": known("rent_m", rent if rent is not None else (0.0 if hv("housing_status") in ("owned", "public_rental", "lodging") else None)),
         "care_costs_12m": round(care, 2),
         "rigid_expenditure_ratio": known("rigid_expenditure_ratio", _ratio(medical + education + (rent or 0.0) * 12 + care, income_y)),
         "debts_total": known("debts_total", debts),
-        "medical_debt": _v(hf, "medical_debt") or 0.0,
+        "medical_debt": hv("medical_debt") or 0.0,
         "debt_to_income": known("debt_to_income", _ratio(debts, income_y) if debts is not None else None),
-        "utility_arrears_months": _v(hf, "utility_arrears_months") or 0,
+        "utility_arrears_months": hv("utility_arrears_months") or 0,
         "funeral_costs_12m": round(sum(i[1] for i in _log(hf, "funerals", y1)), 2),
         "working_age_members": c["working_age"],
         "employed_members": c["employed"],
@@ -308,16 +312,16 @@ def compute_view(h: HouseholdFacts, today: date, params: ViewParameters) -> tupl
         "receives_tekun": _bool_or(hf, "receives_tekun", status == "tekun"),
         "receives_disability_allowance": flags["disability_allowance"],
         "receives_education_aid": flags["education_aid"],
-        "receives_medical_aid": _v(hf, "receives_medical_aid") is True,
-        "receives_housing_aid": _v(hf, "receives_housing_aid") is True,
-        "receives_employment_aid": _v(hf, "receives_employment_aid") is True,
-        "receives_elder_care_subsidy": _v(hf, "receives_elder_care_subsidy") is True,
-        "veteran_household": _v(hf, "veteran_household") is True or flags["veteran"],
-        "domestic_violence": _v(hf, "domestic_violence") is True,
+        "receives_medical_aid": hv("receives_medical_aid") is True,
+        "receives_housing_aid": hv("receives_housing_aid") is True,
+        "receives_employment_aid": hv("receives_employment_aid") is True,
+        "receives_elder_care_subsidy": hv("receives_elder_care_subsidy") is True,
+        "veteran_household": hv("veteran_household") is True or flags["veteran"],
+        "domestic_violence": hv("domestic_violence") is True,
         "member_in_rehab": flags["rehab"],
         "petitions_12m": len(_log(hf, "petitions", y1)),
         "survey_visits_12m": sum(1 for i in visits if i[0] >= y1),
-        "worker_concern": _v(hf, "worker_concern") is True,
+        "worker_concern": hv("worker_concern") is True,
         "days_since_last_visit": known("days_since_last_visit", (today - date.fromisoformat(visits[-1][0])).days if visits else None),
     }
     return view, missing
@@ -336,8 +340,10 @@ class ScoringView:
         self.spec = spec
         self.params = params
         casts = {"int": int, "float": float, "bool": bool}
-        # One pass per household: (field, allowed enum values or None, type cast or None).
-        self._plan = [(name, spec.enum_values.get(name), casts.get(spec.fields[name].type)) for name in spec.names]
+        self._names = list(spec.names)
+        self._enums = [(name, spec.enum_values[name]) for name in spec.names if spec.enum_values.get(name) is not None]
+        self._casts = [(name, casts[spec.fields[name].type]) for name in spec.names
+                       if spec.enum_values.get(name) is None and spec.fields[name].type in casts]
         probe, _ = compute_view(
             HouseholdFacts("330100000000", "off_register", None, "survey", date(2000, 1, 1), False, {}),
             date(2000, 1, 2), params,
@@ -351,14 +357,14 @@ class ScoringView:
 
     def __call__(self, h: HouseholdFacts, today: date) -> tuple[dict[str, Any], list[str]]:
         raw, missing = compute_view(h, today, self.params)
-        view = {}
-        for name, allowed, cast in self._plan:
-            value = raw[name]
-            if value is not None:
-                if allowed is not None and value not in allowed:
-                    value = None
-                    missing.append(name)
-                elif cast is not None:
-                    value = cast(value)
-            view[name] = value
+        view = {name: raw[name] for name in self._names}
+        for name, allowed in self._enums:
+            value = view[name]
+            if value is not None and value not in allowed:
+                view[name] = None
+                missing.append(name)
+        for name, cast in self._casts:
+            value = view[name]
+            if value is not None and type(value) is not cast:  # cast(value) is value's equal otherwise
+                view[name] = cast(value)
         return view, sorted(set(missing))

@@ -27,6 +27,7 @@ from typing import Any
 from orjson import loads
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from servicekit.collector import gc_paused
 from servicekit.resident_id import mask
 
 from registry.bulk import with_view
@@ -56,7 +57,11 @@ class Outcome:
 
 @dataclass
 class ChunkResult:
-    outcomes: list[Outcome] = field(default_factory=list)
+    """What a chunk came to: how many records applied, unchanged or leads, and rejections; each
+    record's outcome only when asked for (a single record: a batch needs the counts)."""
+
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("applied", "unchanged", "lead"), 0))
+    outcomes: list[Outcome] | None = None
     rejections: list[Rejection] = field(default_factory=list)
     changed: set[str] = field(default_factory=set)  # ids of the households changed
     newborns: set[str] = field(default_factory=set)  # ID numbers of the newborns made members
@@ -66,7 +71,12 @@ class ChunkResult:
         return len(self.changed)
 
     def count(self, outcome: str) -> int:
-        return sum(1 for o in self.outcomes if o.outcome == outcome)
+        return self.counts[outcome]
+
+    def add(self, r: Record | Outcome, outcome: str, household_id: str | None = None) -> None:
+        self.counts[outcome] += 1
+        if self.outcomes is not None:
+            self.outcomes.append(Outcome(r.line, r.record_id, outcome, household_id=household_id))
 
 
 @dataclass
@@ -149,65 +159,34 @@ async def refresh(session: AsyncSession, fc: FeedContext, looked_up: LookedUp, h
 
 
 async def apply_chunk(session: AsyncSession, fc: FeedContext, department: str, items: list[Record | Rejection],
-                      indexes: dict[str, str] | None = None, looked_up: LookedUp | None = None) -> ChunkResult:
-    """Outcomes of these checked records; ``indexes`` (blind index by ID number) may be given
+                      indexes: dict[str, str] | None = None, looked_up: LookedUp | None = None, *,
+                      outcomes: bool = False) -> ChunkResult:
+    """What these checked records come to; ``indexes`` (blind index by ID number) may be given
     when the caller computed them already, and ``looked_up`` when the caller read the chunk
-    already (``look_up``, then ``refresh`` for what changed since)."""
+    already (``look_up``, then ``refresh`` for what changed since); ``outcomes``: keep each
+    record's outcome, not only the counts."""
     if looked_up is None:
         looked_up = await look_up(session, fc, items, indexes)
-    result = ChunkResult(outcomes=list(looked_up.repeated), rejections=list(looked_up.rejections))
-    records, rows = looked_up.records, looked_up.rows
-
-    # Pass 1: classify on the facts as read (a record that changes nothing needs no lock). Each
-    # person and household gets a partial fact document holding only the facts this chunk
-    # touches, shared by its records, so a later record of the chunk sees an earlier one's change.
-    m_facts: dict[str, dict[str, Any]] = {}
-    h_facts: dict[str, dict[str, Any]] = {}
-    found: dict[int, tuple[str, str]] = {}
-    for n, member_id, household_id, entry, died in rows:
-        r = records[n - 1]
-        found[n] = (member_id, household_id)
-        facts = m_facts.setdefault(member_id, {})
-        if died is not None and "deceased_on" not in facts:
-            facts["deceased_on"] = loads(died)
-        target = h_facts.setdefault(household_id, {}) if r.spec.subject == "household" else facts
-        if entry is not None and r.spec.key not in target:
-            target[r.spec.key] = loads(entry)
-    candidates: list[tuple[Record, str, str]] = []
-    leads: list[Record] = []
-    for n, r in enumerate(records, start=1):
-        person = found.get(n)
-        if person is None:
-            leads.append(r)
-            continue
-        member_id, household_id = person
-        problem = _after_death(r, m_facts[member_id])
-        if problem is not None:
-            result.rejections.append(problem)
-            continue
-        facts = m_facts[member_id] if r.spec.subject == "person" else h_facts[household_id]
-        # Most records repeat the value held: decided here as ``apply`` would (same value,
-        # nothing changes), without building its provenance.
-        entry = facts.get(r.spec.key) if r.spec.type in SCALAR else None
-        if (entry is not None and entry["v"] == r.value) or \
-                apply(facts, r.spec, r.value, _provenance(fc, department, r), fc.today) is None:
-            result.outcomes.append(Outcome(r.line, r.record_id, "unchanged", household_id=household_id))
-        else:
-            candidates.append((r, member_id, household_id))
+    result = ChunkResult(outcomes=[] if outcomes else None, rejections=list(looked_up.rejections))
+    for o in looked_up.repeated:
+        result.add(o, "unchanged")
+    with gc_paused():
+        candidates, leads = _classify(fc, department, looked_up, result)
     # A re-sent record the registry already took is unchanged, even if a newer value came since.
     scalar_ids = [r.record_id for r, _, _ in candidates if r.spec.type in SCALAR]
     seen = await facts_repo.seen_records(session, department, scalar_ids) if scalar_ids else set()
     if seen:
         for r, _, household_id in candidates:
             if r.record_id in seen:
-                result.outcomes.append(Outcome(r.line, r.record_id, "unchanged", household_id=household_id))
+                result.add(r, "unchanged", household_id)
         candidates = [c for c in candidates if c[0].record_id not in seen]
 
     born: dict[str, Born] = {}
     if looked_up.births:
         births = await apply_births(session, fc, department, looked_up.births)
         born = births.born
-        result.outcomes += [Outcome(r.line, r.record_id, o, household_id=hid) for r, o, hid in births.outcomes]
+        for r, o, hid in births.outcomes:
+            result.add(r, o, hid)
         result.rejections += births.rejections
         result.newborns = set(births.placed)
         leads, candidates = _newborns_records(leads, candidates, births.placed)
@@ -216,8 +195,54 @@ async def apply_chunk(session: AsyncSession, fc: FeedContext, department: str, i
         result.changed = await _apply_candidates(session, fc, department, candidates, result, born)
     if leads:
         await _queue_leads(session, fc, department, leads)
-        result.outcomes += [Outcome(r.line, r.record_id, "lead") for r in leads]
+        for r in leads:
+            result.add(r, "lead")
     return result
+
+
+def _classify(fc: FeedContext, department: str, looked_up: LookedUp,
+              result: ChunkResult) -> tuple[list[tuple[Record, str, str]], list[Record]]:
+    """Pass 1: classify on the facts as read (a record that changes nothing needs no lock): the
+    records that would change something (with their member and household) and the leads. Each
+    person and household gets a partial fact document holding only the facts this chunk
+    touches, shared by its records, so a later record of the chunk sees an earlier one's change."""
+    records = looked_up.records
+    m_facts: dict[str, dict[str, Any]] = {}
+    h_facts: dict[str, dict[str, Any]] = {}
+    found: list[tuple[str, str] | None] = [None] * len(records)
+    for n, member_id, household_id, entry, died in looked_up.rows:
+        r = records[n - 1]
+        found[n - 1] = (member_id, household_id)
+        facts = m_facts.get(member_id)
+        if facts is None:
+            facts = m_facts[member_id] = {} if died is None else {"deceased_on": loads(died)}
+        if entry is not None:
+            target = facts if r.spec.subject == "person" else h_facts.setdefault(household_id, {})
+            if r.spec.key not in target:
+                target[r.spec.key] = loads(entry)
+    candidates: list[tuple[Record, str, str]] = []
+    leads: list[Record] = []
+    for r, person in zip(records, found, strict=True):
+        if person is None:
+            leads.append(r)
+            continue
+        member_id, household_id = person
+        facts = m_facts[member_id]
+        if r.spec.subject == "person":
+            if "deceased_on" in facts and (problem := _after_death(r, facts)) is not None:
+                result.rejections.append(problem)
+                continue
+        else:
+            facts = h_facts.setdefault(household_id, {})
+        # Most records repeat the value held: decided here as ``apply`` would (same value,
+        # nothing changes), without building its provenance.
+        entry = facts.get(r.spec.key) if r.spec.type in SCALAR else None
+        if (entry is not None and entry["v"] == r.value) or \
+                apply(facts, r.spec, r.value, _provenance(fc, department, r), fc.today) is None:
+            result.add(r, "unchanged", household_id)
+        else:
+            candidates.append((r, member_id, household_id))
+    return candidates, leads
 
 
 def _newborns_records(leads: list[Record], candidates: list[tuple[Record, str, str]],
@@ -239,6 +264,17 @@ def _after_death(r: Record, facts: dict[str, Any]) -> Rejection | None:
     return None
 
 
+@dataclass(slots=True)
+class _Locked:
+    """The households of a chunk's changes, locked, with their members' facts read fresh."""
+
+    homes: dict[str, str]  # household of each member a record is about
+    households: dict[str, Any]  # the locked rows
+    h_facts: dict[str, dict[str, Any]]
+    m_facts: dict[str, dict[str, Any]]
+    members: dict[str, list[MemberFacts]]  # by household, for the views
+
+
 async def _apply_candidates(session: AsyncSession, fc: FeedContext, department: str,
                             candidates: list[tuple[Record, str, str]], result: ChunkResult,
                             born: dict[str, Born]) -> set[str]:
@@ -246,39 +282,67 @@ async def _apply_candidates(session: AsyncSession, fc: FeedContext, department: 
     households where a newborn was added (``born``) get their view and event here too."""
     homes = await repository.lock_members(session, list({member_id for _, member_id, _ in candidates})) if candidates else {}
     locked = await repository.lock_households(session, list(set(homes.values()) | set(born)))
-    h_facts = {hid: loads(h.facts) for hid, h in locked.items()}
+    member_rows = await repository.members_of_households(session, list(locked))
+    with gc_paused():
+        fresh = _fresh(homes, locked, member_rows)
+        member_changes, household_changes, history = _reapply(fc, department, candidates, result, born, fresh)
+    if not history:
+        return set()
+    await repository.update_members(session, [
+        {"_id": mid, "_facts": fresh.m_facts[mid], "_at": fc.now} for mid in member_changes])
+    await repository.insert_history(session, history)
+    with gc_paused():
+        changed, rows, events = _views_and_events(fc, fresh, member_changes, household_changes, born)
+    await repository.update_households(session, rows)
+    await repository.insert_events(session, events, fc.on_events)
+    return set(changed)
+
+
+def _fresh(homes: dict[str, str], locked: dict[str, Any], member_rows: list[Any]) -> _Locked:
     members: dict[str, list[MemberFacts]] = defaultdict(list)
     m_facts: dict[str, dict[str, Any]] = {}
-    for m in await repository.members_of_households(session, list(locked)):
+    for m in member_rows:
         facts = m_facts[m.id] = loads(m.facts)
         members[m.household_id].append(MemberFacts(m.birth_date, m.sex, m.relation, facts))
+    return _Locked(homes, locked, {hid: loads(h.facts) for hid, h in locked.items()}, m_facts, members)
+
+
+def _reapply(fc: FeedContext, department: str, candidates: list[tuple[Record, str, str]], result: ChunkResult,
+             born: dict[str, Born], fresh: _Locked
+             ) -> tuple[dict[str, list[Change]], dict[str, list[Change]], list[dict[str, Any]]]:
+    """The records re-applied on the fresh facts in line order: the changes by member and by
+    household, and the history rows."""
     member_changes: dict[str, list[Change]] = defaultdict(list)
     household_changes: dict[str, list[Change]] = defaultdict(list)
     history: list[dict[str, Any]] = [row for b in born.values() for row in b.history]
     for r, member_id, _ in candidates:
-        hid = homes.get(member_id)
-        if hid is None or member_id not in m_facts:  # removed meanwhile: the record waits for a re-send
+        hid = fresh.homes.get(member_id)
+        if hid is None or member_id not in fresh.m_facts:  # removed meanwhile: the record waits for a re-send
             result.rejections.append(rejection(r.line, r.record_id, "retry", "The person changed meanwhile; send again."))
             continue
         if r.spec.subject == "person":
-            change = apply(m_facts[member_id], r.spec, r.value, _provenance(fc, department, r), fc.today)
+            change = apply(fresh.m_facts[member_id], r.spec, r.value, _provenance(fc, department, r), fc.today)
             target = member_changes[member_id]
         else:
-            change = apply(h_facts[hid], r.spec, r.value, _provenance(fc, department, r), fc.today)
+            change = apply(fresh.h_facts[hid], r.spec, r.value, _provenance(fc, department, r), fc.today)
             target = household_changes[hid]
         if change is None:
-            result.outcomes.append(Outcome(r.line, r.record_id, "unchanged", household_id=hid))
+            result.add(r, "unchanged", hid)
             continue
         target.append(change)
-        result.outcomes.append(Outcome(r.line, r.record_id, "applied", household_id=hid))
+        result.add(r, "applied", hid)
         history.append({"household_id": hid, "member_id": member_id if r.spec.subject == "person" else None,
                         "fact": r.spec.key, "value": change.item_value, "source": department, "record_id": r.record_id,
                         "effective_date": r.effective, "received_at": fc.now})
-    if not history:
-        return set()
-    await repository.update_members(session, [
-        {"_id": mid, "_facts": m_facts[mid], "_at": fc.now} for mid in member_changes])
-    await repository.insert_history(session, history)
+    return member_changes, household_changes, history
+
+
+def _views_and_events(fc: FeedContext, fresh: _Locked, member_changes: dict[str, list[Change]],
+                      household_changes: dict[str, list[Change]], born: dict[str, Born]
+                      ) -> tuple[list[str], list[dict[str, Any]], list[tuple[str, str, str]]]:
+    """The changed households (in id order), their new rows (view, version, facts where one of
+    the household's own facts changed) and their household.changed events."""
+    homes, h_facts = fresh.homes, fresh.h_facts
     triggers: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for hid, b in born.items():
         triggers[hid] += b.triggers
@@ -291,9 +355,10 @@ async def _apply_candidates(session: AsyncSession, fc: FeedContext, department: 
     rows = []
     events: list[tuple[str, str, str]] = []
     for hid in changed:
-        h = locked[hid]
+        h = fresh.households[hid]
+        members = fresh.members[hid]
         view, missing = fc.profile.view(HouseholdFacts(h.area_code, h.register_status, h.off_register_source, h.channel,
-                                                       h.status_since, h.rural_hukou, h_facts[hid], members[hid]),
+                                                       h.status_since, h.rural_hukou, h_facts[hid], members),
                                         fc.today)
         version = h.version + 1
         view_json, missing_json = repository.dumps(view), repository.dumps(missing)
@@ -304,11 +369,9 @@ async def _apply_candidates(session: AsyncSession, fc: FeedContext, department: 
         head = repository.dumps(event_data(
             household_id=hid, version=version, area_code=h.area_code, label_masked=h.label_masked,
             synthetic=h.synthetic, change="members_changed" if hid in born else "updated", triggers=triggers.get(hid, []),
-            member_ages=member_ages(members[hid], fc.today), view=None, missing=None))
+            member_ages=member_ages(members, fc.today), view=None, missing=None))
         events.append((str(uuid.uuid4()), hid, with_view(head, view_json, missing_json)))
-    await repository.update_households(session, rows)
-    await repository.insert_events(session, events, fc.on_events)
-    return set(changed)
+    return changed, rows, events
 
 
 async def _queue_leads(session: AsyncSession, fc: FeedContext, department: str, leads: list[Record]) -> None:

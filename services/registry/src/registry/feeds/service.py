@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from servicekit.collector import gc_paused
 from servicekit.db import Database, unit_of_work
 from servicekit.errors import Forbidden, PayloadTooLarge, Unprocessable
 from servicekit.tables import utcnow
@@ -151,10 +152,14 @@ class BatchRun:
                     continue
                 chunk.append((number, line))
                 if len(chunk) >= self.settings.feed_chunk_records:
-                    await queue.put(self.check(chunk))
+                    with gc_paused():
+                        checked = self.check(chunk)
+                    await queue.put(checked)
                     chunk = []
             if chunk:
-                await queue.put(self.check(chunk))
+                with gc_paused():
+                    checked = self.check(chunk)
+                await queue.put(checked)
         finally:
             await queue.put(None)
 
@@ -208,10 +213,11 @@ async def single_record(session: Any, profile: CityProfile, vault: Vault, depart
         if item.code == "item_of_another_department":
             raise Forbidden(item.reason)
         raise Unprocessable(item.reason, reason_code=item.code)
-    result = await apply_chunk(session, fc, department, [item])
+    result = await apply_chunk(session, fc, department, [item], outcomes=True)
     if result.rejections:
         r = result.rejections[0]
         raise Unprocessable(r.reason, reason_code=r.code)
+    assert result.outcomes is not None
     outcome = result.outcomes[0]
     batch = FeedBatch(id=new_id(), department=department, format="single", status="completed",
                       submitted_by=submitted_by[:128], received_at=fc.now, finished_at=fc.now, lines=1,

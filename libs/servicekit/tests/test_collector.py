@@ -1,0 +1,32 @@
+"""The collector paused around a stretch of code, and enabled again after it (or left off)."""
+
+import gc
+
+import pytest
+
+from servicekit.collector import gc_paused
+
+
+def test_paused_inside_and_enabled_after_even_on_error():
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), gc_paused():
+        raise RuntimeError
+    assert gc.isenabled()
+
+
+def test_nested_and_already_disabled():
+    with gc_paused():
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the inner one does not enable it under the outer one
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # left as it was found
+    finally:
+        gc.enable()
