@@ -23,11 +23,11 @@ class FakeConnection:
     def terminate(self) -> None:
         self.closed = True
 
-    async def close(self) -> None:
+    async def close(self, timeout: float | None = None) -> None:
         self.closed = True
 
 
-def fake_pool(max_size: int) -> tuple[DriverPool, list[FakeConnection]]:
+def fake_pool(max_size: int, max_idle: float = 300.0) -> tuple[DriverPool, list[FakeConnection]]:
     opened: list[FakeConnection] = []
 
     async def connect() -> FakeConnection:
@@ -35,7 +35,7 @@ def fake_pool(max_size: int) -> tuple[DriverPool, list[FakeConnection]]:
         opened.append(FakeConnection(len(opened)))
         return opened[-1]
 
-    return DriverPool(connect, max_size), opened
+    return DriverPool(connect, max_size, max_idle), opened
 
 
 async def test_a_released_connection_is_reused():
@@ -117,3 +117,14 @@ async def test_close_closes_the_idle_and_refuses_more():
     with pytest.raises(RuntimeError):
         async with pool.connection():
             pass
+
+
+async def test_a_connection_idle_too_long_is_closed_and_not_handed_out():
+    pool, opened = fake_pool(2, max_idle=0.01)
+    async with pool.connection() as old:
+        pass
+    await asyncio.sleep(0.02)
+    async with pool.connection() as fresh:
+        assert fresh is not old
+    await asyncio.sleep(0)  # the polite close runs
+    assert old.closed and not fresh.closed and pool.size == 1

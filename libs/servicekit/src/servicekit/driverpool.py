@@ -7,12 +7,15 @@ per statement, more than the statement's own round trip (bench/registry_read.py;
 docs/registry.md). Here a connection is a plain ``asyncpg.Connection`` taken from a stack of idle
 ones or opened while fewer than ``max_size`` are; otherwise the caller waits in line and is
 handed the next one released. A connection whose user raised, that is closed, or that is left
-inside a transaction is never reused: it is terminated and its place freed.
+inside a transaction is never reused: it is terminated and its place freed. As asyncpg's pool
+does, a connection left idle for ``max_idle`` seconds (300) is closed: the least recently used
+one is looked at whenever one is taken or given back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -20,12 +23,14 @@ from typing import Any
 
 
 class DriverPool:
-    def __init__(self, connect: Callable[[], Awaitable[Any]], max_size: int) -> None:
+    def __init__(self, connect: Callable[[], Awaitable[Any]], max_size: int, max_idle: float = 300.0) -> None:
         self._connect = connect
         self.max_size = max_size
+        self.max_idle = max_idle
         self.size = 0  # open or being opened
-        self._idle: list[Any] = []
+        self._idle: deque[tuple[Any, float]] = deque()  # (connection, when it was given back), newest last
         self._waiting: deque[asyncio.Future[Any]] = deque()
+        self._closing: set[asyncio.Future[Any]] = set()
         self._closed = False
 
     @asynccontextmanager
@@ -45,8 +50,9 @@ class DriverPool:
         while True:
             if self._closed:
                 raise RuntimeError("the driver pool is closed")
+            self._close_stale()
             if self._idle:
-                return self._idle.pop()
+                return self._idle.pop()[0]
             if self.size < self.max_size:
                 self.size += 1
                 try:
@@ -71,12 +77,26 @@ class DriverPool:
         if self._closed:
             self._discard(connection)
         elif not self._wake(connection):
-            self._idle.append(connection)
+            self._idle.append((connection, time.monotonic()))
+            self._close_stale()
 
     def _discard(self, connection: Any) -> None:
         connection.terminate()
         self.size -= 1
         self._wake(None)
+
+    def _close_stale(self) -> None:
+        if self._idle and time.monotonic() - self._idle[0][1] > self.max_idle:
+            connection = self._idle.popleft()[0]
+            self.size -= 1
+            closing = asyncio.ensure_future(connection.close(timeout=5))  # politely: the server logs no error
+            self._closing.add(closing)
+            closing.add_done_callback(self._closed_one)
+
+    def _closed_one(self, closing: asyncio.Future[Any]) -> None:
+        self._closing.discard(closing)
+        if not closing.cancelled():
+            closing.exception()  # retrieved: a connection the server already dropped needs no report
 
     def _wake(self, connection: Any) -> bool:
         """Hand ``connection`` (or, with None, a free place) to the first caller still waiting."""
@@ -89,10 +109,10 @@ class DriverPool:
 
     async def close(self) -> None:
         self._closed = True
-        idle, self._idle = self._idle, []
+        idle, self._idle = [c for c, _ in self._idle], deque()
         self.size -= len(idle)
         for waiter in self._waiting:
             if not waiter.done():
                 waiter.cancel()
         self._waiting.clear()
-        await asyncio.gather(*(c.close() for c in idle), return_exceptions=True)
+        await asyncio.gather(*(c.close() for c in idle), *self._closing, return_exceptions=True)
