@@ -269,3 +269,32 @@ async def test_reports_and_health_for_officers(registry, health_dept):
     async with registry.client("department", dept="tax") as tax:
         assert (await tax.get("/api/v1/feeds/batches", params={"department": "health"})).status_code == 404
     assert (await health_dept.get("/api/v1/feeds/health")).status_code == 403
+
+
+async def test_chunks_are_applied_with_the_collector_paused(registry, worker, health_dept, monkeypatch):
+    """A chunk's objects are acyclic and die with it: the cyclic collector runs between chunks,
+    not within them, and is enabled again after the batch, even when a chunk fails."""
+    import gc
+
+    import registry.feeds.service as feed_service
+
+    number, _ = await _person(worker)
+    real = feed_service.apply_chunk
+    seen: list[bool] = []
+
+    async def watching(*args, **kw):
+        seen.append(gc.isenabled())
+        return await real(*args, **kw)
+
+    monkeypatch.setattr(feed_service, "apply_chunk", watching)
+    report = await deliver(health_dept, [feed_record(rid(), "chronic_disease_registration", number, "asthma")])
+    assert report["applied"] == 1 and seen == [False] and gc.isenabled()
+
+    async def failing(*args, **kw):
+        raise RuntimeError("the chunk failed")
+
+    monkeypatch.setattr(feed_service, "apply_chunk", failing)
+    with pytest.raises(RuntimeError, match="the chunk failed"):
+        await health_dept.post("/api/v1/feeds/batches", content=jsonl([feed_record(rid(), "pregnancy_registration", number, True)]),
+                               headers={"Content-Type": "application/x-ndjson"})
+    assert gc.isenabled()

@@ -27,7 +27,6 @@ from typing import Any
 from orjson import loads
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.collector import gc_paused
 from servicekit.resident_id import mask
 
 from registry.bulk import with_view
@@ -170,8 +169,7 @@ async def apply_chunk(session: AsyncSession, fc: FeedContext, department: str, i
     result = ChunkResult(outcomes=[] if outcomes else None, rejections=list(looked_up.rejections))
     for o in looked_up.repeated:
         result.add(o, "unchanged")
-    with gc_paused():
-        candidates, leads = _classify(fc, department, looked_up, result)
+    candidates, leads = _classify(fc, department, looked_up, result)
     # A re-sent record the registry already took is unchanged, even if a newer value came since.
     scalar_ids = [r.record_id for r, _, _ in candidates if r.spec.type in SCALAR]
     seen = await facts_repo.seen_records(session, department, scalar_ids) if scalar_ids else set()
@@ -283,16 +281,14 @@ async def _apply_candidates(session: AsyncSession, fc: FeedContext, department: 
     homes = await repository.lock_members(session, list({member_id for _, member_id, _ in candidates})) if candidates else {}
     locked = await repository.lock_households(session, list(set(homes.values()) | set(born)))
     member_rows = await repository.members_of_households(session, list(locked))
-    with gc_paused():
-        fresh = _fresh(homes, locked, member_rows)
-        member_changes, household_changes, history = _reapply(fc, department, candidates, result, born, fresh)
+    fresh = _fresh(homes, locked, member_rows)
+    member_changes, household_changes, history = _reapply(fc, department, candidates, result, born, fresh)
     if not history:
         return set()
     await repository.update_members(session, [
         {"_id": mid, "_facts": fresh.m_facts[mid], "_at": fc.now} for mid in member_changes])
     await repository.insert_history(session, history)
-    with gc_paused():
-        changed, rows, events = _views_and_events(fc, fresh, member_changes, household_changes, born)
+    changed, rows, events = _views_and_events(fc, fresh, member_changes, household_changes, born)
     await repository.update_households(session, rows)
     await repository.insert_events(session, events, fc.on_events)
     return set(changed)
