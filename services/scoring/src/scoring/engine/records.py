@@ -10,11 +10,12 @@ the previous assessment is computed when it is read (it is a function of the two
 
 from __future__ import annotations
 
-import gc
+import functools
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from servicekit.ids import time_ordered_ids
 
-from scoring.engine.runtime import ModelRuntime, dumps, num
+from scoring.engine.runtime import ModelRuntime, num
 from scoring.rules.kernel import Results
 from scoring.rules.view import ViewCatalogue
 
@@ -44,20 +45,24 @@ CURRENT_COLUMNS = (
 
 
 @dataclass(frozen=True, slots=True)
-class Subject:
-    """One household to assess, as scoring holds it (the facts are a separate matrix column)."""
+class Subjects:
+    """The households to assess, column by column, as scoring holds them (their facts are a
+    separate matrix, column i for household i)."""
 
-    household_id: str
-    household_version: int
-    area_code: str
-    township_code: str
-    district_code: str
-    label_masked: str
-    input_hash: str
-    facts: str  # JSON: {"missing": [...], "invalid": [...], "clamped": [...]}
-    triggers: str = "[]"  # JSON list of the triggers that caused it
-    household_type: str | None = None  # the register status (dibao, dibian, tekun, off_register)
-    member_ages: str = UNKNOWN_AGES  # JSON list: the living members' ages, oldest first
+    household_id: Sequence[str]
+    household_version: Sequence[int]
+    area_code: Sequence[str]
+    township_code: Sequence[str]
+    district_code: Sequence[str]
+    label_masked: Sequence[str]
+    input_hash: Sequence[str]
+    facts: Sequence[str]  # JSON: {"missing": [...], "invalid": [...], "clamped": [...]}
+    triggers: Sequence[str]  # JSON list of the triggers that caused it ("[]")
+    household_type: Sequence[str | None]  # the register status (dibao, dibian, tekun, off_register)
+    member_ages: Sequence[str]  # JSON list: the living members' ages, oldest first (UNKNOWN_AGES)
+
+    def __len__(self) -> int:
+        return len(self.household_id)
 
 
 class Previous(NamedTuple):
@@ -79,8 +84,8 @@ class Previous(NamedTuple):
 
 @dataclass
 class Batch:
-    assessments: list[tuple] = field(default_factory=list)
-    current: list[tuple] = field(default_factory=list)
+    assessments: list[tuple] = field(default_factory=list)  # ASSESSMENT_COLUMNS
+    current: list[tuple] = field(default_factory=list)  # CURRENT_COLUMNS
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (event id, household id, payload JSON)
     levels: dict[int, int] = field(default_factory=dict)
 
@@ -93,14 +98,13 @@ def spaced(codes: Iterable[str]) -> str:
     return f" {joined} " if joined else ""
 
 
-def _json_list(codes: Sequence[str]) -> str:
-    return "[" + ",".join(f'"{c}"' for c in codes) + "]"  # codes are [a-z0-9_]: nothing to escape
+PORTRAIT = '{{"difficulty":{},"causes":{},"needs":{},"five_types":{}}}'
+SUGGESTIONS = '{{"policies":[{}],"services":[{}]}}'
 
 
 def portrait_json(difficulty: str, causes: Sequence[str], needs: Sequence[str], types: Sequence[str]) -> str:
-    d = f'"{difficulty}"' if difficulty else "null"
-    return (f'{{"difficulty":{d},"causes":{_json_list(causes)},"needs":{_json_list(needs)},'
-            f'"five_types":{_json_list(types)}}}')
+    return PORTRAIT.format(f'"{difficulty}"' if difficulty else "null", _json_list(causes), _json_list(needs),
+                           _json_list(types))
 
 
 def suggestions_json(policy_order: Sequence[str], eligible: Sequence[str], receiving: Sequence[str],
@@ -112,25 +116,15 @@ def suggestions_json(policy_order: Sequence[str], eligible: Sequence[str], recei
         for c in policy_order if c in e or c in r
     )
     items = ",".join(f'{{"code":"{c}","need_type":"{n}"}}' for c, _, n in (s.partition("/") for s in services))
-    return f'{{"policies":[{policies}],"services":[{items}]}}'
+    return SUGGESTIONS.format(policies, items)
 
 
 def _quoted(text: str) -> str:
-    """A JSON string; identifiers and area codes need no escaping, anything else goes through json."""
-    return f'"{text}"' if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text else dumps(text)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Building a city's rows creates millions of small acyclic objects; the cyclic collector
-    would rescan them again and again (a third of the time), for nothing."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
+    """A JSON string; identifiers and area codes need no escaping, anything else goes through json
+    with other characters than ASCII escaped (``\\u5f20`` for 张): the same JSON value, and a payload
+    that is all ASCII is half the memory of one with a single Chinese character, and copied to
+    PostgreSQL without re-encoding (the feed parses payloads and writes them out again)."""
+    return f'"{text}"' if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text else json.dumps(text)
 
 
 def household_types(view: ViewCatalogue, matrix: np.ndarray) -> list[str | None]:
@@ -166,8 +160,8 @@ def _spaced(group: list[str]) -> str:
     return f" {' '.join(group)} " if group else ""
 
 
-def _json_list(group: list[str]) -> str:
-    return '["' + '","'.join(group) + '"]' if group else "[]"
+def _json_list(group: Sequence[str]) -> str:
+    return '["' + '","'.join(group) + '"]' if group else "[]"  # codes are [a-z0-9_]: nothing to escape
 
 
 def _commas(group: list[str]) -> str:
@@ -192,14 +186,13 @@ class _Columns:
             distinct, inverse = np.unique(values, return_inverse=True)
             texts = np.array([f'"{code}":{num(v)}' for v in distinct.tolist()], dtype=object)
             parts.append(texts[inverse.reshape(-1)].tolist())
-        self.dimensions = ["{" + ",".join(p) + "}" for p in zip(*parts, strict=True)]
+        self.dimensions = list(map("{{{}}}".format, map(",".join, zip(*parts, strict=True))))
         self.difficulty = [rt.difficulty_codes[d] if d >= 0 else "" for d in r.difficulty.tolist()]
         self.causes, causes = by_combination(r.causes.T, rt.cause_codes, _spaced, _json_list)
         self.needs, needs = by_combination(r.needs.T, rt.need_codes, _spaced, _json_list)
         self.types, types = by_combination(r.five_types.T, rt.type_codes, _spaced, _json_list)
         quoted = [f'"{d}"' if d else "null" for d in self.difficulty]
-        self.portrait = [f'{{"difficulty":{d},"causes":{c},"needs":{e},"five_types":{t}}}' for d, c, e, t in zip(
-            quoted, causes, needs, types, strict=True)]
+        self.portrait = list(map(PORTRAIT.format, quoted, causes, needs, types))
         eligible, receiving = r.eligible.T, r.receiving.T
         self.eligible, = by_combination(eligible, rt.policy_codes, _spaced)
         self.receiving, = by_combination(receiving, rt.policy_codes, _spaced)
@@ -223,18 +216,22 @@ class _Columns:
         objects = [f'{{"code":"{c}","need_type":"{d}"}}' for c, d in rt.service_pairs]
         self.services, = by_combination(selected.T, tokens, _spaced)
         services_json, = by_combination(selected.T, objects, _commas)
-        self.suggestions = [f'{{"policies":[{p}],"services":[{s}]}}' for p, s in zip(policies, services_json, strict=True)]
+        self.suggestions = list(map(SUGGESTIONS.format, policies, services_json))
+
+
+_content_digest = functools.partial(hashlib.blake2b, digest_size=16)
 
 
 def build(
     rt: ModelRuntime,
     results: Results,
-    subjects: Sequence[Subject],
+    subjects: Subjects,
     previous: Mapping[str, Previous],
     cause: str,
     now: datetime,
 ) -> Batch:
-    """Rows and events for every subject (``results`` column i is ``subjects[i]``), column-wise."""
+    """Rows and events for every subject (``results`` column i is household i), column-wise: the
+    loops over households are C loops (map, zip, str.join), not Python ones."""
     n = len(subjects)
     out = Batch()
     if n == 0:
@@ -243,87 +240,107 @@ def build(
     levels = results.level.tolist()
     ids = time_ordered_ids(2 * n)
     aids, eids = ids[:n], ids[n:]
-    hids = [s.household_id for s in subjects]
-    prevs = [previous.get(h) for h in hids]
+    hids = subjects.household_id
+    prevs = list(map(previous.get, hids))
     # What alerts sees: score (through the dimensions), fired indicators, portrait, suggestions.
-    contents = [hashlib.blake2b(f"{d}|{f}|{p}|{g}".encode(), digest_size=16).hexdigest()
-                for d, f, p, g in zip(c.dimensions, c.fired, c.portrait, c.suggestions, strict=True)]
+    contents = list(map(_hexdigest, map(_content_digest, map(str.encode, map(
+        "|".join, zip(c.dimensions, c.fired, c.portrait, c.suggestions, strict=True))))))
     effective = list(levels)
-    reviewed: list[int | None] = [None] * n
-    review_ids: list[str | None] = [None] * n
-    bases: list[int | None] = [None] * n
-    for i, p in enumerate(prevs):
-        # An officer's level stands while the computed level does not move.
-        if p is not None and p.review_id is not None and p.review_basis_level == levels[i]:
-            effective[i], reviewed[i], review_ids[i], bases[i] = p.reviewed_level, p.reviewed_level, p.review_id, p.review_basis_level
-    numbers = [p.number + 1 if p else 1 for p in prevs]
-    prev_ids = [p.assessment_id if p else None for p in prevs]
-    prev_scores = [p.score if p else None for p in prevs]
-    prev_levels = [p.effective_level if p else None for p in prevs]
-    versions = [s.household_version for s in subjects]
-    areas = [s.area_code for s in subjects]
-    townships = [s.township_code for s in subjects]
-    districts = [s.district_code for s in subjects]
-    labels = [s.label_masked for s in subjects]
-    inputs = [s.input_hash for s in subjects]
+    nothing: list[Any] = [None] * n
+    reviewed, review_ids, bases = nothing, nothing, nothing
+    if previous:
+        reviewed, review_ids, bases = list(nothing), list(nothing), list(nothing)
+        for i, p in enumerate(prevs):
+            # An officer's level stands while the computed level does not move.
+            if p is not None and p.review_id is not None and p.review_basis_level == levels[i]:
+                effective[i], reviewed[i], review_ids[i], bases[i] = (p.reviewed_level, p.reviewed_level, p.review_id,
+                                                                      p.review_basis_level)
+        numbers = [p.number + 1 if p else 1 for p in prevs]
+        prev_ids = [p.assessment_id if p else None for p in prevs]
+        prev_scores = [p.score if p else None for p in prevs]
+        prev_levels = [p.effective_level if p else None for p in prevs]
+        etags = [p.etag + 1 if p else 1 for p in prevs]
+    else:  # a first assessment of every household
+        numbers = etags = [1] * n
+        prev_ids, prev_scores, prev_levels = nothing, nothing, nothing
+    s = subjects
     scores = results.score.tolist()
-    model_version = [rt.version] * n
-    nows = [now] * n
+    model_version, nows = [rt.version] * n, [now] * n
     out.assessments = list(zip(
-        aids, hids, numbers, versions, model_version, scores, levels, effective, prev_ids, prev_scores, prev_levels,
-        c.dimensions, c.fired, c.difficulty, c.causes, c.needs, c.types, c.eligible, c.receiving, c.services,
-        [s.facts for s in subjects], inputs, contents, [cause] * n, [s.triggers for s in subjects], areas, townships,
-        districts, labels, [s.household_type for s in subjects], nows, strict=True,
+        aids, hids, numbers, s.household_version, model_version, scores, levels, effective, prev_ids, prev_scores,
+        prev_levels, c.dimensions, c.fired, c.difficulty, c.causes, c.needs, c.types, c.eligible, c.receiving,
+        c.services, s.facts, s.input_hash, contents, [cause] * n, s.triggers, s.area_code, s.township_code,
+        s.district_code, s.label_masked, s.household_type, nows, strict=True,
     ))
     out.current = list(zip(
-        hids, aids, numbers, versions, model_version, scores, levels, effective, c.difficulty, c.types, c.needs,
-        c.unclaimed, areas, townships, districts, labels, contents, inputs, nows,
-        [p.etag + 1 if p else 1 for p in prevs], reviewed, review_ids, bases, strict=True,
+        hids, aids, numbers, s.household_version, model_version, scores, levels, effective, c.difficulty, c.types,
+        c.needs, c.unclaimed, s.area_code, s.township_code, s.district_code, s.label_masked, contents,
+        s.input_hash, nows, etags, reviewed, review_ids, bases, strict=True,
     ))
     for level in effective:
         out.levels[level] = out.levels.get(level, 0) + 1
-    at = now.isoformat().replace("+00:00", "Z")
-    quoted: dict[str, str] = {}
-    out.events = [
-        (eids[i], hids[i], payload(
-            assessment_id=aids[i], subject=subjects[i], score=scores[i], level=effective[i],
-            previous_level=prev_levels[i], previous_score=prev_scores[i], dims=c.dimensions[i],
-            indicators=c.indicators[i], cause=cause, model_version=rt.version, portrait=c.portrait[i],
-            suggestions=c.suggestions[i], assessed_at=at, quoted=quoted,
-        ))
-        for i, p in enumerate(prevs)
-        if p is None or p.content_hash != contents[i] or p.effective_level != effective[i]
-    ]
+    # Events for the assessments alerts would see differently.
+    changed = [i for i, p in enumerate(prevs)
+               if p is None or p.content_hash != contents[i] or p.effective_level != effective[i]]
+    if len(changed) < n:
+        def pick(column: Sequence[Any]) -> list[Any]:
+            return list(map(column.__getitem__, changed))
+    else:
+        def pick(column: Sequence[Any]) -> Sequence[Any]:
+            return column
+    events_of = Subjects(*(pick(getattr(s, f)) for f in Subjects.__slots__))
+    bodies = payloads(
+        assessment_ids=pick(aids), subjects=events_of, scores=pick(scores), levels=pick(effective),
+        previous_levels=pick(prev_levels), previous_scores=pick(prev_scores), dimensions=pick(c.dimensions),
+        indicators=pick(c.indicators), cause=cause, model_version=rt.version, portraits=pick(c.portrait),
+        suggestions=pick(c.suggestions), assessed_at=now.isoformat().replace("+00:00", "Z"),
+    )
+    out.events = list(zip(pick(eids), events_of.household_id, bodies, strict=True))
     return out
 
 
-def payload(*, assessment_id: str, subject: Subject, score: float, level: int, previous_level: int | None,
-            previous_score: float | None, dims: str, indicators: str, cause: str, model_version: str, portrait: str,
-            suggestions: str, assessed_at: str, quoted: dict[str, str] | None = None) -> str:
-    """The ``assessment.updated`` payload of docs/events.md, as JSON text. ``quoted`` caches the
-    JSON of strings many households share (area codes, masked labels)."""
-    s = subject
-    q = quoted if quoted is not None else {}
+def _hexdigest(digest: Any) -> str:
+    return digest.hexdigest()
 
-    def text(value: str) -> str:
-        found = q.get(value)
-        if found is None:
-            found = q[value] = _quoted(value)
-        return found
 
-    return (
-        f'{{"assessment_id":"{assessment_id}","household_id":{_quoted(s.household_id)},'
-        f'"household_version":{s.household_version},"area_code":{text(s.area_code)},'
-        f'"township_code":{text(s.township_code)},"district_code":{text(s.district_code)},'
-        f'"label_masked":{text(s.label_masked)},'
-        f'"household_type":{"null" if s.household_type is None else text(s.household_type)},'
-        f'"member_ages":{s.member_ages},'
-        f'"score":{num(score)},"level":{level},'
-        f'"previous_level":{"null" if previous_level is None else previous_level},'
-        f'"previous_score":{"null" if previous_score is None else num(previous_score)},"dimensions":{dims},'
-        f'"indicators":{indicators},"cause":"{cause}","triggers":{s.triggers},"model_version":{text(model_version)},'
-        f'"portrait":{portrait},"suggestions":{suggestions},"assessed_at":"{assessed_at}"}}'
+def _rendered(values: Sequence[Any], render: Callable[[Any], str]) -> list[str]:
+    """``render`` of each value, called once per distinct value (households share most of them)."""
+    texts = {v: render(v) for v in set(values)}
+    return list(map(texts.__getitem__, values))
+
+
+def _json_strings(values: Sequence[str]) -> list[str]:
+    joined = "".join(values)
+    if joined.isascii() and joined.isprintable() and '"' not in joined and "\\" not in joined:
+        return list(map('"{}"'.format, values))  # identifiers and codes: nothing to escape
+    return _rendered(values, _quoted)
+
+
+def _null_or(render: Callable[[Any], str]) -> Callable[[Any], str]:
+    return lambda v: "null" if v is None else render(v)
+
+
+def payloads(*, assessment_ids: Sequence[str], subjects: Subjects, scores: Sequence[float], levels: Sequence[int],
+             previous_levels: Sequence[int | None], previous_scores: Sequence[float | None],
+             dimensions: Sequence[str], indicators: Sequence[str], cause: str, model_version: str,
+             portraits: Sequence[str], suggestions: Sequence[str], assessed_at: str) -> list[str]:
+    """The ``assessment.updated`` payloads of docs/events.md, as JSON text, one per subject: each
+    piece is a column of texts, and each payload one join of its row."""
+    s = subjects
+    pieces: tuple[str | Sequence[str], ...] = (
+        '{"assessment_id":"', assessment_ids, '","household_id":', _json_strings(s.household_id),
+        ',"household_version":', _rendered(s.household_version, str),
+        ',"area_code":', _json_strings(s.area_code), ',"township_code":', _json_strings(s.township_code),
+        ',"district_code":', _json_strings(s.district_code), ',"label_masked":', _rendered(s.label_masked, _quoted),
+        ',"household_type":', _rendered(s.household_type, _null_or(_quoted)), ',"member_ages":', s.member_ages,
+        ',"score":', _rendered(scores, num), ',"level":', _rendered(levels, str),
+        ',"previous_level":', _rendered(previous_levels, _null_or(str)),
+        ',"previous_score":', _rendered(previous_scores, _null_or(num)), ',"dimensions":', dimensions,
+        ',"indicators":', indicators, f',"cause":"{cause}","triggers":', s.triggers,
+        f',"model_version":{_quoted(model_version)},"portrait":', portraits, ',"suggestions":', suggestions,
+        f',"assessed_at":"{assessed_at}"}}',
     )
+    return list(map("".join, zip(*(repeat(p) if isinstance(p, str) else p for p in pieces))))
 
 
 def stored_payload(rt: ModelRuntime, row: Any, *, level: int, previous_level: int | None, previous_score: float | None,
@@ -333,14 +350,15 @@ def stored_payload(rt: ModelRuntime, row: Any, *, level: int, previous_level: in
     fired = rt.fired_map(row.fired)
     parts = [rt.indicator_json[rt.model.indicator_index[code]][tier] for code, tier in fired.items()
              if code in rt.model.indicator_index]
-    subject = Subject(row.household_id, row.household_version, row.area_code, row.township_code, row.district_code,
-                      row.label_masked, row.input_hash, row.facts, row.triggers, row.household_type,
-                      member_ages or UNKNOWN_AGES)
-    return payload(
-        assessment_id=row.id, subject=subject, score=row.score, level=level, previous_level=previous_level,
-        previous_score=previous_score, dims=row.dimensions, indicators="[" + ",".join(parts) + "]", cause=cause,
-        model_version=row.model_version,
-        portrait=portrait_json(row.difficulty, row.causes.split(), row.needs.split(), row.five_types.split()),
-        suggestions=suggestions_json(rt.policy_codes, row.eligible.split(), row.receiving.split(), row.services.split()),
+    subject = Subjects([row.household_id], [row.household_version], [row.area_code], [row.township_code],
+                       [row.district_code], [row.label_masked], [row.input_hash], [row.facts], [row.triggers],
+                       [row.household_type], [member_ages or UNKNOWN_AGES])
+    return payloads(
+        assessment_ids=[row.id], subjects=subject, scores=[row.score], levels=[level], previous_levels=[previous_level],
+        previous_scores=[previous_score], dimensions=[row.dimensions], indicators=["[" + ",".join(parts) + "]"],
+        cause=cause, model_version=row.model_version,
+        portraits=[portrait_json(row.difficulty, row.causes.split(), row.needs.split(), row.five_types.split())],
+        suggestions=[suggestions_json(rt.policy_codes, row.eligible.split(), row.receiving.split(),
+                                      row.services.split())],
         assessed_at=row.assessed_at.isoformat().replace("+00:00", "Z"),
-    )
+    )[0]
