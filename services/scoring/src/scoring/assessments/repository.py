@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from functools import partial
+from itertools import compress, repeat
+from operator import is_not, itemgetter
 from typing import Any
 
 from sqlalchemy import String, and_, any_, bindparam, delete, func, insert, or_, select, update
@@ -69,8 +72,11 @@ async def population(session: AsyncSession, chunk: int) -> AsyncIterator[tuple[l
         if not rows:
             return
         width = len(SUBJECT_COLUMNS)
-        subjects = [SubjectRow._make(r[:width]) for r in rows]
-        previous = {r[0]: Previous._make(r[width:]) for r in rows if r[width] is not None}
+        # C loops over the rows (a city is 230,000): tuple.__new__ is what _make calls.
+        subjects = list(map(partial(tuple.__new__, SubjectRow), map(itemgetter(slice(width)), rows)))
+        assessed = list(compress(rows, map(is_not, map(itemgetter(width), rows), repeat(None))))
+        previous = dict(zip(map(itemgetter(0), assessed),
+                            map(partial(tuple.__new__, Previous), map(itemgetter(slice(width, None)), assessed))))
         yield subjects, previous
         after = rows[-1][0]
 

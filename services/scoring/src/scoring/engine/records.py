@@ -152,7 +152,10 @@ def by_combination(mask: np.ndarray, items: Sequence[str], *renders: Callable[[l
     else:
         _, first, inverse = np.unique(np.packbits(mask, axis=1), axis=0, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
-    groups = [[items[j] for j in np.flatnonzero(mask[i]).tolist()] for i in first.tolist()]
+    distinct = mask[first]  # the items of every distinct row at once, then one slice per row
+    picked = np.asarray(items, dtype=object)[np.nonzero(distinct)[1]].tolist()
+    ends = np.cumsum(distinct.sum(axis=1)).tolist()
+    groups = [picked[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
     return [np.asarray([render(g) for g in groups], dtype=object)[inverse].tolist() for render in renders]
 
 
