@@ -349,6 +349,7 @@ class ScoringView:
             date(2000, 1, 2), params,
         )
         extra, absent = set(probe) - set(spec.names), set(spec.names) - set(probe)
+        self._ordered = list(probe) == self._names  # computed in the contract's order: no copy
         if extra or absent:
             raise RuntimeError(
                 f"the registry's scoring view does not match config/scoring-view.yaml: "
@@ -357,14 +358,14 @@ class ScoringView:
 
     def __call__(self, h: HouseholdFacts, today: date) -> tuple[dict[str, Any], list[str]]:
         raw, missing = compute_view(h, today, self.params)
-        view = {name: raw[name] for name in self._names}
+        view = raw if self._ordered else {name: raw[name] for name in self._names}
         for name, allowed in self._enums:
             value = view[name]
             if value is not None and value not in allowed:
                 view[name] = None
                 missing.append(name)
-        for name, cast in self._casts:
-            value = view[name]
-            if value is not None and type(value) is not cast:  # cast(value) is value's equal otherwise
-                view[name] = cast(value)
+        # cast(value) is value's equal when it has the type already: only the others are cast.
+        for name, cast in [(name, cast) for name, cast in self._casts if type(view[name]) is not cast]:
+            if view[name] is not None:
+                view[name] = cast(view[name])
         return view, sorted(set(missing))
