@@ -298,3 +298,18 @@ async def test_chunks_are_applied_with_the_collector_paused(registry, worker, he
         await health_dept.post("/api/v1/feeds/batches", content=jsonl([feed_record(rid(), "pregnancy_registration", number, True)]),
                                headers={"Content-Type": "application/x-ndjson"})
     assert gc.isenabled()
+
+
+async def test_views_and_payloads_stay_in_the_row(registry):
+    """PostgreSQL: a batch rewrites households' views and writes events; their JSON stays in the
+    row (compressed) rather than going to the TOAST table (registry_0007)."""
+    if not registry.db.is_postgres:
+        pytest.skip("a PostgreSQL storage parameter")
+    from sqlalchemy import text
+
+    async with registry.db.sessionmaker() as s:
+        options = dict((await s.execute(text(
+            "SELECT c.relname, array_to_string(c.reloptions, ',') FROM pg_class c "
+            "WHERE c.relnamespace = current_schema()::regnamespace AND c.relname IN ('households', 'outbox')"
+        ))).all())
+    assert options == {"households": "toast_tuple_target=4080", "outbox": "toast_tuple_target=4080"}
