@@ -2,6 +2,7 @@
 
 import asyncio
 import itertools
+import uuid
 from datetime import date, timedelta
 
 import pytest
@@ -56,6 +57,7 @@ async def test_batch_outcomes_and_one_event_per_household(registry, worker, heal
     assert report["households_changed"] == 2 and report["status"] == "completed"
     events = await events_since(registry, before)
     assert sorted(e.subject for e in events) == sorted([h1["id"], h2["id"]])
+    assert {uuid.UUID(e.event_id).version for e in events} == {7}  # time-ordered, made for the chunk at once
     first = next(e for e in events if e.subject == h1["id"]).payload
     assert [t["code"] for t in first["triggers"]] == ["major_illness_diagnosed"]
     assert first["triggers"][0]["source"] == "health" and first["view"]["chronic_conditions_total"] == 1

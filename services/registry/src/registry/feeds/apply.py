@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from typing import Any
 from orjson import loads
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from servicekit.ids import time_ordered_ids
 from servicekit.resident_id import mask
 
 from registry.bulk import with_view
@@ -350,6 +350,8 @@ def _views_and_events(fc: FeedContext, fresh: _Locked, member_changes: dict[str,
     changed = sorted({homes[mid] for mid in member_changes} | set(household_changes) | set(born))
     rows = []
     events: list[tuple[str, str, str]] = []
+    # Time-ordered event ids: they land at the right edge of the outbox's event id index.
+    event_ids = iter(time_ordered_ids(len(changed)))
     for hid in changed:
         h = fresh.households[hid]
         members = fresh.members[hid]
@@ -366,7 +368,7 @@ def _views_and_events(fc: FeedContext, fresh: _Locked, member_changes: dict[str,
             household_id=hid, version=version, area_code=h.area_code, label_masked=h.label_masked,
             synthetic=h.synthetic, change="members_changed" if hid in born else "updated", triggers=triggers.get(hid, []),
             member_ages=member_ages(members, fc.today), view=None, missing=None))
-        events.append((str(uuid.uuid4()), hid, with_view(head, view_json, missing_json)))
+        events.append((next(event_ids), hid, with_view(head, view_json, missing_json)))
     return changed, rows, events
 
 
