@@ -6,6 +6,7 @@ the merged OpenAPI document, the docs and the development issuer are ordinary Fa
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -215,6 +216,11 @@ class Gateway:
             ttl=s.openapi_ttl_seconds,
             retry=s.openapi_retry_seconds,
         )
+        # What the gateway keeps for its life is built: out of the collector's scans, so that a
+        # full collection does not stop every request for as long as it takes to walk it all
+        # (~110,000 objects: 35-150 ms).
+        gc.collect()
+        gc.freeze()
         for note in s.describe_defaults():
             if not note.startswith("DATABASE_URL"):  # the gateway has no database
                 log.info(note)
