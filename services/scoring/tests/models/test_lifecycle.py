@@ -12,6 +12,8 @@ from sqlalchemy import func, select
 
 from scoring_fakes import ages_of, load_households
 from scoring.app import MIGRATIONS, create_app
+from scoring.assessments import repository as assessments_repo
+from scoring.assessments.service import pending
 from scoring.assessments.tables import CurrentAssessment
 from scoring.models.tables import ModelActivation
 from scoring.settings import ScoringSettings
@@ -180,3 +182,17 @@ async def test_only_city_administrators_change_models(lab, document):
         assert nameless.status_code == 422
         schema = (await c.get("/api/v1/models/schema")).json()
         assert "indicators" in schema["properties"]
+
+
+async def test_a_view_stored_under_another_layout_is_prepared_again_when_rescored(lab, city):
+    """A rescore reads the prepared facts; a row prepared under another layout of the view
+    contract is prepared again from the JSON the registry sent (here: its stored row zeroed)."""
+    engine = lab.app.state.engine
+    async with lab.db.sessionmaker() as session:
+        rt = await engine.runtimes.active(session)
+        chunk, previous = await anext(aiter(assessments_repo.population(session, 50)))
+        fresh = (await pending(session, rt, chunk, cause="model_activated", force=True, previous=previous)).compute()
+        stale = [r._replace(layout="another", features=bytes(len(r.features))) if i % 2 else r for i, r in enumerate(chunk)]
+        again = (await pending(session, rt, stale, cause="model_activated", force=True, previous=previous)).compute()
+    assert [a[1:-1] for a in again.assessments] == [a[1:-1] for a in fresh.assessments]  # not the id, nor the time
+    assert len({a[5] for a in fresh.assessments}) > 1  # scores that differ: zeroed facts would have shown
