@@ -125,7 +125,10 @@ def _backends_of(pid: int) -> set[int]:
     the database's share of a read, without whatever other work the server does meanwhile."""
     import psutil
 
-    connections = psutil.net_connections("tcp")
+    try:
+        connections = psutil.net_connections("tcp")
+    except psutil.AccessDenied:  # another user's processes: reported as unknown
+        return set()
     ports = {c.laddr.port for c in connections if c.pid == pid and c.raddr}
     return {c.pid for c in connections if c.raddr and c.raddr.port in ports and c.pid != pid and c.pid is not None}
 
@@ -161,7 +164,7 @@ def _load(urls: list[str], token: str, pids: dict[str, int]) -> dict[str, Any]:
     result["postgres_cpu_ms_per_read"] = round(postgres / reads * 1e3, 3)
     backends = _backends_of(pids["registry"]) & postgres_after.keys()
     backends_cpu = sum(postgres_after[pid] - postgres_before.get(pid, 0.0) for pid in backends)
-    result["postgres_backends_cpu_ms_per_read"] = round(backends_cpu / reads * 1e3, 3)
+    result["postgres_backends_cpu_ms_per_read"] = round(backends_cpu / reads * 1e3, 3) if backends else None
     load = (children_after.ru_utime + children_after.ru_stime) - (children_before.ru_utime + children_before.ru_stime)
     result["load_generator_cpu_ms_per_read"] = round(load / reads * 1e3, 3)
     ours = sum(after[name] - before[name] for name in pids) + backends_cpu + load
