@@ -128,3 +128,17 @@ async def test_a_connection_idle_too_long_is_closed_and_not_handed_out():
         assert fresh is not old
     await asyncio.sleep(0)  # the polite close runs
     assert old.closed and not fresh.closed and pool.size == 1
+
+
+async def test_a_free_place_handed_to_a_waiter_cancelled_at_that_moment_goes_to_the_next_in_line():
+    pool, opened = fake_pool(1)
+    holder = await pool._acquire()
+    first = asyncio.ensure_future(pool._acquire())
+    second = asyncio.ensure_future(pool._acquire())
+    await asyncio.sleep(0)  # both wait in line
+    pool._discard(holder)  # the place is freed: handed to the first waiter...
+    first.cancel()  # ...which is cancelled before it runs again
+    connection = await asyncio.wait_for(second, 1)  # without passing the place on: waits forever
+    assert connection is not holder and pool.size == 1
+    with pytest.raises(asyncio.CancelledError):
+        await first

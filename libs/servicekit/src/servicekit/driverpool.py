@@ -66,8 +66,12 @@ class DriverPool:
             try:
                 connection = await waiter
             except asyncio.CancelledError:
-                if waiter.done() and not waiter.cancelled() and waiter.result() is not None:
-                    self._release(waiter.result())  # handed one just as it was cancelled
+                if waiter.done() and not waiter.cancelled():
+                    handed = waiter.result()  # handed a connection, or a free place, just as it was cancelled
+                    if handed is not None:
+                        self._release(handed)
+                    else:
+                        self._wake(None)  # pass the place on: the next in line would otherwise wait for a release
                 raise
             if connection is not None:
                 return connection
