@@ -3,6 +3,7 @@
 
     .venv/bin/python -m bench registry_read
     REGISTRY_READ_CITY_SCALE=1.0 .venv/bin/python -m bench registry_read
+    REGISTRY_READ_LOG_LEVEL=INFO .venv/bin/python -m bench registry_read   # with an access log line per request
     .venv/bin/python -m bench.registry_read in-process [--reads 6400] [--profile FILE]   # registry CPU per read
 
 Real processes: the gateway (with its development issuer) and the registry on PostgreSQL with the
@@ -47,6 +48,9 @@ HOUSEHOLDS_READ = 500
 # raw: bench.common.raw_http_load (an asyncio protocol with httptools, ~a third of aiohttp's CPU
 # per read); aiohttp: bench.common.http_load, as measured before 2026-11-28 19:30.
 GENERATOR = os.environ.get("REGISTRY_READ_GENERATOR", "raw")
+# WARNING by default (no access log line per request, as the other benchmarks); INFO measures the
+# servers as deployed, writing an access log line for every request.
+LOG_LEVEL = os.environ.get("REGISTRY_READ_LOG_LEVEL", "WARNING")
 
 
 async def _township_households(url: str, schema: str) -> tuple[str, list[str]]:
@@ -76,11 +80,11 @@ def _start(tmp: Path, url: str, schema: str) -> tuple[list[subprocess.Popen[byte
         "DEMO_ACCOUNTS_FILE": str(ROOT / "config" / "demo-accounts.yaml"),
         "ROUTE_TABLE_FILE": str(ROOT / "config" / "routes.yaml"),
         # Limits on, so that their cost counts, but too high to refuse the benchmark.
-        "RATE_LIMIT_PER_SECOND": "1000000", "RATE_LIMIT_BURST": "1000000", "LOG_LEVEL": "WARNING",
+        "RATE_LIMIT_PER_SECOND": "1000000", "RATE_LIMIT_BURST": "1000000", "LOG_LEVEL": LOG_LEVEL,
     }
     registry_env = base | {
         "PORT": str(registry_port), "VAR_DIR": str(tmp / "registry"), "DEV_ISSUER_URL": gateway_url,
-        "DATABASE_URL": url, "DB_SCHEMA": schema, "CONFIG_DIR": str(ROOT / "config"), "LOG_LEVEL": "WARNING",
+        "DATABASE_URL": url, "DB_SCHEMA": schema, "CONFIG_DIR": str(ROOT / "config"), "LOG_LEVEL": LOG_LEVEL,
     }
     processes = [
         subprocess.Popen([sys.executable, "-m", "gateway", "serve"], cwd=ROOT, env=gateway_env,
@@ -187,7 +191,8 @@ def main() -> dict[str, Any]:
     url = postgres_url()
     scale = float(os.environ.get("REGISTRY_READ_CITY_SCALE", "0.1"))
     schema = f"bench_registry_read_{uuid.uuid4().hex[:6]}"
-    figures: dict[str, Any] = {"city_scale": scale, "connections": CONNECTIONS, "load_generator": GENERATOR}
+    figures: dict[str, Any] = {"city_scale": scale, "connections": CONNECTIONS, "load_generator": GENERATOR,
+                               "log_level": LOG_LEVEL}
     try:
         figures |= asyncio.run(load_city(url, schema, scale))
         township, ids = asyncio.run(_township_households(url, schema))
