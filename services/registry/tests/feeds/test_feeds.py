@@ -315,3 +315,19 @@ async def test_views_and_payloads_stay_in_the_row(registry):
             "WHERE c.relnamespace = current_schema()::regnamespace AND c.relname IN ('households', 'outbox')"
         ))).all())
     assert options == {"households": "toast_tuple_target=4080", "outbox": "toast_tuple_target=4080"}
+
+
+async def test_a_chunk_is_checked_in_slices(registry, worker, health_dept, monkeypatch):
+    """Lines are checked a slice at a time (between turns of the chunk being applied): every
+    line is still checked once, in order, with its own line number and the person's index."""
+    import registry.feeds.service as feed_service
+
+    monkeypatch.setattr(feed_service, "CHECK_SLICE", 2)
+    people = [(await _person(worker))[0] for _ in range(3)]
+    records = [feed_record(rid(), "chronic_disease_registration", n, "asthma") for n in people]
+    records.insert(2, feed_record(rid(), "wage_income", people[0], 3000))  # line 3: another department's item
+    records.append(feed_record(rid(), "pregnancy_registration", people[2], True))
+    report = await deliver(health_dept, records)
+    assert (report["lines"], report["applied"], report["rejected"], report["leads"]) == (5, 4, 1, 0)
+    rejected = (await health_dept.get(f"/api/v1/feeds/batches/{report['id']}/rejections")).json()["items"]
+    assert [(r["line"], r["reason_code"]) for r in rejected] == [(3, "item_of_another_department")]

@@ -52,6 +52,7 @@ async def lines_of(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[tu
 
 
 QUEUED = 2  # checked chunks waiting to be applied
+CHECK_SLICE = 500  # lines checked between two turns of the chunk being applied (~3 ms)
 MAX_CSV_RECORD = 64 * 1024
 
 
@@ -152,16 +153,26 @@ class BatchRun:
                     continue
                 chunk.append((number, line))
                 if len(chunk) >= self.settings.feed_chunk_records:
-                    with gc_paused():
-                        checked = self.check(chunk)
-                    await queue.put(checked)
+                    await queue.put(await self.check_in_slices(chunk))
                     chunk = []
             if chunk:
-                with gc_paused():
-                    checked = self.check(chunk)
-                await queue.put(checked)
+                await queue.put(await self.check_in_slices(chunk))
         finally:
             await queue.put(None)
+
+    async def check_in_slices(self, chunk: list[tuple[int, bytes]]) -> Checked:
+        """``check`` a slice at a time, letting the chunk being applied go on in between: checking
+        then fills the time the service waits on PostgreSQL rather than holding up the apply
+        (~30 ms a chunk in one go)."""
+        items: list[Record | Rejection] = []
+        indexes: dict[str, str] = {}
+        for start in range(0, len(chunk), CHECK_SLICE):
+            with gc_paused():
+                part = self.check(chunk[start:start + CHECK_SLICE])
+            items += part.items
+            indexes |= part.indexes
+            await asyncio.sleep(0)
+        return Checked(len(chunk), items, indexes)
 
     def check(self, chunk: list[tuple[int, bytes]]) -> Checked:
         """Parse and check the lines of a chunk, and find each person's blind index."""
