@@ -30,3 +30,14 @@ def test_nested_and_already_disabled():
         assert not gc.isenabled()  # left as it was found
     finally:
         gc.enable()
+
+
+def test_overlapping_pauses_keep_it_paused_until_the_last_ends():
+    # Two batches at once: the first to begin ends before the other; the collector stays paused.
+    first, second = gc_paused(), gc_paused()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert not gc.isenabled()
+    second.__exit__(None, None, None)
+    assert gc.isenabled()
