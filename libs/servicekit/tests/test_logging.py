@@ -92,6 +92,15 @@ def test_request_id_and_extras_are_included(stream: io.StringIO) -> None:
     assert line["household_id"] == "h-9" and line["count"] == 3
 
 
+def test_extras_of_any_kind_still_make_a_line(stream: io.StringIO) -> None:
+    """orjson encodes the line; what it refuses (an int past 64 bits) goes through json, what
+    neither knows is written as its str()."""
+    logging.getLogger("testsvc").info("odd extras", extra={"big": 2**70, "when": datetime(2026, 11, 28), "set": {1}})
+
+    [line] = lines(stream)
+    assert line["big"] == 2**70 and line["when"].startswith("2026-11-28") and line["set"] == "{1}"
+
+
 def test_exceptions_are_rendered_and_redacted(stream: io.StringIO) -> None:
     try:
         raise ValueError(f"bad resident {ID_NUMBER}")
