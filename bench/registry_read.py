@@ -4,6 +4,7 @@
     .venv/bin/python -m bench registry_read
     REGISTRY_READ_CITY_SCALE=1.0 .venv/bin/python -m bench registry_read
     REGISTRY_READ_LOG_LEVEL=INFO .venv/bin/python -m bench registry_read   # with an access log line per request
+    REGISTRY_READ_TELEMETRY=1 .venv/bin/python -m bench registry_read      # tracing and metrics exported over OTLP
     .venv/bin/python -m bench.registry_read in-process [--reads 6400] [--profile FILE]   # registry CPU per read
 
 Real processes: the gateway (with its development issuer) and the registry on PostgreSQL with the
@@ -51,6 +52,29 @@ GENERATOR = os.environ.get("REGISTRY_READ_GENERATOR", "raw")
 # WARNING by default (no access log line per request, as the other benchmarks); INFO measures the
 # servers as deployed, writing an access log line for every request.
 LOG_LEVEL = os.environ.get("REGISTRY_READ_LOG_LEVEL", "WARNING")
+# 1: both servers trace (production's 10% sampling) and export spans and metrics over OTLP/HTTP
+# to a sink in this process that answers 200 and keeps nothing.
+TELEMETRY = os.environ.get("REGISTRY_READ_TELEMETRY", "0") == "1"
+
+
+def _otlp_sink() -> tuple[Any, str]:
+    """An OTLP/HTTP receiver that reads each export to its end and discards it."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Sink(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}"
 
 
 async def _township_households(url: str, schema: str) -> tuple[str, list[str]]:
@@ -68,12 +92,15 @@ async def _township_households(url: str, schema: str) -> tuple[str, list[str]]:
     return township + "000", ids
 
 
-def _start(tmp: Path, url: str, schema: str) -> tuple[list[subprocess.Popen[bytes]], str, str]:
+def _start(tmp: Path, url: str, schema: str, otlp: str | None = None
+           ) -> tuple[list[subprocess.Popen[bytes]], str, str]:
     """The gateway and the registry; returns them, the gateway's URL and a township worker's key."""
     registry_port, gateway_port = free_port(), free_port()
     gateway_url = f"http://127.0.0.1:{gateway_port}"
     base = {k: v for k, v in os.environ.items()
             if k not in ("OIDC_ISSUER", "REDIS_URL", "DATABASE_URL", "OTEL_EXPORTER_OTLP_ENDPOINT")}
+    if otlp:
+        base["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp
     gateway_env = base | {
         "PORT": str(gateway_port), "VAR_DIR": str(tmp), "DEV_ISSUER_URL": gateway_url,
         "REGISTRY_URL": f"http://127.0.0.1:{registry_port}",
@@ -192,12 +219,13 @@ def main() -> dict[str, Any]:
     scale = float(os.environ.get("REGISTRY_READ_CITY_SCALE", "0.1"))
     schema = f"bench_registry_read_{uuid.uuid4().hex[:6]}"
     figures: dict[str, Any] = {"city_scale": scale, "connections": CONNECTIONS, "load_generator": GENERATOR,
-                               "log_level": LOG_LEVEL}
+                               "log_level": LOG_LEVEL, "telemetry_exported": TELEMETRY}
+    sink, otlp = _otlp_sink() if TELEMETRY else (None, None)
     try:
         figures |= asyncio.run(load_city(url, schema, scale))
         township, ids = asyncio.run(_township_households(url, schema))
         with tempfile.TemporaryDirectory(prefix="registry-read-") as tmp:
-            processes, gateway, key_path = _start(Path(tmp), url, schema)
+            processes, gateway, key_path = _start(Path(tmp), url, schema, otlp)
             try:
                 token = _token(key_path, gateway, township)
                 urls = [f"{gateway}/api/v1/households/{hid}" for hid in ids]
@@ -212,6 +240,8 @@ def main() -> dict[str, Any]:
             finally:
                 stop(processes)
     finally:
+        if sink is not None:
+            sink.shutdown()
         asyncio.run(drop_schema(url, schema))
     best = min(rounds, key=lambda x: x["p99_ms"] or float("inf"))
     figures |= {
