@@ -41,3 +41,16 @@ def test_overlapping_pauses_keep_it_paused_until_the_last_ends():
     assert not gc.isenabled()
     second.__exit__(None, None, None)
     assert gc.isenabled()
+
+
+async def test_a_service_start_up_freezes_what_was_loaded_before_it_ended(kit_settings, identity):
+    from kitapp.app import create_app
+
+    from servicekit.testing import running_service
+
+    class Kept:
+        pass
+
+    kept = Kept()  # as uvicorn's and the lifespan's objects are, built before start-up ends
+    async with running_service(create_app, kit_settings, identity):
+        assert not any(o is kept for o in gc.get_objects())

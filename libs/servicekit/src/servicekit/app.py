@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.auth import JWTVerifier
+from servicekit.collector import freeze_startup
 from servicekit.db import Database
 from servicekit.errors import PayloadTooLarge, Problem, UnsupportedMediaType, dumps_problem, install_error_handlers
 from servicekit.events.consumer import FeedConsumer
@@ -194,6 +195,7 @@ def create_service_app(
         await app.state.feed_notifier.start()
         for hook in spec.on_startup:
             await hook(app)
+        freeze_startup()
         tasks: list[asyncio.Task[None]] = []
         consumers = list(spec.consumers(app)) if (spec.consumers and start_consumers) else []
         app.state.consumers = consumers

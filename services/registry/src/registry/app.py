@@ -42,7 +42,6 @@ def spec() -> ServiceSpec:
         raw_body_paths={BATCHES: tuple(FORMATS)},
         large_body_paths=(BATCHES,),
         fast_paths=[ReadFastPath],  # an official's household read by id, the commonest call
-        on_startup=[freeze_what_startup_loaded],
         openapi_tags=[
             {"name": "areas", "description": "The area tree of the city profile (区县 / 镇街 / 村社)"},
             {"name": "households", "description": "Households of the low-income population database (低收入人口库)"},
@@ -54,17 +53,6 @@ def spec() -> ServiceSpec:
             {"name": "leads", "description": "Records about people not yet registered, for proactive discovery (主动发现)"},
         ],
     )
-
-
-async def freeze_what_startup_loaded(_app: FastAPI) -> None:
-    """What uvicorn and the lifespan loaded after ``create_app`` froze the rest, and what the first
-    readiness probe would (the migrations check: alembic, mako), kept out of the collector's scans
-    too. Left to the collector, a full collection came every 1.5-2 s under reads and scanned them
-    all: 10-37 ms with every request of the process waiting (bench/registry_read.py)."""
-    import servicekit.migrations  # noqa: F401
-
-    gc.collect()
-    gc.freeze()
 
 
 def create_app(settings: RegistrySettings | None = None, *, profile: CityProfile | None = None, **kw: Any) -> FastAPI:
