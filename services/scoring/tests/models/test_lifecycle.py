@@ -196,3 +196,21 @@ async def test_a_view_stored_under_another_layout_is_prepared_again_when_rescore
         again = (await pending(session, rt, stale, cause="model_activated", force=True, previous=previous)).compute()
     assert [a[1:-1] for a in again.assessments] == [a[1:-1] for a in fresh.assessments]  # not the id, nor the time
     assert len({a[5] for a in fresh.assessments}) > 1  # scores that differ: zeroed facts would have shown
+
+
+async def test_each_chunk_of_a_rescore_reads_only_its_own_range_of_current_rows(lab, city):
+    """The chunk's query bounds both sides of the join by the chunk's start (else PostgreSQL's merge
+    join read the current rows from the first household on, chunk after chunk), and still finds
+    every household's current assessment."""
+    stmt = assessments_repo.population_chunk("h-000", 50)
+    on = str(stmt.compile()).split(" ON ", 1)[1].split(" WHERE ", 1)[0]
+    assert "current_assessments.household_id >" in on
+    async with lab.db.sessionmaker() as session:
+        total = 0
+        async for chunk, previous in assessments_repo.population(session, 50):
+            current = {r.household_id: r.assessment_id for r in (await session.execute(
+                select(CurrentAssessment).where(CurrentAssessment.household_id.in_([c.household_id for c in chunk]))
+            )).scalars()}
+            assert {hid: p.assessment_id for hid, p in previous.items()} == current
+            total += len(chunk)
+    assert total >= 200

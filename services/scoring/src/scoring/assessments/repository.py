@@ -9,7 +9,7 @@ from itertools import compress, repeat
 from operator import is_not, itemgetter
 from typing import Any
 
-from sqlalchemy import String, and_, any_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Select, String, and_, any_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -62,13 +62,9 @@ async def known(session: AsyncSession, ids: Sequence[str]) -> tuple[dict[str, in
 
 async def population(session: AsyncSession, chunk: int) -> AsyncIterator[tuple[list[SubjectRow], dict[str, Previous]]]:
     """Every open household, in chunks in household id order, with its current assessment."""
-    H = HouseholdView
-    columns = [*SUBJECT_COLUMNS, *PREVIOUS_COLUMNS[1:]]
     after = ""
     while True:
-        stmt = (select(*columns).where(H.closed.is_(False), H.household_id > after)
-                .outerjoin(C, C.household_id == H.household_id))
-        rows = await fetch(session, stmt.order_by(H.household_id).limit(chunk))
+        rows = await fetch(session, population_chunk(after, chunk))
         if not rows:
             return
         width = len(SUBJECT_COLUMNS)
@@ -79,6 +75,16 @@ async def population(session: AsyncSession, chunk: int) -> AsyncIterator[tuple[l
                             map(partial(tuple.__new__, Previous), map(itemgetter(slice(width, None)), assessed))))
         yield subjects, previous
         after = rows[-1][0]
+
+
+def population_chunk(after: str, chunk: int) -> Select:
+    """The next ``chunk`` open households after ``after`` with their current assessments. The
+    join's side is bounded too: without it PostgreSQL's merge join read the current rows from the
+    first household on for every chunk (a city's activation: 1.5M index entries for 230k rows)."""
+    H = HouseholdView
+    on = and_(C.household_id == H.household_id, C.household_id > after)
+    return (select(*SUBJECT_COLUMNS, *PREVIOUS_COLUMNS[1:]).where(H.closed.is_(False), H.household_id > after)
+            .outerjoin(C, on).order_by(H.household_id).limit(chunk))
 
 
 async def population_facts(session: AsyncSession, chunk: int) -> AsyncIterator[Sequence[Sequence[Any]]]:
