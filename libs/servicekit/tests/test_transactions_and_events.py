@@ -153,3 +153,13 @@ async def test_reads_and_probes_do_not_queue_behind_a_writer(kit):
             async with kit.client("town_worker", area=TOWNSHIP) as c:
                 assert (await c.get("/readyz")).status_code == 200
         await writer.rollback()
+
+
+def test_a_payload_kept_as_text_is_read_back_as_its_object():
+    """A service may keep its outbox payloads as ``text`` (scoring does, on PostgreSQL): the feed
+    gives readers the same object either way."""
+    from servicekit.events.outbox import payload_of
+
+    assert payload_of('{"a":[1,2],"b":"\\u5f20"}') == {"a": [1, 2], "b": "张"}
+    stored = {"a": [1, 2]}
+    assert payload_of(stored) is stored

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Select, String, Table, Text, bindparam, cast, func, insert, literal, true, update
+from sqlalchemy import DateTime, Select, String, Table, Text, bindparam, func, insert, literal, true, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import UpdateBase
@@ -168,7 +168,7 @@ def _outbox_insert(n: int) -> UpdateBase:
     select_rows = (
         seq.select().with_only_columns(
             seq.c.last_position - n + rows.c.ord, rows.c.event_id, literal(EVENT_TYPE, String), rows.c.subject,
-            cast(rows.c.payload, JSON), bindparam("traceparent", type_=String),
+            rows.c.payload, bindparam("traceparent", type_=String),
             bindparam("created_at", type_=DateTime(timezone=True)),
         ).select_from(seq.join(rows, true()))  # one sequencer row, beside every event
     )

@@ -251,8 +251,9 @@ async def test_resync_from_the_snapshot_when_the_feed_was_pruned(svc, ctx, regis
 
 async def test_the_feed_returns_each_payload_as_it_was_written(svc, ctx, registry, consumer):
     """Events written one by one (the kit's publish) and by COPY (60 households, over the tests'
-    copy threshold) come back from the feed as the JSON stored in the outbox; on PostgreSQL the
-    outbox keeps that JSON as text (``json``), not re-encoded as ``jsonb``."""
+    copy threshold) come back from the feed as the JSON objects stored in the outbox; on PostgreSQL
+    the outbox keeps that JSON as ``text`` (not checked by ``json`` input, nor re-encoded as
+    ``jsonb``), and the feed parses it back into the object."""
     start = await head(svc)
     ids = [new_id() for _ in range(61)]
     views = synthetic_views(ctx, 61, seed=31)
@@ -271,7 +272,7 @@ async def test_the_feed_returns_each_payload_as_it_was_written(svc, ctx, registr
             kind = (await s.execute(text(
                 "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
                 "WHERE attrelid = 'outbox'::regclass AND attname = 'payload'"))).scalar_one()
-            assert kind == "json"
+            assert kind == "text"
     for e in events:
         assert e["data"] == json.loads(stored[e["id"]])
 

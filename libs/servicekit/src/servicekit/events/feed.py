@@ -23,7 +23,7 @@ from sqlalchemy import delete, func, select
 from servicekit.auth import ServiceCaller
 from servicekit.db import Database, unit_of_work
 from servicekit.errors import Forbidden, Gone, Unauthorized, problem_responses
-from servicekit.events.outbox import FeedPage, on_committed_events
+from servicekit.events.outbox import FeedPage, on_committed_events, payload_of
 from servicekit.tables import FeedSequence, OutboxEvent, ProcessedEvent
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ async def read_page_raw(db: Database, after: int, limit: int) -> dict[str, Any]:
         ).all()
     events = [
         {"position": r[0], "id": r[1], "type": r[2], "subject": r[3], "occurred_at": _aware(r[4]),
-         "traceparent": r[5], "data": r[6]}
+         "traceparent": r[5], "data": payload_of(r[6])}
         for r in rows
     ]
     return {"events": events, "next_after": events[-1]["position"] if events else after, "head": seq.last_position}

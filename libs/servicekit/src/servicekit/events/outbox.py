@@ -9,6 +9,7 @@ never reaches the sequencer, so it never has events.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -100,6 +101,13 @@ def install_sequencer() -> None:
 install_sequencer()
 
 
+def payload_of(stored: Any) -> dict[str, Any]:
+    """A payload as read back: an object from a ``json``/``jsonb`` column; the same JSON as text
+    where a service keeps its outbox payloads as ``text`` (scoring: PostgreSQL then takes them
+    in without parsing every one). Payloads are always objects, so a string is that text."""
+    return json.loads(stored) if isinstance(stored, str) else stored
+
+
 def event_from_row(row: OutboxEvent) -> Event:
     return Event(
         position=row.position,
@@ -108,5 +116,5 @@ def event_from_row(row: OutboxEvent) -> Event:
         subject=row.subject,
         occurred_at=row.created_at,
         traceparent=row.traceparent,
-        data=row.payload,
+        data=payload_of(row.payload),
     )
