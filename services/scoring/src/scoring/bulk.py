@@ -10,9 +10,13 @@ positions still follow commit order) and the rows are copied in. This belongs in
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+import struct
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from itertools import chain, repeat
 from typing import Any
+
+import numpy as np
 
 from sqlalchemy import DateTime, Select, String, Table, Text, bindparam, func, insert, literal, true, update
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -106,13 +110,60 @@ async def publish_many(session: AsyncSession, events: Sequence[tuple[str, str, s
         )
     ).scalar_one()
     first = last - n + 1
-    now, trace = datetime.now(UTC), current_traceparent()
-    records = [(first + i, event_id, EVENT_TYPE, subject, body, trace, now)
-               for i, (event_id, subject, body) in enumerate(events)]
-    await (await _raw(session)).copy_records_to_table(
-        OutboxEvent.__tablename__, records=records, columns=OUTBOX_COLUMNS)
+    rows = outbox_copy_data(first, events, current_traceparent(), datetime.now(UTC))
+    await (await _raw(session)).copy_to_table(OutboxEvent.__tablename__, source=_streamed(rows), columns=OUTBOX_COLUMNS,
+                                              format="binary")
     if wake is not None:
         after_commit(session, lambda: wake(last))
+
+
+# PostgreSQL's binary COPY format: signature, flags (none), header extension (none) ... rows ... -1.
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_COPY_END = b"\xff\xff"
+_NULL = b"\xff\xff\xff\xff"
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_OUTBOX_HEAD = np.dtype([("fields", ">i2"), ("position_size", ">i4"), ("position", ">i8"), ("id_size", ">i4")])
+
+
+def outbox_copy_data(first: int, events: Sequence[tuple[str, str, str]], traceparent: str | None,
+                     created_at: datetime, *, block: int = 256) -> Iterator[bytes]:
+    """The outbox rows of ``events`` (``OUTBOX_COLUMNS``, positions from ``first``) in PostgreSQL's
+    binary COPY format, ``block`` rows at a time. asyncpg's per-record encoder grows its buffer by
+    reallocation row after row, which for rows of ~2 KB cost ~1.2 s of CPU for a city's 230,000
+    events; here each block is made column by column (each row's fixed head by NumPy) and joined
+    once. Small blocks, because fresh memory costs more than the work (page faults)."""
+    yield _COPY_HEADER
+    kind = _text_field(EVENT_TYPE)
+    since = created_at - _PG_EPOCH  # timestamptz: microseconds since 2000-01-01 UTC
+    tail = (_NULL if traceparent is None else _text_field(traceparent)) + struct.pack(
+        ">iq", 8, (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds)
+    for start in range(0, len(events), block):
+        part = events[start:start + block]
+        ids, subjects, bodies = (list(map(str.encode, column)) for column in zip(*part, strict=True))
+        head = np.empty(len(part), dtype=_OUTBOX_HEAD)
+        head["fields"], head["position_size"] = len(OUTBOX_COLUMNS), 8
+        head["position"] = np.arange(first + start, first + start + len(part), dtype=np.int64)
+        head["id_size"] = _sizes(ids)
+        rows = zip(head.view(f"V{_OUTBOX_HEAD.itemsize}").tolist(), ids, repeat(kind),
+                   _sizes(subjects).view("V4").tolist(), subjects, _sizes(bodies).view("V4").tolist(), bodies,
+                   repeat(tail))
+        yield b"".join(chain.from_iterable(rows))
+    yield _COPY_END
+
+
+def _sizes(values: Sequence[bytes]) -> np.ndarray:
+    return np.fromiter(map(len, values), dtype=">i4", count=len(values))
+
+
+def _text_field(text: str) -> bytes:
+    data = text.encode()
+    return struct.pack(">i", len(data)) + data
+
+
+async def _streamed(blocks: Iterable[bytes]) -> AsyncIterator[bytes]:
+    """A COPY stream for the driver, made as it is sent (each block becomes one message)."""
+    for block in blocks:
+        yield block
 
 
 _TOGETHER: dict[Any, tuple[Any, Sequence[str]]] = {}  # (key, rows, events) -> compiled statement, parameter order

@@ -1,0 +1,41 @@
+"""Writing many rows at once (``scoring.bulk``): the outbox rows scoring copies in its own binary
+COPY stream are the rows the driver's per-record COPY wrote."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from scoring.bulk import EVENT_TYPE, OUTBOX_COLUMNS, _raw, _streamed, outbox_copy_data
+
+EVENTS = [
+    ("01a2241b-9c60-7000-8000-08db9aa17c56", "00000000-0000-0000-0000-000000000001",
+     json.dumps({"label_masked": "张*明户", "triggers": [{"source": "民政"}]}, ensure_ascii=False)),
+    ("01a2241b-9c60-7000-8000-08db9aa17c57", "h-2", json.dumps({"text": "tab\there \"quoted\" back\\slash\nline"})),
+    ("e-3", "a-subject-longer-than-thirty-six-characters-0123456789",
+     json.dumps({"indicators": [{"code": f"i{i}", "points": -0.5} for i in range(5000)]})),  # > 64 KB
+    ("e-4", "h-4", "{}"),
+]
+
+
+@pytest.mark.parametrize("traceparent", [None, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"])
+async def test_outbox_rows_in_scorings_binary_copy_are_the_drivers(svc, traceparent):
+    if not svc.db.is_postgres:
+        pytest.skip("COPY is PostgreSQL's")
+    created = datetime(2026, 11, 28, 8, 30, 15, 123456, tzinfo=UTC)
+    first = 9_000_000_001
+    async with svc.db.sessionmaker() as session:
+        raw = await _raw(session)
+        await raw.execute("CREATE TEMP TABLE outbox_driver (LIKE outbox); CREATE TEMP TABLE outbox_ours (LIKE outbox)")
+        await raw.copy_records_to_table("outbox_driver", columns=OUTBOX_COLUMNS, records=[
+            (first + i, event_id, EVENT_TYPE, subject, body, traceparent, created)
+            for i, (event_id, subject, body) in enumerate(EVENTS)])
+        rows = outbox_copy_data(first, EVENTS, traceparent, created, block=3)  # blocks of 3 rows, then 1
+        await raw.copy_to_table("outbox_ours", source=_streamed(rows), columns=OUTBOX_COLUMNS, format="binary")
+        query = "SELECT position, event_id, type, subject, payload::text, traceparent, created_at FROM {} ORDER BY 1"
+        driver, ours = (await raw.fetch(query.format("outbox_driver")), await raw.fetch(query.format("outbox_ours")))
+        await session.rollback()
+    assert [tuple(r) for r in ours] == [tuple(r) for r in driver]
+    assert len(ours) == len(EVENTS) and ours[0][4] == EVENTS[0][2] and ours[0][6] == created
