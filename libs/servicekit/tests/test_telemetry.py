@@ -16,12 +16,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from opentelemetry import trace
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-from opentelemetry.sdk.metrics.export import (
-    AggregationTemporality,
-    MetricExporter,
-    MetricExportResult,
-    MetricsData,
-)
+from opentelemetry.sdk.metrics.export import AggregationTemporality
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -34,7 +29,8 @@ from servicekit.telemetry import (
     current_traceparent,
     setup_telemetry,
 )
-from servicekit.telemetry import RequestDurations, TelemetryHandle
+from servicekit.telemetry import RequestDurations
+from servicekit.testing import CollectingMetricExporter
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -136,37 +132,6 @@ def make_app(downstream_port: int = 0) -> FastAPI:
 @pytest.fixture
 def exporter() -> InMemorySpanExporter:
     return InMemorySpanExporter()
-
-
-class CollectingMetricExporter(MetricExporter):
-    """Keeps what the periodic reader exports (on ``meter_provider.force_flush()`` here)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.exported: list[MetricsData] = []
-
-    def export(
-        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: object
-    ) -> MetricExportResult:
-        self.exported.append(metrics_data)
-        return MetricExportResult.SUCCESS
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return True
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: object) -> None:
-        return None
-
-    def collect(self, handle: TelemetryHandle) -> dict[str, object]:
-        """Every metric exported now, by name."""
-        assert handle.meter_provider is not None
-        handle.meter_provider.force_flush()
-        return {
-            m.name: m
-            for rm in self.exported[-1].resource_metrics
-            for sm in rm.scope_metrics
-            for m in sm.metrics
-        }
 
 
 @pytest.fixture
@@ -384,7 +349,7 @@ async def test_the_request_duration_histogram_is_recorded_by_route(
     await client.get("/livez")
     await client.get("/nowhere")
 
-    metrics = metric_exporter.collect(app.state.telemetry)
+    metrics = metric_exporter.collect(app.state.telemetry.meter_provider)
     duration = metrics["http.server.request.duration"]
     assert duration.unit == "s"
     assert duration.data.aggregation_temporality == AggregationTemporality.CUMULATIVE
@@ -410,7 +375,8 @@ async def test_the_request_duration_histogram_is_recorded_by_route(
 
     # Cumulative: the next export counts the earlier requests too.
     await client.get("/items/ghi")
-    again = metric_exporter.collect(app.state.telemetry)["http.server.request.duration"]
+    again = metric_exporter.collect(app.state.telemetry.meter_provider)
+    again = again["http.server.request.duration"]
     [point] = [p for p in again.data.data_points if p.attributes.get("http.route")]
     assert point.count == 3
 

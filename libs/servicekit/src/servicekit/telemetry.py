@@ -7,10 +7,12 @@ ID or phone number never leave the process in a span.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -38,9 +40,17 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
     SpanExportResult,
 )
+from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -52,16 +62,21 @@ if TYPE_CHECKING:
     from servicekit.settings import ServiceSettings
 
 __all__ = [
+    "DECIDED_TRACE_ID",
     "PROBE_PATHS",
     "RequestDurations",
+    "Sampling",
     "ScrubbingSpanExporter",
     "ServerTelemetryMiddleware",
     "TelemetryHandle",
     "context_from_traceparent",
     "current_trace_id",
     "current_traceparent",
+    "format_traceparent",
     "meter",
+    "request_key",
     "setup_telemetry",
+    "traceparent_header",
 ]
 
 log = logging.getLogger(__name__)
@@ -114,7 +129,39 @@ class TelemetryHandle:
     meter_provider: MeterProvider | None = None
     # http.server.request.duration of an instrumented app, when metrics are exported.
     durations: RequestDurations | None = None
+    # The tracer provider's sampling decision, for server requests decided ahead of their span.
+    sampling: Sampling | None = None
     _undo: list[Callable[[], None]] = field(default_factory=list, repr=False)
+    _observing_active: bool = field(default=False, repr=False)
+
+    def server_middleware(
+        self, app: ASGIApp, *, tracer_name: str = "servicekit.telemetry"
+    ) -> ServerTelemetryMiddleware:
+        """``app`` wrapped in a server span and the request-duration metric.
+
+        For servers that are not a FastAPI app given to ``setup_telemetry`` (the gateway). The
+        first call also reports ``http.server.active_requests`` when metrics are exported.
+        """
+        assert self.tracer_provider is not None, "telemetry is off"
+        self._observe_active()
+        return ServerTelemetryMiddleware(
+            app,
+            tracer=self.tracer_provider.get_tracer(tracer_name),
+            duration=self.durations,
+            sampling=self.sampling,
+        )
+
+    def _observe_active(self) -> None:
+        durations = self.durations
+        if durations is None or self.meter_provider is None or self._observing_active:
+            return
+        self._observing_active = True
+        self.meter_provider.get_meter("servicekit.telemetry").create_observable_up_down_counter(
+            "http.server.active_requests",
+            callbacks=[durations.observe_active],
+            unit="{request}",
+            description="Number of active HTTP server requests.",
+        )
 
     def shutdown(self) -> None:
         """Remove the instrumentation, flush pending spans and metrics, stop the exporters.
@@ -183,8 +230,10 @@ def setup_telemetry(
         processor = processor or "batch"
     else:
         processor = processor or "simple"
+    ratio = TraceIdRatioBased(settings.otel_sample_ratio)
+    ids = _IdGenerator()
     tracer_provider = TracerProvider(
-        resource=resource, sampler=ParentBased(TraceIdRatioBased(settings.otel_sample_ratio))
+        resource=resource, sampler=ParentBased(ratio), id_generator=ids
     )
     scrubbed = ScrubbingSpanExporter(exporter)
     tracer_provider.add_span_processor(
@@ -208,6 +257,7 @@ def setup_telemetry(
         tracer_provider=tracer_provider,
         meter_provider=meter_provider,
         durations=durations,
+        sampling=Sampling(ratio, ids),
     )
     if install_global is None:
         install_global = exporter_is_otlp
@@ -285,20 +335,11 @@ def _instrument(
 def _instrument_app(handle: TelemetryHandle, app: FastAPI) -> None:
     # Wrapped around the whole middleware stack, Starlette's ServerErrorMiddleware included,
     # so the span is current while the 500 handler logs and renders the trace id.
-    assert handle.tracer_provider is not None
-    tracer = handle.tracer_provider.get_tracer("servicekit.telemetry")
-    durations = handle.durations
-    if durations is not None and handle.meter_provider is not None:
-        handle.meter_provider.get_meter("servicekit.telemetry").create_observable_up_down_counter(
-            "http.server.active_requests",
-            callbacks=[durations.observe_active],
-            unit="{request}",
-            description="Number of active HTTP server requests.",
-        )
+    handle._observe_active()
     build_stack = app.build_middleware_stack
 
     def build_traced_stack() -> ASGIApp:
-        return ServerTelemetryMiddleware(build_stack(), tracer=tracer, duration=durations)
+        return handle.server_middleware(build_stack())
 
     app.build_middleware_stack = build_traced_stack  # type: ignore[method-assign]
     app.middleware_stack = None  # built afresh, with the wrapper, on the first request
@@ -325,18 +366,32 @@ class ServerTelemetryMiddleware:
     Written here instead of using opentelemetry-instrumentation-fastapi, which matches the
     route twice, collects every attribute (query string and user agent included) and takes
     five metric measurements for every request, sampled or not: on the benchmark machine it
-    added 400-700 us of CPU a request against a budget of 150 (bench/telemetry_cost.py). An
-    unsampled request costs here the sampling decision and one ``RequestDurations.record``; a
-    sampled one records method, scheme, path, route and status. Only W3C ``traceparent`` is
-    read, not ``baggage``, which could carry anything.
+    added 400-700 us of CPU a request against a budget of 150 (bench/telemetry_cost.py). A
+    sampled request records method, scheme, path, route and status. Only W3C ``traceparent``
+    is read, not ``baggage``, which could carry anything.
+
+    With ``sampling`` (``TelemetryHandle.sampling``, as ``setup_telemetry`` and
+    ``TelemetryHandle.server_middleware`` pass it) the decision is taken before any span: an
+    unsampled request -- nine in ten in production, and every request whose caller (the gateway)
+    sent a not-sampled ``traceparent`` -- gets the non-recording span the SDK would have made
+    (same trace id, a new span id, the same flags) and one ``RequestDurations.record``, without
+    the propagator, the SDK's ``start_span`` or its sampler. A scope carrying
+    ``DECIDED_TRACE_ID`` (the gateway's protocol decided, on that trace id, to sample a request
+    without a parent) is traced under that trace id.
     """
 
     def __init__(
-        self, app: ASGIApp, *, tracer: trace.Tracer, duration: RequestDurations | None
+        self,
+        app: ASGIApp,
+        *,
+        tracer: trace.Tracer,
+        duration: RequestDurations | None,
+        sampling: Sampling | None = None,
     ) -> None:
         self.app = app
         self.tracer = tracer
         self.duration = duration
+        self.sampling = sampling
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in _UNTRACED_PATHS:
@@ -345,8 +400,7 @@ class ServerTelemetryMiddleware:
         start = time.perf_counter()
         method = scope["method"] if scope["method"] in _KNOWN_METHODS else "_OTHER"
         scheme = scope.get("scheme", "http")
-        parent = _parent_context(scope)
-        span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
+        span, parent = self._start(scope, method)
         recording = span.is_recording()
         if recording:
             span.set_attributes(
@@ -378,30 +432,155 @@ class ServerTelemetryMiddleware:
                 span.record_exception(exc)  # its message is scrubbed on export
             raise
         finally:
-            if error is None and (status >= 500 or status == 0):
-                error = str(status) if status else "incomplete_response"
             # The route template, never the raw path: bounded cardinality, no identifiers.
             route = getattr(scope.get("route"), "path_format", None)
+            key = request_key(method, scheme, status, route, error)
             if duration is not None:
                 duration.active -= 1
                 duration.record(
                     time.perf_counter() - start,
-                    (method, scheme, status, route, error),
+                    key,
                     span.get_span_context() if recording else None,
                 )
             otel_context.detach(token)
             if recording:
                 if route:
                     span.update_name(f"{method} {route}")
-                span.set_attributes(_request_attributes((method, scheme, status, route, error)))
-                if error:
+                span.set_attributes(_request_attributes(key))
+                if key[4]:
                     span.set_status(Status(StatusCode.ERROR))
-            span.end()
+                span.end()
+
+    def _start(self, scope: Scope, method: str) -> tuple[trace.Span, otel_context.Context]:
+        """The request's span and the context it was started in."""
+        sampling = self.sampling
+        if sampling is None:
+            parent = _parent_context(scope)
+            return self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER), parent
+        trace_id = scope.get(DECIDED_TRACE_ID, 0)
+        if not trace_id:
+            trace_id, flags, root = sampling.decide(traceparent_header(scope["headers"]))
+            if not flags & _SAMPLED:
+                # What start_span makes for a dropped request, made directly: log lines, error
+                # bodies, audit records and outgoing calls take the trace from it.
+                return sampling.unsampled_span(trace_id, flags), _NO_CONTEXT
+            if not root:
+                parent = _parent_context(scope)
+                return self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER), parent
+        # A new trace, sampled: its trace id is the one the decision was taken on.
+        decided = _decided_trace_id.set(trace_id)
+        try:
+            span = self.tracer.start_span(method, context=_NO_CONTEXT, kind=SpanKind.SERVER)
+            return span, _NO_CONTEXT
+        finally:
+            _decided_trace_id.reset(decided)
+
+
+# A scope key: the trace id on which the server (the gateway's protocol) already decided to
+# sample a request that came without a parent; ServerTelemetryMiddleware starts its span on it.
+DECIDED_TRACE_ID = "servicekit.telemetry.decided_trace_id"
+_decided_trace_id: ContextVar[int] = ContextVar("servicekit_decided_trace_id", default=0)
+_SAMPLED = TraceFlags.SAMPLED
+# Child flags: the sampled bit, and the random-trace-id bit (W3C Trace Context level 2).
+_FLAGS = {flags: TraceFlags(flags) for flags in range(4)}
+_NO_CONTEXT = otel_context.Context()
+# W3C traceparent as every caller in the suite writes it (version 00, lower-case hex): read
+# without the propagator. Anything else goes to the propagator, which decides as it always did.
+_CANONICAL_TRACEPARENT = re.compile(rb"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+
+
+class _IdGenerator(RandomIdGenerator):
+    """The SDK's random ids, except the trace id of a root span whose sampling was decided on
+    a trace id drawn ahead of it (``Sampling.decide``): that one is used."""
+
+    def generate_trace_id(self) -> int:
+        return _decided_trace_id.get() or super().generate_trace_id()
+
+
+class Sampling:
+    """The tracer provider's sampling decision for a server request, taken before its span.
+
+    ``setup_telemetry`` samples with ``ParentBased(TraceIdRatioBased(ratio))``: a request with a
+    valid ``traceparent`` follows its parent's sampled flag; one without is sampled when the low
+    64 bits of its new trace id fall under the ratio's bound. ``decide`` gives that decision
+    with the SDK's own bound and id generator, and the flags the SDK would give the request's
+    span; tests prove it equal to the SDK sampler's on the same trace ids. The gateway's protocol
+    uses it to forward unsampled requests without a span; ``ServerTelemetryMiddleware`` to skip
+    the SDK for them.
+    """
+
+    __slots__ = ("bound", "ids", "_random")
+
+    def __init__(self, root: TraceIdRatioBased, ids: IdGenerator) -> None:
+        self.bound = root.bound
+        self.ids = ids
+        self._random = _RANDOM_TRACE_ID if ids.is_trace_id_random() else 0
+
+    def decide(self, traceparent: bytes | None) -> tuple[int, int, bool]:
+        """(trace id, flags of the request's span, whether it is a root) for a request with this
+        ``traceparent`` header (None: none). Sampled when ``flags & 1``."""
+        if traceparent is not None:
+            match = _CANONICAL_TRACEPARENT.fullmatch(traceparent)
+            if match is not None:
+                trace_id, span_id = int(match[1], 16), int(match[2], 16)
+                parent_flags = int(match[3], 16)
+            else:
+                parent = trace.get_current_span(
+                    _TRACECONTEXT.extract(
+                        {"traceparent": traceparent.decode("latin-1")},
+                        context=otel_context.Context(),
+                    )
+                ).get_span_context()
+                trace_id, span_id, parent_flags = (
+                    parent.trace_id, parent.span_id, parent.trace_flags
+                )
+            if trace_id and span_id:  # an invalid parent is no parent
+                return trace_id, parent_flags & (_SAMPLED | _RANDOM_TRACE_ID), False
+        trace_id = self.ids.generate_trace_id()
+        sampled = _SAMPLED if trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < self.bound else 0
+        return trace_id, sampled | self._random, True
+
+    def unsampled_span(self, trace_id: int, flags: int) -> NonRecordingSpan:
+        """The span the SDK makes for a request it does not sample: a new span id, no recording."""
+        span_id = self.ids.generate_span_id()
+        return NonRecordingSpan(SpanContext(trace_id, span_id, False, _FLAGS[flags]))
+
+
+_RANDOM_TRACE_ID = TraceFlags.RANDOM_TRACE_ID
+
+
+def traceparent_header(headers: Sequence[tuple[bytes, bytes]]) -> bytes | None:
+    """The first ``traceparent`` among raw ASGI headers, as the middleware reads it."""
+    for name, value in headers:
+        if name == b"traceparent":
+            return value
+    return None
 
 
 # (method, scheme, status, route, error type): what a request's duration is recorded under.
 _RequestKey = tuple[str, str, int, str | None, str | None]
 _OVERFLOW_KEY: _RequestKey = ("", "", 0, None, None)
+
+
+def request_key(
+    method: str, scheme: str, status: int, route: str | None, error: str | None = None
+) -> _RequestKey:
+    """What a request's duration is recorded under, and what its span's attributes say.
+
+    ``error`` is the exception the request ended with; without one, a 5xx status or no
+    response at all is the error.
+    """
+    if method not in _KNOWN_METHODS:
+        method = "_OTHER"
+    if error is None and (status >= 500 or status == 0):
+        error = str(status) if status else "incomplete_response"
+    return (method, scheme, status, route, error)
+
+
+def format_traceparent(span_context: SpanContext) -> str:
+    """The W3C ``traceparent`` of ``span_context``, as the propagator writes it."""
+    trace_id, span_id, flags = span_context.trace_id, span_context.span_id, span_context.trace_flags
+    return f"00-{trace_id:032x}-{span_id:016x}-{flags:02x}"
 
 
 def _request_attributes(key: _RequestKey) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import httpx
 import sqlalchemy as sa
 from fastapi import FastAPI
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from servicekit.auth import JWTVerifier, Role
@@ -129,3 +130,37 @@ async def running_service(
     app = create_app(settings, verifier=identity.verifier(), **app_kwargs)
     async with app.router.lifespan_context(app):
         yield RunningService(app=app, settings=settings, identity=identity)
+
+
+
+class CollectingMetricExporter(MetricExporter):
+    """A metric exporter that keeps what it is given, for ``setup_telemetry(metric_exporter=)``.
+
+    The periodic reader exports on ``meter_provider.force_flush()``: ``collect`` does that.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.exported: list[MetricsData] = []
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        self.exported.append(metrics_data)
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        return None
+
+    def collect(self, meter_provider: Any) -> dict[str, Any]:
+        """Every metric exported now, by name."""
+        meter_provider.force_flush()
+        return {
+            m.name: m
+            for rm in self.exported[-1].resource_metrics
+            for sm in rm.scope_metrics
+            for m in sm.metrics
+        }
