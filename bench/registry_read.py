@@ -5,7 +5,7 @@
     REGISTRY_READ_CITY_SCALE=1.0 .venv/bin/python -m bench registry_read
     REGISTRY_READ_LOG_LEVEL=INFO .venv/bin/python -m bench registry_read   # with an access log line per request
     REGISTRY_READ_TELEMETRY=1 .venv/bin/python -m bench registry_read      # tracing and metrics exported over OTLP
-    .venv/bin/python -m bench.registry_read in-process [--reads 6400] [--profile FILE]   # registry CPU per read
+    .venv/bin/python -m bench.registry_read in-process [--reads 6400] [--profile FILE] [--telemetry]   # registry CPU per read
 
 Real processes: the gateway (with its development issuer) and the registry on PostgreSQL with the
 synthetic city loaded; the registry trusts the gateway's issuer as in `make run`. A township
@@ -269,13 +269,20 @@ def main() -> dict[str, Any]:
     )
 
 
-async def _in_process(scale: float, reads: int, profile: str | None, concurrency: int) -> dict[str, Any]:
+async def _in_process(scale: float, reads: int, profile: str | None, concurrency: int,
+                      telemetry: bool = False) -> dict[str, Any]:
     """Registry CPU per masked household read, in-process (raw ASGI calls, no HTTP, no gateway),
     ``concurrency`` at a time as the gateway would send them (under uvloop, as served), on
     PostgreSQL: steadier than the HTTP figures on a shared machine. With ``profile`` the reads
-    run under cProfile and the stats are written there."""
+    run under cProfile and the stats are written there. With ``telemetry`` the registry traces
+    (10% sampling) and exports over OTLP/HTTP to a discarding sink in this process, and each read
+    carries the traceparent the gateway would send: a new trace, sampled one time in ten by the
+    same rule, so the registry follows the gateway's decision."""
     import cProfile
+    import random
     import time
+
+    from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 
     from registry.app import create_app
     from registry.settings import RegistrySettings
@@ -283,20 +290,31 @@ async def _in_process(scale: float, reads: int, profile: str | None, concurrency
 
     url = postgres_url()
     schema = f"bench_registry_read_{uuid.uuid4().hex[:6]}"
+    sink = None
     try:
         await load_city(url, schema, scale)
         township, ids = await _township_households(url, schema)
         identity = TestIdentity()
+        otel: dict[str, Any] = {}
+        if telemetry:
+            sink, otlp = _otlp_sink()
+            otel = {"otel_exporter_otlp_endpoint": otlp, "otel_sample_ratio": 0.1}
+        bound = TraceIdRatioBased(0.1).bound
         settings = settings_for_tests(RegistrySettings, database_url=url, db_schema=schema, config_dir=ROOT / "config",
-                                      log_level="WARNING")
+                                      log_level="WARNING", **otel)
         async with running_service(create_app, settings, identity) as svc:
             token = identity.token("town_worker", area=township, subject="bench-town-worker").encode()
             app = svc.app
 
             async def read(hid: str) -> int:
+                headers = [(b"host", b"registry"), (b"authorization", b"Bearer " + token)]
+                if telemetry:
+                    trace_id = random.getrandbits(128) or 1
+                    flags = 3 if trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < bound else 2
+                    headers.append((b"traceparent", b"00-%032x-%016x-%02x" % (trace_id, random.getrandbits(64) or 1, flags)))
                 scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
                          "scheme": "http", "path": f"/api/v1/households/{hid}", "raw_path": f"/api/v1/households/{hid}".encode(),
-                         "query_string": b"", "root_path": "", "headers": [(b"host", b"registry"), (b"authorization", b"Bearer " + token)],
+                         "query_string": b"", "root_path": "", "headers": headers,
                          "client": ("127.0.0.1", 1), "server": ("registry", 80)}
                 status = 0
 
@@ -331,8 +349,10 @@ async def _in_process(scale: float, reads: int, profile: str | None, concurrency
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     finally:
         await drop_schema(url, schema)
-    return {"reads": reads, "concurrency": concurrency, "cpu_ms_per_read": round(cpu / reads * 1e3, 3),
-            "reads_per_second": round(reads / wall, 1)}
+        if sink is not None:
+            sink.shutdown()
+    return {"reads": reads, "concurrency": concurrency, "telemetry": telemetry,
+            "cpu_ms_per_read": round(cpu / reads * 1e3, 3), "reads_per_second": round(reads / wall, 1)}
 
 
 def _cli(argv: list[str]) -> None:
@@ -350,6 +370,8 @@ def _cli(argv: list[str]) -> None:
     inproc.add_argument("--reads", type=int, default=6400)
     inproc.add_argument("--profile", help="write cProfile stats to this file")
     inproc.add_argument("--concurrency", type=int, default=CONNECTIONS, help="reads at a time")
+    inproc.add_argument("--telemetry", action="store_true",
+                        help="trace (10%%, following the gateway's traceparent) and export to a discarding sink")
     args = parser.parse_args(argv)
     if args.role == "load":
         import uvloop
@@ -360,7 +382,8 @@ def _cli(argv: list[str]) -> None:
     elif args.role == "in-process":
         import uvloop
 
-        print(json.dumps(uvloop.run(_in_process(args.scale, args.reads, args.profile, args.concurrency))))
+        print(json.dumps(uvloop.run(_in_process(args.scale, args.reads, args.profile, args.concurrency,
+                                                args.telemetry))))
     else:
         main()
 

@@ -12,11 +12,8 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import aiohttp
 import pytest
-from gateway.app import create_app
-from gwtest import Tokens, assert_problem, gateway_settings, running_gateway, serving
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from gwtest import assert_problem, gateway_settings, running_gateway
 
 
 async def _raw(url: str, payload: bytes, *, expect_close: bool = False, reads: int = 1) -> bytes:
@@ -258,19 +255,3 @@ async def test_upstream_answer_headers_match_the_asgi_path(tmp_path, upstreams):
             if mode:
                 assert gw.app.fast_path.served >= 1
     assert answers[True] == answers[False]
-
-
-async def test_a_traced_gateway_keeps_every_request_on_the_asgi_path(tmp_path, upstreams):
-    exporter = InMemorySpanExporter()
-    settings = gateway_settings(
-        tmp_path, {"registry": upstreams["registry"].url}, otel_sample_ratio=1.0
-    )
-    app = create_app(settings, span_exporter=exporter)
-    # aiohttp, not httpx: telemetry instruments httpx process-wide.
-    async with serving(app, http=app.http_protocol) as url, aiohttp.ClientSession(url) as client:
-        headers = {"Authorization": f"Bearer {Tokens(app).make()}"}
-        for _ in range(3):
-            async with client.get("/api/v1/households/t", headers=headers) as response:
-                assert response.status == 200
-        assert app.fast_path is None
-    assert len(exporter.get_finished_spans()) == 3

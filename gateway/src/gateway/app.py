@@ -24,7 +24,7 @@ from servicekit.auth import JWTVerifier
 from servicekit.collector import freeze_startup
 from servicekit.errors import NotFound, ServiceUnavailable, install_error_handlers, problem_response
 from servicekit.logging import request_id_var
-from servicekit.telemetry import ServerTelemetryMiddleware, setup_telemetry
+from servicekit.telemetry import setup_telemetry
 from servicekit.tokens import SigningKey
 from starlette.middleware.cors import CORSMiddleware
 
@@ -41,6 +41,7 @@ from gateway.settings import GatewaySettings
 from gateway.upstream import UpstreamPool
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.metrics.export import MetricExporter
     from opentelemetry.sdk.trace.export import SpanExporter
 
 log = logging.getLogger("gateway")
@@ -65,7 +66,11 @@ class Gateway:
     http_protocol = GatewayProtocol
 
     def __init__(
-        self, settings: GatewaySettings, *, span_exporter: SpanExporter | None = None
+        self,
+        settings: GatewaySettings,
+        *,
+        span_exporter: SpanExporter | None = None,
+        metric_exporter: MetricExporter | None = None,
     ) -> None:
         self.settings = settings
         self.upstreams = settings.upstream_urls()
@@ -105,12 +110,14 @@ class Gateway:
         self._api_prefix = self.routes.prefix + "/"
         self._entry: Any = self._dispatch
         # Traces when OTEL_EXPORTER_OTLP_ENDPOINT is set (or a test passes an exporter): a server
-        # span around every request but the probes, the service's span its child. Off: no cost.
-        self.telemetry = setup_telemetry(None, settings, exporter=span_exporter)
+        # span around every sampled request but the probes, the service's span its child, and
+        # the request-duration metric. Off: no cost. The fast path does the same for the
+        # requests it takes (gateway.fastpath), which are never sampled ones.
+        self.telemetry = setup_telemetry(
+            None, settings, exporter=span_exporter, metric_exporter=metric_exporter
+        )
         if self.telemetry.enabled:
-            assert self.telemetry.tracer_provider is not None
-            tracer = self.telemetry.tracer_provider.get_tracer("gateway")
-            self._entry = ServerTelemetryMiddleware(self._entry, tracer=tracer, duration=None)
+            self._entry = self.telemetry.server_middleware(self._entry, tracer_name="gateway")
         if settings.cors_origins:
             self._entry = CORSMiddleware(
                 self._entry,
@@ -202,9 +209,10 @@ class Gateway:
             log_requests=s.access_log,
             traced=self.telemetry.enabled,
         )
-        if s.fast_path_enabled and not self.telemetry.enabled:
-            # Traced requests need their span: they go the ASGI way, through the middleware.
-            self.fast_path = FastPath(self.proxy, self.routes.prefix)
+        if s.fast_path_enabled:
+            self.fast_path = FastPath(
+                self.proxy, self.routes.prefix, self.telemetry if self.telemetry.enabled else None
+            )
         self.readiness = Readiness(self.session, self.upstreams, s.probe_timeout)
         self.openapi = MergedOpenAPI(
             self.session,
@@ -375,6 +383,11 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 
 
 def create_app(
-    settings: GatewaySettings | None = None, *, span_exporter: SpanExporter | None = None
+    settings: GatewaySettings | None = None,
+    *,
+    span_exporter: SpanExporter | None = None,
+    metric_exporter: MetricExporter | None = None,
 ) -> Gateway:
-    return Gateway(settings or GatewaySettings(), span_exporter=span_exporter)
+    return Gateway(
+        settings or GatewaySettings(), span_exporter=span_exporter, metric_exporter=metric_exporter
+    )

@@ -9,9 +9,16 @@ request goes out on the idle connection from ``on_message_complete``, and the an
 the client from the upstream connection's callbacks, with no task and no future.
 
 Everything else goes the ASGI way, unchanged: other methods, any body, ``Expect``, an ``Origin``
-(CORS), a token to verify, rate limits kept in Redis, tracing, debug access logs, a
-percent-encoded path, no idle connection to the service. The choice is made when the request is
-complete and before anything goes upstream, so declining costs nothing but the checks.
+(CORS), a token to verify, rate limits kept in Redis, a request telemetry samples, debug access
+logs, a percent-encoded path, no idle connection to the service. The choice is made when the
+request is complete and before anything goes upstream, so declining costs nothing but the checks.
+
+With telemetry on, the sampling decision is taken here, by the tracer provider's rule
+(``servicekit.telemetry.Sampling``): a sampled request goes the ASGI way, where its span is made
+(on the trace id decided here when it came without a parent); an unsampled one -- nine in ten in
+production -- is forwarded here with the ``traceparent`` its span would have had (its trace id, a
+new span id, the sampled flag clear), so the service follows the decision, and is measured in
+``http.server.request.duration`` and ``http.server.active_requests`` as the ASGI way measures it.
 """
 
 from __future__ import annotations
@@ -22,8 +29,17 @@ import time
 from typing import Any
 
 import httptools
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from servicekit.errors import ProblemError
 from servicekit.logging import request_id_var
+from servicekit.telemetry import (
+    DECIDED_TRACE_ID,
+    TelemetryHandle,
+    format_traceparent,
+    request_key,
+    traceparent_header,
+)
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from gateway.asgi import accept_request_id, problem_parts
@@ -47,10 +63,13 @@ _HIGH_WATER = 256 * 1024
 class FastPath:
     """What the protocol needs from the gateway; the gateway sets one up at startup."""
 
-    def __init__(self, proxy: Proxy, prefix: str) -> None:
+    def __init__(self, proxy: Proxy, prefix: str, telemetry: TelemetryHandle | None = None) -> None:
         self.proxy = proxy
         self.prefix = prefix.encode() + b"/"
         self.served = 0  # requests answered here; tests and debugging read it
+        # With telemetry on: who is sampled, and the request durations (when metrics are on).
+        self.sampling = telemetry.sampling if telemetry is not None else None
+        self.durations = telemetry.durations if telemetry is not None else None
 
 
 class _NoEvent:
@@ -160,11 +179,25 @@ class GatewayProtocol(HttpToolsProtocol):
                 pool.release(conn, reusable=True)
                 return False
             known = self._known = (authorization, *found)  # type: ignore[assignment]
+        sampling = fast.sampling
+        if sampling is not None:
+            # Before the rate limit, which the ASGI way would count a second time.
+            trace_id, flags, root = sampling.decide(traceparent_header(self.headers))
+            if flags & 1:
+                # Sampled: its span is made the ASGI way; without a parent, on this trace id.
+                pool.release(conn, reusable=True)
+                if root:
+                    self.scope[DECIDED_TRACE_ID] = trace_id  # type: ignore[literal-required]
+                return False
+            exchange.span = sampling.unsampled_span(trace_id, flags)
         admitted = proxy.limit_now(known[1], client_ip)
         if admitted is False:
             pool.release(conn, reusable=True)
             return False
         exchange.request_id = accept_request_id(incoming.request_id)
+        if fast.durations is not None:
+            fast.durations.active += 1
+            exchange.measured = True
         self.cycle = exchange  # type: ignore[assignment]  # what uvicorn consults between requests
         self._exchange = exchange
         if admitted is not True:
@@ -172,7 +205,13 @@ class GatewayProtocol(HttpToolsProtocol):
             exchange.answer_problem(admitted)
             return True
         target = raw_path + b"?" + parsed.query if parsed.query else raw_path
-        forwarded = incoming.forwarded(exchange.request_id, client_ip, self.scheme or "http", None)
+        span = exchange.span
+        forwarded = incoming.forwarded(
+            exchange.request_id,
+            client_ip,
+            self.scheme or "http",
+            format_traceparent(span.get_span_context()) if span is not None else None,
+        )
         head = pool.request_head(b"GET", target, forwarded)
         head.append(b"\r\n")
         exchange.send(conn, b"".join(head))
@@ -187,7 +226,7 @@ class _Exchange:
         "protocol", "transport", "fast", "route", "pool", "keep_alive", "path", "request_id",
         "response_complete", "disconnected", "message_event", "conn", "request", "timer",
         "head_sent", "buffer", "small", "chunked", "retried", "paused", "status", "decided",
-        "started",
+        "started", "span", "measured",
     )
 
     def __init__(
@@ -223,6 +262,8 @@ class _Exchange:
         self.status = 0
         self.decided = False  # the gateway answered itself (a problem), not the service
         self.started = time.perf_counter()
+        self.span: trace.Span | None = None  # with telemetry on: the unsampled request's span
+        self.measured = False  # counted in http.server.active_requests, to be recorded
 
     # -- the request -------------------------------------------------------------------------------
 
@@ -364,12 +405,18 @@ class _Exchange:
         self._give_back(reusable=False)
         self.response_complete = True
         self.protocol._exchange = None
+        self._measure()
 
     def answer_problem(self, err: ProblemError) -> None:
         self._disarm()
         self.status = err.status
         self.decided = True
-        headers, body = problem_parts(err, self.request_id)
+        token = self._attach_span()  # the problem quotes the trace id, as the ASGI way's does
+        try:
+            headers, body = problem_parts(err, self.request_id)
+        finally:
+            if token is not None:
+                otel_context.detach(token)
         parts = [STATUS_LINE[err.status]]
         for name, value in self.protocol.server_state.default_headers:
             parts += (name, b": ", value, b"\r\n")
@@ -389,6 +436,7 @@ class _Exchange:
         self._disarm()
         protocol = self.protocol
         protocol._exchange = None
+        self._measure()
         self._log()
         if not self.keep_alive:
             self.transport.close()
@@ -401,13 +449,38 @@ class _Exchange:
             return
         if access_log.isEnabledFor(logging.INFO):
             request_id_var.set(self.request_id.decode())
-            access_log.info(
-                "%s %s %s",
-                "GET",
-                self.path,
-                self.status,
-                extra={
-                    "status": self.status,
-                    "duration_ms": round((time.perf_counter() - self.started) * 1000, 3),
-                },
-            )
+            token = self._attach_span()  # the line carries the trace id, as the ASGI way's does
+            try:
+                access_log.info(
+                    "%s %s %s",
+                    "GET",
+                    self.path,
+                    self.status,
+                    extra={
+                        "status": self.status,
+                        "duration_ms": round((time.perf_counter() - self.started) * 1000, 3),
+                    },
+                )
+            finally:
+                if token is not None:
+                    otel_context.detach(token)
+
+    def _attach_span(self) -> object | None:
+        if self.span is None:
+            return None
+        return otel_context.attach(trace.set_span_in_context(self.span))
+
+    def _measure(self) -> None:
+        # As ServerTelemetryMiddleware records the ASGI way's requests, under the same key.
+        if not self.measured:
+            return
+        self.measured = False
+        durations = self.fast.durations
+        assert durations is not None
+        durations.active -= 1
+        durations.record(
+            time.perf_counter() - self.started,
+            request_key(
+                "GET", self.protocol.scheme or "http", self.status, self.route.path_format
+            ),
+        )
