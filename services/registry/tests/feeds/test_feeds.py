@@ -336,3 +336,31 @@ async def test_a_chunk_is_checked_in_slices(registry, worker, health_dept, monke
     assert (report["lines"], report["applied"], report["rejected"], report["leads"]) == (5, 4, 1, 0)
     rejected = (await health_dept.get(f"/api/v1/feeds/batches/{report['id']}/rejections")).json()["items"]
     assert [(r["line"], r["reason_code"]) for r in rejected] == [(3, "item_of_another_department")]
+
+
+async def test_a_batch_merges_the_changed_entries_into_the_stored_documents(registry, worker, police, health_dept):
+    """Only the entries a chunk changed travel to PostgreSQL (merged into the stored fact
+    documents); every other entry of the member's and the household's documents stays."""
+    from registry.households.tables import Household
+    from registry.members.tables import Member
+
+    number = resident_id()
+    created = await create(worker, household(members=[member("head", resident_id=number)]))
+    await deliver(police, [feed_record(rid(), "vehicle_registration", number, 1, "2026-01-01"),
+                           feed_record(rid(), "domestic_violence_warning", number, True, "2026-01-01"),
+                           feed_record(rid(), "missing_person_report", number, False, "2026-01-01")])
+    await deliver(health_dept, [feed_record(rid(), "pregnancy_registration", number, True, "2026-01-01")])
+    async with registry.db.sessionmaker() as s:
+        before_h = (await s.execute(select(Household.facts).where(Household.id == created["id"]))).scalar_one()
+        before_m = (await s.execute(select(Member.facts).where(Member.household_id == created["id"]))).scalar_one()
+    report = await deliver(police, [feed_record(rid(), "vehicle_registration", number, 2, "2026-01-05"),
+                                    feed_record(rid(), "missing_person_report", number, True, "2026-01-05")])
+    assert report["applied"] == 2
+    async with registry.db.sessionmaker() as s:
+        after_h = (await s.execute(select(Household.facts).where(Household.id == created["id"]))).scalar_one()
+        after_m = (await s.execute(select(Member.facts).where(Member.household_id == created["id"]))).scalar_one()
+    assert {k: v for k, v in after_h.items() if k != "vehicles"} == {k: v for k, v in before_h.items() if k != "vehicles"}
+    assert after_h["vehicles"]["v"] == 2 and after_h["vehicles"]["prev"] == 1
+    assert {k: v for k, v in after_m.items() if k != "missing_person"} == {k: v for k, v in before_m.items() if k != "missing_person"}
+    assert after_m["pregnant"]["v"] is True and after_m["missing_person"]["prev"] is False
+    assert after_m["missing_person"]["v"] is True and after_h["domestic_violence"]["v"] is True

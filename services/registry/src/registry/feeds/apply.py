@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Callable
+from operator import itemgetter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -65,7 +66,7 @@ class ChunkResult:
     outcomes: list[Outcome] | None = None
     rejections: list[Rejection] = field(default_factory=list)
     changed: set[str] = field(default_factory=set)  # ids of the households changed
-    newborns: set[str] = field(default_factory=set)  # ID numbers of the newborns made members
+    people: set[str] = field(default_factory=set)  # blind indexes of their members, newborns among them
 
     @property
     def households_changed(self) -> int:
@@ -99,20 +100,23 @@ def _provenance(fc: FeedContext, department: str, r: Record) -> Provenance:
 
 @dataclass(slots=True)
 class LookedUp:
-    """The distinct records of a chunk and, per record found, its person and the current entry
-    of the fact it writes (``repository.current_entries``), read at one moment."""
+    """The distinct records of a chunk and, per record the database did not settle as unchanged,
+    its person (None: not in the database) and the current entry of the fact it writes
+    (``repository.current_entries``), read at one moment."""
 
     records: list[Record]
     repeated: list[Outcome]  # records repeated within the chunk: unchanged
     rejections: list[Rejection]
-    rows: list[Any]
+    rows: list[Any]  # records without a row were settled: unchanged
+    settle: bool  # whether the database settled records (rows left out)
     births: list[Record] = field(default_factory=list)  # birth records, applied one by one
 
 
 async def look_up(session: AsyncSession, fc: FeedContext, items: list[Record | Rejection],
-                  indexes: dict[str, str] | None = None) -> LookedUp:
+                  indexes: dict[str, str] | None = None, *, settle: bool = True) -> LookedUp:
     """Read what each record of a chunk writes (no lock, no write). ``indexes`` (blind index by
-    ID number) may be given when the caller computed them already."""
+    ID number) may be given when the caller computed them already; ``settle``: let the database
+    settle the records that repeat the value held (no row for them, only a count)."""
     records: list[Record] = []
     repeated: list[Outcome] = []
     rejections: list[Rejection] = []
@@ -126,37 +130,37 @@ async def look_up(session: AsyncSession, fc: FeedContext, items: list[Record | R
         else:
             seen_ids.add(item.record_id)
             (births if item.item.type == "birth" else records).append(item)
-    rows = await _current_entries(session, fc, records, indexes)
-    return LookedUp(records, repeated, rejections, rows, births)
+    rows = await _current_entries(session, fc, records, indexes, settle)
+    return LookedUp(records, repeated, rejections, rows, settle, births)
 
 
 async def _current_entries(session: AsyncSession, fc: FeedContext, records: list[Record],
-                           indexes: dict[str, str] | None) -> list[Any]:
+                           indexes: dict[str, str] | None, settle: bool) -> list[Any]:
     index = indexes if indexes is not None else {r.number: fc.vault.resident_index(r.number) for r in records}
+    values = [repository.dumps(r.value) if r.spec.type in SCALAR else None for r in records] if settle else None
     return await repository.current_entries(
         session, [index[r.number] for r in records], [r.spec.key for r in records],
-        [r.spec.subject == "household" for r in records])
+        [r.spec.subject == "household" for r in records], values)
 
 
-async def refresh(session: AsyncSession, fc: FeedContext, looked_up: LookedUp, households: set[str],
-                  indexes: dict[str, str] | None = None, newborns: set[str] | frozenset[str] = frozenset()) -> None:
-    """Read again the records of ``looked_up`` about people of these households, and about these
-    newborns: they were read before a chunk that changed these households (or made these
-    newborns members) committed (the lookup of one chunk overlaps with the writes of the one
-    before it)."""
-    if not households:
+async def refresh(session: AsyncSession, fc: FeedContext, looked_up: LookedUp, people: set[str] | frozenset[str],
+                  indexes: dict[str, str]) -> None:
+    """Read again the records of ``looked_up`` about these people (by blind index): the members
+    of the households the chunk before changed, newborns among them. They were read before that
+    chunk committed (the lookup of one chunk overlaps with the writes of the one before it).
+    Settled records have no row: which people a record is about is known by its blind index, and
+    every record about a household's fact or a person's is about one of its members, so a fact
+    that records of the chunk share is read again for all of them or for none."""
+    if not people:
         return
-    stale = [row[0] for row in looked_up.rows if row[2] in households]
-    if newborns:
-        found = {row[0] for row in looked_up.rows}
-        stale += [n for n, r in enumerate(looked_up.records, start=1) if r.number in newborns and n not in found]
+    records = looked_up.records
+    stale = [n for n, r in enumerate(records, start=1) if indexes[r.number] in people]
     if not stale:
         return
-    fresh = await _current_entries(session, fc, [looked_up.records[n - 1] for n in stale], indexes)
-    renumbered = {stale[k - 1]: (stale[k - 1], *rest) for k, *rest in fresh}
-    kept = [row for row in looked_up.rows if row[2] not in households]
-    # A person of a stale household may be gone from it now: such a record has no row any more.
-    looked_up.rows = kept + [renumbered[n] for n in stale if n in renumbered]
+    fresh = await _current_entries(session, fc, [records[n - 1] for n in stale], indexes, looked_up.settle)
+    renumbered = [(stale[k - 1], *rest) for k, *rest in fresh]
+    again = set(stale)
+    looked_up.rows = [row for row in looked_up.rows if row[0] not in again] + renumbered
 
 
 async def apply_chunk(session: AsyncSession, fc: FeedContext, department: str, items: list[Record | Rejection],
@@ -167,7 +171,7 @@ async def apply_chunk(session: AsyncSession, fc: FeedContext, department: str, i
     already (``look_up``, then ``refresh`` for what changed since); ``outcomes``: keep each
     record's outcome, not only the counts."""
     if looked_up is None:
-        looked_up = await look_up(session, fc, items, indexes)
+        looked_up = await look_up(session, fc, items, indexes, settle=not outcomes)
     result = ChunkResult(outcomes=[] if outcomes else None, rejections=list(looked_up.rejections))
     for o in looked_up.repeated:
         result.add(o, "unchanged")
@@ -188,11 +192,10 @@ async def apply_chunk(session: AsyncSession, fc: FeedContext, department: str, i
         for r, o, hid in births.outcomes:
             result.add(r, o, hid)
         result.rejections += births.rejections
-        result.newborns = set(births.placed)
         leads, candidates = _newborns_records(leads, candidates, births.placed)
         leads += births.leads
     if candidates or born:
-        result.changed = await _apply_candidates(session, fc, department, candidates, result, born)
+        result.changed, result.people = await _apply_candidates(session, fc, department, candidates, result, born)
     if leads:
         await _queue_leads(session, fc, department, leads)
         for r in leads:
@@ -203,16 +206,19 @@ async def apply_chunk(session: AsyncSession, fc: FeedContext, department: str, i
 def _classify(fc: FeedContext, department: str, looked_up: LookedUp,
               result: ChunkResult) -> tuple[list[tuple[Record, str, str]], list[Record]]:
     """Pass 1: classify on the facts as read (a record that changes nothing needs no lock): the
-    records that would change something (with their member and household) and the leads. Each
-    person and household gets a partial fact document holding only the facts this chunk
-    touches, shared by its records, so a later record of the chunk sees an earlier one's change."""
+    records that would change something (with their member and household) and the leads; the
+    records the database settled (no row) are unchanged. Each person and household gets a
+    partial fact document holding only the facts this chunk touches, shared by its records, so
+    a later record of the chunk sees an earlier one's change."""
     records = looked_up.records
+    rows = sorted(looked_up.rows, key=itemgetter(0))  # in line order
+    result.counts["unchanged"] += len(records) - len(rows)
     m_facts: dict[str, dict[str, Any]] = {}
     h_facts: dict[str, dict[str, Any]] = {}
-    found: list[tuple[str, str] | None] = [None] * len(records)
-    for n, member_id, household_id, entry, died in looked_up.rows:
+    for n, member_id, household_id, entry, died in rows:
+        if member_id is None:
+            continue
         r = records[n - 1]
-        found[n - 1] = (member_id, household_id)
         facts = m_facts.get(member_id)
         if facts is None:
             facts = m_facts[member_id] = {} if died is None else {"deceased_on": loads(died)}
@@ -222,11 +228,11 @@ def _classify(fc: FeedContext, department: str, looked_up: LookedUp,
                 target[r.spec.key] = loads(entry)
     candidates: list[tuple[Record, str, str]] = []
     leads: list[Record] = []
-    for r, person in zip(records, found, strict=True):
-        if person is None:
+    for n, member_id, household_id, _, _ in rows:
+        r = records[n - 1]
+        if member_id is None:
             leads.append(r)
             continue
-        member_id, household_id = person
         facts = m_facts[member_id]
         if r.spec.subject == "person":
             if "deceased_on" in facts and (problem := _after_death(r, facts)) is not None:
@@ -277,20 +283,22 @@ class _Locked:
 
 async def _apply_candidates(session: AsyncSession, fc: FeedContext, department: str,
                             candidates: list[tuple[Record, str, str]], result: ChunkResult,
-                            born: dict[str, Born]) -> set[str]:
+                            born: dict[str, Born]) -> tuple[set[str], set[str]]:
     """Pass 2: lock, re-apply on fresh facts, write facts, history, views and events; the
-    households where a newborn was added (``born``) get their view and event here too."""
+    households where a newborn was added (``born``) get their view and event here too. The
+    households changed, and their members' blind indexes."""
     homes = await repository.lock_members(session, list({member_id for _, member_id, _ in candidates})) if candidates else {}
     locked = await repository.lock_households(session, list(set(homes.values()) | set(born)))
     member_rows = await repository.members_of_households(session, list(locked))
     fresh = _fresh(homes, locked, member_rows)
     member_changes, household_changes, history = _reapply(fc, department, candidates, result, born, fresh)
     if not history:
-        return set()
+        return set(), set()
 
     async def members_and_history() -> None:
         await repository.update_members(session, [
-            {"_id": mid, "_facts": fresh.m_facts[mid], "_at": fc.now} for mid in member_changes])
+            {"_id": mid, "_facts": fresh.m_facts[mid], "_patch": _patch(fresh.m_facts[mid], changes), "_at": fc.now}
+            for mid, changes in member_changes.items()])
         await repository.insert_history(session, history)
 
     # PostgreSQL writes the members and the history while the service computes the views (which
@@ -303,7 +311,13 @@ async def _apply_candidates(session: AsyncSession, fc: FeedContext, department: 
         await writes
     await repository.update_households(session, rows)
     await repository.insert_events(session, events, fc.on_events)
-    return set(changed)
+    households = set(changed)
+    return households, {m.resident_bidx for m in member_rows if m.household_id in households}
+
+
+def _patch(facts: dict[str, Any], changes: list[Change]) -> dict[str, Any]:
+    """The entries of a fact document that these changes rewrote (what the stored one lacks)."""
+    return {c.fact: facts[c.fact] for c in changes}
 
 
 def _fresh(homes: dict[str, str], locked: dict[str, Any], member_rows: list[Any]) -> _Locked:
@@ -374,7 +388,9 @@ async def _views_and_events(fc: FeedContext, fresh: _Locked, member_changes: dic
                                         fc.today)
         version = h.version + 1
         view_json, missing_json = repository.dumps(view), repository.dumps(missing)
-        rows.append({"_id": hid, "_facts": h_facts[hid] if hid in household_changes else None, "_view": view,
+        own = household_changes.get(hid)
+        rows.append({"_id": hid, "_facts": h_facts[hid] if own else None, "_patch": _patch(h_facts[hid], own) if own else None,
+                     "_view": view,
                      "_view_json": view_json, "_missing": missing, "_missing_json": missing_json,
                      "_version": version, "_at": fc.now})
         # The event carries the same view: its text is encoded once, for the row and the event.

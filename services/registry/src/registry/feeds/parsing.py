@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from servicekit.resident_id import InvalidResidentId, validate
+from servicekit.resident_id import EARLIEST_BIRTH_DATE, PROVINCE_PREFIXES, InvalidResidentId, check_character, validate
 
 from registry.facts.vocabulary import FactSpec, InvalidFactValue, coerce
 from registry.profile.areas import AreaTree
@@ -31,7 +31,9 @@ MAX_NAME = 40
 REQUIRED = ("record_id", "item", "resident_id", "effective_date")  # spelled out again in check(), for speed
 _BLANK = (None, "")
 _FIELD_SET = frozenset(FIELDS)
+_CHECK_CHARACTERS = frozenset("0123456789X")  # the normal form: a lower-case x is left to validate
 NUMBERS_KEPT = 500_000  # checked ID numbers remembered by one checker
+BIRTH_DATES_KEPT = 100_000  # birth dates of numbers (~53,000 real ones since 1880)
 
 
 @dataclass(slots=True)
@@ -70,6 +72,7 @@ class RecordChecker:
         self.areas = areas
         self.today = today
         self._dates: dict[str, date | None] = {}
+        self._births: dict[str, bool] = {}  # birth-date digits (YYYYMMDD): a real date, 1880 to today
         # A batch names most people more than once: each number is checked once (bounded, so a
         # batch of millions of distinct people does not grow it without end).
         self._numbers: dict[str, str | tuple[str, str]] = {}
@@ -78,14 +81,37 @@ class RecordChecker:
         """The normalised number, or why it is invalid: (code, message); remembered per raw text."""
         found = self._numbers.get(raw)
         if found is None:
-            try:
-                found = validate(raw, today=self.today).number
-            except InvalidResidentId as exc:
-                found = (exc.code, exc.message)
+            found = self._plainly_valid(raw)
+            if found is None:
+                try:
+                    found = validate(raw, today=self.today).number
+                except InvalidResidentId as exc:
+                    found = (exc.code, exc.message)
             if len(self._numbers) >= NUMBERS_KEPT:
                 self._numbers.clear()
             self._numbers[raw] = found
         return found
+
+    def _plainly_valid(self, raw: str) -> str | None:
+        """``raw`` when it is a valid number already in its normal form (servicekit's
+        ``validate`` would give it back as it is), else None and ``validate`` decides, with its
+        reasons. Most numbers of a batch are such, and are new to the batch: this takes a third
+        of the time of ``validate``, which also works out the sex and builds a ResidentId."""
+        if len(raw) != 18 or not raw.isascii() or not raw[:17].isdigit() or raw[17] not in _CHECK_CHARACTERS \
+                or raw[:2] not in PROVINCE_PREFIXES:
+            return None
+        born = self._births.get(raw[6:14])
+        if born is None:
+            if len(self._births) >= BIRTH_DATES_KEPT:
+                self._births.clear()
+            born = self._births[raw[6:14]] = self._real_birth(raw[6:14])
+        return raw if born and check_character(raw[:17]) == raw[17] else None
+
+    def _real_birth(self, digits: str) -> bool:
+        try:
+            return EARLIEST_BIRTH_DATE <= date(int(digits[:4]), int(digits[4:6]), int(digits[6:8])) <= self.today
+        except ValueError:
+            return False
 
     def _date(self, raw: Any) -> date | None:
         if not isinstance(raw, str):

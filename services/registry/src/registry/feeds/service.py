@@ -94,8 +94,7 @@ class BatchRun:
                                submitted_by=submitted_by[:128], received_at=self.fc.now)
         self.kept_rejections = 0
         self.indexes: dict[str, str] = {}  # blind index by number, across chunks (people recur)
-        self.changed: set[str] = set()  # households changed by the chunk applied last
-        self.newborns: set[str] = set()  # ID numbers of the newborns it made members
+        self.people: set[str] = set()  # blind indexes of the members of the households last changed
         self.header: list[str] | None = None
 
     async def run(self, lines: AsyncIterator[tuple[int, bytes]]) -> str:
@@ -195,9 +194,9 @@ class BatchRun:
         return Checked(len(chunk), items, indexes)
 
     async def apply(self, checked: Checked, looked_up: LookedUp | None = None) -> None:
-        """Apply and commit one chunk; remember the households it changed and the newborns it
-        placed. A chunk looked up while the one before was written reads again what that one
-        changed (``self.changed``, ``self.newborns``).
+        """Apply and commit one chunk; remember the members of the households it changed
+        (newborns among them). A chunk looked up while the one before was written reads again
+        the records about them (``self.people``).
 
         The cyclic collector is paused while a chunk is applied and runs once after it: the
         chunk's rows, fact documents and views are acyclic and die with it, and collections
@@ -205,12 +204,12 @@ class BatchRun:
         meanwhile elsewhere in the process wait at most one chunk."""
         with gc_paused():
             result = await self._apply(checked, looked_up)
-        self.changed, self.newborns = result.changed, result.newborns
+        self.people = result.people
 
     async def _apply(self, checked: Checked, looked_up: LookedUp | None) -> ChunkResult:
         async with unit_of_work(self.db) as session:
             if looked_up is not None:
-                await refresh(session, self.fc, looked_up, self.changed, checked.indexes, self.newborns)
+                await refresh(session, self.fc, looked_up, self.people, checked.indexes)
             result = await apply_chunk(session, self.fc, self.department, checked.items, checked.indexes, looked_up)
             room = max(0, self.settings.feed_rejections_kept - self.kept_rejections)
             kept = result.rejections[:room]
