@@ -28,14 +28,30 @@ async def test_outbox_rows_in_scorings_binary_copy_are_the_drivers(svc, tracepar
     first = 9_000_000_001
     async with svc.db.sessionmaker() as session:
         raw = await _raw(session)
-        await raw.execute("CREATE TEMP TABLE outbox_driver (LIKE outbox); CREATE TEMP TABLE outbox_ours (LIKE outbox)")
-        await raw.copy_records_to_table("outbox_driver", columns=OUTBOX_COLUMNS, records=[
-            (first + i, event_id, EVENT_TYPE, subject, body, traceparent, created)
-            for i, (event_id, subject, body) in enumerate(EVENTS)])
-        rows = outbox_copy_data(first, EVENTS, traceparent, created, block=3)  # blocks of 3 rows, then 1
-        await raw.copy_to_table("outbox_ours", source=_streamed(rows), columns=OUTBOX_COLUMNS, format="binary")
-        query = "SELECT position, event_id, type, subject, payload::text, traceparent, created_at FROM {} ORDER BY 1"
-        driver, ours = (await raw.fetch(query.format("outbox_driver")), await raw.fetch(query.format("outbox_ours")))
-        await session.rollback()
+        async with raw.transaction():  # the temporary tables go with it
+            await raw.execute("CREATE TEMP TABLE outbox_driver (LIKE outbox) ON COMMIT DROP; "
+                              "CREATE TEMP TABLE outbox_ours (LIKE outbox) ON COMMIT DROP")
+            await raw.copy_records_to_table("outbox_driver", columns=OUTBOX_COLUMNS, records=[
+                (first + i, event_id, EVENT_TYPE, subject, body, traceparent, created)
+                for i, (event_id, subject, body) in enumerate(EVENTS)])
+            rows = outbox_copy_data(first, EVENTS, traceparent, created, block=3)  # blocks of 3 rows, then 1
+            await raw.copy_to_table("outbox_ours", source=_streamed(rows), columns=OUTBOX_COLUMNS, format="binary")
+            query = "SELECT position, event_id, type, subject, payload::text, traceparent, created_at FROM {} ORDER BY 1"
+            driver, ours = await raw.fetch(query.format("outbox_driver")), await raw.fetch(query.format("outbox_ours"))
     assert [tuple(r) for r in ours] == [tuple(r) for r in driver]
     assert len(ours) == len(EVENTS) and ours[0][4] == EVENTS[0][2] and ours[0][6] == created
+
+
+async def test_the_tables_a_rescore_writes_carry_only_indexes_that_queries_use(svc):
+    """Each index takes every row of a city's rescore: none on the computed level (lists filter on
+    the effective level) nor on the model version (no query filters history by it)."""
+    from sqlalchemy import inspect
+
+    def indexes(sync_conn) -> dict[str, set[str]]:
+        found = inspect(sync_conn)
+        return {t: {i["name"] for i in found.get_indexes(t) if not i.get("duplicates_constraint")}
+                for t in ("assessments", "current_assessments")}
+
+    async with svc.db.engine.connect() as conn:
+        found = await conn.run_sync(indexes)
+    assert found == {"assessments": set(), "current_assessments": {"ix_current_assessments_area"}}

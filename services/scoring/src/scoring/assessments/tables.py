@@ -18,10 +18,7 @@ class Assessment(SQLModel, table=True):
     """One assessment of one household (append-only)."""
 
     __tablename__ = "assessments"
-    __table_args__ = (
-        UniqueConstraint("household_id", "number", name="uq_assessments_household_number"),
-        Index("ix_assessments_model", "model_version"),
-    )
+    __table_args__ = (UniqueConstraint("household_id", "number", name="uq_assessments_household_number"),)
 
     id: str = Field(sa_column=Column(String(36), primary_key=True))
     household_id: str = Field(sa_column=Column(String(36), nullable=False))
@@ -60,10 +57,8 @@ class CurrentAssessment(SQLModel, table=True):
     """The newest assessment of each open household, with what lists filter on."""
 
     __tablename__ = "current_assessments"
-    __table_args__ = (
-        Index("ix_current_assessments_area", "area_code"),
-        Index("ix_current_assessments_level_score", "level", "score"),
-    )
+    # Only what lists need: a city's rescore writes every row, and each index takes every row.
+    __table_args__ = (Index("ix_current_assessments_area", "area_code"),)
 
     household_id: str = Field(sa_column=Column(String(36), primary_key=True))
     assessment_id: str = Field(sa_column=Column(String(36), nullable=False))
