@@ -19,12 +19,12 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from servicekit.settings import ServiceSettings
 from servicekit.telemetry import (
     DECIDED_TRACE_ID,
-    RequestDurations,
     Sampling,
     TelemetryHandle,
     format_traceparent,
     setup_telemetry,
 )
+from servicekit.testing import CollectingMetricExporter
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_SPAN_ID = "00f067aa0ba902b7"
@@ -152,8 +152,9 @@ def spans() -> InMemorySpanExporter:
 def traced(spans: InMemorySpanExporter, request: pytest.FixtureRequest) -> Iterator[FastAPI]:
     app = _app()
     ratio = getattr(request, "param", 0.0)
-    handle = setup_telemetry(app, _settings(ratio), exporter=spans)
-    handle.durations = RequestDurations()  # measured without a metric exporter
+    handle = setup_telemetry(
+        app, _settings(ratio), exporter=spans, metric_exporter=CollectingMetricExporter()
+    )
     app.state.telemetry = handle
     yield app
     handle.shutdown()
