@@ -92,3 +92,54 @@ async def test_the_person_is_found_by_the_whole_blind_index(registry, worker):
         rows = await repository.current_entries(s, [twin, mine], ["pregnant", "pregnant"], [False, False])
     found = {n: member_id for n, member_id, *_ in rows}
     assert found[1] is None and found[2] is not None
+
+
+async def test_a_household_fact_locks_the_household_not_the_person(registry, worker, police, monkeypatch):
+    """A record about a household's fact writes no member: its person is not locked (a lock
+    writes to the row's page); a record about the person's own fact locks them."""
+    from registry.feeds import apply as feed_apply
+
+    number = resident_id()
+    await create(worker, household(members=[member("head", resident_id=number)]))
+    locked: list[list[str]] = []
+    real = feed_apply.repository.lock_members
+
+    async def recording(session, member_ids):
+        locked.append(list(member_ids))
+        return await real(session, member_ids)
+
+    monkeypatch.setattr(feed_apply.repository, "lock_members", recording)
+    report = await deliver(police, [feed_record(rid(), "vehicle_registration", number, 3, "2026-01-01")])
+    assert report["applied"] == 1 and locked == []
+    report = await deliver(police, [feed_record(rid(), "missing_person_report", number, True, "2026-01-01")])
+    assert report["applied"] == 1 and len(locked) == 1 and len(locked[0]) == 1
+
+
+async def test_a_person_who_moved_after_the_lookup_is_sent_again(registry, worker, police, monkeypatch):
+    """On PostgreSQL a chunk is looked up ahead of its transaction: a person who moved to another
+    household in between is not in the household locked for their record, which is rejected as
+    ``retry`` (sent again, it goes to the new household). On SQLite the lookup is part of the
+    chunk's transaction and finds the person where they are."""
+    from sqlalchemy import text
+
+    import registry.feeds.service as feed_service
+
+    number = resident_id()
+    first = await create(worker, household(members=[member("head", resident_id=number), member("spouse")]))
+    second = await create(worker, household())
+    real = feed_service.apply_chunk
+
+    async def moved_first(*args, **kw):
+        async with registry.db.sessionmaker() as s, s.begin():
+            await s.execute(text("UPDATE members SET household_id = :to WHERE household_id = :at AND relation = 'head'"),
+                            {"to": second["id"], "at": first["id"]})
+        return await real(*args, **kw)
+
+    monkeypatch.setattr(feed_service, "apply_chunk", moved_first)
+    report = await deliver(police, [feed_record(rid(), "vehicle_registration", number, 3, "2026-01-01")])
+    if registry.db.is_postgres:
+        rejected = (await police.get(f"/api/v1/feeds/batches/{report['id']}/rejections")).json()["items"]
+        assert report["applied"] == 0 and [r["reason_code"] for r in rejected] == ["retry"]
+        assert (await _view(worker, first["id"]))["vehicles"] is None
+    else:
+        assert report["applied"] == 1 and (await _view(worker, second["id"]))["vehicles"] == 3

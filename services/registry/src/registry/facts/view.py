@@ -9,6 +9,7 @@ phones or addresses ever enter here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date, timedelta
 from typing import Any
 
@@ -75,9 +76,14 @@ def _value_then(facts: Facts, key: str, cutoff: str) -> float | None:
     return entry.get("prev") if entry.get("pe") is not None and entry["pe"] <= cutoff else None
 
 
+@lru_cache(maxsize=64)
+def _cutoffs(today: date) -> tuple[str, str, str]:
+    """``today``, a year and two years before it, as ISO text (what fact dates are compared to)."""
+    return today.isoformat(), (today - timedelta(days=365)).isoformat(), (today - timedelta(days=730)).isoformat()
+
+
 def compute_view(h: HouseholdFacts, today: date, params: ViewParameters) -> tuple[dict[str, Any], list[str]]:
-    y1 = (today - timedelta(days=365)).isoformat()
-    y2 = (today - timedelta(days=730)).isoformat()
+    today_iso, y1, y2 = _cutoffs(today)
     hf = h.facts
     missing: list[str] = []
 
@@ -88,7 +94,7 @@ def compute_view(h: HouseholdFacts, today: date, params: ViewParameters) -> tupl
     head: tuple[MemberFacts, int] | None = None
     for m in h.members:
         died = _v(m.facts, "deceased_on")
-        if died is not None and died <= today.isoformat():
+        if died is not None and died <= today_iso:
             if died >= y1:
                 deceased_12m += 1
                 if m.relation == "head" or _v(m.facts, "employment_status") in ("employed", "flexible"):
@@ -101,86 +107,94 @@ def compute_view(h: HouseholdFacts, today: date, params: ViewParameters) -> tupl
         if m.relation == "head":
             head = (m, age)
 
-    c: dict[str, int] = dict.fromkeys((
-        "u6", "c6_15", "minor", "a16_59", "e60_79", "e80", "left_child", "left_elder", "orphan", "pregnant",
-        "custody", "missing", "away", "major", "major_new", "chronic", "chronic_total", "disabled", "severe",
-        "intel", "care", "full_care_elder", "stays", "days", "uninsured", "working_age", "employed", "flexible",
-        "unemployed", "reg_unemployed", "job_lost", "full", "partial", "none", "pension", "trained", "higher",
-        "compulsory"), 0)
+    # Counters as locals, not a dictionary: this loop runs for every member of every household
+    # a batch changes.
+    u6 = c6_15 = minor = a16_59 = e60_79 = e80 = left_child = left_elder = orphans = pregnant = 0
+    custody = missing_members = away = major_members = major_new = chronic_members = chronic_total = 0
+    disabled = severe = intel = needing_care = full_care_elder = stays = days = uninsured = working_age = 0
+    employed = flexible = unemployed = reg_unemployed = job_lost = full = partial = no_labour = pension = 0
+    trained = higher = compulsory = 0
     grades: list[int] = []
-    flags = dict.fromkeys(("mental", "medication", "worsened", "benefit", "welfare_job", "disability_allowance",
-                           "education_aid", "veteran", "rehab", "alone_elder", "spouse"), False)
+    mental = medication = worsened = benefit = welfare_job = disability_allowance = education_aid = False
+    veteran = rehab = alone_elder = spouse = False
     for m, age in living:
         f = m.facts
         # Each fact's value read once (a member has a dozen facts; the loop asks for forty).
         v = {k: e["v"] for k, e in f.items()}.get
         left_behind, care_need = v("left_behind"), v("care_need")
         if age < 6:
-            c["u6"] += 1
+            u6 += 1
         elif age <= 15:
-            c["c6_15"] += 1
+            c6_15 += 1
         if age < 18:
-            c["minor"] += 1
-            c["left_child"] += left_behind is True
+            minor += 1
+            left_child += left_behind is True
         elif age >= 60:
-            c["e80" if age >= 80 else "e60_79"] += 1
-            c["left_elder"] += left_behind is True
-            flags["alone_elder"] |= v("living_alone") is True
-            c["full_care_elder"] += care_need == "full"
+            if age >= 80:
+                e80 += 1
+            else:
+                e60_79 += 1
+            left_elder += left_behind is True
+            alone_elder |= v("living_alone") is True
+            full_care_elder += care_need == "full"
         stage = v("school_stage")
         if 16 <= age <= 59:
-            c["a16_59"] += 1
+            a16_59 += 1
             if stage in (None, "none"):
-                c["working_age"] += 1
-        c["higher"] += stage in ("college", "postgraduate")
-        c["compulsory"] += stage in ("primary", "junior")
-        flags["spouse"] |= m.relation == "spouse"
-        c["orphan"] += v("orphan") is True
-        c["pregnant"] += v("pregnant") is True
-        c["custody"] += v("in_custody") is True
-        c["missing"] += v("missing_person") is True
-        c["away"] += v("studying_away") is True
+                working_age += 1
+        higher += stage in ("college", "postgraduate")
+        compulsory += stage in ("primary", "junior")
+        spouse |= m.relation == "spouse"
+        orphans += v("orphan") is True
+        pregnant += v("pregnant") is True
+        custody += v("in_custody") is True
+        missing_members += v("missing_person") is True
+        away += v("studying_away") is True
         major = v("major_illnesses") or {}
-        c["major"] += bool(major)
-        c["major_new"] += sum(1 for d in major.values() if d >= y1)
+        major_members += bool(major)
+        major_new += sum(1 for d in major.values() if d >= y1)
         chronic = v("chronic_conditions") or {}
-        c["chronic"] += bool(chronic)
-        c["chronic_total"] += len(chronic)
+        chronic_members += bool(chronic)
+        chronic_total += len(chronic)
         grade = v("disability_grade")
         if grade is not None:
             grades.append(grade)
-            c["disabled"] += 1
-            c["severe"] += grade <= 2
+            disabled += 1
+            severe += grade <= 2
             entry = f["disability_grade"]
             if entry.get("prev") is not None and grade < entry["prev"] and entry["eff"] >= y1:
-                flags["worsened"] = True
-        c["intel"] += v("disability_type") in ("intellectual", "mental")
-        c["care"] += care_need in ("partial", "full")
+                worsened = True
+        intel += v("disability_type") in ("intellectual", "mental")
+        needing_care += care_need in ("partial", "full")
         if "hospital_stays" in f:
-            stays = _log(f, "hospital_stays", y1)
-            c["stays"] += len(stays)
-            c["days"] += int(sum(i[1] for i in stays))
-        flags["mental"] |= v("severe_mental_illness") is True
-        flags["medication"] |= v("long_term_medication") is True
-        c["uninsured"] += v("medical_insured") is False
+            recent = _log(f, "hospital_stays", y1)
+            stays += len(recent)
+            days += int(sum(i[1] for i in recent))
+        mental |= v("severe_mental_illness") is True
+        medication |= v("long_term_medication") is True
+        uninsured += v("medical_insured") is False
         status = v("employment_status")
-        c["employed"] += status == "employed"
-        c["flexible"] += status == "flexible"
+        employed += status == "employed"
+        flexible += status == "flexible"
         capacity = v("labour_capacity")
-        c["unemployed"] += capacity != "none" and status in ("unemployed", "registered_unemployed")
-        c["reg_unemployed"] += status == "registered_unemployed"
+        unemployed += capacity != "none" and status in ("unemployed", "registered_unemployed")
+        reg_unemployed += status == "registered_unemployed"
         lost = v("job_lost_on")
-        c["job_lost"] += lost is not None and lost >= y1
-        if capacity in ("full", "partial", "none"):
-            c[capacity] += 1
-        c["pension"] += v("pension_insured") is True
-        c["trained"] += "vocational_training" in f and bool(_log(f, "vocational_training", y1))
-        flags["benefit"] |= v("unemployment_benefit") is True
-        flags["welfare_job"] |= v("public_welfare_job") is True
-        flags["disability_allowance"] |= v("disability_allowance") is True
-        flags["education_aid"] |= v("education_aid") is True
-        flags["veteran"] |= v("veteran") is True
-        flags["rehab"] |= v("in_rehab") is True
+        job_lost += lost is not None and lost >= y1
+        if capacity == "full":
+            full += 1
+        elif capacity == "partial":
+            partial += 1
+        elif capacity == "none":
+            no_labour += 1
+        pension += v("pension_insured") is True
+        trained += "vocational_training" in f and bool(_log(f, "vocational_training", y1))
+        benefit |= v("unemployment_benefit") is True
+        welfare_job |= v("public_welfare_job") is True
+        disability_allowance |= v("disability_allowance") is True
+        education_aid |= v("education_aid") is True
+        veteran |= v("veteran") is True
+        rehab |= v("in_rehab") is True
 
     n = len(living)
     per_head = max(n, 1)
@@ -224,41 +238,41 @@ def compute_view(h: HouseholdFacts, today: date, params: ViewParameters) -> tupl
         "members_total": n,
         "members_deceased_12m": deceased_12m,
         "members_born_12m": born_12m,
-        "children_under_6": c["u6"],
-        "children_6_15": c["c6_15"],
-        "minors_total": c["minor"],
-        "adults_16_59": c["a16_59"],
-        "elders_60_79": c["e60_79"],
-        "elders_80_plus": c["e80"],
-        "dependency_ratio": round((c["minor"] + c["e60_79"] + c["e80"]) / max(c["a16_59"], 1), 4),
-        "single_parent": bool(c["minor"] and head is not None and not flags["spouse"] and 18 <= head[1] < 60),
+        "children_under_6": u6,
+        "children_6_15": c6_15,
+        "minors_total": minor,
+        "adults_16_59": a16_59,
+        "elders_60_79": e60_79,
+        "elders_80_plus": e80,
+        "dependency_ratio": round((minor + e60_79 + e80) / max(a16_59, 1), 4),
+        "single_parent": bool(minor and head is not None and not spouse and 18 <= head[1] < 60),
         "head_age": known("head_age", head[1] if head else None),
         "head_female": head is not None and head[0].sex == "female",
-        "living_alone_elder": flags["alone_elder"] or (n == 1 and c["e60_79"] + c["e80"] == 1),
-        "left_behind_children": c["left_child"],
-        "left_behind_elders": c["left_elder"],
-        "orphans": c["orphan"],
+        "living_alone_elder": alone_elder or (n == 1 and e60_79 + e80 == 1),
+        "left_behind_children": left_child,
+        "left_behind_elders": left_elder,
+        "orphans": orphans,
         "breadwinner_lost_12m": breadwinner_lost,
-        "pregnant_members": c["pregnant"],
-        "members_in_custody": c["custody"],
-        "members_missing": c["missing"],
-        "students_away": c["away"],
-        "major_illness_members": c["major"],
-        "major_illness_new_12m": c["major_new"],
-        "chronic_illness_members": c["chronic"],
-        "chronic_conditions_total": c["chronic_total"],
-        "disabled_members": c["disabled"],
-        "severe_disability_members": c["severe"],
+        "pregnant_members": pregnant,
+        "members_in_custody": custody,
+        "members_missing": missing_members,
+        "students_away": away,
+        "major_illness_members": major_members,
+        "major_illness_new_12m": major_new,
+        "chronic_illness_members": chronic_members,
+        "chronic_conditions_total": chronic_total,
+        "disabled_members": disabled,
+        "severe_disability_members": severe,
         "disability_grade_min": min(grades) if grades else None,
-        "intellectual_or_mental_disability": c["intel"],
-        "disability_worsened_12m": flags["worsened"],
-        "members_needing_care": c["care"],
-        "fully_disabled_elders": c["full_care_elder"],
-        "hospital_stays_12m": c["stays"],
-        "hospital_days_12m": c["days"],
-        "severe_mental_illness": flags["mental"],
-        "long_term_medication": flags["medication"],
-        "members_uninsured_medical": c["uninsured"],
+        "intellectual_or_mental_disability": intel,
+        "disability_worsened_12m": worsened,
+        "members_needing_care": needing_care,
+        "fully_disabled_elders": full_care_elder,
+        "hospital_stays_12m": stays,
+        "hospital_days_12m": days,
+        "severe_mental_illness": mental,
+        "long_term_medication": medication,
+        "members_uninsured_medical": uninsured,
         "critical_illness_insurance": hv("critical_illness_insurance") is True,
         "income_monthly_per_capita": known("income_monthly_per_capita", round(income_m / per_head, 2) if income_m is not None else None),
         **{k: known(k, v) for k, v in incomes.items()},
@@ -279,8 +293,8 @@ def compute_view(h: HouseholdFacts, today: date, params: ViewParameters) -> tupl
         "medical_oop_ratio": known("medical_oop_ratio", _ratio(medical, income_y)),
         "large_medical_expense_12m": any(i[1] >= params.large_medical_expense for i in _log(hf, "medical_bills", y1)),
         "education_12m": round(education, 2),
-        "students_higher_education": c["higher"],
-        "students_compulsory": c["compulsory"],
+        "students_higher_education": higher,
+        "students_compulsory": compulsory,
         "rent_m": known("rent_m", rent if rent is not None else (0.0 if hv("housing_status") in ("owned", "public_rental", "lodging") else None)),
         "care_costs_12m": round(care, 2),
         "rigid_expenditure_ratio": known("rigid_expenditure_ratio", _ratio(medical + education + (rent or 0.0) * 12 + care, income_y)),
@@ -289,20 +303,20 @@ def compute_view(h: HouseholdFacts, today: date, params: ViewParameters) -> tupl
         "debt_to_income": known("debt_to_income", _ratio(debts, income_y) if debts is not None else None),
         "utility_arrears_months": hv("utility_arrears_months") or 0,
         "funeral_costs_12m": round(sum(i[1] for i in _log(hf, "funerals", y1)), 2),
-        "working_age_members": c["working_age"],
-        "employed_members": c["employed"],
-        "flexible_employed_members": c["flexible"],
-        "unemployed_members": c["unemployed"],
-        "registered_unemployed": c["reg_unemployed"],
-        "job_lost_12m": c["job_lost"],
-        "full_labour_members": c["full"],
-        "partial_labour_members": c["partial"],
-        "no_labour_members": c["none"],
-        "employment_rate": _ratio(c["employed"] + c["flexible"], c["working_age"]),
-        "social_insurance_members": c["pension"],
-        "unemployment_benefit": flags["benefit"],
-        "public_welfare_job": flags["welfare_job"],
-        "vocational_training_12m": c["trained"],
+        "working_age_members": working_age,
+        "employed_members": employed,
+        "flexible_employed_members": flexible,
+        "unemployed_members": unemployed,
+        "registered_unemployed": reg_unemployed,
+        "job_lost_12m": job_lost,
+        "full_labour_members": full,
+        "partial_labour_members": partial,
+        "no_labour_members": no_labour,
+        "employment_rate": _ratio(employed + flexible, working_age),
+        "social_insurance_members": pension,
+        "unemployment_benefit": benefit,
+        "public_welfare_job": welfare_job,
+        "vocational_training_12m": trained,
         "head_education": known("head_education", _v(head[0].facts, "education_attained") if head else None),
         "disaster_affected_12m": bool(disasters),
         "accident_12m": bool(_log(hf, "accidents", y1)),
@@ -310,15 +324,15 @@ def compute_view(h: HouseholdFacts, today: date, params: ViewParameters) -> tupl
         "temporary_assistance_12m": len(_log(hf, "temporary_assistance", y1)),
         "receives_dibao": _bool_or(hf, "receives_dibao", status == "dibao"),
         "receives_tekun": _bool_or(hf, "receives_tekun", status == "tekun"),
-        "receives_disability_allowance": flags["disability_allowance"],
-        "receives_education_aid": flags["education_aid"],
+        "receives_disability_allowance": disability_allowance,
+        "receives_education_aid": education_aid,
         "receives_medical_aid": hv("receives_medical_aid") is True,
         "receives_housing_aid": hv("receives_housing_aid") is True,
         "receives_employment_aid": hv("receives_employment_aid") is True,
         "receives_elder_care_subsidy": hv("receives_elder_care_subsidy") is True,
-        "veteran_household": hv("veteran_household") is True or flags["veteran"],
+        "veteran_household": hv("veteran_household") is True or veteran,
         "domestic_violence": hv("domestic_violence") is True,
-        "member_in_rehab": flags["rehab"],
+        "member_in_rehab": rehab,
         "petitions_12m": len(_log(hf, "petitions", y1)),
         "survey_visits_12m": sum(1 for i in visits if i[0] >= y1),
         "worker_concern": hv("worker_concern") is True,

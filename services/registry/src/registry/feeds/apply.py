@@ -287,9 +287,17 @@ async def _apply_candidates(session: AsyncSession, fc: FeedContext, department: 
     """Pass 2: lock, re-apply on fresh facts, write facts, history, views and events; the
     households where a newborn was added (``born``) get their view and event here too. The
     households changed, and their members' blind indexes."""
-    homes = await repository.lock_members(session, list({member_id for _, member_id, _ in candidates})) if candidates else {}
-    locked = await repository.lock_households(session, list(set(homes.values()) | set(born)))
+    # The people whose own facts change are locked (members first, as every writer does), and
+    # say where they live now. A record about a household's fact writes no member: its person
+    # is not locked (a lock writes to the row's page), only the household it was found in; who
+    # lives there is read under that lock, and a person gone from it meanwhile gets ``retry``.
+    people = {member_id for r, member_id, _ in candidates if r.spec.subject == "person"}
+    homes = await repository.lock_members(session, list(people)) if people else {}
+    found_in = {household_id for r, _, household_id in candidates if r.spec.subject != "person"}
+    locked = await repository.lock_households(session, list(set(homes.values()) | found_in | set(born)))
     member_rows = await repository.members_of_households(session, list(locked))
+    for m in member_rows:
+        homes.setdefault(m.id, m.household_id)
     fresh = _fresh(homes, locked, member_rows)
     member_changes, household_changes, history = _reapply(fc, department, candidates, result, born, fresh)
     if not history:
