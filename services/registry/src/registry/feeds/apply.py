@@ -137,10 +137,27 @@ async def look_up(session: AsyncSession, fc: FeedContext, items: list[Record | R
 async def _current_entries(session: AsyncSession, fc: FeedContext, records: list[Record],
                            indexes: dict[str, str] | None, settle: bool) -> list[Any]:
     index = indexes if indexes is not None else {r.number: fc.vault.resident_index(r.number) for r in records}
-    values = [repository.dumps(r.value) if r.spec.type in SCALAR else None for r in records] if settle else None
+    values = _values_json(records) if settle else None
     return await repository.current_entries(
         session, [index[r.number] for r in records], [r.spec.key for r in records],
         [r.spec.subject == "household" for r in records], values)
+
+
+def _values_json(records: list[Record]) -> list[str | None]:
+    """Each record's value as JSON (None for facts that are not one value): a batch repeats a
+    few values (true, false, an enum's) thousands of times, each encoded once."""
+    known: dict[tuple[type, Any], str] = {}
+    out: list[str | None] = []
+    for r in records:
+        if r.spec.type not in SCALAR:
+            out.append(None)
+            continue
+        key = (type(r.value), r.value)
+        text = known.get(key)
+        if text is None:
+            text = known[key] = repository.dumps(r.value)
+        out.append(text)
+    return out
 
 
 async def refresh(session: AsyncSession, fc: FeedContext, looked_up: LookedUp, people: set[str] | frozenset[str],
