@@ -481,6 +481,7 @@ class ServerTelemetryMiddleware:
 DECIDED_TRACE_ID = "servicekit.telemetry.decided_trace_id"
 _decided_trace_id: ContextVar[int] = ContextVar("servicekit_decided_trace_id", default=0)
 _SAMPLED = TraceFlags.SAMPLED
+_RANDOM_TRACE_ID = TraceFlags.RANDOM_TRACE_ID
 # Child flags: the sampled bit, and the random-trace-id bit (W3C Trace Context level 2).
 _FLAGS = {flags: TraceFlags(flags) for flags in range(4)}
 _NO_CONTEXT = otel_context.Context()
@@ -544,9 +545,6 @@ class Sampling:
         """The span the SDK makes for a request it does not sample: a new span id, no recording."""
         span_id = self.ids.generate_span_id()
         return NonRecordingSpan(SpanContext(trace_id, span_id, False, _FLAGS[flags]))
-
-
-_RANDOM_TRACE_ID = TraceFlags.RANDOM_TRACE_ID
 
 
 def traceparent_header(headers: Sequence[tuple[bytes, bytes]]) -> bytes | None:
