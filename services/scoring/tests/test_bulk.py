@@ -55,3 +55,16 @@ async def test_the_tables_a_rescore_writes_carry_only_indexes_that_queries_use(s
     async with svc.db.engine.connect() as conn:
         found = await conn.run_sync(indexes)
     assert found == {"assessments": set(), "current_assessments": {"ix_current_assessments_area"}}
+
+
+async def test_current_rows_keep_room_on_their_pages_for_a_rescores_update(svc):
+    """A rescore updates each current row in place; with half of each page free the new version
+    stays on the row's page and the update is HOT (no index entry). PostgreSQL only."""
+    if not svc.db.is_postgres:
+        pytest.skip("a PostgreSQL storage parameter")
+    from sqlalchemy import text
+
+    async with svc.db.engine.connect() as conn:
+        options = (await conn.execute(text(
+            "SELECT reloptions FROM pg_class WHERE oid = 'current_assessments'::regclass"))).scalar_one()
+    assert "fillfactor=50" in (options or [])

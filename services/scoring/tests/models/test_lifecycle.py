@@ -8,13 +8,15 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, text
 
 from scoring_fakes import ages_of, load_households
 from scoring.app import MIGRATIONS, create_app
 from scoring.assessments import repository as assessments_repo
 from scoring.assessments.service import pending
-from scoring.assessments.tables import CurrentAssessment
+from scoring.assessments.tables import Assessment as A, CurrentAssessment
+from scoring.bulk import insert_rows
+from scoring.engine.records import CURRENT_COLUMNS
 from scoring.models.tables import ModelActivation
 from scoring.settings import ScoringSettings
 from servicekit.testing import CITY, migrated_database, running_service, settings_for_tests
@@ -214,3 +216,79 @@ async def test_each_chunk_of_a_rescore_reads_only_its_own_range_of_current_rows(
             assert {hid: p.assessment_id for hid, p in previous.items()} == current
             total += len(chunk)
     assert total >= 200
+
+
+async def test_a_rescore_writes_the_current_rows_the_copy_of_each_chunk_wrote(lab, city, monkeypatch):
+    """On PostgreSQL a rescore's chunk updates the households' current rows in place from the
+    assessment rows it has just copied (HOT: the table keeps room on its pages) instead of copying
+    them again; the rows are those the copy wrote: a review that stands carried forward and one
+    that does not dropped, etags counted on, a household new in the chunk given its first row, and
+    the current row of a household closed meanwhile in the chunk's range gone."""
+    from sqlalchemy import insert, update
+
+    from scoring.assessments.service import rescore_all
+    from scoring.households.tables import HouseholdView
+
+    engine = lab.app.state.engine
+    C, H = CurrentAssessment, HouseholdView
+    ids = sorted(city)
+    closed, kept, dropped = ids[20], ids[30], ids[31]
+    new = next(ids[i][:-1] + format(int(ids[i][-1], 16) + 1, "x") for i in range(40, 60)
+               if ids[i][-1] != "f" and ids[i][:-1] != ids[i + 1][:-1])
+    async with lab.db.sessionmaker() as session:
+        rows = {r.household_id: r for r in (await session.execute(
+            select(C.household_id, C.level, C.effective_level, C.etag).where(C.household_id.in_([kept, dropped])))).all()}
+        template = (await session.execute(select(H.__table__).where(H.household_id == ids[40]))).mappings().one()
+        review = {hid: dict(reviewed_level=rows[hid].level % 4 + 1, review_id=f"review-{hid[:8]}",
+                            review_basis_level=rows[hid].level + (0 if hid == kept else 1),
+                            effective_level=rows[hid].level % 4 + 1) for hid in (kept, dropped)}
+        for hid, values in review.items():
+            await session.execute(update(C).where(C.household_id == hid).values(**values))
+        await session.execute(update(H).where(H.household_id == closed).values(closed=True))
+        await session.execute(insert(H.__table__).values({**template, "household_id": new}))
+        await session.commit()
+
+    async def rescored() -> dict[str, tuple]:
+        async with lab.db.sessionmaker() as session:
+            rt = await engine.runtimes.active(session)
+
+            async def counts() -> tuple[int, ...]:  # this connection's, not yet flushed: a difference
+                return tuple((await session.execute(text(
+                    "SELECT n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del FROM pg_stat_xact_user_tables "
+                    "WHERE relid = 'current_assessments'::regclass"))).one()) if lab.db.is_postgres else ()
+
+            start = await counts()
+            await rescore_all(session, rt, engine.settings)
+            stats = tuple(b - a for a, b in zip(start, await counts(), strict=True))
+            found = {c.household_id: (tuple(getattr(c, k) for k in CURRENT_COLUMNS if k not in ("assessment_id", "assessed_at")),
+                                      (a.household_id, a.number, a.assessed_at == c.assessed_at))
+                     for c, a in (await session.execute(select(C, A).join(A, A.id == C.assessment_id))).all()}
+            await session.rollback()
+        return stats, found
+
+    try:
+        stats, now = await rescored()
+
+        async def copied(session, rows, low, high, *, copy_threshold):  # what each chunk did before
+            await session.execute(delete(C).where(C.household_id.between(low, high)))
+            await insert_rows(session, C.__table__, CURRENT_COLUMNS, rows, copy_threshold=copy_threshold)
+
+        monkeypatch.setattr(assessments_repo, "current_from_assessments", copied)
+        _, before = await rescored()
+    finally:
+        async with lab.db.sessionmaker() as session:
+            for hid in (kept, dropped):
+                await session.execute(update(C).where(C.household_id == hid).values(
+                    reviewed_level=None, review_id=None, review_basis_level=None, effective_level=rows[hid].effective_level))
+            await session.execute(update(H).where(H.household_id == closed).values(closed=False))
+            await session.execute(delete(H).where(H.household_id == new))
+            await session.commit()
+    assert now == before
+    assert closed not in now and now[new][0][1] == 1 and now[new][0][-4:] == (1, None, None, None)  # number, etag...
+    assert now[kept][0][-3:] == (review[kept]["reviewed_level"], review[kept]["review_id"], rows[kept].level)
+    assert now[dropped][0][-3:] == (None, None, None) and now[kept][0][-4] == rows[kept].etag + 1
+    assert all(hid == ahid and number == row[1] and same for hid, (row, (ahid, number, same)) in now.items())
+    if lab.db.is_postgres:
+        n = len(now) - 1  # every household but the new one had a current row
+        inserted, updated, hot, deleted = stats  # the others updated in place, HOT, the closed one's deleted
+        assert (inserted, updated, deleted) == (1, n, 1) and hot > n * 0.9
