@@ -4,7 +4,8 @@ COPY stream are the rows the driver's per-record COPY wrote."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import struct
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -22,10 +23,16 @@ EVENTS = [
 
 @pytest.mark.parametrize("traceparent", [None, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"])
 async def test_outbox_rows_in_scorings_binary_copy_are_the_drivers(svc, traceparent):
-    if not svc.db.is_postgres:
-        pytest.skip("COPY is PostgreSQL's")
     created = datetime(2026, 11, 28, 8, 30, 15, 123456, tzinfo=UTC)
     first = 9_000_000_001
+    if not svc.db.is_postgres:
+        # No COPY here: the stream is read back by the format's definition (PostgreSQL's docs,
+        # "Binary Format") and must hold every row's fields, in order, blocks of 3 then 1.
+        rows = _decode_binary_copy(b"".join(outbox_copy_data(first, EVENTS, traceparent, created, block=3)))
+        assert rows == [
+            (first + i, event_id, EVENT_TYPE, subject, body, traceparent, created)
+            for i, (event_id, subject, body) in enumerate(EVENTS)]
+        return
     async with svc.db.sessionmaker() as session:
         raw = await _raw(session)
         async with raw.transaction():  # the temporary tables go with it
@@ -60,11 +67,40 @@ async def test_the_tables_a_rescore_writes_carry_only_indexes_that_queries_use(s
 async def test_current_rows_keep_room_on_their_pages_for_a_rescores_update(svc):
     """A rescore updates each current row in place; with half of each page free the new version
     stays on the row's page and the update is HOT (no index entry). PostgreSQL only."""
-    if not svc.db.is_postgres:
-        pytest.skip("a PostgreSQL storage parameter")
     from sqlalchemy import text
 
+    from servicekit.migrations import VERSION_TABLE
+
     async with svc.db.engine.connect() as conn:
+        if not svc.db.is_postgres:  # no storage parameters: the migration is recorded as applied
+            version = (await conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))).scalar_one()
+            assert version >= "scoring_0009"
+            return
         options = (await conn.execute(text(
             "SELECT reloptions FROM pg_class WHERE oid = 'current_assessments'::regclass"))).scalar_one()
     assert "fillfactor=50" in (options or [])
+
+
+def _decode_binary_copy(data: bytes) -> list[tuple]:
+    """PostgreSQL's binary COPY stream of outbox rows back to values (bigint, text x4 or NULL,
+    timestamptz), read independently of how ``outbox_copy_data`` writes it."""
+    assert data[:11] == b"PGCOPY\n\xff\r\n\x00" and struct.unpack(">ii", data[11:19]) == (0, 0)
+    at, rows = 19, []
+    while True:
+        (fields,) = struct.unpack_from(">h", data, at)
+        at += 2
+        if fields == -1:
+            assert at == len(data)
+            return rows
+        assert fields == len(OUTBOX_COLUMNS)
+        values = []
+        for _ in range(fields):
+            (size,) = struct.unpack_from(">i", data, at)
+            at += 4
+            values.append(None if size == -1 else data[at:at + size])
+            at += max(size, 0)
+        position, event_id, kind, subject, payload, traceparent, created = values
+        micros = struct.unpack(">q", created)[0]
+        rows.append((struct.unpack(">q", position)[0], event_id.decode(), kind.decode(), subject.decode(),
+                     payload.decode(), traceparent.decode() if traceparent is not None else None,
+                     datetime(2000, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)))
