@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -23,7 +24,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 from servicekit.logging import JsonFormatter
 from servicekit.telemetry import Sampling
-from servicekit.testing import CollectingMetricExporter
+from servicekit.testing import CollectingMetricExporter, spans_under_foreign_providers
 
 CALLER = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 UNSAMPLED_CALLER = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
@@ -309,3 +310,14 @@ async def test_a_fast_path_timeout_is_a_504_with_its_trace_and_error_type(tmp_pa
                 ("url.scheme", "http"),
             )
         ] == 1
+
+
+
+def test_fastapis_own_telemetry_stays_off_in_the_gateways_control_app() -> None:
+    # As servicekit's test for service apps: global providers installed by something else,
+    # the gateway's telemetry off, and FastAPI's own middleware must not trace its probes.
+    make_app = (
+        "import tempfile\nfrom pathlib import Path\nfrom gateway.app import create_app\n"
+        "from gwtest import gateway_settings\napp = create_app(gateway_settings(Path(tempfile.mkdtemp()), {}))"
+    )
+    assert spans_under_foreign_providers(make_app, "/livez", Path(__file__).resolve().parent) == (200, [])

@@ -24,7 +24,7 @@ from servicekit.auth import JWTVerifier
 from servicekit.collector import freeze_startup
 from servicekit.errors import NotFound, ServiceUnavailable, install_error_handlers, problem_response
 from servicekit.logging import request_id_var
-from servicekit.telemetry import setup_telemetry
+from servicekit.telemetry import native_telemetry_off, setup_telemetry
 from servicekit.tokens import SigningKey
 from starlette.middleware.cors import CORSMiddleware
 
@@ -325,6 +325,7 @@ class Gateway:
         app = FastAPI(
             title="gateway", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan
         )
+        native_telemetry_off(app)
         install_error_handlers(app)
 
         @app.get("/livez", include_in_schema=False)

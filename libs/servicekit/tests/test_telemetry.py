@@ -9,6 +9,7 @@ import logging
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -30,7 +31,7 @@ from servicekit.telemetry import (
     setup_telemetry,
 )
 from servicekit.telemetry import RequestDurations
-from servicekit.testing import CollectingMetricExporter
+from servicekit.testing import CollectingMetricExporter, spans_under_foreign_providers
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -567,3 +568,16 @@ def test_with_global_providers_a_request_still_makes_exactly_one_span() -> None:
         check=True,
     )
     assert json.loads(done.stdout.strip().splitlines()[-1]) == [["GET /households", "SERVER"]]
+
+
+
+@pytest.mark.slow
+def test_fastapis_own_telemetry_stays_off_in_a_kit_app_whoever_installs_global_providers() -> None:
+    # FastAPI >= 0.160 traces every request itself once it sees global providers: a second,
+    # unscrubbed server span (query strings, exception messages) beside the kit's, or spans
+    # from a service whose telemetry is off. create_service_app switches it off.
+    make_app = (
+        "from kitapp.app import KitSettings, create_app\n"
+        "app = create_app(KitSettings(database_url='sqlite+aiosqlite:///:memory:', otel_exporter_otlp_endpoint=None))"
+    )
+    assert spans_under_foreign_providers(make_app, "/livez", Path(__file__).resolve().parent) == (200, [])

@@ -33,7 +33,7 @@ from servicekit.events.consumer import FeedConsumer
 from servicekit.events.feed import FeedNotifier, feed_router
 from servicekit.jobs import feed_pruning_job
 from servicekit.logging import AccessLogMiddleware, configure_logging, request_id_var
-from servicekit.telemetry import setup_telemetry
+from servicekit.telemetry import native_telemetry_off, setup_telemetry
 from servicekit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -236,6 +236,7 @@ def create_service_app(
         lifespan=lifespan,
         openapi_tags=spec.openapi_tags or None,
     )
+    native_telemetry_off(app)
     app.state.settings = settings
     app.state.db = database
     app.state.verifier = verifier or make_verifier(settings)

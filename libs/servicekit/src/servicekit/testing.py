@@ -8,6 +8,9 @@ migrations, never ``create_all``.
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -164,3 +167,46 @@ class CollectingMetricExporter(MetricExporter):
             for sm in rm.scope_metrics
             for m in sm.metrics
         }
+
+
+_FOREIGN_PROVIDER_SCRIPT = """
+import asyncio, json, sys
+sys.path.insert(0, sys.argv[1])
+import httpx
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+namespace = {}
+exec(sys.argv[2], namespace)
+
+async def main() -> None:
+    transport = httpx.ASGITransport(app=namespace["app"])
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        status = (await client.get(sys.argv[3])).status_code
+    print(json.dumps([status, [s.name for s in exporter.get_finished_spans()]]))
+
+asyncio.run(main())
+"""
+
+
+def spans_under_foreign_providers(make_app: str, path: str, import_dir: Path) -> tuple[int, list[str]]:
+    """GET ``path`` from the ASGI app that the code ``make_app`` binds to ``app``, in a fresh
+    process whose global OpenTelemetry providers something else installed (an operator's
+    agent, say) before the app was made: the status and the names of the spans recorded
+    there. ``import_dir`` goes on ``sys.path`` (the tests' own modules). A fresh process,
+    because global providers cannot be unset."""
+    done = subprocess.run(
+        [sys.executable, "-c", _FOREIGN_PROVIDER_SCRIPT, str(import_dir), make_app, path],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    status, names = json.loads(done.stdout.strip().splitlines()[-1])
+    return status, names
