@@ -244,6 +244,84 @@ async def test_each_chunk_sees_the_chunks_before_it(registry, identity, worker):
     assert view["members_missing"] == 0
 
 
+async def test_the_next_chunk_is_worked_out_while_one_is_written(registry, identity, worker, monkeypatch):
+    """PostgreSQL: chunk N+1 is classified, locked and its views made while chunk N is written;
+    it writes only after N has committed, and what N locked it works out only then, on N's
+    facts. Chunks of one record, the first chunk's writes held up: the second chunk (another
+    household) gets its view meanwhile; the third sets back, on the same person, the value the
+    second set, so it waits for the second to commit and must see its value. On SQLite the
+    chunks go one after the other."""
+    from registry.feeds import apply as feed_apply
+    from registry.feeds import repository as feed_repository
+
+    missing, first = await _person(worker)
+    flipping, second = await _person(worker)
+    steps: list[tuple[str, str]] = []
+    real_views, real_members, real_households = (feed_apply._views_and_events, feed_repository.update_members,
+                                                 feed_repository.update_households)
+
+    async def views(fc, fresh, *args):
+        steps.append(("view", ",".join(sorted(fresh.households))))
+        return await real_views(fc, fresh, *args)
+
+    async def members(session, rows):
+        if not steps or steps[-1][0] == "view" and not any(s[0] == "written" for s in steps):
+            await asyncio.sleep(0.5)  # the first chunk's writes take their time
+        return await real_members(session, rows)
+
+    async def households(session, rows):
+        await real_households(session, rows)
+        steps.append(("written", ",".join(sorted(r["_id"] for r in rows))))
+
+    monkeypatch.setattr(feed_apply, "_views_and_events", views)
+    monkeypatch.setattr(feed_repository, "update_members", members)
+    monkeypatch.setattr(feed_repository, "update_households", households)
+    settings = registry.settings.model_copy(update={"feed_chunk_records": 1})
+    async with running_service(create_app, settings, identity) as svc:
+        async with svc.client("department", dept="public_security", subject="dept-police") as dept:
+            report = await deliver(dept, [
+                feed_record(rid(), "missing_person_report", missing, True, "2026-01-05"),
+                feed_record(rid(), "missing_person_report", flipping, True, "2026-01-05"),
+                feed_record(rid(), "missing_person_report", flipping, False, "2026-01-09"),
+            ])
+    assert (report["applied"], report["unchanged"], report["households_changed"]) == (3, 0, 3)
+    a, b = first["id"], second["id"]
+    if registry.db.is_postgres:
+        assert steps == [("view", a), ("view", b), ("written", a), ("written", b), ("view", b), ("written", b)]
+    else:
+        assert steps == [("view", a), ("written", a), ("view", b), ("written", b), ("view", b), ("written", b)]
+    assert (await worker.get(f"/api/v1/households/{a}")).json()["view"]["members_missing"] == 1
+    assert (await worker.get(f"/api/v1/households/{b}")).json()["view"]["members_missing"] == 0
+
+
+async def test_a_record_taken_before_stays_unchanged_after_a_newer_value_in_the_chunk_before(
+        registry, identity, worker, monkeypatch):
+    """A re-sent record is unchanged even when the chunk before set another value (same effective
+    date: the later record wins, so by its value alone it would apply again). Its chunk was
+    looked up (and looked for in the fact history) before that chunk committed, when the record
+    still repeated the value held, so the lookup settled it; read again from what the chunk before
+    wrote, it would change something, and is looked for in the history then."""
+    from registry.feeds import repository as feed_repository
+
+    number, created = await _person(worker)
+    taken = feed_record(rid(), "missing_person_report", number, True, "2026-01-05")
+    real_members = feed_repository.update_members
+
+    async def slow(session, rows):
+        await asyncio.sleep(0.3)  # the next chunk's lookup runs before this one commits
+        return await real_members(session, rows)
+
+    settings = registry.settings.model_copy(update={"feed_chunk_records": 1})
+    async with running_service(create_app, settings, identity) as svc:
+        async with svc.client("department", dept="public_security", subject="dept-police") as dept:
+            assert (await deliver(dept, [taken]))["applied"] == 1
+            monkeypatch.setattr(feed_repository, "update_members", slow)
+            report = await deliver(dept, [feed_record(rid(), "missing_person_report", number, False, "2026-01-05"),
+                                          taken])
+    assert (report["applied"], report["unchanged"]) == (1, 1)
+    assert (await worker.get(f"/api/v1/households/{created['id']}")).json()["view"]["members_missing"] == 0
+
+
 async def test_a_batch_wakes_the_readers_waiting_on_the_feed(registry, worker, health_dept):
     """The batch's events are written by COPY, not by the kit's publish: the feed's long-poll
     waiters are still woken when a chunk with events commits."""

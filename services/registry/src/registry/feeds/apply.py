@@ -66,7 +66,6 @@ class ChunkResult:
     outcomes: list[Outcome] | None = None
     rejections: list[Rejection] = field(default_factory=list)
     changed: set[str] = field(default_factory=set)  # ids of the households changed
-    people: set[str] = field(default_factory=set)  # blind indexes of their members, newborns among them
 
     @property
     def households_changed(self) -> int:
@@ -110,13 +109,19 @@ class LookedUp:
     rows: list[Any]  # records without a row were settled: unchanged
     settle: bool  # whether the database settled records (rows left out)
     births: list[Record] = field(default_factory=list)  # birth records, applied one by one
+    probed: set[str] = field(default_factory=set)  # record ids looked for in the fact history
+    seen: set[str] = field(default_factory=set)  # ... and found there
 
 
 async def look_up(session: AsyncSession, fc: FeedContext, items: list[Record | Rejection],
-                  indexes: dict[str, str] | None = None, *, settle: bool = True) -> LookedUp:
+                  indexes: dict[str, str] | None = None, *, settle: bool = True,
+                  department: str | None = None) -> LookedUp:
     """Read what each record of a chunk writes (no lock, no write). ``indexes`` (blind index by
     ID number) may be given when the caller computed them already; ``settle``: let the database
-    settle the records that repeat the value held (no row for them, only a count)."""
+    settle the records that repeat the value held (no row for them, only a count);
+    ``department``: also look for the records that came back (those about a member, of one
+    value) in the department's fact history (``seen``), here rather than in the chunk's
+    transaction, so that on PostgreSQL it is read ahead with the lookup."""
     records: list[Record] = []
     repeated: list[Outcome] = []
     rejections: list[Rejection] = []
@@ -131,7 +136,14 @@ async def look_up(session: AsyncSession, fc: FeedContext, items: list[Record | R
             seen_ids.add(item.record_id)
             (births if item.item.type == "birth" else records).append(item)
     rows = await _current_entries(session, fc, records, indexes, settle)
-    return LookedUp(records, repeated, rejections, rows, settle, births)
+    looked_up = LookedUp(records, repeated, rejections, rows, settle, births)
+    if department is not None:
+        ids = [r.record_id for n, member_id, *_ in rows if member_id is not None
+               and (r := records[n - 1]).spec.type in SCALAR]
+        if ids:
+            looked_up.probed = set(ids)
+            looked_up.seen = await facts_repo.seen_records(session, department, ids)
+    return looked_up
 
 
 async def _current_entries(session: AsyncSession, fc: FeedContext, records: list[Record],
@@ -160,42 +172,95 @@ def _values_json(records: list[Record]) -> list[str | None]:
     return out
 
 
-async def refresh(session: AsyncSession, fc: FeedContext, looked_up: LookedUp, people: set[str] | frozenset[str],
-                  indexes: dict[str, str]) -> None:
-    """Read again the records of ``looked_up`` about these people (by blind index): the members
-    of the households the chunk before changed, newborns among them. They were read before that
-    chunk committed (the lookup of one chunk overlaps with the writes of the one before it).
-    Settled records have no row: which people a record is about is known by its blind index, and
-    every record about a household's fact or a person's is about one of its members, so a fact
-    that records of the chunk share is read again for all of them or for none."""
+@dataclass(slots=True)
+class Written:
+    """What a chunk changes, as the chunks after it must see it before it has committed (their
+    lookups ran meanwhile): the members of the households it changed by blind index (newborns
+    among them) with their new facts and their household's, the record ids it applied, and the
+    people and households it locked."""
+
+    people: dict[str, tuple[str, str]] = field(default_factory=dict)  # blind index: member id, household id
+    m_facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # by member id
+    h_facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # by household id
+    seen: set[str] = field(default_factory=set)  # record ids applied
+    locked_members: set[str] = field(default_factory=set)
+    locked_households: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class Pipeline:
+    """Where a chunk of a batch stands among the chunks around it (PostgreSQL). ``earlier``:
+    what the chunks its lookup may not have seen change (oldest first), the last of them the
+    chunk before it, written meanwhile until ``committed`` is done; ``prepared`` hears what this
+    chunk will write once it is worked out, before any write goes out."""
+
+    earlier: list[Written]
+    committed: asyncio.Future[Any] | None
+    prepared: Callable[[Written], None]
+
+
+def refresh(looked_up: LookedUp, earlier: list[Written], indexes: dict[str, str]) -> None:
+    """The records of ``looked_up`` about the members of the households the chunks before it
+    changed, read again from what those chunks wrote (their lookup may have run before): every
+    record about a household's fact or a person's is about one of its members, so a fact that
+    records of the chunk share is read again for all of them or for none. Those records come back
+    unsettled (a row each) and are classified as the database's rows are."""
+    if not earlier:
+        return
+    people: dict[str, tuple[str, str, Written]] = {}
+    for w in earlier:  # a later chunk's facts over an earlier one's
+        for bidx, (member_id, household_id) in w.people.items():
+            people[bidx] = (member_id, household_id, w)
     if not people:
         return
-    records = looked_up.records
-    stale = [n for n, r in enumerate(records, start=1) if indexes[r.number] in people]
-    if not stale:
-        return
-    fresh = await _current_entries(session, fc, [records[n - 1] for n in stale], indexes, looked_up.settle)
-    renumbered = [(stale[k - 1], *rest) for k, *rest in fresh]
-    again = set(stale)
-    looked_up.rows = [row for row in looked_up.rows if row[0] not in again] + renumbered
+    fresh = []
+    for n, r in enumerate(looked_up.records, start=1):
+        found = people.get(indexes[r.number])
+        if found is None:
+            continue
+        member_id, household_id, w = found
+        m_facts = w.m_facts[member_id]
+        entry = (w.h_facts[household_id] if r.spec.subject == "household" else m_facts).get(r.spec.key)
+        died = m_facts.get("deceased_on")
+        fresh.append((n, member_id, household_id, None if entry is None else repository.dumps(entry),
+                      None if died is None else repository.dumps(died)))
+    if fresh:
+        again = {row[0] for row in fresh}
+        looked_up.rows = [row for row in looked_up.rows if row[0] not in again] + fresh
 
 
 async def apply_chunk(session: AsyncSession, fc: FeedContext, department: str, items: list[Record | Rejection],
                       indexes: dict[str, str] | None = None, looked_up: LookedUp | None = None, *,
-                      outcomes: bool = False) -> ChunkResult:
+                      outcomes: bool = False, pipeline: Pipeline | None = None) -> ChunkResult:
     """What these checked records come to; ``indexes`` (blind index by ID number) may be given
     when the caller computed them already, and ``looked_up`` when the caller read the chunk
-    already (``look_up``, then ``refresh`` for what changed since); ``outcomes``: keep each
-    record's outcome, not only the counts."""
+    already (``look_up``); ``outcomes``: keep each record's outcome, not only the counts.
+
+    ``pipeline``: this chunk is worked out while the chunk before it is still being written (its
+    own transaction). Its lookup is read again where the chunks before changed something
+    (``refresh``); the records about what the chunk before locked wait for it to commit, the rest
+    are locked, re-applied and their views made meanwhile; nothing is written before it has
+    committed, so one chunk at a time has writes in flight."""
     if looked_up is None:
-        looked_up = await look_up(session, fc, items, indexes, settle=not outcomes)
+        looked_up = await look_up(session, fc, items, indexes, settle=not outcomes, department=department)
+    waiting: asyncio.Future[Any] | None = None
+    if pipeline is not None:
+        assert indexes is not None
+        refresh(looked_up, pipeline.earlier, indexes)
+        waiting = pipeline.committed if pipeline.committed is not None and not pipeline.committed.done() else None
     result = ChunkResult(outcomes=[] if outcomes else None, rejections=list(looked_up.rejections))
     for o in looked_up.repeated:
         result.add(o, "unchanged")
     candidates, leads = _classify(fc, department, looked_up, result)
     # A re-sent record the registry already took is unchanged, even if a newer value came since.
+    # Most were looked for with the lookup; records read again since (``refresh``) may not have been.
     scalar_ids = [r.record_id for r, _, _ in candidates if r.spec.type in SCALAR]
-    seen = await facts_repo.seen_records(session, department, scalar_ids) if scalar_ids else set()
+    unprobed = [i for i in scalar_ids if i not in looked_up.probed]
+    seen = looked_up.seen.intersection(scalar_ids)
+    if unprobed:
+        seen |= await facts_repo.seen_records(session, department, unprobed)
+    if pipeline is not None and scalar_ids:
+        seen |= {i for w in pipeline.earlier for i in w.seen}.intersection(scalar_ids)
     if seen:
         for r, _, household_id in candidates:
             if r.record_id in seen:
@@ -204,6 +269,9 @@ async def apply_chunk(session: AsyncSession, fc: FeedContext, department: str, i
 
     born: dict[str, Born] = {}
     if looked_up.births:
+        if waiting is not None:  # rare: a birth writes a member at once
+            await waiting
+            waiting = None
         births = await apply_births(session, fc, department, looked_up.births)
         born = births.born
         for r, o, hid in births.outcomes:
@@ -211,13 +279,36 @@ async def apply_chunk(session: AsyncSession, fc: FeedContext, department: str, i
         result.rejections += births.rejections
         leads, candidates = _newborns_records(leads, candidates, births.placed)
         leads += births.leads
+    work = _Work()
+    later: list[tuple[Record, str, str]] = []
+    if waiting is not None and pipeline is not None and pipeline.earlier:
+        before = pipeline.earlier[-1]
+        held = before.locked_households
+        candidates, later = _partition(candidates, lambda c: c[1] in before.locked_members or c[2] in held)
     if candidates or born:
-        result.changed, result.people = await _apply_candidates(session, fc, department, candidates, result, born)
-    if leads:
-        await _queue_leads(session, fc, department, leads)
+        await _work_out(session, fc, department, candidates, result, born, work)
+    if waiting is not None:
+        await waiting  # the chunk before has committed: what it locked is free, and this chunk may write
+    if later:
+        await _work_out(session, fc, department, later, result, {}, work)
+    lead_rows = _lead_rows(fc, department, leads)
+    if pipeline is not None:
+        pipeline.prepared(work.written)
+    await _write(session, fc, work)
+    if lead_rows:
+        await repository.insert_leads(session, lead_rows)
         for r in leads:
             result.add(r, "lead")
+    result.changed = work.changed
     return result
+
+
+def _partition(items: list[Any], later: Callable[[Any], bool]) -> tuple[list[Any], list[Any]]:
+    now: list[Any] = []
+    after: list[Any] = []
+    for item in items:
+        (after if later(item) else now).append(item)
+    return now, after
 
 
 def _classify(fc: FeedContext, department: str, looked_up: LookedUp,
@@ -298,12 +389,26 @@ class _Locked:
     members: dict[str, list[MemberFacts]]  # by household, for the views
 
 
-async def _apply_candidates(session: AsyncSession, fc: FeedContext, department: str,
-                            candidates: list[tuple[Record, str, str]], result: ChunkResult,
-                            born: dict[str, Born]) -> tuple[set[str], set[str]]:
-    """Pass 2: lock, re-apply on fresh facts, write facts, history, views and events; the
-    households where a newborn was added (``born``) get their view and event here too. The
-    households changed, and their members' blind indexes."""
+@dataclass(slots=True)
+class _Work:
+    """What a chunk will write, worked out under its locks."""
+
+    members: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    households: list[dict[str, Any]] = field(default_factory=list)
+    events: list[tuple[str, str, str]] = field(default_factory=list)
+    changed: set[str] = field(default_factory=set)
+    written: Written = field(default_factory=Written)
+
+
+async def _work_out(session: AsyncSession, fc: FeedContext, department: str,
+                    candidates: list[tuple[Record, str, str]], result: ChunkResult,
+                    born: dict[str, Born], work: _Work) -> None:
+    """Pass 2: lock, re-apply on fresh facts, and work out the facts, history, views and events
+    to write (into ``work``); the households where a newborn was added (``born``) get their view
+    and event here too. A household ``work`` holds already (worked out before the chunk before
+    committed) is not worked out again: a record about a person found there only now waits for
+    a re-send."""
     # The people whose own facts change are locked (members first, as every writer does), and
     # say where they live now. A record about a household's fact writes no member: its person
     # is not locked (a lock writes to the row's page), only the household it was found in; who
@@ -312,32 +417,39 @@ async def _apply_candidates(session: AsyncSession, fc: FeedContext, department: 
     homes = await repository.lock_members(session, list(people)) if people else {}
     found_in = {household_id for r, _, household_id in candidates if r.spec.subject != "person"}
     locked = await repository.lock_households(session, list(set(homes.values()) | found_in | set(born)))
-    member_rows = await repository.members_of_households(session, list(locked))
+    done = work.written.locked_households
+    member_rows = await repository.members_of_households(session, [h for h in locked if h not in done])
     for m in member_rows:
         homes.setdefault(m.id, m.household_id)
+    for mid in [mid for mid, hid in homes.items() if hid in done]:
+        del homes[mid]
     fresh = _fresh(homes, locked, member_rows)
+    work.written.locked_members |= people
+    work.written.locked_households |= set(locked)
     member_changes, household_changes, history = _reapply(fc, department, candidates, result, born, fresh)
     if not history:
-        return set(), set()
+        return
+    changed, rows, events = await _views_and_events(fc, fresh, member_changes, household_changes, born)
+    work.members += [{"_id": mid, "_facts": fresh.m_facts[mid], "_patch": _patch(fresh.m_facts[mid], changes),
+                      "_at": fc.now} for mid, changes in member_changes.items()]
+    work.history += history
+    work.households += rows
+    work.events += events
+    work.changed.update(changed)
+    written = work.written
+    written.seen.update(h["record_id"] for h in history)
+    for m in member_rows:
+        if m.household_id in work.changed:
+            written.people[m.resident_bidx] = (m.id, m.household_id)
+            written.m_facts[m.id] = fresh.m_facts[m.id]
+            written.h_facts[m.household_id] = fresh.h_facts[m.household_id]
 
-    async def members_and_history() -> None:
-        await repository.update_members(session, [
-            {"_id": mid, "_facts": fresh.m_facts[mid], "_patch": _patch(fresh.m_facts[mid], changes), "_at": fc.now}
-            for mid, changes in member_changes.items()])
-        await repository.insert_history(session, history)
 
-    # PostgreSQL writes the members and the history while the service computes the views (which
-    # pause between slices of households, so the statements go out); the session is not used
-    # meanwhile by anything else.
-    writes = asyncio.ensure_future(members_and_history())
-    try:
-        changed, rows, events = await _views_and_events(fc, fresh, member_changes, household_changes, born)
-    finally:
-        await writes
-    await repository.update_households(session, rows)
-    await repository.insert_events(session, events, fc.on_events)
-    households = set(changed)
-    return households, {m.resident_bidx for m in member_rows if m.household_id in households}
+async def _write(session: AsyncSession, fc: FeedContext, work: _Work) -> None:
+    await repository.update_members(session, work.members)
+    await repository.insert_history(session, work.history)
+    await repository.update_households(session, work.households)
+    await repository.insert_events(session, work.events, fc.on_events)
 
 
 def _patch(facts: dict[str, Any], changes: list[Change]) -> dict[str, Any]:
@@ -427,7 +539,7 @@ async def _views_and_events(fc: FeedContext, fresh: _Locked, member_changes: dic
     return changed, rows, events
 
 
-async def _queue_leads(session: AsyncSession, fc: FeedContext, department: str, leads: list[Record]) -> None:
+def _lead_rows(fc: FeedContext, department: str, leads: list[Record]) -> list[dict[str, Any]]:
     rows = []
     for r in leads:
         lead_id = new_id()
@@ -438,4 +550,4 @@ async def _queue_leads(session: AsyncSession, fc: FeedContext, department: str, 
             "resident_masked": mask(r.number), "value": r.value, "effective_date": r.effective,
             "area_code": r.area_code, "status": "open", "version": 1, "received_at": fc.now,
         })
-    await repository.insert_leads(session, rows)
+    return rows

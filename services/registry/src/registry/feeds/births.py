@@ -2,7 +2,7 @@
 
 Births are rare, so each is applied on its own (a few reads, the parent's household locked), in
 the transaction of its chunk; the household's one household.changed of that chunk is written by
-``apply._apply_candidates`` with the member_born trigger and the new view.
+``apply._work_out`` with the member_born trigger and the new view.
 
 - the newborn is a member already: ``unchanged`` (a re-sent record changes nothing), unless the
   parent lives in an open household and the newborn in another: ``rejected``, saying nothing of
