@@ -68,3 +68,21 @@ async def scoring_settings():
 async def svc(scoring_settings, identity):
     async with running_service(create_app, scoring_settings, identity) as service:
         yield service
+
+
+@pytest.fixture(scope="module")
+async def lab(identity, config_dir):
+    """A service of the test module's own (``scoring_fakes.service_lab``), for tests that change
+    the model or rescore everyone."""
+    from scoring_fakes import service_lab
+
+    async with service_lab(identity, config_dir) as service:
+        yield service
+
+
+@pytest.fixture(scope="module")
+async def city(lab, ctx):
+    """200 households in the module's own service."""
+    from scoring_fakes import load_households
+
+    return await load_households(lab, ctx, 200, seed=61)

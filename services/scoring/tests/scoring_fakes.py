@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import struct
 import uuid
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse
 
+from scoring.engine.runtime import ModelRuntime
 from scoring.synthetic import generate, to_views
 
 VILLAGES = ["330106001001", "330106001002", "330106002001", "330102001001", "330127003004"]
@@ -106,3 +110,82 @@ async def load_households(svc, ctx, n: int, seed: int, areas: list[str] | None =
     while await consumer.step() > 0:
         pass
     return ids
+
+
+
+class FailingRuntime(ModelRuntime):
+    """A model runtime that raises at its second chunk (in the rescore's worker process, which
+    can unpickle it: this folder is on its path)."""
+
+    calls = 0
+
+    @classmethod
+    def like(cls, runtime: ModelRuntime) -> ModelRuntime:
+        troubled = cls.__new__(cls)
+        troubled.__dict__.update(runtime.__dict__)
+        return troubled
+
+    def evaluate(self, matrix: Any) -> Any:
+        self.calls += 1
+        if self.calls == 2:
+            self.trouble()
+        return super().evaluate(matrix)
+
+    def trouble(self) -> None:
+        raise ValueError("a chunk the model cannot score")
+
+
+class StallingRuntime(FailingRuntime):
+    """The same, but it stalls at its second chunk (so that a test can end the process then)."""
+
+    def trouble(self) -> None:
+        import time
+
+        time.sleep(60)
+
+
+@contextlib.asynccontextmanager
+async def service_lab(identity: Any, config_dir: Any, **settings: Any) -> AsyncIterator[Any]:
+    """A scoring service of its own on a fresh migrated database: small COPY batches and chunks,
+    so that a few hundred households take every path a city's rescore takes."""
+    from scoring.app import MIGRATIONS, create_app
+    from scoring.settings import ScoringSettings
+    from servicekit.testing import migrated_database, running_service, settings_for_tests
+
+    base = settings_for_tests(ScoringSettings, **{"config_dir": config_dir, "consume_registry": False,
+                                                   "copy_threshold": 50, "rescore_chunk_size": 70, **settings})
+    async with migrated_database(base, MIGRATIONS) as ready:
+        async with running_service(create_app, ready, identity) as service:
+            yield service
+
+
+_UNPACK = {"int2": ">h", "int4": ">i", "int8": ">q", "float8": ">d"}
+
+
+def decode_binary_copy(data: bytes, kinds: list[str]) -> list[tuple]:
+    """PostgreSQL's binary COPY stream back to values, read by the format's definition (its docs,
+    "Binary Format"), independently of how scoring writes it: ``kinds`` as ``copy_format`` names
+    the columns' types."""
+    assert data[:11] == b"PGCOPY\n\xff\r\n\x00" and struct.unpack(">ii", data[11:19]) == (0, 0)
+    at, rows = 19, []
+    while True:
+        (fields,) = struct.unpack_from(">h", data, at)
+        at += 2
+        if fields == -1:
+            assert at == len(data)
+            return rows
+        assert fields == len(kinds)
+        row: list[Any] = []
+        for kind in kinds:
+            (size,) = struct.unpack_from(">i", data, at)
+            at += 4
+            value, at = (None, at) if size == -1 else (data[at:at + size], at + size)
+            if value is None:
+                row.append(None)
+            elif kind == "text":
+                row.append(value.decode())
+            elif kind == "timestamptz":
+                row.append(datetime(2000, 1, 1, tzinfo=UTC) + timedelta(microseconds=struct.unpack(">q", value)[0]))
+            else:
+                row.append(struct.unpack(_UNPACK[kind], value)[0])
+        rows.append(tuple(row))

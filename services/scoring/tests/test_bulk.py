@@ -4,11 +4,11 @@ COPY stream are the rows the driver's per-record COPY wrote."""
 from __future__ import annotations
 
 import json
-import struct
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
+from scoring_fakes import decode_binary_copy
 from scoring.bulk import EVENT_TYPE, OUTBOX_COLUMNS, _raw, _streamed, outbox_copy_data
 
 EVENTS = [
@@ -28,7 +28,8 @@ async def test_outbox_rows_in_scorings_binary_copy_are_the_drivers(svc, tracepar
     if not svc.db.is_postgres:
         # No COPY here: the stream is read back by the format's definition (PostgreSQL's docs,
         # "Binary Format") and must hold every row's fields, in order, blocks of 3 then 1.
-        rows = _decode_binary_copy(b"".join(outbox_copy_data(first, EVENTS, traceparent, created, block=3)))
+        rows = decode_binary_copy(b"".join(outbox_copy_data(first, EVENTS, traceparent, created, block=3)),
+                                  ["int8", "text", "text", "text", "text", "text", "timestamptz"])
         assert rows == [
             (first + i, event_id, EVENT_TYPE, subject, body, traceparent, created)
             for i, (event_id, subject, body) in enumerate(EVENTS)]
@@ -80,27 +81,3 @@ async def test_current_rows_keep_room_on_their_pages_for_a_rescores_update(svc):
             "SELECT reloptions FROM pg_class WHERE oid = 'current_assessments'::regclass"))).scalar_one()
     assert "fillfactor=50" in (options or [])
 
-
-def _decode_binary_copy(data: bytes) -> list[tuple]:
-    """PostgreSQL's binary COPY stream of outbox rows back to values (bigint, text x4 or NULL,
-    timestamptz), read independently of how ``outbox_copy_data`` writes it."""
-    assert data[:11] == b"PGCOPY\n\xff\r\n\x00" and struct.unpack(">ii", data[11:19]) == (0, 0)
-    at, rows = 19, []
-    while True:
-        (fields,) = struct.unpack_from(">h", data, at)
-        at += 2
-        if fields == -1:
-            assert at == len(data)
-            return rows
-        assert fields == len(OUTBOX_COLUMNS)
-        values = []
-        for _ in range(fields):
-            (size,) = struct.unpack_from(">i", data, at)
-            at += 4
-            values.append(None if size == -1 else data[at:at + size])
-            at += max(size, 0)
-        position, event_id, kind, subject, payload, traceparent, created = values
-        micros = struct.unpack(">q", created)[0]
-        rows.append((struct.unpack(">q", position)[0], event_id.decode(), kind.decode(), subject.decode(),
-                     payload.decode(), traceparent.decode() if traceparent is not None else None,
-                     datetime(2000, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)))

@@ -73,6 +73,7 @@ def spec(registry_transport: httpx.AsyncBaseTransport | None = None, registry_to
 
     async def start(app: FastAPI) -> None:
         await models.bootstrap(app.state.engine)
+        app.state.engine.start_rescore_worker()
 
     async def stop(app: FastAPI) -> None:
         await app.state.engine.stop_jobs()

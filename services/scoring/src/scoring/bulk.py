@@ -10,7 +10,6 @@ positions still follow commit order) and the rows are copied in. This belongs in
 from __future__ import annotations
 
 import json
-import struct
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from itertools import chain, repeat
@@ -27,6 +26,7 @@ from servicekit.db import after_commit
 from servicekit.events import publish
 from servicekit.tables import FeedSequence, OutboxEvent
 from servicekit.telemetry import current_traceparent
+from scoring import copy_format
 
 EVENT_TYPE = "assessment.updated"
 OUTBOX_COLUMNS = ["position", "event_id", "type", "subject", "payload", "traceparent", "created_at"]
@@ -103,25 +103,33 @@ async def publish_many(session: AsyncSession, events: Sequence[tuple[str, str, s
             publish(session, EVENT_TYPE, subject, json.loads(body))
         return
     n = len(events)
-    last = (
+    last = await take_positions(session, n)
+    await copy_outbox(session, outbox_copy_data(last - n + 1, events, current_traceparent(), datetime.now(UTC)), last,
+                      wake=wake)
+
+
+async def take_positions(session: AsyncSession, n: int) -> int:
+    """The last of ``n`` feed positions taken from the sequencer row, whose lock is then held
+    until commit (positions follow commit order); ``n`` = 0 takes the lock and no position."""
+    return (
         await session.execute(
             update(FeedSequence).where(FeedSequence.id == 1)
             .values(last_position=FeedSequence.last_position + n).returning(FeedSequence.last_position)
         )
     ).scalar_one()
-    first = last - n + 1
-    rows = outbox_copy_data(first, events, current_traceparent(), datetime.now(UTC))
-    await (await _raw(session)).copy_to_table(OutboxEvent.__tablename__, source=_streamed(rows), columns=OUTBOX_COLUMNS,
-                                              format="binary")
+
+
+async def copy_outbox(session: AsyncSession, stream: Iterable[bytes], last: int, *,
+                      wake: Callable[[int], None] | None = None) -> None:
+    """The outbox rows of a binary COPY stream (``outbox_copy_data``) up to position ``last``."""
+    await (await _raw(session)).copy_to_table(OutboxEvent.__tablename__, source=_streamed(stream),
+                                              columns=OUTBOX_COLUMNS, format="binary")
     if wake is not None:
         after_commit(session, lambda: wake(last))
 
 
 # PostgreSQL's binary COPY format: signature, flags (none), header extension (none) ... rows ... -1.
-_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
-_COPY_END = b"\xff\xff"
-_NULL = b"\xff\xff\xff\xff"
-_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_COPY_HEADER, _COPY_END, _NULL = copy_format.HEADER, copy_format.END, copy_format.NULL
 _OUTBOX_HEAD = np.dtype([("fields", ">i2"), ("position_size", ">i4"), ("position", ">i8"), ("id_size", ">i4")])
 
 
@@ -134,9 +142,7 @@ def outbox_copy_data(first: int, events: Sequence[tuple[str, str, str]], tracepa
     once. Small blocks, because fresh memory costs more than the work (page faults)."""
     yield _COPY_HEADER
     kind = _text_field(EVENT_TYPE)
-    since = created_at - _PG_EPOCH  # timestamptz: microseconds since 2000-01-01 UTC
-    tail = (_NULL if traceparent is None else _text_field(traceparent)) + struct.pack(
-        ">iq", 8, (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds)
+    tail = (_NULL if traceparent is None else _text_field(traceparent)) + copy_format.field("timestamptz", created_at)
     for start in range(0, len(events), block):
         part = events[start:start + block]
         ids, subjects, bodies = (list(map(str.encode, column)) for column in zip(*part, strict=True))
@@ -156,8 +162,7 @@ def _sizes(values: Sequence[bytes]) -> np.ndarray:
 
 
 def _text_field(text: str) -> bytes:
-    data = text.encode()
-    return struct.pack(">i", len(data)) + data
+    return copy_format.field("text", text)
 
 
 async def _streamed(blocks: Iterable[bytes]) -> AsyncIterator[bytes]:

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 
 from servicekit.auth import Caller, Role, require_roles
 from servicekit.db import Database
+from scoring.assessments.rescore_worker import RescoreWorker
 from scoring.engine.runtimes import Runtimes
 from scoring.profile import ScoringProfile
 from scoring.settings import ScoringSettings
@@ -27,6 +28,12 @@ class ScoringEngine:
     db: Database
     wake: Callable[[int], None]
     jobs: set[asyncio.Task[None]] = field(default_factory=set)
+    rescore_worker: RescoreWorker | None = None  # PostgreSQL: builds a city's rescore (started with the service)
+
+    def start_rescore_worker(self) -> None:
+        if self.db.is_postgres and self.settings.rescore_worker_process and self.rescore_worker is None:
+            self.rescore_worker = RescoreWorker()
+            self.rescore_worker.start()
 
     def spawn(self, coro: object) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
@@ -44,6 +51,9 @@ class ScoringEngine:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.rescore_worker is not None:
+            await self.rescore_worker.stop()
+            self.rescore_worker = None
 
 
 def get_engine(request: Request) -> ScoringEngine:

@@ -24,6 +24,9 @@ class ScoringSettings(ServiceSettings):
     # that stopped reporting is presumed dead (its process crashed) and may be replaced.
     rescore_chunk_size: int = Field(default=20_000, ge=100, le=200_000)
     activation_timeout_seconds: float = Field(default=1800.0, gt=0)
+    # On PostgreSQL, a rescore's chunks are built and encoded in a worker process started with
+    # the service (the event loop only sends them); off: in a thread of the service's process.
+    rescore_worker_process: bool = True
 
     # Batches at least this large are written with COPY on PostgreSQL (events included).
     copy_threshold: int = Field(default=100, ge=1)

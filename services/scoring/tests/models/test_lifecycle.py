@@ -7,33 +7,16 @@ import copy
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import delete, func, select, text
 
-from scoring_fakes import ages_of, load_households
-from scoring.app import MIGRATIONS, create_app
+from scoring_fakes import ages_of
 from scoring.assessments import repository as assessments_repo
 from scoring.assessments.service import pending
 from scoring.assessments.tables import Assessment as A, CurrentAssessment
 from scoring.bulk import insert_rows
 from scoring.engine.records import CURRENT_COLUMNS
 from scoring.models.tables import ModelActivation
-from scoring.settings import ScoringSettings
-from servicekit.testing import CITY, migrated_database, running_service, settings_for_tests
-
-
-@pytest.fixture(scope="module")
-async def lab(identity, config_dir):
-    base = settings_for_tests(ScoringSettings, config_dir=config_dir, consume_registry=False, copy_threshold=50,
-                              rescore_chunk_size=70)
-    async with migrated_database(base, MIGRATIONS) as settings:
-        async with running_service(create_app, settings, identity) as service:
-            yield service
-
-
-@pytest.fixture(scope="module")
-async def city(lab, ctx):
-    return await load_households(lab, ctx, 200, seed=61)
+from servicekit.testing import CITY
 
 
 def admin(svc):

@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from servicekit.auth import Caller
 from servicekit.db import dialect_insert
 from servicekit.pagination import PageParams
+from scoring.assessments.rescore_worker import Chunk
 from scoring.assessments.tables import Assessment, AssessmentReview, CurrentAssessment
-from scoring.bulk import _raw, chunked, fetch, insert_rows, is_postgres
+from scoring.bulk import _raw, _streamed, chunked, fetch, insert_rows, is_postgres
 from scoring.engine.records import ASSESSMENT_COLUMNS, CURRENT_COLUMNS, Batch, Previous
 from scoring.households.repository import SUBJECT_COLUMNS, SubjectRow
 from scoring.households.tables import HouseholdView
@@ -131,7 +132,7 @@ _SHARED = ("household_id", "number", "household_version", "model_version", "scor
            "difficulty", "five_types", "needs", "area_code", "township_code", "district_code", "label_masked",
            "content_hash", "input_hash", "assessed_at")
 _OWN = ("unclaimed_policies", "etag", "reviewed_level", "review_id", "review_basis_level")
-_OWN_AT = tuple(CURRENT_COLUMNS.index(c) for c in _OWN)
+OWN_AT = tuple(CURRENT_COLUMNS.index(c) for c in _OWN)
 # The chunk's assessments (just copied in, found by id within the chunk's range of ids: they are
 # time-ordered) beside what only the current rows hold, given as arrays in the same order.
 _FROM_CHUNK = (
@@ -161,19 +162,49 @@ async def current_from_assessments(session: AsyncSession, rows: Sequence[tuple],
     go, as when the whole range was deleted and copied again."""
     known = [row[2] > 1 for row in rows]  # number 1: there was no current row to replace
     if not any(known):
-        await (await session.connection()).execute(delete(C).where(C.household_id.between(low, high)))
+        await _clear_range(session, low, high)
         await insert_rows(session, C.__table__, CURRENT_COLUMNS, rows, copy_threshold=copy_threshold)
         return
-    raw = await _raw(session)  # the assessments' COPY has flushed the session
     fresh = [] if all(known) else [r for r, k in zip(rows, known, strict=True) if not k]
-    await raw.execute(_UPDATE_CURRENT, *_chunk_arrays(list(compress(rows, known)) if fresh else rows))
-    await raw.execute(_DELETE_OTHERS, low, high, rows[0][CURRENT_COLUMNS.index("assessed_at")])
+    await _update_in_place(session, _chunk_arrays(list(compress(rows, known)) if fresh else rows), low, high,
+                           rows[0][CURRENT_COLUMNS.index("assessed_at")])
     await insert_rows(session, C.__table__, CURRENT_COLUMNS, fresh, copy_threshold=1)
 
 
+async def write_encoded(session: AsyncSession, chunk: Chunk) -> None:
+    """``write`` of a rescore's chunk that the worker process built and encoded (PostgreSQL): the
+    same statements, the rows sent as the worker's binary COPY streams."""
+    raw = await _raw(session)
+    await raw.copy_to_table(A.__tablename__, source=_streamed(chunk.assessments), columns=chunk.assessment_columns,
+                            format="binary")
+    if chunk.update is None:
+        await _clear_range(session, chunk.low, chunk.high)
+    else:
+        await _update_in_place(session, chunk.update, chunk.low, chunk.high, chunk.assessed_at)
+    if chunk.current_columns is not None:
+        await raw.copy_to_table(C.__tablename__, source=_streamed(chunk.current), columns=chunk.current_columns,
+                                format="binary")
+
+
+async def _clear_range(session: AsyncSession, low: str, high: str) -> None:
+    await (await session.connection()).execute(delete(C).where(C.household_id.between(low, high)))
+
+
+async def _update_in_place(session: AsyncSession, arrays: Sequence[Any], low: str, high: str, assessed_at: Any) -> None:
+    raw = await _raw(session)  # the assessments' COPY has flushed the session
+    await raw.execute(_UPDATE_CURRENT, *arrays)
+    await raw.execute(_DELETE_OTHERS, low, high, assessed_at)
+
+
+def update_arrays(assessment_ids: Sequence[str], own: Sequence[Sequence[Any]]) -> list[Any]:
+    """The parameters of the in-place update: the assessments' ids, the columns only current rows
+    hold (``_OWN``, in order), the ids' range."""
+    ids = list(assessment_ids)
+    return [ids, *map(list, own), min(ids), max(ids)]
+
+
 def _chunk_arrays(rows: Sequence[tuple]) -> list[Any]:
-    ids = list(map(itemgetter(1), rows))  # the assessment's id
-    return [ids, *(list(map(itemgetter(i), rows)) for i in _OWN_AT), min(ids), max(ids)]
+    return update_arrays(list(map(itemgetter(1), rows)), [list(map(itemgetter(i), rows)) for i in OWN_AT])
 
 
 def _upsert_current(session: AsyncSession) -> Any:

@@ -88,6 +88,10 @@ class Batch:
     current: list[tuple] = field(default_factory=list)  # CURRENT_COLUMNS
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (event id, household id, payload JSON)
     levels: dict[int, int] = field(default_factory=dict)
+    # The same rows column by column (``build(..., rows=False)`` makes only these: a rescore's
+    # worker process encodes columns for COPY).
+    assessment_columns: tuple[Sequence[Any], ...] = ()
+    current_columns: tuple[Sequence[Any], ...] = ()
 
 
 # ---- codes as stored, and as JSON ------------------------------------------------------------
@@ -232,9 +236,12 @@ def build(
     previous: Mapping[str, Previous],
     cause: str,
     now: datetime,
+    *,
+    rows: bool = True,
 ) -> Batch:
     """Rows and events for every subject (``results`` column i is household i), column-wise: the
-    loops over households are C loops (map, zip, str.join), not Python ones."""
+    loops over households are C loops (map, zip, str.join), not Python ones. Without ``rows``,
+    the assessments and current rows are left as columns only."""
     n = len(subjects)
     out = Batch()
     if n == 0:
@@ -269,17 +276,20 @@ def build(
     s = subjects
     scores = results.score.tolist()
     model_version, nows = [rt.version] * n, [now] * n
-    out.assessments = list(zip(
+    out.assessment_columns = (
         aids, hids, numbers, s.household_version, model_version, scores, levels, effective, prev_ids, prev_scores,
         prev_levels, c.dimensions, c.fired, c.difficulty, c.causes, c.needs, c.types, c.eligible, c.receiving,
         c.services, s.facts, s.input_hash, contents, [cause] * n, s.triggers, s.area_code, s.township_code,
-        s.district_code, s.label_masked, s.household_type, nows, strict=True,
-    ))
-    out.current = list(zip(
+        s.district_code, s.label_masked, s.household_type, nows,
+    )
+    out.current_columns = (
         hids, aids, numbers, s.household_version, model_version, scores, levels, effective, c.difficulty, c.types,
         c.needs, c.unclaimed, s.area_code, s.township_code, s.district_code, s.label_masked, contents,
-        s.input_hash, nows, etags, reviewed, review_ids, bases, strict=True,
-    ))
+        s.input_hash, nows, etags, reviewed, review_ids, bases,
+    )
+    if rows:
+        out.assessments = list(zip(*out.assessment_columns, strict=True))
+        out.current = list(zip(*out.current_columns, strict=True))
     for level in effective:
         out.levels[level] = out.levels.get(level, 0) + 1
     # Events for the assessments alerts would see differently.

@@ -245,7 +245,8 @@ async def run_activation(engine: ScoringEngine, activation_id: str) -> None:
             if runtime is None:
                 raise RuntimeError("the model no longer compiles")
             before = await assessments.level_counts(session)
-            outcome = await rescore_all(session, runtime, engine.settings, wake=engine.wake)
+            outcome = await rescore_all(session, runtime, engine.settings, wake=engine.wake,
+                                        worker=engine.rescore_worker)
             now = datetime.now(UTC)
             if state.active_version is not None:
                 await repo.retire(session, state.active_version, now)
