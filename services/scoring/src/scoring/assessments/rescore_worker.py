@@ -203,6 +203,7 @@ def _read(conn: Connection) -> Chunk | Usage:
 def serve(conn: Connection) -> None:
     """The worker's main: one rescore after another, until told to stop or the service goes."""
     import gc
+    import resource
 
     try:
         from scoring.assessments.rescore_build import rescore  # the heavy imports, once
@@ -210,7 +211,6 @@ def serve(conn: Connection) -> None:
         with contextlib.suppress(OSError):
             conn.send(("error", traceback.format_exc(limit=5)))
         return
-    gc.disable()  # the rows of a chunk are all alive until sent; nothing here makes cycles to collect
     conn.send(("ready", None))
     while True:
         try:
@@ -221,12 +221,14 @@ def serve(conn: Connection) -> None:
             return
         started = time.process_time()
         try:
+            gc.disable()  # during a rescore: the rows in flight are all alive, rescanning them costs
             asyncio.run(rescore(job, conn))
         except BaseException:  # noqa: BLE001
             with contextlib.suppress(OSError):
                 conn.send(("error", traceback.format_exc(limit=5)))
             return
-        import resource
-
+        finally:
+            gc.enable()
         conn.send(Usage(time.process_time() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))
+        gc.collect()  # what the rescore left (the connection's, the session's cycles), while idle
 
