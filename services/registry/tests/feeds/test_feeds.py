@@ -219,6 +219,41 @@ async def test_batch_resent_after_a_crash_half_way(registry, identity, worker):
     assert len(views) == 5
 
 
+async def test_a_chunk_whose_predecessor_failed_writes_nothing(registry, identity, worker, monkeypatch):
+    """PostgreSQL: the chunk before fails while it is written, before this chunk (slow to be looked
+    up) has started: this chunk must not write either, and the batch fails. Re-sent, both apply."""
+    import registry.feeds.service as feed_service
+    from registry.feeds import repository as feed_repository
+
+    first, second = (await _person(worker))[0], (await _person(worker))[0]
+    records = [feed_record(rid("F"), "pregnancy_registration", n, True) for n in (first, second)]
+    real_members, real_look_up = feed_repository.update_members, feed_service.look_up
+    failures = itertools.count()
+
+    async def failing_once(session, rows):
+        if next(failures) == 0:
+            raise RuntimeError("the chunk's writes failed")
+        return await real_members(session, rows)
+
+    async def slow_look_up(session, fc, items, *args, **kw):
+        if any(getattr(i, "number", None) == second for i in items):
+            await asyncio.sleep(0.3)
+        return await real_look_up(session, fc, items, *args, **kw)
+
+    settings = registry.settings.model_copy(update={"feed_chunk_records": 1})
+    async with running_service(create_app, settings, identity) as svc:
+        async with svc.client("department", dept="health", subject="dept-health") as dept:
+            before = await _history_count(svc, "health")
+            monkeypatch.setattr(feed_repository, "update_members", failing_once)
+            monkeypatch.setattr(feed_service, "look_up", slow_look_up)
+            with pytest.raises(RuntimeError, match="the chunk's writes failed"):
+                await dept.post("/api/v1/feeds/batches", content=jsonl(records),
+                                headers={"Content-Type": "application/x-ndjson"})
+            assert await _history_count(svc, "health") == before
+            report = await deliver(dept, records)
+    assert report["applied"] == 2
+
+
 async def test_each_chunk_sees_the_chunks_before_it(registry, identity, worker):
     """Chunks of one record: on PostgreSQL the lookup of a chunk overlaps with the writes of the
     one before, and what that one changed must still decide the next (a death, then a report
@@ -378,6 +413,35 @@ async def test_chunks_are_applied_with_the_collector_paused(registry, worker, he
         await health_dept.post("/api/v1/feeds/batches", content=jsonl([feed_record(rid(), "pregnancy_registration", number, True)]),
                                headers={"Content-Type": "application/x-ndjson"})
     assert gc.isenabled()
+
+
+async def test_the_pipeline_collects_the_young_generation_every_so_many_chunks(registry, identity, worker, monkeypatch):
+    """PostgreSQL: chunks overlap, so the collector's pause lasts the whole pipeline; its youngest
+    generation is collected every ``COLLECT_EVERY`` chunks, after a commit, and the collector is
+    enabled again after the batch. On SQLite the chunks go one at a time and the collector runs
+    between them as usual (no collection asked for)."""
+    import gc
+
+    import registry.feeds.service as feed_service
+
+    people = [(await _person(worker))[0] for _ in range(5)]
+    asked: list[int] = []
+    real = gc.collect
+
+    def collect(generation: int = 2) -> int:
+        asked.append(generation)
+        return real(generation)
+
+    monkeypatch.setattr(feed_service, "COLLECT_EVERY", 2)
+    monkeypatch.setattr(gc, "collect", collect)
+    settings = registry.settings.model_copy(update={"feed_chunk_records": 1})
+    async with running_service(create_app, settings, identity) as svc:
+        async with svc.client("department", dept="health", subject="dept-health") as dept:
+            asked.clear()
+            report = await deliver(dept, [feed_record(rid(), "pregnancy_registration", n, True) for n in people])
+            during = list(asked)
+    assert report["applied"] == 5 and gc.isenabled()
+    assert during == ([0, 0] if registry.db.is_postgres else [])
 
 
 async def test_views_and_payloads_stay_in_the_row(registry):

@@ -179,9 +179,9 @@ class Written:
     among them) with their new facts and their household's, the record ids it applied, and the
     people and households it locked."""
 
-    people: dict[str, tuple[str, str]] = field(default_factory=dict)  # blind index: member id, household id
-    m_facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # by member id
-    h_facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # by household id
+    people: dict[str, Any] = field(default_factory=dict)  # blind index: the member's row (id, household_id)
+    m_facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # by member id (and others' of the chunk)
+    h_facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # by household id (and others' of the chunk)
     seen: set[str] = field(default_factory=set)  # record ids applied
     locked_members: set[str] = field(default_factory=set)
     locked_households: set[str] = field(default_factory=set)
@@ -207,10 +207,10 @@ def refresh(looked_up: LookedUp, earlier: list[Written], indexes: dict[str, str]
     unsettled (a row each) and are classified as the database's rows are."""
     if not earlier:
         return
-    people: dict[str, tuple[str, str, Written]] = {}
+    people: dict[str, tuple[Any, Written]] = {}
     for w in earlier:  # a later chunk's facts over an earlier one's
-        for bidx, (member_id, household_id) in w.people.items():
-            people[bidx] = (member_id, household_id, w)
+        for bidx, m in w.people.items():
+            people[bidx] = (m, w)
     if not people:
         return
     fresh = []
@@ -218,7 +218,8 @@ def refresh(looked_up: LookedUp, earlier: list[Written], indexes: dict[str, str]
         found = people.get(indexes[r.number])
         if found is None:
             continue
-        member_id, household_id, w = found
+        m, w = found
+        member_id, household_id = m.id, m.household_id
         m_facts = w.m_facts[member_id]
         entry = (w.h_facts[household_id] if r.spec.subject == "household" else m_facts).get(r.spec.key)
         died = m_facts.get("deceased_on")
@@ -287,8 +288,10 @@ async def apply_chunk(session: AsyncSession, fc: FeedContext, department: str, i
         candidates, later = _partition(candidates, lambda c: c[1] in before.locked_members or c[2] in held)
     if candidates or born:
         await _work_out(session, fc, department, candidates, result, born, work)
-    if waiting is not None:
-        await waiting  # the chunk before has committed: what it locked is free, and this chunk may write
+    if pipeline is not None and pipeline.committed is not None:
+        # The chunk before has committed (or its failure is this chunk's): what it locked is free,
+        # and this chunk may write.
+        await pipeline.committed
     if later:
         await _work_out(session, fc, department, later, result, {}, work)
     lead_rows = _lead_rows(fc, department, leads)
@@ -438,11 +441,10 @@ async def _work_out(session: AsyncSession, fc: FeedContext, department: str,
     work.changed.update(changed)
     written = work.written
     written.seen.update(h["record_id"] for h in history)
-    for m in member_rows:
-        if m.household_id in work.changed:
-            written.people[m.resident_bidx] = (m.id, m.household_id)
-            written.m_facts[m.id] = fresh.m_facts[m.id]
-            written.h_facts[m.household_id] = fresh.h_facts[m.household_id]
+    changed_now = work.changed
+    written.people.update({m.resident_bidx: m for m in member_rows if m.household_id in changed_now})
+    written.m_facts.update(fresh.m_facts)
+    written.h_facts.update(fresh.h_facts)
 
 
 async def _write(session: AsyncSession, fc: FeedContext, work: _Work) -> None:
