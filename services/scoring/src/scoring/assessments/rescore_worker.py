@@ -108,7 +108,8 @@ class RescoreWorker:
         try:
             await asyncio.to_thread(_expect, conn, "ready")
         except BaseException:
-            self._kill()
+            self._end()
+            conn.close()
             raise
         self._ready = True
 
@@ -130,14 +131,15 @@ class RescoreWorker:
             await asyncio.to_thread(process.join, grace)
         conn.close()
 
-    def _kill(self) -> None:
+    def _end(self) -> Connection | None:
+        """Kill the process; its connection is the caller's to close once nothing reads it (a
+        thread blocked on it gets end-of-file now that the other side is gone)."""
         process, conn = self._process, self._conn
-        self._process = self._conn = None
+        self._process, self._conn, self._ready = None, None, False
         if process is not None:
             process.kill()
             process.join(5)
-        if conn is not None:
-            conn.close()
+        return conn
 
     async def rescore(self, job: Job) -> AsyncIterator[Chunk]:
         """The chunks of a rescore as the worker builds them; the next one is received while the
@@ -159,10 +161,11 @@ class RescoreWorker:
                 ok = True
             finally:
                 if not ok:  # failed or abandoned mid-way: the worker's state is unknown
-                    self._kill()
+                    self._end()
                     if receiving is not None:
                         with contextlib.suppress(Exception):
                             await receiving
+                    conn.close()
 
 
 def _expect(conn: Connection, what: str) -> Any:
