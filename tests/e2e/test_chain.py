@@ -270,7 +270,7 @@ def test_05_worker_accepts_verifies_and_refers(gw, token, chain) -> None:  # typ
                 headers={**town, "If-Match": chain["alert_etag"], "Idempotency-Key": f"e2e-accept-{chain['run']}"})
     assert expect(r, 200)["status"] == "accepted"
     r = gw.post(f"/api/v1/alerts/{alert}/verification", headers={**town, "If-Match": etag(r)}, json={
-        "method": "home_visit", "performed_at": (date.today()).isoformat() + "T10:30:00+08:00",
+        "method": "home_visit", "performed_at": datetime.now(rid.CHINA_STANDARD_TIME).isoformat(),
         "findings": "Visited; treatment costs exceed the family savings.", "needs_confirmed": ["medical", "care"]})
     assert expect(r, 200)["status"] == "verifying"
     r = gw.post(f"/api/v1/alerts/{alert}/disposition", headers={**town, "If-Match": etag(r)}, json={

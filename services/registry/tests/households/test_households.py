@@ -222,7 +222,9 @@ async def test_read_document_is_what_the_response_model_serialises(registry, wor
     async with registry.db.sessionmaker() as s:
         h = await s.get(Household, hid)
         rows = await repository.members_of(s, hid)
-        expected = present.household(h, rows, load_profile(registry.settings.config_dir).areas, date.today())
+        # Ages on the city's day, as the registry counts them (UTC's date is a day behind from 16:00 UTC).
+        expected = present.household(h, rows, load_profile(registry.settings.config_dir).areas,
+                                     datetime.now(CHINA_STANDARD_TIME).date())
     assert r.json() == expected.model_dump(mode="json")
     document = r.json()
     assert len(document["members"]) == 2 and {f["fact"] for f in document["facts"]} >= {"rent_m", "income_wages_m"}
