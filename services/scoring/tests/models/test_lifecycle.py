@@ -274,4 +274,7 @@ async def test_a_rescore_writes_the_current_rows_the_copy_of_each_chunk_wrote(la
     if lab.db.is_postgres:
         n = len(now) - 1  # every household but the new one had a current row
         inserted, updated, hot, deleted = stats  # the others updated in place, HOT, the closed one's deleted
-        assert (inserted, updated, deleted) == (1, n, 1) and hot > n * 0.9
+        # Copied again, every row would be inserted (and none updated). Most updates are HOT;
+        # how many depends on the room pruning has left on the pages (an old snapshot held by
+        # another connection of this database keeps it from pruning), so the bound is loose.
+        assert (inserted, updated, deleted) == (1, n, 1) and hot > n * 0.5
