@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import pytest
 
 from scoring_fakes import decode_binary_copy
-from scoring.bulk import EVENT_TYPE, OUTBOX_COLUMNS, _raw, _streamed, outbox_copy_data
+from scoring.bulk import EVENT_TYPE, OUTBOX_COLUMNS, outbox_copy_data, streamed
+from servicekit.db import driver_of
 
 EVENTS = [
     ("01a2241b-9c60-7000-8000-08db9aa17c56", "00000000-0000-0000-0000-000000000001",
@@ -35,7 +36,7 @@ async def test_outbox_rows_in_scorings_binary_copy_are_the_drivers(svc, tracepar
             for i, (event_id, subject, body) in enumerate(EVENTS)]
         return
     async with svc.db.sessionmaker() as session:
-        raw = await _raw(session)
+        raw = await driver_of(session)
         async with raw.transaction():  # the temporary tables go with it
             await raw.execute("CREATE TEMP TABLE outbox_driver (LIKE outbox) ON COMMIT DROP; "
                               "CREATE TEMP TABLE outbox_ours (LIKE outbox) ON COMMIT DROP")
@@ -43,7 +44,7 @@ async def test_outbox_rows_in_scorings_binary_copy_are_the_drivers(svc, tracepar
                 (first + i, event_id, EVENT_TYPE, subject, body, traceparent, created)
                 for i, (event_id, subject, body) in enumerate(EVENTS)])
             rows = outbox_copy_data(first, EVENTS, traceparent, created, block=3)  # blocks of 3 rows, then 1
-            await raw.copy_to_table("outbox_ours", source=_streamed(rows), columns=OUTBOX_COLUMNS, format="binary")
+            await raw.copy_to_table("outbox_ours", source=streamed(rows), columns=OUTBOX_COLUMNS, format="binary")
             query = "SELECT position, event_id, type, subject, payload::text, traceparent, created_at FROM {} ORDER BY 1"
             driver, ours = await raw.fetch(query.format("outbox_driver")), await raw.fetch(query.format("outbox_ours"))
     assert [tuple(r) for r in ours] == [tuple(r) for r in driver]

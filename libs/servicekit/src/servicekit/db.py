@@ -162,6 +162,13 @@ async def db_now(session: AsyncSession) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+async def driver_of(session: AsyncSession) -> Any:
+    """The driver's own connection (asyncpg on PostgreSQL) under the session's, inside its
+    transaction: for COPY, and for reads whose ORM row processing would cost more than the query."""
+    connection = await session.connection()
+    return (await connection.get_raw_connection()).driver_connection
+
+
 def dialect_insert(session: AsyncSession) -> Callable[..., Any]:
     """``insert`` of the session's dialect, for ON CONFLICT clauses on PostgreSQL and SQLite."""
     from sqlalchemy.dialects.postgresql import insert as pg_insert

@@ -24,7 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.crypto import mask_name, mask_phone
-from servicekit.db import Database, unit_of_work
+from servicekit.db import Database, driver_of, unit_of_work
 from servicekit.resident_id import mask
 from servicekit.tables import FeedSequence, OutboxEvent, utcnow
 
@@ -147,8 +147,7 @@ class Writer:
         if not rows:
             return
         if self.postgres:
-            conn = await self.session.connection()
-            raw = (await conn.get_raw_connection()).driver_connection
+            raw = await driver_of(self.session)
             await raw.copy_records_to_table(table, records=rows, columns=list(columns), schema_name=self.schema)
             return
         decoded = [{c: (json.loads(v) if c in JSON_COLUMNS and v is not None else v) for c, v in zip(columns, r, strict=True)}

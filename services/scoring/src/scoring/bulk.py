@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import UpdateBase
 
-from servicekit.db import after_commit
+from servicekit.db import after_commit, driver_of
 from servicekit.events import publish
 from servicekit.tables import FeedSequence, OutboxEvent
 from servicekit.telemetry import current_traceparent
@@ -41,12 +41,6 @@ def is_postgres(session: AsyncSession) -> bool:
     return session.bind is not None and session.bind.dialect.name == "postgresql"
 
 
-async def _raw(session: AsyncSession) -> Any:
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    return raw.driver_connection
-
-
 async def fetch(session: AsyncSession, stmt: Select) -> Sequence[Sequence[Any]]:
     """The rows of a Core select, in the session's transaction. On PostgreSQL the driver reads
     them directly: for a city's rows SQLAlchemy's result handling costs some ten times the
@@ -54,7 +48,7 @@ async def fetch(session: AsyncSession, stmt: Select) -> Sequence[Sequence[Any]]:
     if not is_postgres(session):
         return (await (await session.connection()).execute(stmt)).all()
     sql, names, params = _compiled(stmt, session.bind.dialect)
-    return await (await _raw(session)).fetch(sql, *[params[name] for name in names])
+    return await (await driver_of(session)).fetch(sql, *[params[name] for name in names])
 
 
 _COMPILED: dict[Any, Any] = {}  # statement shape -> compiled form (compiling costs ~1 ms, a query on one row less)
@@ -84,7 +78,7 @@ async def insert_rows(session: AsyncSession, table: Table, columns: Sequence[str
         return
     if is_postgres(session) and len(rows) >= copy_threshold:
         await session.flush()
-        await (await _raw(session)).copy_records_to_table(table.name, records=rows, columns=list(columns))
+        await (await driver_of(session)).copy_records_to_table(table.name, records=rows, columns=list(columns))
         return
     # Core on the connection: through the session, a Table insert still pays the ORM's bulk
     # persistence set-up (~1 ms, most of a one-household write).
@@ -122,7 +116,7 @@ async def take_positions(session: AsyncSession, n: int) -> int:
 async def copy_outbox(session: AsyncSession, stream: Iterable[bytes], last: int, *,
                       wake: Callable[[int], None] | None = None) -> None:
     """The outbox rows of a binary COPY stream (``outbox_copy_data``) up to position ``last``."""
-    await (await _raw(session)).copy_to_table(OutboxEvent.__tablename__, source=_streamed(stream),
+    await (await driver_of(session)).copy_to_table(OutboxEvent.__tablename__, source=streamed(stream),
                                               columns=OUTBOX_COLUMNS, format="binary")
     if wake is not None:
         after_commit(session, lambda: wake(last))
@@ -165,7 +159,7 @@ def _text_field(text: str) -> bytes:
     return copy_format.field("text", text)
 
 
-async def _streamed(blocks: Iterable[bytes]) -> AsyncIterator[bytes]:
+async def streamed(blocks: Iterable[bytes]) -> AsyncIterator[bytes]:
     """A COPY stream for the driver, made as it is sent (each block becomes one message)."""
     for block in blocks:
         yield block
@@ -205,7 +199,7 @@ async def write_together(session: AsyncSession, key: Any, statements: Callable[[
                       payloads=[e[2] for e in events], traceparent=current_traceparent(),
                       created_at=datetime.now(UTC))
     bound = compiled.construct_params(values)
-    rows = await (await _raw(session)).fetch(compiled.string, *[bound[name] for name in names])
+    rows = await (await driver_of(session)).fetch(compiled.string, *[bound[name] for name in names])
     if n and wake is not None:
         head = max(r[0] for r in rows)
         after_commit(session, lambda: wake(head))

@@ -19,9 +19,9 @@ from scoring.assessments import repository as assessments_repo
 from scoring.assessments.rescore_worker import RescoreFailed, RescoreWorker
 from scoring.assessments.service import rescore_all
 from scoring.assessments.tables import Assessment as A, CurrentAssessment as C
-from scoring.bulk import _raw, _streamed
+from scoring.bulk import streamed
 from scoring.copy_format import encode
-from servicekit.db import unit_of_work
+from servicekit.db import driver_of, unit_of_work
 from servicekit.tables import OutboxEvent
 
 
@@ -178,12 +178,12 @@ async def test_the_encoded_rows_are_the_rows_the_driver_writes(lab):
         assert [tuple(r[encoded.columns.index(c)] for c in NAMES) for r in decoded] == rows
         return
     async with lab.db.sessionmaker() as session:
-        raw = await _raw(session)
+        raw = await driver_of(session)
         async with raw.transaction():
             await raw.execute(f"CREATE TEMP TABLE rows_driver ({COLUMNS_SQL}) ON COMMIT DROP; "
                               f"CREATE TEMP TABLE rows_ours ({COLUMNS_SQL}) ON COMMIT DROP")
             await raw.copy_records_to_table("rows_driver", records=rows, columns=NAMES)
-            await raw.copy_to_table("rows_ours", source=_streamed(encoded.blocks), columns=encoded.columns,
+            await raw.copy_to_table("rows_ours", source=streamed(encoded.blocks), columns=encoded.columns,
                                     format="binary")
             query = f"SELECT {', '.join(NAMES)} FROM {{}} ORDER BY id"
             driver, ours = await raw.fetch(query.format("rows_driver")), await raw.fetch(query.format("rows_ours"))

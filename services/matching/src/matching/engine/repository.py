@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import jurisdiction_prefix
-from servicekit.db import one_of
+from servicekit.db import driver_of, one_of
 from servicekit.ids import time_ordered_ids
 
 from matching.matches.tables import CLOSED, LIVE, Match, MatchingRun
@@ -144,7 +144,7 @@ async def columns_of(session: AsyncSession, stmt: Any) -> list[list]:
     140,000 needs (the ORM's, several)."""
     if is_postgres(session):
         compiled = stmt.compile(dialect=session.bind.dialect, compile_kwargs={"render_postcompile": True})
-        records = await (await _asyncpg(session)).fetch(compiled.string,
+        records = await (await driver_of(session)).fetch(compiled.string,
                                                         *(compiled.params[k] for k in compiled.positiontup))
     else:
         records = (await (await session.connection()).execute(stmt)).all()
@@ -199,17 +199,11 @@ async def settle_run(session: AsyncSession) -> None:
         await session.execute(text("SET LOCAL synchronous_commit = off"))
 
 
-async def _asyncpg(session: AsyncSession) -> Any:
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    return raw.driver_connection
-
-
 async def insert_matches(session: AsyncSession, rows: list[tuple]) -> None:
     if not rows:
         return
     if is_postgres(session):
-        await (await _asyncpg(session)).copy_records_to_table("matches", records=rows, columns=MATCH_COLUMNS)
+        await (await driver_of(session)).copy_records_to_table("matches", records=rows, columns=MATCH_COLUMNS)
         return
     dicts = [dict(zip(MATCH_COLUMNS, r, strict=True)) for r in rows]
     for i in range(0, len(dicts), CHUNK):

@@ -11,7 +11,7 @@ from sqlalchemy import JSON, Text, bindparam, cast, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.db import after_commit, dialect_insert, one_of
+from servicekit.db import after_commit, dialect_insert, driver_of, one_of
 from servicekit.tables import JSONType, utcnow
 from servicekit.telemetry import current_traceparent
 
@@ -84,7 +84,7 @@ async def current_entries(session: AsyncSession, indexes: list[str], keys: list[
         # Straight to the driver: a chunk gives thousands of rows, and the ORM's row
         # processing cost more than the query. The lists travel as texts split by the server:
         # the driver encodes a text array element by element, which cost more still.
-        driver = await _driver(session)
+        driver = await driver_of(session)
         lists = (",".join(indexes), ",".join(keys), "".join("t" if h else "f" for h in of_household))
         if values is None:
             return await driver.fetch(CURRENT_ENTRIES, *lists)
@@ -133,10 +133,6 @@ MEMBERS_OF_HOUSEHOLDS = (
 )
 
 
-async def _driver(session: AsyncSession) -> Any:
-    return (await (await session.connection()).get_raw_connection()).driver_connection
-
-
 async def lock_households(session: AsyncSession, household_ids: list[str]) -> dict[str, Any]:
     """Lock these households (in id order); their facts come as JSON text, for a fast decoder."""
     stmt = (
@@ -151,7 +147,7 @@ async def members_of_households(session: AsyncSession, household_ids: list[str])
     """Every member of these households with what the scoring view needs (facts as JSON text), and
     their blind index."""
     if is_postgres(session):
-        return list(map(HouseholdMember._make, await (await _driver(session)).fetch(MEMBERS_OF_HOUSEHOLDS,
+        return list(map(HouseholdMember._make, await (await driver_of(session)).fetch(MEMBERS_OF_HOUSEHOLDS,
                                                                                    household_ids)))
     stmt = select(M.c.id, M.c.household_id, M.c.resident_bidx, M.c.birth_date, M.c.sex, M.c.relation,
                   cast(M.c.facts, Text).label("facts")).where(one_of(session, M.c.household_id, household_ids))

@@ -14,11 +14,11 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Caller
-from servicekit.db import dialect_insert
+from servicekit.db import dialect_insert, driver_of
 from servicekit.pagination import PageParams
 from scoring.assessments.rescore_worker import Chunk
 from scoring.assessments.tables import Assessment, AssessmentReview, CurrentAssessment
-from scoring.bulk import _raw, _streamed, chunked, fetch, insert_rows, is_postgres
+from scoring.bulk import chunked, fetch, insert_rows, is_postgres, streamed
 from scoring.engine.records import ASSESSMENT_COLUMNS, CURRENT_COLUMNS, Batch, Previous
 from scoring.households.repository import SUBJECT_COLUMNS, SubjectRow
 from scoring.households.tables import HouseholdView
@@ -174,15 +174,15 @@ async def current_from_assessments(session: AsyncSession, rows: Sequence[tuple],
 async def write_encoded(session: AsyncSession, chunk: Chunk) -> None:
     """``write`` of a rescore's chunk that the worker process built and encoded (PostgreSQL): the
     same statements, the rows sent as the worker's binary COPY streams."""
-    raw = await _raw(session)
-    await raw.copy_to_table(A.__tablename__, source=_streamed(chunk.assessments), columns=chunk.assessment_columns,
+    raw = await driver_of(session)
+    await raw.copy_to_table(A.__tablename__, source=streamed(chunk.assessments), columns=chunk.assessment_columns,
                             format="binary")
     if chunk.update is None:
         await _clear_range(session, chunk.low, chunk.high)
     else:
         await _update_in_place(session, chunk.update, chunk.low, chunk.high, chunk.assessed_at)
     if chunk.current_columns is not None:
-        await raw.copy_to_table(C.__tablename__, source=_streamed(chunk.current), columns=chunk.current_columns,
+        await raw.copy_to_table(C.__tablename__, source=streamed(chunk.current), columns=chunk.current_columns,
                                 format="binary")
 
 
@@ -191,7 +191,7 @@ async def _clear_range(session: AsyncSession, low: str, high: str) -> None:
 
 
 async def _update_in_place(session: AsyncSession, arrays: Sequence[Any], low: str, high: str, assessed_at: Any) -> None:
-    raw = await _raw(session)  # the assessments' COPY has flushed the session
+    raw = await driver_of(session)  # the assessments' COPY has flushed the session
     await raw.execute(_UPDATE_CURRENT, *arrays)
     await raw.execute(_DELETE_OTHERS, low, high, assessed_at)
 

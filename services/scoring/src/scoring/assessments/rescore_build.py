@@ -22,7 +22,7 @@ from scoring.engine.records import ASSESSMENT_COLUMNS, CURRENT_COLUMNS
 
 ASSESSMENT_KINDS = kinds(Assessment.__table__, ASSESSMENT_COLUMNS)
 CURRENT_KINDS = kinds(CurrentAssessment.__table__, CURRENT_COLUMNS)
-_NUMBER = CURRENT_COLUMNS.index("number")
+_NUMBER, _ASSESSED_AT = CURRENT_COLUMNS.index("number"), CURRENT_COLUMNS.index("assessed_at")
 
 
 async def rescore(job: Job, conn: Connection) -> None:
@@ -67,13 +67,14 @@ def encoded(batch: records.Batch, position: int, traceparent: str | None, create
         have = columns if all(known) else [list(compress(c, known)) for c in columns]
         update = repo.update_arrays(have[1], [have[i] for i in repo.OWN_AT])
         if not all(known):
-            fresh = [list(compress(c, map(lambda k: not k, known))) for c in columns]
+            unknown = [not k for k in known]
+            fresh = [list(compress(c, unknown)) for c in columns]
     else:
         fresh = columns
     current = encode(CURRENT_COLUMNS, CURRENT_KINDS, fresh) if fresh is not None else None
     outbox = list(outbox_copy_data(position, batch.events, traceparent, created_at)) if batch.events else []
     return Chunk(
-        households=len(hids), low=min(hids), high=max(hids), assessed_at=columns[CURRENT_COLUMNS.index("assessed_at")][0],
+        households=len(hids), low=min(hids), high=max(hids), assessed_at=columns[_ASSESSED_AT][0],
         levels=batch.levels, first_position=position, events=len(batch.events),
         assessment_columns=assessments.columns, current_columns=current.columns if current is not None else None,
         update=update, counts=(len(assessments.blocks), len(current.blocks) if current is not None else 0, len(outbox)),
