@@ -1,7 +1,9 @@
 """A consumer applies each event once, with its cursor in the same transaction as the effect."""
 
 import contextvars
+import gc
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -9,7 +11,7 @@ from sqlalchemy import func, select, update
 
 from kitapp.app import MIGRATIONS, KitSettings, Note
 from servicekit.db import Database
-from servicekit.events import FeedConsumer, PostgresLease
+from servicekit.events import Event, FeedConsumer, PostgresLease
 from servicekit.events.consumer import LocalLease, make_lease
 from servicekit.events.feed import current_head
 from servicekit.http import ServiceClient
@@ -107,6 +109,42 @@ async def test_failure_applies_nothing_and_keeps_cursor(kit, consumer_db):
     # restarted healthy, it applies the batch exactly once
     assert await drain(make_consumer(kit, consumer_db, copy_notes, name=name)) == 3
     assert await copies(consumer_db) == before + 3
+
+
+async def test_the_collector_rests_while_a_batch_is_applied_and_works_again_after(kit, consumer_db):
+    enabled: list[bool] = []
+
+    async def noting(session, events):
+        enabled.append(gc.isenabled())
+        await copy_notes(session, events)
+
+    async def failing(session, events):
+        enabled.append(gc.isenabled())
+        raise RuntimeError("crash in the handler")
+
+    await produce(kit, 2)
+    assert gc.isenabled()
+    assert await drain(make_consumer(kit, consumer_db, noting)) >= 2
+    assert enabled and not any(enabled) and gc.isenabled()
+    with pytest.raises(RuntimeError):
+        await make_consumer(kit, consumer_db, failing).step()
+    assert enabled[-1] is False and gc.isenabled()
+
+
+async def test_an_event_delivered_twice_in_one_batch_is_applied_once(kit, consumer_db):
+    now = datetime.now(UTC)
+    twice, once = str(uuid.uuid4()), str(uuid.uuid4())
+    events = [Event(position=p, id=i, type="note.created", subject="s", occurred_at=now, data={"area_code": AREA})
+              for p, i in ((1, twice), (2, once), (3, twice))]
+    handled: list[str] = []
+
+    async def handler(session, todo):
+        handled.extend(e.id for e in todo)
+        await copy_notes(session, todo)
+
+    before = await copies(consumer_db)
+    assert await make_consumer(kit, consumer_db, handler).apply(events) == 2
+    assert handled == [twice, once] and await copies(consumer_db) == before + 2
 
 
 async def test_rewound_cursor_does_not_reapply(kit, consumer_db):

@@ -16,6 +16,7 @@ from scoring.assessments.tables import Assessment, CurrentAssessment
 from scoring.households.schemas import HouseholdChanged, HouseholdPage
 from scoring.households.service import parse_events
 from scoring.households.tables import HouseholdView
+from scoring.rules.view import canonical_json, input_hash
 
 DIMENSIONS = {"source", "structure", "health", "property", "expenditure", "employment", "other"}
 PAYLOAD_KEYS = {
@@ -190,6 +191,30 @@ async def test_an_older_version_never_replaces_a_newer_one(svc, ctx, registry, c
         assert (await s.get(HouseholdView, hid)).version == 5
         count = (await s.execute(select(func.count()).select_from(Assessment).where(Assessment.household_id == hid))).scalar_one()
     assert count == 1
+
+
+async def test_a_view_is_kept_as_the_canonical_text_that_was_hashed(svc, ctx, registry, consumer):
+    """Stored as text (PostgreSQL takes it in without parsing it), read back as the view sent."""
+    (v1, m1), (v2, m2) = synthetic_views(ctx, 2, seed=9)
+    first, second = new_id(), new_id()
+    registry.change(first, v1, m1)
+    await drain(consumer)
+    registry.change(first, v2, m2, version=2)  # an update of a view already kept
+    registry.change(second, v1, m1)
+    await drain(consumer)
+    async with svc.db.sessionmaker() as s:
+        kept = {r[0]: (r[1], r[2]) for r in await s.execute(
+            select(HouseholdView.household_id, cast(HouseholdView.view, Text), HouseholdView.input_hash)
+            .where(HouseholdView.household_id.in_([first, second])))}
+        assert (await s.get(HouseholdView, first)).view == v2
+        if svc.db.is_postgres:
+            kind = (await s.execute(text("SELECT data_type FROM information_schema.columns WHERE "
+                                         "table_schema = current_schema() AND table_name = 'household_views' "
+                                         "AND column_name = 'view'"))).scalar_one()
+            assert kind == "text"
+    for hid, view, missing in ((first, v2, m2), (second, v1, m1)):
+        stored, digest = kept[hid]
+        assert stored == canonical_json(view) and digest == input_hash(stored, missing)
 
 
 async def test_missing_and_bad_facts_are_assessed_and_explained(svc, ctx, registry, consumer):

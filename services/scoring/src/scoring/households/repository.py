@@ -52,7 +52,7 @@ async def store(session: AsyncSession, rows: Sequence[dict[str, Any]], *, known:
     """Store views (``view`` as canonical JSON text): households scoring has never seen are
     inserted (COPY when many, as when catching up with a registry), the others upserted."""
     new = [r for r in rows if r["household_id"] not in known]
-    old = [{**r, "view": json.loads(r["view"])} for r in rows if r["household_id"] in known]
+    old = [r for r in rows if r["household_id"] in known]
     if new:
         columns = list(new[0])
         if is_postgres(session) and len(new) >= copy_threshold:
@@ -60,7 +60,7 @@ async def store(session: AsyncSession, rows: Sequence[dict[str, Any]], *, known:
             records = [(*row[:at], json.dumps(row[at]), *row[at + 1:]) for row in (tuple(r.values()) for r in new)]
             await insert_rows(session, T.__table__, columns, records, copy_threshold=copy_threshold)
         else:
-            await upsert(session, [{**r, "view": json.loads(r["view"])} for r in new])
+            await upsert(session, new)
     await upsert(session, old)
 
 

@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Index, LargeBinary, String, Text
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+
+
+class JSONText(TypeDecorator[Any]):
+    """A JSON value kept as text: PostgreSQL takes it in without parsing it (``json`` input checks
+    the syntax of every value, which was a third of what PostgreSQL spent storing a registry's
+    views); a value given as text is taken as JSON text already (the canonical view)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        if value is None or isinstance(value, str):
+            return value
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
 
 
 class HouseholdView(SQLModel, table=True):
@@ -28,7 +48,7 @@ class HouseholdView(SQLModel, table=True):
     label_masked: str = Field(sa_column=Column(String(64), nullable=False))
     synthetic: bool = Field(sa_column=Column(Boolean, nullable=False))
     closed: bool = Field(sa_column=Column(Boolean, nullable=False))
-    view: dict = Field(sa_column=Column(JSON, nullable=False))
+    view: dict = Field(sa_column=Column(JSONText, nullable=False))  # canonical JSON text (rules.view.canonical_json)
     missing: list = Field(sa_column=Column(JSON, nullable=False))  # as the registry sent it
     # What preparing the view found, as JSON text ready for the assessment: {"missing": [...],
     # "invalid": [...], "clamped": [...]} (unknown, wrong, out of range).
