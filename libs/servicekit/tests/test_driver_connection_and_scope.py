@@ -1,10 +1,16 @@
-"""The driver connection (PostgreSQL only) and the jurisdiction prefix a driver-level statement
-applies (Caller.visible_prefix, which Caller.scope and can_see_area also use)."""
+"""The driver connection (PostgreSQL only), the jurisdiction prefix a driver-level statement
+applies (Caller.visible_prefix, which Caller.scope and can_see_area also use), and when a pooled
+connection is pinged."""
+
+import asyncio
 
 import pytest
-from sqlalchemy import column, select
+from sqlalchemy import column, select, text
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
+from sqlalchemy.exc import DBAPIError
 
 from servicekit.auth import Caller, Role
+from servicekit.db import Database
 
 
 def test_visible_prefix_and_the_sql_scope_agree():
@@ -32,3 +38,42 @@ async def test_driver_connection_is_postgresql_only_in_the_service_schema(kit):
     assert schema == db.schema
     async with db.driver_connection() as again:  # the same pool, no reset query in between
         assert await again.fetchval("SELECT current_schema()") == db.schema
+
+
+async def _backend_pid(db) -> int:
+    async with db.sessionmaker() as session:
+        return (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+
+
+async def _terminate(kit, pid: int) -> None:
+    async with kit.db.sessionmaker() as session:
+        assert (await session.execute(text("SELECT pg_terminate_backend(:p, 5000)"), {"p": pid})).scalar_one()
+
+
+async def test_a_pooled_connection_is_pinged_only_after_sitting_idle(kit, monkeypatch):
+    """No round trip before each transaction of a connection in steady use; one left idle is
+    pinged, and if the server dropped it meanwhile a fresh one is opened without an error."""
+    if not kit.db.is_postgres:  # SQLite: a file, nothing to ping
+        async with Database(kit.db.url).sessionmaker() as session:
+            assert (await session.execute(text("SELECT 1"))).scalar_one() == 1
+        return
+    pings: list[int] = []
+    ping = AsyncAdapt_asyncpg_connection.ping
+    monkeypatch.setattr(AsyncAdapt_asyncpg_connection, "ping", lambda self: (pings.append(1), ping(self))[1])
+    steady = Database(kit.db.url, schema=kit.db.schema, pool_size=1)
+    idle = Database(kit.db.url, schema=kit.db.schema, pool_size=1, ping_after=0.05)
+    try:
+        first = await _backend_pid(steady)
+        assert [await _backend_pid(steady) for _ in range(5)] == [first] * 5 and pings == []
+        dropped = await _backend_pid(idle)
+        await _terminate(kit, dropped)
+        await asyncio.sleep(0.1)
+        replaced = await _backend_pid(idle)  # pinged, found dead, replaced: no error
+        assert pings == [1] and replaced != dropped
+        await _terminate(kit, first)  # without the ping, the next use fails once, then recovers
+        with pytest.raises(DBAPIError):
+            await _backend_pid(steady)
+        assert await _backend_pid(steady) != first
+    finally:
+        await steady.dispose()
+        await idle.dispose()

@@ -7,14 +7,15 @@ import json
 import numpy as np
 import pytest
 
-from scoring.engine.records import Subjects, by_combination, payloads
+from scoring.engine.records import FEW, Subjects, by_combination, payloads
 
 
+@pytest.mark.parametrize("n", [500, FEW + 1, FEW, 1])  # a few households row by row, more by combination
 @pytest.mark.parametrize("k", [0, 1, 5, 64, 65, 130])  # up to 64 columns as one integer key, more packed
-def test_each_household_gets_the_text_of_its_own_items(k):
+def test_each_household_gets_the_text_of_its_own_items(k, n):
     rng = np.random.default_rng(k)
-    mask = rng.random((500, k)) < 0.2
-    mask[:50] = mask[50:100]  # households sharing a combination
+    mask = rng.random((n, k)) < 0.2
+    mask[:n // 10] = mask[n // 10:2 * (n // 10)]  # households sharing a combination
     items = [f"i{j}" for j in range(k)]
     spaced, counted = by_combination(mask, items, lambda g: " ".join(g), lambda g: str(len(g)))
     for row, s, c in zip(mask, spaced, counted, strict=True):
@@ -52,3 +53,36 @@ def test_payloads_are_the_subjects_json_all_ascii():
     assert parsed[1]["triggers"] == [{"code": "member_born"}] and parsed[1]["member_ages"] == [45, 8]
     assert [p["household_id"] for p in parsed] == ["h1", "h2", "h3"] and parsed[0]["cause"] == "model_activated"
     assert '"score":82,' in bodies[0]  # whole numbers as integers
+
+
+def test_a_household_built_alone_gets_the_texts_it_gets_in_a_batch(model, ctx):
+    """One change from the feed is built row by row, a batch by combination: the same texts."""
+    from datetime import UTC, datetime
+
+    from scoring.engine.records import build
+    from scoring.engine.runtime import ModelRuntime
+    from scoring.synthetic import generate
+
+    rt = ModelRuntime(model, ctx)
+    n = 40
+    matrix, _ = generate(ctx.view, n, seed=11)
+    results = rt.kernel.evaluate(matrix)
+    subjects = Subjects(
+        household_id=[f"h{i}" for i in range(n)], household_version=[1] * n, area_code=["330105001001"] * n,
+        township_code=["330105001000"] * n, district_code=["330105000000"] * n, label_masked=["张*明户"] * n,
+        input_hash=["x"] * n, facts=["{}"] * n, triggers=["[]"] * n, household_type=[None] * n, member_ages=["[]"] * n,
+    )
+    now = datetime(2026, 11, 29, tzinfo=UTC)
+    together = build(rt, results, subjects, {}, "household_changed", now)
+    skip = {0}  # the assessment ids are each build's own
+
+    def texts(batch, i):
+        return [column[i] for k, column in enumerate(batch.assessment_columns) if k not in skip], batch.events[i][2]
+
+    for i in range(n):
+        one = {f: getattr(results, f)[..., i:i + 1] for f in results.__dataclass_fields__}
+        alone = build(rt, type(results)(**one), Subjects(*([getattr(subjects, f)[i]] for f in Subjects.__slots__)),
+                      {}, "household_changed", now)
+        (row, body), (row_in_batch, body_in_batch) = texts(alone, 0), texts(together, i)
+        assert row == row_in_batch
+        assert json.loads(body) | {"assessment_id": None} == json.loads(body_in_batch) | {"assessment_id": None}

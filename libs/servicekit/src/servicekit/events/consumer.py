@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from servicekit.collector import gc_paused
@@ -130,6 +130,12 @@ def make_lease(db: Database, name: str) -> Lease:
     return PostgresLease(db, name) if db.is_postgres else LocalLease()
 
 
+_CURSORS = ConsumerCursor.__table__
+_CURSOR = select(_CURSORS.c.position).where(_CURSORS.c.feed == bindparam("feed"))
+_CURSOR_LOCKED = _CURSOR.with_for_update()
+_NEW_CURSOR = insert(_CURSORS).values(feed=bindparam("name"), position=0, updated_at=bindparam("at"))
+_ADVANCE = (update(_CURSORS).where(_CURSORS.c.feed == bindparam("name"))
+            .values(position=bindparam("to"), last_event_id=bindparam("last"), updated_at=bindparam("at")))
 _CLAIM = text(
     "INSERT INTO processed_events (feed, event_id, processed_at) "
     "SELECT :feed, unnest(CAST(:ids AS varchar[])), :at ON CONFLICT DO NOTHING RETURNING event_id"
@@ -213,15 +219,15 @@ class FeedConsumer:
 
     async def _apply(self, events: list[Event]) -> int:
         async with unit_of_work(self.db) as session:
-            stmt = select(ConsumerCursor).where(ConsumerCursor.feed == self.name)
-            if self.db.is_postgres:
-                stmt = stmt.with_for_update()
-            cursor = (await session.execute(stmt)).scalar_one_or_none()
-            if cursor is None:
-                cursor = ConsumerCursor(feed=self.name, position=0, updated_at=datetime.now(UTC))
-                session.add(cursor)
-                await session.flush()
-            fresh = [e for e in events if e.position > cursor.position]
+            # Statements built once, run on the session's connection: no ORM object for the
+            # cursor row (loading and flushing it was a third of the kit's share of one event).
+            connection = await session.connection()
+            found = await connection.execute(_CURSOR_LOCKED if self.db.is_postgres else _CURSOR, {"feed": self.name})
+            position = found.scalar_one_or_none()
+            if position is None:
+                await connection.execute(_NEW_CURSOR, {"name": self.name, "at": datetime.now(UTC)})
+                position = 0
+            fresh = [e for e in events if e.position > position]
             todo: list[Event] = []
             if fresh:
                 claimed = await self._claim(session, fresh)
@@ -231,10 +237,9 @@ class FeedConsumer:
                         todo.append(e)
                 if todo:
                     await self.handler(session, todo)
-                cursor.position = fresh[-1].position
-                cursor.last_event_id = fresh[-1].id
-                cursor.updated_at = datetime.now(UTC)
-            position = cursor.position
+                position = fresh[-1].position
+                await connection.execute(_ADVANCE, {"name": self.name, "to": position, "last": fresh[-1].id,
+                                                    "at": datetime.now(UTC)})
         self._position = position
         self.applied += len(todo)
         return len(todo)

@@ -40,10 +40,10 @@ class Runtimes:
         return self.put(ModelRuntime(model, self.ctx))
 
     async def active(self, session: AsyncSession, *, lock: str | None = None) -> ModelRuntime:
-        state = await models.state(session, lock=lock)
-        if state.active_version is None:
+        version = await models.active_version(session, lock=lock)
+        if version is None:
             raise NoActiveModel("no scoring model is active")
-        runtime = await self.get(session, state.active_version)
+        runtime = await self.get(session, version)
         if runtime is None:
-            raise NoActiveModel(f"the active model {state.active_version} cannot be compiled")
+            raise NoActiveModel(f"the active model {version} cannot be compiled")
         return runtime

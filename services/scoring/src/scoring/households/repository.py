@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Caller
-from servicekit.db import dialect_insert
 from scoring.bulk import chunked, insert_rows, is_postgres
 from scoring.households.tables import HouseholdView
 
@@ -69,17 +71,23 @@ async def upsert(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     so that two writers racing on PostgreSQL still keep the newest)."""
     if not rows:
         return
+    stmt = _upsert(session.get_bind().dialect.name, tuple(c for c in rows[0] if c != "household_id"))
+    connection = await session.connection()  # Core executemany: no ORM bookkeeping per row
+    for part in chunked(rows, 2000):
+        await connection.execute(stmt, list(part))
+
+
+@functools.cache
+def _upsert(dialect: str, columns: tuple[str, ...]) -> Any:
+    """The upsert statement for these columns, built once (building it took a tenth of the CPU
+    of applying one household.changed)."""
     table = T.__table__
-    stmt = dialect_insert(session)(table)
-    columns = [c for c in rows[0] if c != "household_id"]
-    stmt = stmt.on_conflict_do_update(
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    return stmt.on_conflict_do_update(
         index_elements=[table.c.household_id],
         set_={c: stmt.excluded[c] for c in columns},
         where=table.c.version < stmt.excluded.version,
     )
-    connection = await session.connection()  # Core executemany: no ORM bookkeeping per row
-    for part in chunked(rows, 2000):
-        await connection.execute(stmt, list(part))
 
 
 async def views(session: AsyncSession, ids: Sequence[str]) -> dict[str, tuple[dict[str, Any], list[str]]]:

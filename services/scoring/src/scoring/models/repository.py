@@ -49,6 +49,17 @@ async def state(session: AsyncSession, *, lock: str | None = None) -> ScoringSta
     return (await session.execute(stmt)).scalar_one()
 
 
+_ACTIVE = select(ScoringState.__table__.c.active_version).where(ScoringState.__table__.c.id == 1)
+_ACTIVE_LOCKED = {None: _ACTIVE, "share": _ACTIVE.with_for_update(read=True), "update": _ACTIVE.with_for_update()}
+
+
+async def active_version(session: AsyncSession, *, lock: str | None = None) -> str | None:
+    """``state(...).active_version`` without loading the row as an object (a statement built once,
+    run on the session's connection: a household.changed reads it in every batch)."""
+    stmt = _ACTIVE_LOCKED[lock if is_postgres(session) else None]
+    return (await (await session.connection()).execute(stmt)).scalar_one()
+
+
 async def retire(session: AsyncSession, version: str, at: datetime) -> None:
     await session.execute(update(ScoringModel).where(ScoringModel.version == version, ScoringModel.status == "active")
                           .values(status="retired", retired_at=at))
