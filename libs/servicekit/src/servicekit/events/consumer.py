@@ -132,13 +132,16 @@ def make_lease(db: Database, name: str) -> Lease:
 
 _CURSORS = ConsumerCursor.__table__
 _CURSOR = select(_CURSORS.c.position).where(_CURSORS.c.feed == bindparam("feed"))
-_CURSOR_LOCKED = _CURSOR.with_for_update()
 _NEW_CURSOR = insert(_CURSORS).values(feed=bindparam("name"), position=0, updated_at=bindparam("at"))
 _ADVANCE = (update(_CURSORS).where(_CURSORS.c.feed == bindparam("name"))
             .values(position=bindparam("to"), last_event_id=bindparam("last"), updated_at=bindparam("at")))
-_CLAIM = text(
-    "INSERT INTO processed_events (feed, event_id, processed_at) "
-    "SELECT :feed, unnest(CAST(:ids AS varchar[])), :at ON CONFLICT DO NOTHING RETURNING event_id"
+_LOCK_AND_CLAIM = text(
+    "WITH cursor AS (SELECT position FROM consumer_cursors WHERE feed = :feed FOR UPDATE), "
+    "claimed AS (INSERT INTO processed_events (feed, event_id, processed_at) "
+    "SELECT :feed, e.id, :at FROM unnest(CAST(:ids AS varchar[]), CAST(:positions AS bigint[])) AS e(id, position) "
+    "WHERE e.position > COALESCE((SELECT position FROM cursor), 0) "
+    "ON CONFLICT DO NOTHING RETURNING event_id) "
+    "SELECT (SELECT position FROM cursor), ARRAY(SELECT event_id FROM claimed)"
 )
 
 # Between two batches on SQLite: longer than the busy handler's first waits (1-10 ms).
@@ -222,15 +225,18 @@ class FeedConsumer:
             # Statements built once, run on the session's connection: no ORM object for the
             # cursor row (loading and flushing it was a third of the kit's share of one event).
             connection = await session.connection()
-            found = await connection.execute(_CURSOR_LOCKED if self.db.is_postgres else _CURSOR, {"feed": self.name})
-            position = found.scalar_one_or_none()
+            if self.db.is_postgres:  # the cursor locked and the events past it claimed: one round trip
+                position, claimed = await self._lock_and_claim(connection, events)
+                fresh = [e for e in events if e.position > (position or 0)]
+            else:
+                position = (await connection.execute(_CURSOR, {"feed": self.name})).scalar_one_or_none()
+                fresh = [e for e in events if e.position > (position or 0)]
+                claimed = await self._claim(session, fresh) if fresh else set()
             if position is None:
                 await connection.execute(_NEW_CURSOR, {"name": self.name, "at": datetime.now(UTC)})
                 position = 0
-            fresh = [e for e in events if e.position > position]
             todo: list[Event] = []
             if fresh:
-                claimed = await self._claim(session, fresh)
                 for e in fresh:  # an id twice in one page: its first delivery only
                     if e.id in claimed:
                         claimed.discard(e.id)
@@ -244,13 +250,20 @@ class FeedConsumer:
         self.applied += len(todo)
         return len(todo)
 
+    async def _lock_and_claim(self, connection: AsyncConnection, events: list[Event]) -> tuple[int | None, set[str]]:
+        """PostgreSQL: lock the cursor row and record the events past it as processed (the ids as
+        one array: no statement of a thousand VALUES to build and plan). Returns the cursor's
+        position (None: no row yet) and the ids not processed before; undone with the batch if
+        the handler fails."""
+        found = (await connection.execute(_LOCK_AND_CLAIM, {
+            "feed": self.name, "ids": [e.id for e in events], "positions": [e.position for e in events],
+            "at": datetime.now(UTC)})).one()
+        return found[0], set(found[1])
+
     async def _claim(self, session: AsyncSession, events: list[Event]) -> set[str]:
-        """Record the events as processed; returns the ids not processed before (one statement,
-        undone with the batch if the handler fails)."""
+        """SQLite: record the events as processed; returns the ids not processed before (one
+        statement, undone with the batch if the handler fails)."""
         now = datetime.now(UTC)
-        if self.db.is_postgres:  # the ids as one array: no statement of a thousand VALUES to build and plan
-            found = await session.execute(_CLAIM, {"feed": self.name, "ids": [e.id for e in events], "at": now})
-            return set(found.scalars())
         table = ProcessedEvent.__table__
         stmt = dialect_insert(session)(table).on_conflict_do_nothing().returning(table.c.event_id)
         rows = [{"feed": self.name, "event_id": e.id, "processed_at": now} for e in events]

@@ -18,7 +18,7 @@ from servicekit.db import dialect_insert, driver_of
 from servicekit.pagination import PageParams
 from scoring.assessments.rescore_worker import Chunk
 from scoring.assessments.tables import Assessment, AssessmentReview, CurrentAssessment
-from scoring.bulk import chunked, fetch, insert_rows, is_postgres, streamed
+from scoring.bulk import chunked, fetch, fetch_fixed, insert_rows, is_postgres, streamed
 from scoring.engine.records import ASSESSMENT_COLUMNS, CURRENT_COLUMNS, Batch, Previous
 from scoring.households.repository import SUBJECT_COLUMNS, SubjectRow
 from scoring.households.tables import HouseholdView
@@ -50,15 +50,24 @@ async def known(session: AsyncSession, ids: Sequence[str]) -> tuple[dict[str, in
     previous: dict[str, Previous] = {}
     postgres = is_postgres(session)
     for part in chunked(ids, 50_000 if postgres else 5000):
-        where = (H.household_id == any_(bindparam("ids", list(part), type_=ARRAY(String(36)))) if postgres
-                 else H.household_id.in_(part))
-        stmt = (select(H.household_id, H.version, *PREVIOUS_COLUMNS[1:]).where(where)
-                .outerjoin(C, C.household_id == H.household_id))
-        for r in await fetch(session, stmt):
+        if postgres:  # the statement built and compiled once (a tenth of one household.changed's CPU)
+            found = await fetch_fixed(session, _KNOWN, {"ids": list(part)})
+        else:
+            found = await fetch(session, _known(H.household_id.in_(part)))
+        for r in found:
             versions[r[0]] = r[1]
             if r[2] is not None:
                 previous[r[0]] = Previous._make(r[2:])
     return versions, previous
+
+
+def _known(where: Any) -> Select:
+    H = HouseholdView
+    return (select(H.household_id, H.version, *PREVIOUS_COLUMNS[1:]).where(where)
+            .outerjoin(C, C.household_id == H.household_id))
+
+
+_KNOWN = _known(HouseholdView.household_id == any_(bindparam("ids", type_=ARRAY(String(36)))))
 
 
 async def population(session: AsyncSession, chunk: int) -> AsyncIterator[tuple[list[SubjectRow], dict[str, Previous]]]:
