@@ -3,6 +3,7 @@ applies (Caller.visible_prefix, which Caller.scope and can_see_area also use), a
 connection is pinged."""
 
 import asyncio
+import uuid
 
 import pytest
 from sqlalchemy import column, select, text
@@ -11,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 
 from servicekit.auth import Caller, Role
 from servicekit.db import Database
+from servicekit.testing import TOWNSHIP
 
 
 def test_visible_prefix_and_the_sql_scope_agree():
@@ -77,3 +79,30 @@ async def test_a_pooled_connection_is_pinged_only_after_sitting_idle(kit, monkey
     finally:
         await steady.dispose()
         await idle.dispose()
+
+
+async def test_a_request_on_a_connection_the_server_dropped_gets_a_503_problem_and_the_next_works(
+        kit, kit_settings, identity):
+    """A server restart under a connection in steady use (not pinged): the request fails with a
+    problem a client retries, not a 500, and the pool has replaced the connection for the next."""
+    from kitapp.app import create_app
+    from servicekit.testing import running_service
+
+    if not kit.db.is_postgres:  # SQLite: a file, no connection to lose
+        async with kit.client("town_worker", area=TOWNSHIP) as c:
+            assert (await c.get(f"/api/v1/notes/{uuid.uuid4()}")).status_code == 404
+        return
+    db = Database(kit.db.url, schema=kit.db.schema, pool_size=1)
+    try:
+        # No background jobs: the request is then the pool's one connection's only user.
+        async with running_service(create_app, kit_settings, identity, db=db, start_consumers=False) as svc:
+            async with svc.client("town_worker", area=TOWNSHIP) as c:
+                missing = f"/api/v1/notes/{uuid.uuid4()}"
+                assert (await c.get(missing)).status_code == 404
+                await _terminate(kit, await _backend_pid(db))  # the one pooled connection
+                lost = await c.get(missing)
+                assert lost.status_code == 503 and lost.headers["content-type"] == "application/problem+json"
+                assert lost.headers["retry-after"] == "1" and "connection was lost" in lost.json()["detail"]
+                assert (await c.get(missing)).status_code == 404
+    finally:
+        await db.dispose()

@@ -267,18 +267,56 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        trace_id = _trace_id()
-        # The exception text may hold values; the log keeps its type and traceback, the body
-        # only the trace id, so support can find it.
-        log.error("unhandled error", exc_info=exc, extra={"trace_id": trace_id})
-        body = {
-            "type": TYPE_PREFIX + "internal",
-            "title": "Internal error",
-            "status": 500,
-            "detail": "Something went wrong on our side. Quote the trace id when reporting it.",
-            "trace_id": trace_id,
-        }
-        return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON)
+        return _internal(exc)
+
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        if not _connection_lost(exc):
+            return _internal(exc)
+        # The server restarted or failed over under a connection in use (the pool replaces its
+        # connections now). Whether a commit under way took effect is unknown: a retry with the
+        # same Idempotency-Key is safe either way.
+        log.warning("database connection lost (%s)", type(exc).__name__)
+        return problem_response(ServiceUnavailable(
+            "The database connection was lost. Retry the request (with the same Idempotency-Key, if it had one).",
+            headers={"Retry-After": "1"}), request)
+
+    for kind in _database_errors():
+        app.add_exception_handler(kind, _database)
+
+
+def _internal(exc: Exception) -> JSONResponse:
+    trace_id = _trace_id()
+    # The exception text may hold values; the log keeps its type and traceback, the body only the
+    # trace id, so support can find it.
+    log.error("unhandled error", exc_info=exc, extra={"trace_id": trace_id})
+    body = {
+        "type": TYPE_PREFIX + "internal",
+        "title": "Internal error",
+        "status": 500,
+        "detail": "Something went wrong on our side. Quote the trace id when reporting it.",
+        "trace_id": trace_id,
+    }
+    return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON)
+
+
+def _database_errors() -> tuple[type[Exception], ...]:
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        from asyncpg.exceptions import ConnectionDoesNotExistError, PostgresConnectionError
+    except ImportError:  # pragma: no cover -- the embedded default has no asyncpg to lose
+        return (DBAPIError,)
+    return DBAPIError, ConnectionDoesNotExistError, PostgresConnectionError
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """A lost database connection: SQLAlchemy's disconnect, or the driver's own (statements run on
+    the driver connection directly)."""
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated)
+    return isinstance(exc, _database_errors())
 
 
 def problem_responses(*errors: type[ProblemError]) -> dict[int | str, dict[str, Any]]:
