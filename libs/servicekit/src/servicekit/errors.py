@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -270,7 +271,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return _internal(exc)
 
     async def _database(request: Request, exc: Exception) -> JSONResponse:
-        if not _connection_lost(exc):
+        if isinstance(exc, DBAPIError) and not exc.connection_invalidated:  # not a lost connection
             return _internal(exc)
         # The server restarted or failed over under a connection in use (the pool replaces its
         # connections now). Whether a commit under way took effect is unknown: a retry with the
@@ -300,23 +301,14 @@ def _internal(exc: Exception) -> JSONResponse:
 
 
 def _database_errors() -> tuple[type[Exception], ...]:
-    from sqlalchemy.exc import DBAPIError
-
+    """What a lost database connection raises: SQLAlchemy's error (a disconnect when its
+    ``connection_invalidated`` is set), or the driver's own (statements run on the driver
+    connection directly)."""
     try:
         from asyncpg.exceptions import ConnectionDoesNotExistError, PostgresConnectionError
     except ImportError:  # pragma: no cover -- the embedded default has no asyncpg to lose
         return (DBAPIError,)
     return DBAPIError, ConnectionDoesNotExistError, PostgresConnectionError
-
-
-def _connection_lost(exc: BaseException) -> bool:
-    """A lost database connection: SQLAlchemy's disconnect, or the driver's own (statements run on
-    the driver connection directly)."""
-    from sqlalchemy.exc import DBAPIError
-
-    if isinstance(exc, DBAPIError):
-        return bool(exc.connection_invalidated)
-    return isinstance(exc, _database_errors())
 
 
 def problem_responses(*errors: type[ProblemError]) -> dict[int | str, dict[str, Any]]:

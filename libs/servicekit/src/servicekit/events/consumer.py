@@ -227,10 +227,10 @@ class FeedConsumer:
             connection = await session.connection()
             if self.db.is_postgres:  # the cursor locked and the events past it claimed: one round trip
                 position, claimed = await self._lock_and_claim(connection, events)
-                fresh = [e for e in events if e.position > (position or 0)]
             else:
                 position = (await connection.execute(_CURSOR, {"feed": self.name})).scalar_one_or_none()
-                fresh = [e for e in events if e.position > (position or 0)]
+            fresh = [e for e in events if e.position > (position or 0)]
+            if not self.db.is_postgres:
                 claimed = await self._claim(session, fresh) if fresh else set()
             if position is None:
                 await connection.execute(_NEW_CURSOR, {"name": self.name, "at": datetime.now(UTC)})
