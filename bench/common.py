@@ -147,6 +147,18 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
     return {name: sum(psutil.Process(pid).cpu_times()[:2]) for name, pid in pids.items()}
 
 
+def postgres_cpu_seconds() -> dict[int, float]:
+    """CPU time of every PostgreSQL server process by pid (the server runs unpinned, on both
+    cores; whatever else uses it in the meantime counts too)."""
+    import psutil
+
+    out = {}
+    for process in psutil.process_iter(["name", "cpu_times"]):
+        if process.info["name"] == "postgres" and process.info["cpu_times"] is not None:
+            out[process.pid] = sum(process.info["cpu_times"][:2])
+    return out
+
+
 async def http_load(urls: list[str], token: str, connections: int, seconds: float,
                     warmup: float = 1.0) -> dict[str, Any]:
     """GET ``urls`` in turn on ``connections`` keep-alive connections for ``seconds`` after a

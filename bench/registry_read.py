@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
-    cpu_seconds, drop_schema, free_port, http_load, pin, postgres_url, raw_http_load, report, stop, wait_ready,
+    cpu_seconds, drop_schema, free_port, http_load, pin, postgres_cpu_seconds, postgres_url, raw_http_load, report,
+    stop, wait_ready,
 )
 from bench.registry_feed import load_city
 
@@ -139,18 +140,6 @@ def _token(key_path: str, issuer: str, township: str) -> str:
         extra={"role": "town_worker", "area": township, "client_id": "town-worker"}))
 
 
-def _postgres_cpu_seconds() -> dict[int, float]:
-    """CPU time of every PostgreSQL server process by pid (the server runs unpinned, on both
-    cores; whatever else uses it in the meantime counts too)."""
-    import psutil
-
-    out = {}
-    for process in psutil.process_iter(["name", "cpu_times"]):
-        if process.info["name"] == "postgres" and process.info["cpu_times"] is not None:
-            out[process.pid] = sum(process.info["cpu_times"][:2])
-    return out
-
-
 def _backends_of(pid: int) -> set[int]:
     """The PostgreSQL server processes serving the connections of process ``pid``: their CPU is
     the database's share of a read, without whatever other work the server does meanwhile."""
@@ -171,7 +160,7 @@ def _load(urls: list[str], token: str, pids: dict[str, int]) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(urls, f)
     before = cpu_seconds(pids)
-    postgres_before = _postgres_cpu_seconds()
+    postgres_before = postgres_cpu_seconds()
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     machine_before, wall_before = _machine_busy_seconds(), time.perf_counter()
     process = subprocess.Popen(
@@ -186,7 +175,7 @@ def _load(urls: list[str], token: str, pids: dict[str, int]) -> dict[str, Any]:
     result = json.loads(out)
     machine, wall = _machine_busy_seconds() - machine_before, time.perf_counter() - wall_before
     after = cpu_seconds(pids)
-    postgres_after = _postgres_cpu_seconds()
+    postgres_after = postgres_cpu_seconds()
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the load generator, waited for above
     reads = max(1, result["total_requests"])
     for name in pids:

@@ -15,6 +15,7 @@ A fresh schema is migrated and filled with 230,000 synthetic household views (no
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import gc
 import hashlib
@@ -37,27 +38,32 @@ CONFIG = Path(__file__).resolve().parent.parent / "config"
 
 class PeakMemory:
     """Samples the resident set size of this process and of the rescore's worker process (when
-    there is one) every 50 ms: the peak of each, and of the two together."""
+    there is one) every 50 ms: the peak of each, and of the two together; with ``children``, also
+    the peak of all this process's children together (a worker started meanwhile) and the CPU
+    each used (as last seen, within 50 ms of its end)."""
 
-    def __init__(self, worker_pid: int | None = None) -> None:
+    def __init__(self, worker_pid: int | None = None, *, children: bool = False) -> None:
         import psutil
 
         self.process = psutil.Process()
         self.worker = psutil.Process(worker_pid) if worker_pid is not None else None
-        self.peak = self.worker_peak = self.total_peak = 0
+        self.children = children
+        self.children_cpu: dict[int, float] = {}
+        self.peak = self.worker_peak = self.total_peak = self.children_peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _sample(self) -> None:
         own = self.process.memory_info().rss
-        other = 0
-        if self.worker is not None:
-            try:
-                other = self.worker.memory_info().rss
-            except Exception:  # noqa: BLE001 -- the worker ended (a failed rescore restarts it)
-                other = 0
+        other = _rss(self.worker) if self.worker is not None else 0  # 0: ended (a failed rescore restarts it)
         self.peak, self.worker_peak = max(self.peak, own), max(self.worker_peak, other)
         self.total_peak = max(self.total_peak, own + other)
+        if self.children:
+            children = self.process.children(recursive=True)
+            self.children_peak = max(self.children_peak, sum(_rss(c) for c in children))
+            for c in children:  # the last reading of each, so that one gone by the end still counts
+                with contextlib.suppress(Exception):
+                    self.children_cpu[c.pid] = sum(c.cpu_times()[:2])
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -72,6 +78,13 @@ class PeakMemory:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def _rss(process) -> int:
+    try:
+        return process.memory_info().rss
+    except Exception:  # noqa: BLE001 -- it ended meanwhile
+        return 0
 
 
 def load_in_child(url: str, schema: str, n: int, seed: int) -> None:

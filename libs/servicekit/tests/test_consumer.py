@@ -2,6 +2,7 @@
 
 import contextvars
 import gc
+import os
 import uuid
 from datetime import UTC, datetime
 
@@ -9,9 +10,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
+from kitapp import pages
 from kitapp.app import MIGRATIONS, KitSettings, Note
 from servicekit.db import Database
-from servicekit.events import Event, FeedConsumer, PostgresLease
+from servicekit.events import Event, FeedConsumer, PageReader, PostgresLease
 from servicekit.events.consumer import LocalLease, make_lease
 from servicekit.events.feed import current_head
 from servicekit.http import ServiceClient
@@ -29,12 +31,12 @@ async def consumer_db():
         await db.dispose()
 
 
-def make_consumer(kit, db, handler, name=None):
+def make_consumer(kit, db, handler, name=None, **options):
     name = name or f"feed-{uuid.uuid4().hex[:6]}"
     client = ServiceClient(
         "http://producer", token=kit.identity.token_source, transport=httpx.ASGITransport(app=kit.app)
     )
-    return FeedConsumer(name=name, client=client, db=db, handler=handler, batch_size=50)
+    return FeedConsumer(name=name, client=client, db=db, handler=handler, **{"batch_size": 50, **options})
 
 
 async def copy_notes(session, events):
@@ -218,9 +220,9 @@ async def test_behind_a_backlog_the_next_page_is_fetched_while_one_is_applied(ki
     fetched: list[int] = []
     fetch = consumer.fetch
 
-    async def recording_fetch(after, wait):
+    async def recording_fetch(after, wait, **kw):
         fetched.append(after)
-        return await fetch(after, wait)
+        return await fetch(after, wait, **kw)
 
     consumer.fetch = recording_fetch
     assert await consumer.step() == 50
@@ -304,3 +306,63 @@ async def test_the_lease_is_checked_every_few_seconds_not_every_batch(kit, consu
         assert lease.checks >= 4  # every step: at least one per page of 50
     else:
         assert lease.checks == at_most
+
+
+# ---- pages fetched ahead, read in a worker process (events/reader.py) -------------------------
+
+async def reading_consumer(kit, consumer_db, read, n=60):
+    """A consumer behind a backlog of ``n`` events, batches of 10, whose reader's worker is ready."""
+    name = f"reader-{uuid.uuid4().hex[:6]}"
+    await at_head(kit, consumer_db, name)
+    await produce(kit, n)
+    readers: list[int | None] = []
+
+    async def noting_reader(session, events):
+        readers.extend(e.data.get("read_by") for e in events)
+        await copy_notes(session, events)
+
+    reader = PageReader(read)
+    await reader.started()
+    return make_consumer(kit, consumer_db, noting_reader, name=name, batch_size=10, reader=reader), readers
+
+
+async def test_pages_fetched_ahead_are_read_in_a_worker_process_and_each_event_applied_once(kit, consumer_db):
+    consumer, readers = await reading_consumer(kit, consumer_db, pages.read)
+    worker = consumer.reader.pids()
+    try:
+        assert await drain(consumer) == 60
+        assert not consumer.reader.running  # stopped once caught up
+    finally:
+        consumer.close()
+    assert await copies(consumer_db) == 60 and await consumer.cursor() == await current_head(kit.db)
+    # the first page was fetched when it was needed and read here; the next ones ahead, by the worker
+    assert readers[:10] == [None] * 10
+    assert set(readers[10:]) == set(worker) and len(worker) == 1 and worker[0] != os.getpid()
+    # five pages ahead, and the empty one after the last full page
+    assert consumer.reader.read_there == 6
+
+
+async def test_a_worker_that_dies_costs_its_speed_and_nothing_else(kit, consumer_db, caplog):
+    consumer, readers = await reading_consumer(kit, consumer_db, pages.die)
+    assert await drain(consumer) == 60
+    assert await copies(consumer_db) == 60 and readers == [None] * 60
+    assert consumer.reader.read_there == 0 and consumer.reader.read_here >= 1
+    # not started again at once: a page that kills it would cost a process start every page
+    assert caplog.text.count("page reader worker stopped") == 1
+
+
+async def test_a_page_the_worker_cannot_read_is_read_by_the_consumer(kit, consumer_db):
+    consumer, readers = await reading_consumer(kit, consumer_db, pages.refuse)
+    refused = 0
+    read = consumer.reader.read
+
+    async def counting(content):
+        nonlocal refused
+        events = await read(content)
+        refused += consumer.reader.running and events is None  # the worker said no, and lives on
+        return events
+
+    consumer.reader.read = counting
+    assert await drain(consumer) == 60
+    assert await copies(consumer_db) == 60 and readers == [None] * 60
+    assert consumer.reader.read_there == 0 and consumer.reader.read_here == 6 and refused == 6

@@ -12,13 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.app import ServiceSpec, create_service_app
 from servicekit.db import unit_of_work
-from servicekit.events import Event, FeedConsumer
+from servicekit.events import Event, FeedConsumer, PageReader
 from servicekit.http import TokenProvider, TokenSource
 from scoring import tables  # noqa: F401  (registers the tables with the metadata)
 from scoring.assessments.endpoints import router as assessments_router
 from scoring.assessments.internal import router as snapshot_router
 from scoring.deps import ScoringEngine
 from scoring.engine.runtimes import Runtimes
+from scoring.households import digest
 from scoring.households import service as households
 from scoring.households.client import RegistryClient
 from scoring.households.schemas import HouseholdPage
@@ -60,9 +61,11 @@ def registry_consumer(app: FastAPI, transport: httpx.AsyncBaseTransport | None, 
             if not cursor:
                 return position
 
+    reader = PageReader(digest.read_page, digest.setup, (engine.runtimes.ctx.view,)) \
+        if settings.digest_worker_process else None
     return FeedConsumer(name=REGISTRY_FEED, client=client, db=engine.db, handler=handle, resync=resync,
                         batch_size=settings.consumer_batch_size, wait_seconds=settings.consumer_wait_seconds,
-                        page_model=HouseholdPage)
+                        page_model=HouseholdPage, reader=reader)
 
 
 def spec(registry_transport: httpx.AsyncBaseTransport | None = None, registry_token: TokenSource | None = None) -> ServiceSpec:

@@ -10,9 +10,10 @@ from sqlalchemy import Text, cast, func, select, text
 
 from servicekit.tables import OutboxEvent
 
-from scoring_fakes import VILLAGES, FakeRegistry, synthetic_views
+from scoring_fakes import VILLAGES, FakeRegistry, ages_of, synthetic_views
 from scoring.app import registry_consumer
 from scoring.assessments.tables import Assessment, CurrentAssessment
+from scoring.households.digest import digest
 from scoring.households.schemas import HouseholdChanged, HouseholdPage
 from scoring.households.service import parse_events
 from scoring.households.tables import HouseholdView
@@ -314,3 +315,36 @@ def test_a_feed_page_reads_each_household_change_in_one_pass():
     assert isinstance(page.events[0].data, HouseholdChanged) and page.events[0].data.version == 2
     assert page.events[1].data == {"household_id": "x", "view": "not a view"}  # left for parse_events to skip
     assert [c.household_id for c in parse_events(page.events)] == [good["household_id"]]
+
+
+async def test_pages_read_ahead_in_a_worker_process_store_what_the_service_itself_would(svc, ctx, registry, consumer):
+    """Behind a backlog, the page fetched ahead is parsed and its views prepared in a worker process
+    (servicekit's PageReader running digest.read_page): what it stores is what the service makes
+    of each household.changed by itself."""
+    trigger = {"code": "job_lost", "member_ref": "m-2", "source": "hrss"}
+    sent = {}
+    for i, (view, missing) in enumerate(synthetic_views(ctx, 60, seed=33, unknown_rate=0.05)):
+        if i % 7 == 3:  # a fact out of range, one absent, one null where it may be
+            view = {k: v for k, v in {**view, "members_total": 999}.items() if k != "head_age"}
+        if i == 30:
+            registry.raw_event("household.changed", {"household_id": "x", "view": "not a view"})  # skipped
+        hid = new_id()
+        sent[hid] = registry.change(hid, view, missing, area=VILLAGES[i % len(VILLAGES)],
+                                    triggers=[trigger] if i % 10 == 0 else [], member_ages=ages_of(i) if i % 2 else None)
+    consumer.batch_size = 10
+    await consumer.reader.started()
+    try:
+        assert await drain(consumer) == 61  # the malformed one taken off the feed too
+        assert consumer.reader.read_there >= 5
+    finally:
+        consumer.close()
+    async with svc.db.sessionmaker() as s:
+        kept = {r.household_id: r for r in (await s.execute(
+            select(HouseholdView).where(HouseholdView.household_id.in_(list(sent))))).scalars()}
+    for hid, data in sent.items():
+        expected, = digest(ctx.view, [HouseholdChanged.model_validate(data)])  # one household: row by row
+        row = kept[hid]
+        assert (row.input_hash, row.facts, row.features, row.member_ages, row.layout) == \
+            (expected.input_hash, expected.facts, expected.features, expected.member_ages, expected.layout)
+        assert canonical_json(row.view) == expected.view
+        assert await current_of(svc, hid) is not None

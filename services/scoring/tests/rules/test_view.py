@@ -92,11 +92,19 @@ def test_preparing_a_batch_is_preparing_each(ctx):
             view[key] = value
         if rng.random() < 0.2:
             view.pop(rng.choice(list(view)))
+    # A nullable field null (not applicable), absent, and null but said missing; a field due
+    # absent: each read the same way alone and in a batch (a batch reads full views in one go).
+    nullable = next(f.name for f in ctx.view.fields if f.nullable)
+    base, _ = views[0]
+    views += [({**base, nullable: None}, []), ({k: v for k, v in base.items() if k != nullable}, []),
+              ({**base, nullable: None}, [nullable]), ({k: v for k, v in base.items() if k != "members_total"}, [])]
     _, batch = ctx.view.prepare_many([v for v, _ in views], [m for _, m in views])
     for (view, missing), got in zip(views, batch, strict=True):
         one = ctx.view.prepare(view, missing)
         assert np.array_equal(one.row, got.row, equal_nan=True)
         assert (one.missing, one.invalid, one.clamped) == (got.missing, got.invalid, got.clamped)
+    assert nullable not in batch[-4].missing and nullable in batch[-3].missing and nullable in batch[-2].missing
+    assert "members_total" in batch[-1].missing
 
 
 def test_canonical_json_is_sorted_compact_utf8_and_keeps_what_orjson_refuses():

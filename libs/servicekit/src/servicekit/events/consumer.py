@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from servicekit.collector import gc_paused
 from servicekit.db import Database, dialect_insert, unit_of_work
 from servicekit.events.outbox import Event, FeedPage
+from servicekit.events.reader import PageReader
 from servicekit.http import ServiceClient
 from servicekit.tables import ConsumerCursor, ProcessedEvent
 
@@ -170,6 +171,7 @@ class FeedConsumer:
         lease_check_seconds: float = 5.0,
         prefetch: bool = True,
         page_model: type[FeedPage] = FeedPage,
+        reader: PageReader | None = None,
     ) -> None:
         self.name = name
         self.client = client
@@ -186,6 +188,8 @@ class FeedConsumer:
         self.prefetch = prefetch
         # A FeedPage subclass whose events type their ``data``: parsed in one pass from JSON.
         self.page_model = page_model
+        # Reads the pages fetched ahead (behind a backlog) in a worker process (events/reader.py).
+        self.reader = reader
         self._stopping = asyncio.Event()
         self._position: int | None = None  # the cursor as of our last commit; None: read it
         self._next: tuple[int, asyncio.Future[list[Event]]] | None = None  # (after, page) fetched ahead
@@ -200,7 +204,7 @@ class FeedConsumer:
             row = await session.get(ConsumerCursor, self.name)
             return row.position if row else 0
 
-    async def fetch(self, after: int, wait: float) -> list[Event]:
+    async def fetch(self, after: int, wait: float, *, ahead: bool = False) -> list[Event]:
         response = await self.client.get(
             self.feed_path,
             params={"after": after, "limit": self.batch_size, "wait": wait},
@@ -209,6 +213,8 @@ class FeedConsumer:
         if response.status_code == 410:
             raise FeedGone()
         response.raise_for_status()
+        if ahead and self.reader is not None and (events := await self.reader.read(response.content)) is not None:
+            return events
         with gc_paused():
             return self.page_model.model_validate_json(response.content).events
 
@@ -291,7 +297,9 @@ class FeedConsumer:
         if self.prefetch and len(events) >= self.batch_size:
             # Behind a backlog: the next page travels while this one is applied.
             last = events[-1].position
-            self._next = (last, asyncio.ensure_future(self.fetch(last, 0.0)))
+            self._next = (last, asyncio.ensure_future(self.fetch(last, 0.0, ahead=True)))
+        elif self.reader is not None:
+            self.reader.close()  # caught up: the worker's memory is given back until the next backlog
         try:
             return await self.apply(events)
         except BaseException:
@@ -326,7 +334,18 @@ class FeedConsumer:
             else:
                 cursor.position, cursor.updated_at, cursor.resynced_at = position, now, now
 
+    def close(self) -> None:
+        """Stop the page reader's worker, if one runs (``run`` does it when it ends)."""
+        if self.reader is not None:
+            self.reader.close()
+
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            self.close()
+
+    async def _run(self) -> None:
         backoff = 0.5
         while not self._stopping.is_set():
             try:

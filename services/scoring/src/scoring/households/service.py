@@ -17,25 +17,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.events import Event
 from scoring.assessments import repository as assessments
-from scoring.assessments.service import Outcome, Wake, facts_json, pending, triggers_json, write
+from scoring.assessments.service import Outcome, Wake, pending, triggers_json, write
 from scoring.engine.runtime import SMALL_BATCH
 from scoring.engine.runtimes import NoActiveModel, Runtimes
 from scoring.households import repository as repo
-from scoring.households.repository import SubjectRow, ages_json
+from scoring.households.digest import Digested, digest
+from scoring.households.repository import SubjectRow
 from scoring.households.schemas import HouseholdChanged
-from scoring.rules.view import canonical_json, input_hash
 from scoring.settings import ScoringSettings
 
 log = logging.getLogger(__name__)
 EVENT_TYPE = "household.changed"
 
 
-def parse_events(events: Sequence[Event]) -> list[HouseholdChanged]:
+def parse_events(events: Sequence[Event]) -> list[HouseholdChanged | Digested]:
     out = []
     for e in events:
         if e.type != EVENT_TYPE:
             continue
-        if isinstance(e.data, HouseholdChanged):  # read with the page (HouseholdPage)
+        if isinstance(e.data, HouseholdChanged | Digested):  # read with the page (HouseholdPage, read_page)
             out.append(e.data)
             continue
         try:
@@ -48,7 +48,7 @@ def parse_events(events: Sequence[Event]) -> list[HouseholdChanged]:
     return out
 
 
-async def apply(session: AsyncSession, runtimes: Runtimes, changes: Sequence[HouseholdChanged],
+async def apply(session: AsyncSession, runtimes: Runtimes, changes: Sequence[HouseholdChanged | Digested],
                 settings: ScoringSettings, *, wake: Wake = None) -> Outcome:
     """Store the newer views and assess the households whose facts changed."""
     if not changes:
@@ -57,7 +57,7 @@ async def apply(session: AsyncSession, runtimes: Runtimes, changes: Sequence[Hou
         rt = await runtimes.active(session, lock="share")
     except NoActiveModel:
         rt = None
-    newest: dict[str, HouseholdChanged] = {}
+    newest: dict[str, HouseholdChanged | Digested] = {}
     triggers: dict[str, list[dict]] = {}
     for c in changes:
         triggers.setdefault(c.household_id, []).extend(c.triggers)
@@ -69,30 +69,24 @@ async def apply(session: AsyncSession, runtimes: Runtimes, changes: Sequence[Hou
         return Outcome()
     ctx = runtimes.ctx
     now = datetime.now(UTC)
-    if len(fresh) > 8:  # column by column pays off for a batch, not for one household
-        _, prepared_all = ctx.view.prepare_many([c.view for c in fresh], [c.missing for c in fresh])
-    else:
-        prepared_all = [ctx.view.prepare(c.view, c.missing) for c in fresh]
+    # Digested in the page reader's worker (a page fetched behind a backlog), or here.
+    here = iter(digest(ctx.view, [c for c in fresh if isinstance(c, HouseholdChanged)]))
     rows, subjects, closed = [], [], []
-    for c, prepared in zip(fresh, prepared_all, strict=True):
-        text = canonical_json(c.view)
-        digest = input_hash(text, c.missing)
-        is_closed = c.change == "closed"
-        facts = facts_json(prepared.missing, prepared.invalid, prepared.clamped)
-        features = prepared.row.tobytes()
-        ages = ages_json(c.member_ages)
+    for c in fresh:
+        d = c if isinstance(c, Digested) else next(here)
+        is_closed = d.change == "closed"
         rows.append({
-            "household_id": c.household_id, "version": c.version, "area_code": c.area_code,
-            "township_code": c.township_code, "district_code": c.district_code, "label_masked": c.label_masked,
-            "synthetic": c.synthetic, "closed": is_closed, "view": text, "missing": c.missing, "facts": facts,
-            "features": features, "layout": ctx.view.layout, "input_hash": digest, "updated_at": now,
-            "member_ages": ages,
+            "household_id": d.household_id, "version": d.version, "area_code": d.area_code,
+            "township_code": d.township_code, "district_code": d.district_code, "label_masked": d.label_masked,
+            "synthetic": d.synthetic, "closed": is_closed, "view": d.view, "missing": d.missing, "facts": d.facts,
+            "features": d.features, "layout": d.layout, "input_hash": d.input_hash, "updated_at": now,
+            "member_ages": d.member_ages,
         })
         if is_closed:
-            closed.append(c.household_id)
+            closed.append(d.household_id)
             continue
-        subjects.append(SubjectRow(c.household_id, c.version, c.area_code, c.township_code, c.district_code,
-                                   c.label_masked, digest, facts, features, ctx.view.layout, ages))
+        subjects.append(SubjectRow(d.household_id, d.version, d.area_code, d.township_code, d.district_code,
+                                   d.label_masked, d.input_hash, d.facts, d.features, d.layout, d.member_ages))
     if rt is None:
         await repo.store(session, rows, known=stored, copy_threshold=settings.copy_threshold)
         if closed:

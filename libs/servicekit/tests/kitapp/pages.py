@@ -1,0 +1,21 @@
+"""Page readers for the consumer's worker-process tests (module-level: the worker imports them)."""
+
+from __future__ import annotations
+
+import os
+
+from servicekit.events.outbox import Event, FeedPage
+
+
+def read(content: bytes) -> list[Event]:
+    """The page's events, each marked with the process that read it."""
+    return [e.model_copy(update={"data": {**e.data, "read_by": os.getpid()}})
+            for e in FeedPage.model_validate_json(content).events]
+
+
+def die(content: bytes) -> list[Event]:
+    os._exit(3)  # the worker process dies in the middle of a page
+
+
+def refuse(content: bytes) -> list[Event]:
+    raise ValueError("a page this reader cannot read")
