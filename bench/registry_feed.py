@@ -308,13 +308,15 @@ def in_process(profile: str | None, city: str | None = None) -> dict:
         batch = ROOT / "var" / "bench" / f"registry_feed_{records}.jsonl"
 
     async def apply() -> tuple[Database, float, float, set[int]]:
+        from servicekit.auth import Caller, Role
+
         settings = RegistrySettings(database_url=url.replace("postgresql://", "postgresql+asyncpg://", 1),
                                     db_schema=schema, config_dir=ROOT / "config", environment="test")
         if city:  # the kept city may predate a migration
             await asyncio.to_thread(upgrade, MIGRATIONS, settings)
         db = Database.from_settings(settings)
         run = BatchRun(db, load_profile(ROOT / "config"), Vault.from_settings(settings), settings,
-                       "medical_insurance", "jsonl", "bench")
+                       "medical_insurance", "jsonl", Caller("bench", Role.department, department="medical_insurance"))
 
         async def body():
             with batch.open("rb") as f:

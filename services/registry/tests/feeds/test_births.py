@@ -10,6 +10,8 @@ from factories import (
     VILLAGE, create, deliver, events_since, feed_record, head_position, household, member, resident_id,
 )
 from registry.leads.tables import Lead
+from servicekit.audit import AuditAction
+from servicekit.tables import AuditRecord
 from registry.members.tables import Member
 
 _ids = itertools.count(1)
@@ -89,6 +91,13 @@ async def test_a_birth_in_the_middle_of_a_batch_joins_the_parents_household(regi
     history = (await worker.get(f"/api/v1/households/{family['id']}/fact-history")).json()["items"]
     entry = next(h for h in history if h["record_id"] == records[2]["record_id"])
     assert (entry["fact"], entry["source"], entry["effective_date"]) == ("born_on", "health", born.isoformat())
+
+    # The department wrote a person's ID number and name: audited, as a worker adding a member is.
+    async with registry.db.sessionmaker() as s:
+        written = (await s.execute(select(AuditRecord).where(
+            AuditRecord.resource_id == added["id"], AuditRecord.action == AuditAction.write.value))).scalars().all()
+    assert [(w.role, w.resource_type, w.area_code) for w in written] == [("department", "member", VILLAGE)]
+    assert {"resident_id", "name"} <= set(written[0].fields)
 
 
 async def test_the_trigger_has_the_shape_of_a_worker_added_newborn(registry, worker, health_dept):

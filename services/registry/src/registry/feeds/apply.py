@@ -28,6 +28,7 @@ from typing import Any
 from orjson import loads
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from servicekit.auth import Caller
 from servicekit.ids import time_ordered_ids
 from servicekit.resident_id import mask
 
@@ -84,6 +85,7 @@ class ChunkResult:
 class FeedContext:
     profile: CityProfile
     vault: Vault
+    caller: Caller  # the department delivering: the actor of what the feed writes to the audit log
     now: datetime
     today: date
     on_events: Callable[[int], Any] | None = None  # told the feed's new head after a commit with events

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from servicekit.audit import AuditAction, record
 from servicekit.resident_id import validate
 
 from registry.facts.triggers import trigger
@@ -98,6 +99,9 @@ async def _apply_birth(session: AsyncSession, fc: FeedContext, department: str, 
     if not await repository.add_member(session, member):
         out.rejections.append(rejection(r.line, r.record_id, "retry", "The person changed meanwhile; send again."))
         return
+    # Personal data written by the department, as a worker adding a member writes it: audited.
+    record(session, fc.caller, AuditAction.write, "member", member.id, ["resident_id", "name", "relation"],
+           area_code=home.area_code)
     entry = out.born.setdefault(home.household_id, Born())
     if member.birth_date >= fc.today - RECENT_BIRTH:
         entry.triggers.append(trigger("member_born", member.birth_date.isoformat(), department, member.id))

@@ -57,7 +57,7 @@ async def deliver_batch(request: Request, caller: Departments, profile: Profile,
     if fmt is None:
         raise UnsupportedMediaType("Send a batch as application/x-ndjson (JSON Lines) or text/csv.")
     settings = request.app.state.settings
-    run = service.BatchRun(request.app.state.db, profile, vault, settings, department, fmt, caller.subject,
+    run = service.BatchRun(request.app.state.db, profile, vault, settings, department, fmt, caller,
                            request.app.state.feed_notifier.local_commit)
     batch_id = await run.run(service.lines_of(request.stream(), settings.max_batch_bytes))
     async with request.app.state.db.sessionmaker() as session:
@@ -72,7 +72,7 @@ async def deliver_batch(request: Request, caller: Departments, profile: Profile,
 async def deliver_record(body: FeedRecordIn, request: Request, session: Session, caller: Departments, profile: Profile,
                          vault: VaultDep) -> RecordOutcome:
     department = own_department(caller, profile)
-    return await service.single_record(session, profile, vault, department, caller.subject, body,
+    return await service.single_record(session, profile, vault, department, caller, body,
                                        request.app.state.feed_notifier.local_commit)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from servicekit.auth import Caller
 from servicekit.collector import gc_paused
 from servicekit.db import Database, unit_of_work
 from servicekit.errors import Forbidden, PayloadTooLarge, Unprocessable
@@ -30,9 +31,10 @@ FORMATS = {"text/csv": "csv", "application/x-ndjson": "jsonl", "application/json
            "application/x-jsonlines": "jsonl", "application/json-seq": "jsonl"}
 
 
-def feed_context(profile: CityProfile, vault: Vault, on_events: Callable[[int], Any] | None = None) -> FeedContext:
+def feed_context(profile: CityProfile, vault: Vault, caller: Caller,
+                 on_events: Callable[[int], Any] | None = None) -> FeedContext:
     now = utcnow()
-    return FeedContext(profile, vault, now, city_day(now), on_events)
+    return FeedContext(profile, vault, caller, now, city_day(now), on_events)
 
 
 async def lines_of(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[tuple[int, bytes]]:
@@ -90,12 +92,12 @@ class BatchRun:
     """One batch: created, fed chunk by chunk (each its own transaction), finished."""
 
     def __init__(self, db: Database, profile: CityProfile, vault: Vault, settings: RegistrySettings,
-                 department: str, fmt: str, submitted_by: str, on_events: Callable[[int], Any] | None = None) -> None:
+                 department: str, fmt: str, caller: Caller, on_events: Callable[[int], Any] | None = None) -> None:
         self.db, self.settings, self.department, self.fmt = db, settings, department, fmt
-        self.fc = feed_context(profile, vault, on_events)
+        self.fc = feed_context(profile, vault, caller, on_events)
         self.checker = RecordChecker(department, profile.catalogue, profile.areas, self.fc.today)
         self.batch = FeedBatch(id=new_id(), department=department, format=fmt, status="processing",
-                               submitted_by=submitted_by[:128], received_at=self.fc.now)
+                               submitted_by=caller.subject[:128], received_at=self.fc.now)
         self.kept_rejections = 0
         self.committed = 0  # chunks committed (in order)
         self.indexes: dict[str, str] = {}  # blind index by number, across chunks (people recur)
@@ -276,9 +278,9 @@ class BatchRun:
         return kept
 
 
-async def single_record(session: Any, profile: CityProfile, vault: Vault, department: str, submitted_by: str,
+async def single_record(session: Any, profile: CityProfile, vault: Vault, department: str, caller: Caller,
                         body: FeedRecordIn, on_events: Callable[[int], Any] | None = None) -> RecordOutcome:
-    fc = feed_context(profile, vault, on_events)
+    fc = feed_context(profile, vault, caller, on_events)
     checker = RecordChecker(department, profile.catalogue, profile.areas, fc.today)
     item = checker.check(1, body.model_dump(mode="json", exclude_none=True) | {"value": body.value})
     if isinstance(item, Rejection):
@@ -292,7 +294,7 @@ async def single_record(session: Any, profile: CityProfile, vault: Vault, depart
     assert result.outcomes is not None
     outcome = result.outcomes[0]
     batch = FeedBatch(id=new_id(), department=department, format="single", status="completed",
-                      submitted_by=submitted_by[:128], received_at=fc.now, finished_at=fc.now, lines=1,
+                      submitted_by=caller.subject[:128], received_at=fc.now, finished_at=fc.now, lines=1,
                       applied=int(outcome.outcome == "applied"), unchanged=int(outcome.outcome == "unchanged"),
                       leads=int(outcome.outcome == "lead"), households_changed=result.households_changed)
     await repository.add_batch(session, batch)
