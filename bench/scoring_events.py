@@ -5,10 +5,11 @@ default the local zhongfu_dev).
 The registry is an in-process stand-in serving pre-serialised household.changed events
 (synthetic views) over its feed API; scoring's own FeedConsumer reads it through httpx, in
 batches of 1,000, each applied in one transaction (views stored, households scored by the
-kernel, assessments and assessment.updated events written). Then, once the tables are vacuumed,
-analysed and checkpointed (what autovacuum and the checkpointer would do after the catch-up,
-not timed), single events: the time from a fetched event's arrival to its assessment committed
-(FeedConsumer.apply), p50/p99 over 300.
+kernel, assessments and assessment.updated events written), the page fetched ahead read in the
+consumer's worker process (its CPU and memory are reported, and counted as the service's). Then,
+once the tables are vacuumed, analysed and checkpointed (what autovacuum and the checkpointer
+would do after the catch-up, not timed), single events: the time from a fetched event's arrival
+to its assessment committed (FeedConsumer.apply), p50/p99 over 300.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ async def run(url: str) -> dict:
             while (n := await consumer.step()) > 0:
                 applied += n
             catch_up, catch_up_cpu = time.perf_counter() - start, time.process_time() - cpu
-            server_cpu = sum(cpu - server.get(pid, 0.0) for pid, cpu in postgres_cpu_seconds().items())
+            server_cpu = sum(used - server.get(pid, 0.0) for pid, used in postgres_cpu_seconds().items())
             reader = consumer.reader
         consumer.close()
         say(f"caught up with {applied} events in {catch_up:.1f}s")
@@ -146,7 +147,7 @@ async def run(url: str) -> dict:
         "catch-up rate (households/s)": round(applied / catch_up),
         "  catch-up: CPU of this process, stand-in registry included (s)": round(catch_up_cpu, 1),
         "  catch-up: CPU of the page reader's worker process (s)": round(sum(memory.children_cpu.values()), 1),
-        "  catch-up: pages read by the worker / in the service": (
+        "  catch-up: pages fetched ahead read by the worker / in the service": (
             f"{reader.read_there} / {reader.read_here}" if reader is not None else "no worker"),
         "  catch-up: CPU of PostgreSQL, every server process (s)": round(server_cpu, 1),
         "consumer batch": settings.consumer_batch_size,

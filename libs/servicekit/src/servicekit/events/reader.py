@@ -6,10 +6,11 @@ which in one interpreter takes turns on the GIL with the apply. A ``PageReader``
 process of its own, on the other core, and hands back the events ready to apply.
 
 The worker is started on the first page fetched ahead (a service that never falls behind never
-has one) and stopped when the consumer has caught up (a page shorter than a batch) or closes. It only ever speeds things up: while it starts,
-after it died, or when it cannot read a page, ``read`` answers None and the consumer reads the
-page itself, as without a reader -- so a bad page gets the same error either way, and nothing is
-lost or applied twice (the worker only reads; every write stays in the consumer's transaction).
+has one) and stopped when the consumer has caught up (a page shorter than a batch) or closes.
+It only ever speeds things up: while it starts, after it died, or when it cannot read a page,
+``read`` answers None and the consumer reads the page itself, as without a reader -- so a bad
+page gets the same error either way, and nothing is lost or applied twice (the worker only
+reads; every write stays in the consumer's transaction).
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from scoring.households.repository import ages_json
 from scoring.households.schemas import HouseholdChanged, HouseholdPage
 from scoring.rules.view import ViewCatalogue, canonical_json, input_hash
 
+
 class Digested(NamedTuple):
     household_id: str
     version: int
