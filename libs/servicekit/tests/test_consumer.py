@@ -310,7 +310,7 @@ async def test_the_lease_is_checked_every_few_seconds_not_every_batch(kit, consu
 
 # ---- pages fetched ahead, read in a worker process (events/reader.py) -------------------------
 
-async def reading_consumer(kit, consumer_db, read, n=60):
+async def reading_consumer(kit, consumer_db, read, n=60, ready=True, **options):
     """A consumer behind a backlog of ``n`` events, batches of 10, whose reader's worker is ready."""
     name = f"reader-{uuid.uuid4().hex[:6]}"
     await at_head(kit, consumer_db, name)
@@ -321,8 +321,9 @@ async def reading_consumer(kit, consumer_db, read, n=60):
         readers.extend(e.data.get("read_by") for e in events)
         await copy_notes(session, events)
 
-    reader = PageReader(read)
-    await reader.started()
+    reader = PageReader(read, **options)
+    if ready:
+        await reader.started()
     return make_consumer(kit, consumer_db, noting_reader, name=name, batch_size=10, reader=reader), readers
 
 
@@ -348,7 +349,8 @@ async def test_a_worker_that_dies_costs_its_speed_and_nothing_else(kit, consumer
     assert await copies(consumer_db) == 60 and readers == [None] * 60
     assert consumer.reader.read_there == 0 and consumer.reader.read_here >= 1
     # not started again at once: a page that kills it would cost a process start every page
-    assert caplog.text.count("page reader worker stopped") == 1
+    assert [r.getMessage()[:41] for r in caplog.records if r.levelname == "WARNING" and r.name == "servicekit.events.reader"] == \
+        ["page reader worker stopped (BrokenProcess"]
 
 
 async def test_a_page_the_worker_cannot_read_is_read_by_the_consumer(kit, consumer_db):
@@ -356,9 +358,9 @@ async def test_a_page_the_worker_cannot_read_is_read_by_the_consumer(kit, consum
     refused = 0
     read = consumer.reader.read
 
-    async def counting(content):
+    async def counting(content, backlog):
         nonlocal refused
-        events = await read(content)
+        events = await read(content, backlog)
         refused += consumer.reader.running and events is None  # the worker said no, and lives on
         return events
 
@@ -366,3 +368,22 @@ async def test_a_page_the_worker_cannot_read_is_read_by_the_consumer(kit, consum
     assert await drain(consumer) == 60
     assert await copies(consumer_db) == 60 and readers == [None] * 60
     assert consumer.reader.read_there == 0 and consumer.reader.read_here == 6 and refused == 6
+
+
+async def test_a_worker_starts_only_for_a_backlog_worth_its_start(kit, consumer_db, caplog):
+    """It takes seconds to start: behind fewer than ``min_backlog`` events the pages are read here."""
+    consumer, readers = await reading_consumer(kit, consumer_db, pages.read, n=40, ready=False, min_backlog=31)
+    try:
+        assert await drain(consumer) == 40
+    finally:
+        consumer.close()
+    # after the first page 30 events were left (fewer than 31): no worker, every page read here
+    assert "page reader worker starting" not in caplog.text
+    assert readers == [None] * 40 and consumer.reader.read_here == 4 and await copies(consumer_db) == 40
+    # behind 31 or more, it starts
+    consumer, readers = await reading_consumer(kit, consumer_db, pages.read, n=41, ready=False, min_backlog=31)
+    try:
+        assert await drain(consumer) == 41
+    finally:
+        consumer.close()
+    assert "page reader worker starting" in caplog.text

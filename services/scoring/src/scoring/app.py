@@ -61,8 +61,8 @@ def registry_consumer(app: FastAPI, transport: httpx.AsyncBaseTransport | None, 
             if not cursor:
                 return position
 
-    reader = PageReader(digest.read_page, digest.setup, (engine.runtimes.ctx.view,)) \
-        if settings.digest_worker_process else None
+    reader = PageReader(digest.read_page, digest.setup, (engine.runtimes.ctx.view,),
+                        min_backlog=settings.digest_worker_min_backlog) if settings.digest_worker_process else None
     return FeedConsumer(name=REGISTRY_FEED, client=client, db=engine.db, handler=handle, resync=resync,
                         batch_size=settings.consumer_batch_size, wait_seconds=settings.consumer_wait_seconds,
                         page_model=HouseholdPage, reader=reader)

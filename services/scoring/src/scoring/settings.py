@@ -20,9 +20,11 @@ class ScoringSettings(ServiceSettings):
     consumer_wait_seconds: float = Field(default=20.0, ge=0, le=30)
     snapshot_page_size: int = Field(default=1000, ge=1, le=5000)
     # Behind a backlog, the page fetched ahead is parsed and its views prepared in a worker
-    # process (started on the first such page) while the page before is applied; off: in the
-    # service's process, taking turns with the apply.
+    # process while the page before is applied; off: in the service's process, taking turns with
+    # the apply. The worker takes seconds to start (~10 pages' work on a small machine): it is
+    # started for a backlog of at least this many events.
     digest_worker_process: bool = True
+    digest_worker_min_backlog: int = Field(default=20_000, ge=0)
 
     # Rescoring a whole city (activation): households per chunk, and when a running activation
     # that stopped reporting is presumed dead (its process crashed) and may be replaced. With the

@@ -193,6 +193,7 @@ class FeedConsumer:
         self._stopping = asyncio.Event()
         self._position: int | None = None  # the cursor as of our last commit; None: read it
         self._next: tuple[int, asyncio.Future[list[Event]]] | None = None  # (after, page) fetched ahead
+        self._head = 0  # the producer's head as the last page said
         self.applied = 0
 
     def stop(self) -> None:
@@ -213,10 +214,15 @@ class FeedConsumer:
         if response.status_code == 410:
             raise FeedGone()
         response.raise_for_status()
-        if ahead and self.reader is not None and (events := await self.reader.read(response.content)) is not None:
-            return events
+        if ahead and self.reader is not None:
+            read = await self.reader.read(response.content, max(0, self._head - after))
+            if read is not None:
+                events, self._head = read
+                return events
         with gc_paused():
-            return self.page_model.model_validate_json(response.content).events
+            page = self.page_model.model_validate_json(response.content)
+        self._head = page.head
+        return page.events
 
     async def apply(self, events: list[Event]) -> int:
         """Apply one batch in one transaction; returns how many events took effect."""

@@ -5,8 +5,10 @@ that page (and whatever a service does with each event before it can be applied)
 which in one interpreter takes turns on the GIL with the apply. A ``PageReader`` does it in a
 process of its own, on the other core, and hands back the events ready to apply.
 
-The worker is started on the first page fetched ahead (a service that never falls behind never
-has one) and stopped when the consumer has caught up (a page shorter than a batch) or closes.
+The worker is started on the first page fetched ahead behind a backlog of at least
+``min_backlog`` events (it takes seconds to start: a small backlog is read sooner without it; a
+service that never falls behind never has one) and stopped when the consumer has caught up (a
+page shorter than a batch) or closes.
 It only ever speeds things up: while it starts, after it died, or when it cannot read a page,
 ``read`` answers None and the consumer reads the page itself, as without a reader -- so a bad
 page gets the same error either way, and nothing is lost or applied twice (the worker only
@@ -32,15 +34,18 @@ log = logging.getLogger(__name__)
 # process start (seconds of CPU) every page.
 RETRY_AFTER_SECONDS = 60.0
 
-Read = Callable[[bytes], list[Event]]
+# A page's events and the producer's head as the page says (FeedPage.head).
+Read = Callable[[bytes], tuple[list[Event], int]]
 
 
 class PageReader:
-    """``read(content) -> events`` run in one worker process; ``read``, ``setup`` and ``args``
-    must pickle (module-level functions), ``setup(*args)`` runs once in the worker first."""
+    """``read(content) -> (events, head)`` run in one worker process; ``read``, ``setup`` and
+    ``args`` must pickle (module-level functions), ``setup(*args)`` runs once in the worker first."""
 
-    def __init__(self, read: Read, setup: Callable[..., None] | None = None, args: Sequence[Any] = ()) -> None:
+    def __init__(self, read: Read, setup: Callable[..., None] | None = None, args: Sequence[Any] = (),
+                 *, min_backlog: int = 0) -> None:
         self._read = read
+        self.min_backlog = min_backlog
         self._setup = setup
         self._args = tuple(args)
         self._pool: ProcessPoolExecutor | None = None
@@ -65,10 +70,11 @@ class PageReader:
         if self._ready is not None:
             await asyncio.wrap_future(self._ready)
 
-    async def read(self, content: bytes) -> list[Event] | None:
-        """The page's events read by the worker, or None: read it yourself."""
+    async def read(self, content: bytes, backlog: int) -> tuple[list[Event], int] | None:
+        """The page read by the worker, or None: read it yourself. ``backlog``: the events past the
+        page before, this one's among them (a worker starts only for ``min_backlog`` or more)."""
         events = None
-        pool = self._start()
+        pool = self._start() if self._pool is not None or backlog >= self.min_backlog else None
         if pool is not None and self._ready is not None and self._ready.done():
             if self._ready.exception() is not None:
                 self._stop("it could not start")
@@ -90,6 +96,8 @@ class PageReader:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool, self._ready = None, None
+            log.info("page reader worker stopped; pages read by it so far %d, by the service %d",
+                     self.read_there, self.read_here)
 
     def _start(self) -> ProcessPoolExecutor | None:
         if self._pool is None and time.monotonic() >= self._retry_at:
@@ -97,6 +105,7 @@ class PageReader:
                                              initializer=self._setup, initargs=self._args)
             # Unpickling ``read`` imports its module: once that is done, the worker is ready.
             self._ready = self._pool.submit(_warm, self._read)
+            log.info("page reader worker starting: behind a backlog, pages fetched ahead are read there")
         return self._pool
 
     def _stop(self, why: str) -> None:
@@ -110,7 +119,7 @@ def _warm(read: Read) -> bool:
     return True
 
 
-def _guarded(read: Read, content: bytes) -> list[Event] | None:
+def _guarded(read: Read, content: bytes) -> tuple[list[Event], int] | None:
     """In the worker: a page that cannot be read is the caller's to read (and report) itself."""
     try:
         with gc_paused():

@@ -64,15 +64,16 @@ def setup(catalogue: ViewCatalogue) -> None:
     _catalogue = catalogue
 
 
-def read_page(content: bytes) -> list[Event]:
+def read_page(content: bytes) -> tuple[list[Event], int]:
     """A feed page's events, each household.changed digested (malformed data left as it came,
-    for the service to report and skip)."""
+    for the service to report and skip), and the registry's head."""
     assert _catalogue is not None, "setup() runs first"
-    events = HouseholdPage.model_validate_json(content).events
+    page = HouseholdPage.model_validate_json(content)
+    events = page.events
     changes = [e.data for e in events if e.type == "household.changed" and isinstance(e.data, HouseholdChanged)]
     done = iter(digest(_catalogue, changes))
     return [Event.model_construct(
         position=e.position, id=e.id, type=e.type, subject=e.subject, occurred_at=e.occurred_at,
         traceparent=e.traceparent,
         data=next(done) if e.type == "household.changed" and isinstance(e.data, HouseholdChanged) else e.data)
-        for e in events]
+        for e in events], page.head
