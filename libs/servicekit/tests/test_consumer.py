@@ -387,3 +387,17 @@ async def test_a_worker_starts_only_for_a_backlog_worth_its_start(kit, consumer_
     finally:
         consumer.close()
     assert "page reader worker starting" in caplog.text
+
+
+async def test_a_machine_where_no_worker_process_can_be_made_reads_every_page_itself(kit, consumer_db, caplog,
+                                                                                    monkeypatch):
+    from servicekit.events import reader as reader_module
+
+    def no_processes(*args, **kwargs):
+        raise OSError("no shared memory for the queues")
+
+    monkeypatch.setattr(reader_module, "ProcessPoolExecutor", no_processes)
+    consumer, readers = await reading_consumer(kit, consumer_db, pages.read, ready=False)
+    assert await drain(consumer) == 60
+    assert readers == [None] * 60 and await copies(consumer_db) == 60
+    assert not consumer.reader.running and "page reader worker stopped (OSError)" in caplog.text

@@ -375,6 +375,7 @@ class FeedConsumer:
                             await self._sleep(SQLITE_WRITER_PAUSE)
                 finally:
                     await self._drop_fetched_ahead()
+                    self.close()  # another replica consumes meanwhile: no worker kept for nothing
                     await self.lease.release()
             except asyncio.CancelledError:
                 raise

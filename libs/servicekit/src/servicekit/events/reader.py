@@ -74,7 +74,11 @@ class PageReader:
         """The page read by the worker, or None: read it yourself. ``backlog``: the events past the
         page before, this one's among them (a worker starts only for ``min_backlog`` or more)."""
         events = None
-        pool = self._start() if self._pool is not None or backlog >= self.min_backlog else None
+        try:
+            pool = self._start() if self._pool is not None or backlog >= self.min_backlog else None
+        except Exception as exc:  # noqa: BLE001 -- no process can be made here (no /dev/shm, limits)
+            self._stop(type(exc).__name__)
+            pool = None
         if pool is not None and self._ready is not None and self._ready.done():
             if self._ready.exception() is not None:
                 self._stop("it could not start")
@@ -111,7 +115,10 @@ class PageReader:
     def _stop(self, why: str) -> None:
         log.warning("page reader worker stopped (%s); pages are read in the service for %.0f s",
                     why, RETRY_AFTER_SECONDS)
-        self.close()
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 -- a pool that never came up: nothing to shut down
+            self._pool, self._ready = None, None
         self._retry_at = time.monotonic() + RETRY_AFTER_SECONDS
 
 
