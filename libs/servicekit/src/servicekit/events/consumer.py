@@ -341,17 +341,12 @@ class FeedConsumer:
                 cursor.position, cursor.updated_at, cursor.resynced_at = position, now, now
 
     def close(self) -> None:
-        """Stop the page reader's worker, if one runs (``run`` does it when it ends)."""
+        """Stop the page reader's worker, if one runs (``run`` does it whenever it gives up the
+        lease, and so when it ends; a caller of ``step`` calls it itself)."""
         if self.reader is not None:
             self.reader.close()
 
     async def run(self) -> None:
-        try:
-            await self._run()
-        finally:
-            self.close()
-
-    async def _run(self) -> None:
         backoff = 0.5
         while not self._stopping.is_set():
             try:

@@ -10,6 +10,8 @@ from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Index, Large
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from scoring.rules.view import canonical_json
+
 
 class JSONText(TypeDecorator[Any]):
     """A JSON value kept as text: PostgreSQL takes it in without parsing it (``json`` input checks
@@ -22,7 +24,7 @@ class JSONText(TypeDecorator[Any]):
     def process_bind_param(self, value: Any, dialect: Any) -> str | None:
         if value is None or isinstance(value, str):
             return value
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return canonical_json(value)
 
     def process_result_value(self, value: Any, dialect: Any) -> Any:
         return json.loads(value) if isinstance(value, str) else value
