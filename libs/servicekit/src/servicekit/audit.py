@@ -1,7 +1,9 @@
 """The audit log of personal data: every read and write, who, role, what, when, why, trace.
 
 Records go into the same transaction as the read they describe, so a committed response always
-has its record. The table is append-only (database triggers refuse UPDATE and DELETE).
+has its record -- or, for a hot read on PostgreSQL (``write_committed``), are committed with the
+records of other reads of the same moment before the answer goes out. The table is append-only
+(database triggers refuse UPDATE and DELETE).
 """
 
 from __future__ import annotations
@@ -9,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import StrEnum
 
+import orjson
 from sqlalchemy import insert as sql_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Caller
+from servicekit.db import Database
 from servicekit.errors import _trace_id
 from servicekit.logging import request_id_var
 from servicekit.tables import AuditRecord, utcnow
@@ -65,3 +69,29 @@ async def insert(session: AsyncSession, values: dict[str, object]) -> None:
     """Write one record (``values`` from ``entry``) at once, as one Core INSERT in the session's
     transaction: for hot read paths that have nothing else for the unit of work to flush."""
     await session.execute(_INSERT, values)
+
+
+# The columns ``write_committed`` sends, one array each (``entry``'s keys).
+_GROUP_COLUMNS = (
+    ("at", "timestamptz"), ("actor", "text"), ("role", "text"), ("action", "text"), ("resource_type", "text"),
+    ("resource_id", "text"), ("fields", "jsonb"), ("purpose", "text"), ("area_code", "text"), ("trace_id", "text"),
+    ("request_id", "text"),
+)
+GROUP_INSERT = (
+    f"INSERT INTO {AuditRecord.__tablename__} ({', '.join(c for c, _ in _GROUP_COLUMNS)}) SELECT * FROM unnest("
+    + ", ".join(f"${i}::{t}[]" for i, (_, t) in enumerate(_GROUP_COLUMNS, 1)) + ")"
+)
+
+
+async def write_committed(db: Database, values: dict[str, object]) -> None:
+    """Write one record (``values`` from ``entry``) on PostgreSQL outside the caller's transaction,
+    returning once it is committed: the records of concurrent callers go in one statement and one
+    commit (``servicekit.groupcommit``; one WAL flush for the group instead of one per read). For a
+    hot read that must not answer before its record is durable; raises ``GroupWriteFailed`` if
+    the record was not written."""
+    await db.group_insert(GROUP_INSERT, name="audit log").write(group_row(values))
+
+
+def group_row(values: dict[str, object]) -> tuple[object, ...]:
+    """``entry``'s values in the order of ``GROUP_INSERT``'s arrays."""
+    return tuple(orjson.dumps(values[c]).decode() if c == "fields" else values[c] for c, _ in _GROUP_COLUMNS)

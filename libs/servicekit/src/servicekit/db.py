@@ -72,6 +72,7 @@ class Database:
             _sqlite_pragmas(self.engine)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
         self._driver_pool: Any = None
+        self._groups: dict[str, Any] = {}
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings, **kw: Any) -> Database:
@@ -116,7 +117,23 @@ class Database:
         async with self._driver_pool.connection() as connection:
             yield connection
 
+    def group_insert(self, sql: str, *, name: str) -> Any:
+        """The ``servicekit.groupcommit.GroupInsert`` for ``sql`` on this database's driver
+        connections (PostgreSQL): one per statement, shared by every caller, closed (its queued
+        rows written) by ``dispose``."""
+        group = self._groups.get(sql)
+        if group is None:
+            if not self.is_postgres:
+                raise RuntimeError("group_insert is for PostgreSQL; use a session elsewhere")
+            from servicekit.groupcommit import GroupInsert
+
+            group = self._groups[sql] = GroupInsert(self.driver_connection, sql, name=name)
+        return group
+
     async def dispose(self) -> None:
+        for group in self._groups.values():
+            await group.close()
+        self._groups.clear()
         if self._driver_pool is not None:
             await self._driver_pool.close()
             self._driver_pool = None

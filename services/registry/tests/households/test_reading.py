@@ -1,5 +1,8 @@
 """Reading a household by id: jurisdiction, roles, and the audit record written with the read
-(on PostgreSQL one statement on a driver connection, on SQLite one unit of work)."""
+(on PostgreSQL the read, then its record committed with those of other reads of the moment before
+the answer goes out; on SQLite one unit of work)."""
+
+import httpx
 
 from factories import OTHER_VILLAGE, TOWNSHIP, VILLAGE, audit_records, create, household, member
 from registry.audit.service import HOUSEHOLD_FIELDS
@@ -111,3 +114,41 @@ async def test_the_fast_path_answers_only_an_official_read_in_scope_on_postgresq
         assert await _through_fast_path(registry, token, path) == (None, True)
     for other in (path + "/surveys", "/api/v1/households/mine", path[:-1]):
         assert await _through_fast_path(registry, official, other) == (None, True)
+
+
+async def test_no_answer_goes_out_before_its_audit_record_is_written(registry, worker):
+    """The read waits for its record (on PostgreSQL, the commit of the group of records it went
+    in): a record that cannot be written leaves the reader with a 500 problem and none of the data."""
+    created = await create(worker, household(address="杭州市西湖区无审计路1号"))
+    db = registry.db
+    if db.is_postgres:
+        setup = ["CREATE FUNCTION refuse_unaudited() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                 "IF NEW.actor = 'unaudited-reader' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$",
+                 "CREATE TRIGGER refuse_unaudited BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION refuse_unaudited()"]
+        teardown = ["DROP TRIGGER refuse_unaudited ON audit_log", "DROP FUNCTION refuse_unaudited()"]
+    else:
+        setup = ["CREATE TRIGGER refuse_unaudited BEFORE INSERT ON audit_log WHEN NEW.actor = 'unaudited-reader' "
+                 "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"]
+        teardown = ["DROP TRIGGER refuse_unaudited"]
+    from sqlalchemy import text
+
+    async with db.engine.begin() as connection:
+        for statement in setup:
+            await connection.execute(text(statement))
+    try:
+        # As a server answers it: the 500 goes out, then the error is raised to the server to log.
+        transport = httpx.ASGITransport(app=registry.app, raise_app_exceptions=False)
+        headers = registry.identity.headers("town_worker", area=TOWNSHIP, subject="unaudited-reader")
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=headers) as reader:
+            refused = await reader.get(f"/api/v1/households/{created['id']}")
+        async with registry.client("town_worker", area=TOWNSHIP, subject="audited-reader") as reader:
+            served = await reader.get(f"/api/v1/households/{created['id']}")  # others read on meanwhile
+    finally:
+        async with db.engine.begin() as connection:
+            for statement in teardown:
+                await connection.execute(text(statement))
+    assert refused.status_code == 500 and refused.headers["content-type"].startswith("application/problem+json")
+    assert created["id"] not in refused.text and created["label_masked"] not in refused.text
+    assert served.status_code == 200 and served.json()["id"] == created["id"]
+    actors = [a.actor for a in await audit_records(registry, created["id"], "read_masked")]
+    assert "unaudited-reader" not in actors and "audited-reader" in actors

@@ -50,21 +50,17 @@ async def read_in_scope(session: AsyncSession, caller: Caller, household_id: str
     return row, list(members)
 
 
-# The same read on PostgreSQL as one statement on a driver connection (its own transaction: one
-# round trip, no BEGIN and COMMIT of their own): the household if it is in the caller's
-# jurisdiction, its audit record inserted only then, and its members as an array of rows. JSON
-# columns come back as text: the facts are decoded here with orjson (the document presents them),
-# the scoring view and the missing list go into the document as they are (orjson.Fragment).
-_READ_MASKED_AUDITED = """
+# The same read on PostgreSQL as one statement on a driver connection (one round trip, no BEGIN
+# and COMMIT of its own): the household if it is in the caller's jurisdiction and its members as
+# an array of rows. JSON columns come back as text: the facts are decoded here with orjson (the
+# document presents them), the scoring view and the missing list go into the document as they
+# are (orjson.Fragment). Its audit record is written by the service (audit_log.write_committed).
+_READ_MASKED = """
 WITH h AS (
     SELECT id, area_code, register_status, off_register_source, status_since, channel, rural_hukou,
            address_enc IS NOT NULL AS has_address, label_masked, facts::text, view::text, missing::text, version,
            synthetic, closed_on, closed_reason, created_at, updated_at
     FROM households WHERE id = $1 AND starts_with(area_code, $2)
-), audited AS (
-    INSERT INTO audit_log (at, actor, role, action, resource_type, fields, purpose, trace_id, request_id,
-                           resource_id, area_code)
-    SELECT $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, h.id, h.area_code FROM h
 )
 SELECT h.*, ARRAY(
     SELECT ROW(m.id, m.household_id, m.resident_masked, m.name_masked, m.phone_masked, m.sex, m.birth_date, m.relation,
@@ -72,7 +68,6 @@ SELECT h.*, ARRAY(
     FROM members m WHERE m.household_id = h.id ORDER BY m.created_at, m.id) AS members
 FROM h
 """
-_AUDIT_VALUES = ("at", "actor", "role", "action", "resource_type", "fields", "purpose", "trace_id", "request_id")
 # Rows with the names of READ_HOUSEHOLD and READ_MEMBER, so that one presenter serves both paths.
 HouseholdRead = namedtuple("HouseholdRead", [c.key for c in READ_HOUSEHOLD])  # type: ignore[misc]
 MemberRead = namedtuple("MemberRead", [c.key for c in READ_MEMBER])  # type: ignore[misc]
@@ -81,15 +76,12 @@ _H_AS_IS = tuple(HouseholdRead._fields.index(k) for k in ("view", "missing"))
 _M_FACTS = MemberRead._fields.index("facts")
 
 
-async def read_masked_audited(connection: Any, caller: Caller, household_id: str,
-                              audit: dict[str, Any]) -> tuple[Any, list[Any]] | None:
-    """``read_in_scope`` and the audit record ``audit`` (``servicekit.audit.entry``'s values; its
-    resource id and area are the household's) in one statement on an asyncpg connection."""
+async def read_masked(connection: Any, caller: Caller, household_id: str) -> tuple[Any, list[Any]] | None:
+    """``read_in_scope`` in one statement on an asyncpg connection."""
     prefix = caller.visible_prefix
     if prefix is None:
         return None
-    values = [orjson.dumps(audit[k]).decode() if k == "fields" else audit[k] for k in _AUDIT_VALUES]
-    row = await connection.fetchrow(_READ_MASKED_AUDITED, household_id, prefix, *values)
+    row = await connection.fetchrow(_READ_MASKED, household_id, prefix)
     if row is None:
         return None
     household = list(row.values())

@@ -1,0 +1,94 @@
+"""Group commit: rows that many concurrent requests write, in one statement and one commit.
+
+A hot read path that must leave a durable record (the audit log of personal data) would otherwise
+commit once per request, and each commit waits for its WAL flush: on PostgreSQL that wait and the
+commit's own work were most of the database's CPU for an audited read. ``GroupInsert.write``
+queues a row and returns only once the statement carrying it has committed -- so a caller that
+answers after ``write`` returns never answers without its record -- while the rows queued during
+one commit go together in the next (one statement of ``unnest`` arrays, its own transaction on a
+driver connection). Under load the groups grow by themselves; alone, a row waits for its own
+commit only, as before.
+
+One statement runs at a time. If it fails, every caller whose row it carried gets
+``GroupWriteFailed`` (their rows were not written: the statement is one transaction); the next
+group is tried afresh. A caller cancelled while waiting does not take its row back: the row is
+written with its group (for the audit log, a record of a read whose answer was never sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MAX_ROWS = 1000
+
+
+class GroupWriteFailed(RuntimeError):
+    """The statement carrying the caller's row failed; the row was not written."""
+
+
+class GroupInsert:
+    """Rows of ``columns`` for ``sql`` (an ``INSERT`` reading one array parameter per column, in
+    that order), written by a connection factory such as ``Database.driver_connection``."""
+
+    def __init__(self, connection: Any, sql: str, *, max_rows: int = MAX_ROWS, name: str = "group insert") -> None:
+        self._connection = connection
+        self.sql = sql
+        self.max_rows = max_rows
+        self.name = name
+        self._pending: list[tuple[Sequence[Any], asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self.groups = 0  # statements committed (tests and probes)
+
+    async def write(self, row: Sequence[Any]) -> None:
+        """Queue ``row`` (a value per column) and return once it is committed."""
+        if self._closed:
+            raise GroupWriteFailed(f"{self.name}: closed")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((row, future))
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=self.name)
+        await future
+
+    async def close(self) -> None:
+        """Refuse new rows and wait for the queued ones to be written."""
+        self._closed = True
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
+    async def _run(self) -> None:
+        try:
+            while self._pending:
+                group = self._pending[:self.max_rows]
+                del self._pending[:self.max_rows]
+                try:
+                    async with self._connection() as connection:
+                        await connection.execute(self.sql, *map(list, zip(*(row for row, _ in group), strict=True)))
+                except BaseException as exc:
+                    # Not written, none of them (one statement, one transaction): each caller
+                    # gets its own exception, the cause chained, never the rows' values.
+                    for _, future in group:
+                        if not future.done():
+                            failed = GroupWriteFailed(f"{self.name}: the group's statement failed ({type(exc).__name__})")
+                            failed.__cause__ = exc
+                            future.set_exception(failed)
+                    if not isinstance(exc, Exception):
+                        raise
+                    log.error("%s: a group of %d rows was not written (%s)", self.name, len(group), type(exc).__name__)
+                    continue
+                self.groups += 1
+                for _, future in group:
+                    if not future.done():
+                        future.set_result(None)
+        finally:
+            self._task = None
+            # Rows still queued here mean the task was stopped (cancelled with the event loop).
+            for _, future in self._pending:
+                if not future.done():
+                    future.set_exception(GroupWriteFailed(f"{self.name}: stopped before the row was written"))
+            self._pending.clear()

@@ -1,0 +1,99 @@
+"""Group commit (servicekit.groupcommit) and the audit records written through it
+(audit.write_committed): a write returns only once its row is committed, concurrent rows share a
+statement, a failed statement fails exactly its own callers and writes none of their rows, a
+cancelled caller's row is still written, closing writes what is queued. On PostgreSQL; on SQLite
+the group insert is refused (its hot paths use a session there)."""
+
+import asyncio
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from servicekit.audit import GROUP_INSERT, AuditAction, entry, group_row, write_committed
+from servicekit.auth import Caller, Role
+from servicekit.db import Database
+from servicekit.groupcommit import GroupInsert, GroupWriteFailed
+
+READER = Caller(subject="group-reader", role=Role.town_worker, area="330106001000")
+
+
+def record(resource_id: str) -> dict:
+    return entry(READER, AuditAction.read_masked, "household", resource_id, ("members", "address"), None, "330106001001")
+
+
+async def written(db: Database, prefix: str) -> list[tuple]:
+    async with db.reading() as connection:
+        result = await connection.execute(
+            text("SELECT resource_id, actor, area_code, fields FROM audit_log WHERE resource_id LIKE :p "
+                 "ORDER BY resource_id"), {"p": prefix + "%"})
+        return [tuple(r) for r in result]
+
+
+async def test_sqlite_has_no_group_insert(kit):
+    if kit.db.is_postgres:
+        return
+    with pytest.raises(RuntimeError):
+        await write_committed(kit.db, record("sqlite"))
+
+
+async def test_concurrent_records_share_commits_and_each_is_committed_when_its_write_returns(kit):
+    db = kit.db
+    if not db.is_postgres:
+        return
+    prefix = f"gc-{uuid.uuid4().hex[:8]}-"
+    seen_at_return: list[bool] = []
+
+    async def read_and_audit(i: int) -> None:
+        rid = f"{prefix}{i:03d}"
+        await write_committed(db, record(rid))
+        # Another connection sees it at once: committed, not merely sent.
+        async with db.reading() as connection:
+            found = await connection.execute(text("SELECT count(*) FROM audit_log WHERE resource_id = :r"), {"r": rid})
+            seen_at_return.append(found.scalar_one() == 1)
+
+    group = db.group_insert(GROUP_INSERT, name="audit log")  # the one write_committed uses
+    before = group.groups
+    await asyncio.gather(*(read_and_audit(i) for i in range(60)))
+    rows = await written(db, prefix)
+    assert [r[0] for r in rows] == [f"{prefix}{i:03d}" for i in range(60)]  # each once
+    assert {(r[1], r[2]) for r in rows} == {("group-reader", "330106001001")}
+    assert all(r[3] == ["address", "members"] for r in rows)
+    assert seen_at_return == [True] * 60
+    assert 1 <= group.groups - before < 60  # they went in groups, not a commit each
+
+
+async def test_a_failed_statement_fails_its_own_callers_and_writes_none_of_their_rows(kit):
+    db = kit.db
+    if not db.is_postgres:
+        return
+    prefix = f"gf-{uuid.uuid4().hex[:8]}-"
+    group = GroupInsert(db.driver_connection, GROUP_INSERT, name="test group")
+    rows = [group_row(record(f"{prefix}a{i}")) for i in range(3)]
+    rows.append(group_row(record(f"{prefix}a-bad") | {"actor": None}))  # NOT NULL: the statement fails
+    outcomes = await asyncio.gather(*(group.write(r) for r in rows), return_exceptions=True)
+    assert all(isinstance(o, GroupWriteFailed) for o in outcomes), outcomes
+    assert all("NotNullViolation" in str(o) and prefix not in str(o) for o in outcomes)  # no values in it
+    assert await written(db, prefix) == []
+    # The next group is tried afresh.
+    await asyncio.gather(*(group.write(group_row(record(f"{prefix}b{i}"))) for i in range(3)))
+    assert [r[0] for r in await written(db, prefix)] == [f"{prefix}b{i}" for i in range(3)]
+    await group.close()
+    with pytest.raises(GroupWriteFailed):
+        await group.write(group_row(record(f"{prefix}late")))
+
+
+async def test_a_cancelled_caller_s_row_is_still_written_and_close_waits_for_the_queue(kit):
+    db = kit.db
+    if not db.is_postgres:
+        return
+    prefix = f"gx-{uuid.uuid4().hex[:8]}-"
+    group = GroupInsert(db.driver_connection, GROUP_INSERT, name="test group")
+    waiting = asyncio.create_task(group.write(group_row(record(f"{prefix}cancelled"))))
+    others = [asyncio.create_task(group.write(group_row(record(f"{prefix}{i}")))) for i in range(5)]
+    await asyncio.sleep(0)
+    waiting.cancel()
+    await group.close()  # returns once everything queued is written
+    assert [r[0] for r in await written(db, prefix)] == [f"{prefix}{i}" for i in range(5)] + [f"{prefix}cancelled"]
+    assert waiting.cancelled()
+    await asyncio.gather(*others)
