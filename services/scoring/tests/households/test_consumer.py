@@ -162,6 +162,33 @@ async def test_a_changed_fact_gives_a_new_assessment_with_its_difference(svc, ct
     assert "major_illness" in diff["indicators_added"] and diff["score_change"] == after.score - before.score
 
 
+async def test_a_single_change_that_fails_to_score_is_applied_whole_on_the_next_try(svc, ctx, registry, consumer,
+                                                                                   monkeypatch):
+    """If scoring one change fails, nothing of it is kept (its view's upsert is rolled back with
+    the rest, the cursor stays) and the next try applies all of it."""
+    from scoring.assessments.service import Pending
+
+    hid = new_id()
+    (view, missing), = synthetic_views(ctx, 1, seed=12)
+    registry.change(hid, view, missing)
+    compute = Pending.compute
+
+    def fails(self, rows=True):
+        raise RuntimeError("the model failed on this household")
+
+    monkeypatch.setattr(Pending, "compute", fails)
+    with pytest.raises(RuntimeError, match="the model failed"):
+        await consumer.step()
+    async with svc.db.sessionmaker() as s:
+        assert await s.get(HouseholdView, hid) is None  # the view's upsert was rolled back with the rest
+    monkeypatch.setattr(Pending, "compute", compute)
+    assert await drain(consumer) == 1
+    current = await current_of(svc, hid)
+    async with svc.db.sessionmaker() as s:
+        stored = await s.get(HouseholdView, hid)
+    assert stored.view == view and current is not None and current.input_hash == stored.input_hash
+
+
 async def test_the_same_facts_again_change_nothing(svc, ctx, registry, consumer):
     hid = new_id()
     (view, missing), = synthetic_views(ctx, 1, seed=6)
