@@ -82,14 +82,14 @@ def settings_for_tests(settings_cls: type[S], **overrides: Any) -> S:
 
 
 @asynccontextmanager
-async def migrated_database(settings: S, migrations_dir: Path) -> AsyncIterator[S]:
-    """A fresh database for one test session, at head; PostgreSQL if configured."""
+async def migrated_database(settings: S, migrations_dir: Path, revision: str = "head") -> AsyncIterator[S]:
+    """A fresh database for one test session, at head (or ``revision``); PostgreSQL if configured."""
     from servicekit.migrations import upgrade
 
     if settings.is_postgres:
         schema = f"t_{settings.service_name}_{uuid.uuid4().hex[:8]}"
         ready = settings.model_copy(update={"db_schema": schema})
-        await asyncio.to_thread(upgrade, migrations_dir, ready)
+        await asyncio.to_thread(upgrade, migrations_dir, ready, revision)
         try:
             yield ready
         finally:
@@ -100,7 +100,7 @@ async def migrated_database(settings: S, migrations_dir: Path) -> AsyncIterator[
     else:
         with tempfile.TemporaryDirectory(prefix=f"{settings.service_name}-") as tmp:
             ready = settings.model_copy(update={"database_url": f"sqlite+aiosqlite:///{tmp}/{settings.service_name}.db"})
-            await asyncio.to_thread(upgrade, migrations_dir, ready)
+            await asyncio.to_thread(upgrade, migrations_dir, ready, revision)
             yield ready
 
 

@@ -1,7 +1,7 @@
 """Closing a household (注销): reason and date in its status history, one household.changed with
 change "closed", read-only afterwards, within jurisdiction only."""
 
-from factories import create, events_since, head_position, household
+from factories import VILLAGE, create, events_since, head_position, household
 
 
 async def test_closing_keeps_history_emits_closed_and_freezes(registry, worker, other_worker):
@@ -42,3 +42,39 @@ async def test_closing_needs_a_reason_and_no_future_date(worker):
     for body in ({}, {"reason": ""}, {"reason": "x", "effective_date": "2999-01-01"}, {"reason": "x", "extra": 1}):
         r = await worker.post(f"/api/v1/households/{hid}/close", headers={"If-Match": '"v1"'}, json=body)
         assert r.status_code == 422, body
+
+
+async def test_closing_releases_the_members_to_join_another_household(registry, worker):
+    """A person belongs to at most one open household: once theirs is closed, records about them
+    are leads (the closed household is not touched), they can be registered in a new household
+    (no city-level check: they are in no other open one), and the closed household keeps them in
+    its history. Their own status shows the closed household until then, the new one after."""
+    from factories import feed_record, member, resident_id
+
+    number = resident_id()
+    closed = await create(worker, household(members=[member("head", resident_id=number)]))
+    hid = closed["id"]
+    assert (await worker.post(f"/api/v1/households/{hid}/close", headers={"If-Match": '"v1"'},
+                              json={"reason": "户主迁居外市"})).status_code == 200
+    async with registry.client("citizen", resident_id=number, area=VILLAGE) as citizen:
+        own = await citizen.get("/api/v1/households/mine")
+        assert own.status_code == 200 and own.json()["household_id"] == hid
+    before = await head_position(registry)
+    async with registry.client("department", dept="health", subject="dept-health-closing") as health:
+        r = await health.post("/api/v1/feeds/records",
+                              json=feed_record("HLTH-CLOSE-1", "major_illness_diagnosis", number, "hemophilia"))
+        assert r.status_code == 200 and r.json()["outcome"] == "lead", r.text
+        assert [e for e in await events_since(registry, before) if e.subject == hid] == []
+        read = (await worker.get(f"/api/v1/households/{hid}")).json()
+        assert read["members"] and read["version"] == 2  # still there, unchanged by the record
+
+        again = await create(worker, household(members=[member("head", resident_id=number)]))
+        assert again["id"] != hid and not again.get("pending_review"), again
+        r = await health.post("/api/v1/feeds/records",
+                              json=feed_record("HLTH-CLOSE-2", "major_illness_diagnosis", number, "hemophilia"))
+        assert r.json() == {"record_id": "HLTH-CLOSE-2", "outcome": "applied", "household_id": again["id"]}
+    async with registry.client("citizen", resident_id=number, area=VILLAGE) as citizen:
+        assert (await citizen.get("/api/v1/households/mine")).json()["household_id"] == again["id"]
+    # A second open household for the same person is still refused.
+    third = await worker.post("/api/v1/households", json=household(members=[member("head", resident_id=number)]))
+    assert third.status_code == 409 and third.json()["household_id"] == again["id"], third.text

@@ -103,9 +103,15 @@ async def get(session: AsyncSession, household_id: str, *, for_update: bool = Fa
     return (await session.execute(lockable(session, stmt, for_update))).scalar_one_or_none()
 
 
-async def of_member(session: AsyncSession, resident_bidx: str) -> Household | None:
+async def of_member(session: AsyncSession, resident_bidx: str, *, or_closed: bool = False) -> Household | None:
+    """The person's open household; with ``or_closed``, failing that the one closed last."""
     stmt = select(Household).join(Member, Member.household_id == Household.id).where(Member.resident_bidx == resident_bidx)
-    return (await session.execute(stmt)).scalar_one_or_none()
+    found = (await session.execute(stmt)).scalar_one_or_none()
+    if found is None and or_closed:
+        stmt = (select(Household).join(Member, Member.household_id == Household.id)
+                .where(Member.released_bidx == resident_bidx).order_by(Household.closed_on.desc(), Household.id).limit(1))
+        found = (await session.execute(stmt)).scalar_one_or_none()
+    return found
 
 
 async def search(

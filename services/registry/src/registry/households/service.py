@@ -32,6 +32,7 @@ from registry.households.schemas import (
 )
 from registry.households.present import label
 from registry.households.tables import Household, StatusChange, Survey
+from registry.members import repository as members_repo
 from registry.members import service as members
 from registry.members.schemas import MemberCreate
 from registry.members.tables import Member
@@ -225,7 +226,8 @@ async def change_status(ctx: Context, household: Household, body: StatusChangeIn
 
 async def close(ctx: Context, household: Household, body: CloseIn) -> None:
     """Close a household (注销): its history stays, its status history says when and why, and
-    household.changed says ``closed``; from then on it is read-only."""
+    household.changed says ``closed``; from then on it is read-only, and its members are released
+    (see ``members.repository.release``)."""
     effective = body.effective_date or ctx.today
     if effective > ctx.today:
         problems = Problems()
@@ -237,6 +239,9 @@ async def close(ctx: Context, household: Household, body: CloseIn) -> None:
         reason=body.reason, actor=ctx.actor, role=ctx.caller.role.value, at=ctx.now,
     ))
     household.closed_on, household.closed_reason = effective, body.reason
+    # A person belongs to at most one open household: the members are released, free to join
+    # another household; records about them are leads from now on.
+    await members_repo.release(ctx.session, household.id)
     mark(ctx.session, household, "closed")
     await publish_changes(ctx.session, ctx.profile, ctx.today, ctx.now)
 
@@ -324,7 +329,7 @@ async def own_household(ctx: Context) -> Household:
     household = None
     try:
         index = ctx.vault.resident_index(normalize(ctx.caller.resident_id or ""))
-        household = await repository.of_member(ctx.session, index)
+        household = await repository.of_member(ctx.session, index, or_closed=True)
     except InvalidResidentId:
         pass
     if household is None:

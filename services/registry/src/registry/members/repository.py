@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Caller
@@ -22,6 +22,15 @@ async def by_indexes(session: AsyncSession, indexes: list[str]) -> dict[str, Mem
 async def by_index(session: AsyncSession, index: str, *, for_update: bool = False) -> Member | None:
     stmt = select(Member).where(Member.resident_bidx == index)
     return (await session.execute(lockable(session, stmt, for_update))).scalar_one_or_none()
+
+
+async def release(session: AsyncSession, household_id: str) -> None:
+    """The members of a closed household let go: their blind index moves to ``released_bidx``,
+    so that each may join another household and records about them are leads."""
+    await session.execute(
+        update(Member).where(Member.household_id == household_id, Member.resident_bidx.is_not(None))
+        .values(released_bidx=Member.resident_bidx, resident_bidx=None)
+        .execution_options(synchronize_session="fetch"))
 
 
 async def get_in_scope(session: AsyncSession, caller: Caller, member_id: str, *, for_update: bool = False) -> tuple[Member, Household] | None:
