@@ -32,6 +32,20 @@ async def test_accepting_opens_a_household_for_an_unregistered_citizen(registry,
         assert [d["status"] for d in own] == ["accepted"]
 
 
+async def test_accepting_for_a_citizen_whose_household_was_closed_opens_a_new_one(registry, worker):
+    """The closed household's members were released: it is not changed, a new household is opened."""
+    number = resident_id()
+    closed = await create(worker, household(members=[member("head", resident_id=number)]))
+    assert (await worker.post(f"/api/v1/households/{closed['id']}/close", headers={"If-Match": '"v1"'},
+                              json={"reason": "户主迁居外市"})).status_code == 200
+    declaration = await _submit(registry, number)
+    r = await worker.post(f"/api/v1/declarations/{declaration['id']}/accept", headers={"If-Match": '"v1"'})
+    assert r.status_code == 200 and r.json()["household_id"] not in (None, closed["id"]), r.text
+    assert (await worker.get(f"/api/v1/households/{closed['id']}")).json()["version"] == 2  # untouched since closing
+    async with registry.client("citizen", resident_id=number, area=VILLAGE) as citizen:
+        assert (await citizen.get("/api/v1/households/mine")).json()["household_id"] == r.json()["household_id"]
+
+
 async def test_accepting_updates_a_registered_household(registry, worker):
     number = resident_id()
     created = await create(worker, household(members=[member("head", resident_id=number)]))
