@@ -141,6 +141,40 @@ async def test_cross_jurisdiction_conflict_goes_to_the_city_with_a_neutral_answe
     assert len(moved["members"]) == 2 and "李*" in [m["name_masked"] for m in moved["members"]]
 
 
+async def test_a_case_whose_person_was_released_meanwhile_adds_them_and_a_closed_target_is_refused(
+        registry, worker, other_worker):
+    """The household the person belonged to is closed while the city decides: "move" adds them to
+    the requesting household as asked (there is nothing to move); "move" into a household closed
+    meanwhile is refused and "keep" still works."""
+    number, other = resident_id(), resident_id()
+    first = await create(worker, household(members=[member("head", resident_id=number), member("spouse", resident_id=other)]))
+    second = await create(other_worker, household(area=OTHER_VILLAGE, members=[member("head")]))
+    third = await create(other_worker, household(area=OTHER_VILLAGE, members=[member("head")]))
+    cases = []
+    for target, person in ((second, number), (third, other)):
+        r = await other_worker.post(f"/api/v1/households/{target['id']}/members", headers={"If-Match": '"v1"'},
+                                    json=member("spouse", resident_id=person, name="李四"))
+        assert r.status_code == 202, r.text
+        cases.append(r.json()["pending_review"][0]["reconciliation_id"])
+    assert (await worker.post(f"/api/v1/households/{first['id']}/close", headers={"If-Match": '"v1"'},
+                              json={"reason": "全户迁出本市"})).status_code == 200
+    assert (await other_worker.post(f"/api/v1/households/{third['id']}/close", headers={"If-Match": '"v1"'},
+                                    json={"reason": "并户"})).status_code == 200
+    async with registry.client("city_admin") as admin:
+        r = await admin.post(f"/api/v1/reconciliation/{cases[0]}/resolve", json={"decision": "move"},
+                             headers={"If-Match": '"v1"'})
+        assert r.status_code == 200 and r.json()["status"] == "moved", r.text
+        refused = await admin.post(f"/api/v1/reconciliation/{cases[1]}/resolve", json={"decision": "move"},
+                                   headers={"If-Match": '"v1"'})
+        assert refused.status_code == 409 and "closed" in refused.json()["detail"], refused.text
+        kept = await admin.post(f"/api/v1/reconciliation/{cases[1]}/resolve", json={"decision": "keep"},
+                                headers={"If-Match": '"v1"'})
+        assert kept.status_code == 200 and kept.json()["status"] == "kept", kept.text
+    joined = (await other_worker.get(f"/api/v1/households/{second['id']}")).json()
+    assert len(joined["members"]) == 2 and "李*" in [m["name_masked"] for m in joined["members"]]
+    assert len((await worker.get(f"/api/v1/households/{first['id']}")).json()["members"]) == 2  # its history stays
+
+
 async def test_same_jurisdiction_conflict_is_409(worker):
     number = resident_id()
     await create(worker, household(members=[member("head", resident_id=number)]))

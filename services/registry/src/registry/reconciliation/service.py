@@ -58,11 +58,21 @@ async def resolve(ctx: Context, case: ReconciliationCase, body: ResolveIn) -> No
         return
     member = await members_repo.by_index(ctx.session, case.resident_bidx, for_update=True)
     target = await households_repo.get(ctx.session, case.requested_household_id, for_update=True)
-    if member is None or target is None:
-        raise Conflict("The person or the requesting household no longer exists; decide 'keep'.")
-    source = await households_repo.get(ctx.session, member.household_id, for_update=True)
+    if target is None or target.closed_on is not None:
+        raise Conflict("The requesting household no longer exists or has been closed; decide 'keep'.")
     raw = ctx.vault.open(case.request_enc, table=TABLE, column="request", row_id=case.id)
     request = json.loads(raw or "{}")
+    if member is None:
+        # The household they belonged to was closed meanwhile (its members released): nothing
+        # to move, they join the requesting household as the request asked.
+        from registry.households.service import add_member  # households.service opens cases
+        from registry.members.schemas import MemberCreate
+
+        added, _ = await add_member(ctx, target, MemberCreate.model_validate(request))
+        if added is None:  # placed in yet another household since
+            raise Conflict("The person now belongs to another household; decide 'keep'.")
+        return
+    source = await households_repo.get(ctx.session, member.household_id, for_update=True)
     # The member keeps its id (its sealed fields are bound to it) and takes the requested details.
     member.household_id = target.id
     member.relation = request.get("relation", member.relation)
