@@ -6,10 +6,10 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Date, DateTime, Integer, String, Text
+from sqlalchemy import Boolean, Column, Date, Integer, String, Text
 
 from servicekit.resident_id import CHINA_STANDARD_TIME
-from servicekit.tables import JSONType, utcnow
+from servicekit.tables import JSONType, UTCDateTime, utcnow
 
 
 def city_day(moment: datetime) -> date:
@@ -48,7 +48,9 @@ def day(nullable: bool = False) -> Column:
 
 
 def moment(nullable: bool = False) -> Column:
-    return Column(DateTime(timezone=True), nullable=nullable, default=None if nullable else utcnow)
+    # Aware UTC in Python on both databases (SQLite keeps no zone: its values came back naive,
+    # and the API wrote them without one).
+    return Column(UTCDateTime(), nullable=nullable, default=None if nullable else utcnow)
 
 
 def flag(default: bool = False) -> Column:

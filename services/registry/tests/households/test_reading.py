@@ -152,3 +152,22 @@ async def test_no_answer_goes_out_before_its_audit_record_is_written(registry, w
     assert served.status_code == 200 and served.json()["id"] == created["id"]
     actors = [a.actor for a in await audit_records(registry, created["id"], "read_masked")]
     assert "unaudited-reader" not in actors and "audited-reader" in actors
+
+
+async def test_every_time_in_an_answer_says_its_zone_on_either_database(registry, worker):
+    """SQLite keeps no zone: its times came back naive and the API wrote them without one
+    ("2026-11-29T09:03:34.320415"), ambiguous for every client. They are UTC, and say so."""
+    from datetime import datetime
+
+    created = await create(worker)
+    read = (await worker.get(f"/api/v1/households/{created['id']}")).json()
+    async with registry.client("department", dept="health", subject="dept-tz") as health:
+        r = await health.post("/api/v1/feeds/batches", content=b'{"record_id": "TZ-1", "item": "wage_income"}\n',
+                              headers={"Content-Type": "application/x-ndjson"})
+        assert r.status_code == 201, r.text
+        report = r.json()
+    times = [created["created_at"], read["created_at"], read["updated_at"], read["members"][0]["updated_at"],
+             report["received_at"], report["finished_at"]]
+    for value in times:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        assert parsed.utcoffset() is not None and parsed.utcoffset().total_seconds() == 0, value

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import BigInteger, Boolean, DateTime, Float, Integer, SmallInteger, String, Table
+from sqlalchemy.types import TypeDecorator
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags (none), header extension (none)
 END = b"\xff\xff"
@@ -31,8 +32,11 @@ _RANGE = {"int2": 2**15, "int4": 2**31, "int8": 2**63}
 
 
 def kind_of(column: Any) -> str:
-    """The binary kind of a table column, from its SQLAlchemy type."""
+    """The binary kind of a table column, from its SQLAlchemy type (a decorated type by what it
+    stores: servicekit's UTCDateTime is a timestamptz)."""
     t = column.type
+    if isinstance(t, TypeDecorator):
+        t = t.impl
     for cls, kind in ((SmallInteger, "int2"), (BigInteger, "int8"), (Integer, "int4"), (Float, "float8"),
                       (Boolean, "bool"), (String, "text")):  # Text is a String
         if isinstance(t, cls):

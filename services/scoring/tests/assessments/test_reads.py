@@ -30,6 +30,7 @@ async def test_a_read_is_explained(svc, households):
     body = r.json()
     assert r.headers["etag"]
     assert body["current"] and body["number"] == 1 and body["model_version"] == "hz-2026.1"
+    assert body["assessed_at"].endswith(("Z", "+00:00")), body["assessed_at"]  # UTC, saying so, on SQLite too
     assert sum(d["score"] for d in body["dimensions"]) == pytest.approx(body["score"])
     band = body["band"]
     assert band["from"] <= body["score"] and body["level"] == band["level"]

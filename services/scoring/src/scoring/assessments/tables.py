@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Float, Index, Integer, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Float, Index, Integer, SmallInteger, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
+from servicekit.tables import UTCDateTime
 
 
 class Assessment(SQLModel, table=True):
@@ -50,7 +51,7 @@ class Assessment(SQLModel, table=True):
     district_code: str = Field(sa_column=Column(String(12), nullable=False))
     label_masked: str = Field(sa_column=Column(String(64), nullable=False))
     household_type: str | None = Field(default=None, sa_column=Column(String(16)))  # register status
-    assessed_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    assessed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class CurrentAssessment(SQLModel, table=True):
@@ -78,7 +79,7 @@ class CurrentAssessment(SQLModel, table=True):
     label_masked: str = Field(sa_column=Column(String(64), nullable=False))
     content_hash: str = Field(sa_column=Column(String(32), nullable=False))
     input_hash: str = Field(sa_column=Column(String(64), nullable=False))
-    assessed_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    assessed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     etag: int = Field(sa_column=Column(Integer, nullable=False))
     reviewed_level: int | None = Field(default=None, sa_column=Column(SmallInteger))
     review_id: str | None = Field(default=None, sa_column=Column(String(36)))
@@ -99,4 +100,4 @@ class AssessmentReview(SQLModel, table=True):
     reason: str = Field(sa_column=Column(String(500), nullable=False))
     reviewer: str = Field(sa_column=Column(String(128), nullable=False))
     reviewer_role: str = Field(sa_column=Column(String(32), nullable=False))
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

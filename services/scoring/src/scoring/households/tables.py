@@ -6,9 +6,10 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Index, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, LargeBinary, String, Text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+from servicekit.tables import UTCDateTime
 
 from scoring.rules.view import canonical_json
 
@@ -61,4 +62,4 @@ class HouseholdView(SQLModel, table=True):
     # The living members' ages as the registry sent them, as JSON text ready for the assessment
     # ("[45,43,8]", oldest first); null for a view stored before the registry sent them.
     member_ages: str | None = Field(default=None, sa_column=Column(Text))
-    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

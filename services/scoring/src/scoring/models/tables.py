@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, Index, Integer, String, text
+from sqlalchemy import JSON, Boolean, Column, Index, Integer, String, text
 from sqlmodel import Field, SQLModel
+from servicekit.tables import UTCDateTime
 
 
 class ScoringModel(SQLModel, table=True):
@@ -25,10 +26,10 @@ class ScoringModel(SQLModel, table=True):
     warnings: int = Field(sa_column=Column(Integer, nullable=False))
     row_version: int = Field(sa_column=Column(Integer, nullable=False))
     created_by: str = Field(sa_column=Column(String(128), nullable=False))
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    activated_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
-    retired_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    activated_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    retired_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
 
 
 class ScoringState(SQLModel, table=True):
@@ -39,7 +40,7 @@ class ScoringState(SQLModel, table=True):
 
     id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
     active_version: str | None = Field(default=None, sa_column=Column(String(40)))
-    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class ModelActivation(SQLModel, table=True):
@@ -57,8 +58,8 @@ class ModelActivation(SQLModel, table=True):
     previous_version: str | None = Field(default=None, sa_column=Column(String(40)))
     status: str = Field(sa_column=Column(String(16), nullable=False))  # running | succeeded | failed
     requested_by: str = Field(sa_column=Column(String(128), nullable=False))
-    started_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    started_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     households: int = Field(sa_column=Column(Integer, nullable=False))
     assessments_changed: int = Field(sa_column=Column(Integer, nullable=False))
     events: int = Field(sa_column=Column(Integer, nullable=False))
