@@ -32,11 +32,11 @@ class GroupWriteFailed(RuntimeError):
 
 
 class GroupInsert:
-    """Rows of ``columns`` for ``sql`` (an ``INSERT`` reading one array parameter per column, in
-    that order), written by a connection factory such as ``Database.driver_connection``."""
+    """Rows for ``sql``, an ``INSERT`` that reads one array parameter per value of a row, in the
+    rows' order; ``connect`` opens a connection for each statement (``Database.driver_connection``)."""
 
-    def __init__(self, connection: Any, sql: str, *, max_rows: int = MAX_ROWS, name: str = "group insert") -> None:
-        self._connection = connection
+    def __init__(self, connect: Any, sql: str, *, max_rows: int = MAX_ROWS, name: str = "group insert") -> None:
+        self._connect = connect
         self.sql = sql
         self.max_rows = max_rows
         self.name = name
@@ -67,7 +67,7 @@ class GroupInsert:
                 group = self._pending[:self.max_rows]
                 del self._pending[:self.max_rows]
                 try:
-                    async with self._connection() as connection:
+                    async with self._connect() as connection:
                         await connection.execute(self.sql, *map(list, zip(*(row for row, _ in group), strict=True)))
                 except BaseException as exc:
                     # Not written, none of them (one statement, one transaction): each caller

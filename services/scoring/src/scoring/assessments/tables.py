@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import BigInteger, Column, Float, Index, Integer, SmallInteger, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
 from servicekit.tables import UTCDateTime
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, LargeBinary, String, Text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+
 from servicekit.tables import UTCDateTime
 
 from scoring.rules.view import canonical_json

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import JSON, Boolean, Column, Index, Integer, String, text
 from sqlmodel import Field, SQLModel
+
 from servicekit.tables import UTCDateTime
 
 
