@@ -247,7 +247,10 @@ async def test_sampled_requests_keep_their_span_and_attributes(
         "network.protocol.version": "1.1",
     }
     [point] = traced.state.telemetry.durations.metric().data.data_points
-    assert point.count == 3 and len(point.exemplars) == 1  # one bucket, the latest sampled
+    # Exemplars come from sampled requests only: one per bucket (the latest sampled in it), so one
+    # or two here -- a cold first request may fall in a slower bucket than the third.
+    sampled = {root.context.span_id, child.context.span_id}
+    assert point.count == 3 and point.exemplars and {e.span_id for e in point.exemplars} <= sampled
 
 
 @pytest.mark.parametrize("traced", [0.5], indirect=True)
