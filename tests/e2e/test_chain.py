@@ -396,6 +396,40 @@ def test_08_no_personal_data_on_the_chain(recorder, chain) -> None:  # type: ign
 # ---------------------------------------------------------------- the gateway itself
 
 
+def test_09_closing_a_household_disposes_of_its_open_alert(gw, token) -> None:  # type: ignore[no-untyped-def]
+    """Beside the chain: a household with an open alert is closed in the registry (注销) ->
+    household.changed "closed" -> scoring's assessment.withdrawn -> alerts dispose of the alert as
+    household_closed, so it never goes overdue or escalates."""
+    run = uuid.uuid4().hex[:10]
+    head = new_resident_id(date(1951, 6, 2), "female")
+    body = {"area_code": VILLAGE, "address": f"合成路 {run[:4]} 号 2 幢 202", "register_status": "dibao",
+            "channel": "survey", "members": [{"resident_id": head, "name": "司马秀英", "relation": "head"}],
+            "facts": [{"fact": "income_wages_m", "value": 0}]}
+    hh = expect(gw.post("/api/v1/households", json=body, headers=token("village-worker")), 201)["id"]
+    record = {"record_id": f"HLTH-E2E-CLOSE-{run}", "item": "major_illness_diagnosis", "resident_id": head,
+              "value": "cancer", "effective_date": (date.today() - timedelta(days=1)).isoformat()}
+    expect(gw.post("/api/v1/feeds/records", json=record, headers=token("dept-health")), 200)
+    town = token("town-worker")
+
+    def alert_of(status: str) -> Any:
+        r = gw.get("/api/v1/alerts", params={"village": VILLAGE, "limit": 100, "status": status}, headers=town)
+        mine = [a for a in r.json().get("items", []) if a.get("household_id") == hh] if r.status_code == 200 else []
+        return mine[0] if mine else _Seen(f"GET /api/v1/alerts?status={status} -> {r.status_code}, none for it")
+
+    alert = poll("an open alert for the household", lambda: alert_of("raised"))
+    r = gw.get(f"/api/v1/households/{hh}", headers=town)
+    expect(gw.post(f"/api/v1/households/{hh}/close", json={"reason": "全户迁出本市"},
+                   headers={**town, "If-Match": etag(r)}), 200)
+
+    def disposed() -> Any:
+        r = gw.get(f"/api/v1/alerts/{alert['id']}", headers=town)
+        detail = r.json() if r.status_code == 200 else {}
+        return detail if detail.get("status") == "disposed" else _Seen(f"status {detail.get('status')}")
+
+    detail = poll("the alert disposed after the household was closed", disposed)
+    assert detail["disposition"]["kind"] == "household_closed", detail["disposition"]
+
+
 def test_unified_openapi_and_docs(gw) -> None:  # type: ignore[no-untyped-def]
     routes = yaml.safe_load((ROOT / "config" / "routes.yaml").read_text())
     prefix = routes["prefix"]

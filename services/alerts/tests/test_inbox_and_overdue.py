@@ -158,7 +158,8 @@ async def test_statistics_per_township_and_rule_precision(svc, feed):
     assert mine["raised"] == 5 and mine["open"] == 2 and mine["overdue_open"] == 1
     assert mine["verified"] == 3 and mine["verified_on_time"] == 3 and mine["on_time_rate"] == 1.0
     assert mine["median_hours_to_verification"] is not None and mine["median_hours_to_verification"] < 1
-    assert mine["dispositions"] == {"policy_referral": 1, "service_referral": 1, "no_need": 0, "false_alarm": 1}
+    assert mine["dispositions"] == {"policy_referral": 1, "service_referral": 1, "no_need": 0, "false_alarm": 1,
+                                    "household_closed": 0}
     rules = {r["code"]: r for r in mine["rules"]}
     assert rules["major_illness"]["alerts"] == 4 and rules["major_illness"]["disposed"] == 3
     assert rules["major_illness"]["false_alarm"] == 1 and rules["major_illness"]["precision"] == round(2 / 3, 4)

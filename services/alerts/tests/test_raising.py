@@ -187,3 +187,32 @@ async def test_resync_from_the_snapshot_compares_with_known_levels(svc, feed, sc
         assert len(await alerts_of(svc, known)) == 1 and await evidence_count(svc, alert.id) == 1
     finally:
         scoring.snapshot, scoring.pruned_through = [], 0
+
+
+async def test_a_household_closed_in_the_registry_has_its_open_alert_disposed_by_the_system(
+        svc, feed, consumer, scoring):
+    """scoring's assessment.withdrawn (the registry closed the household): the open alert is
+    disposed of as household_closed -- no deadline, no overdue -- and announced as alert.disposed;
+    a withdrawal of a household without an open alert, or a malformed one, changes nothing."""
+    a = assessment(level=1, previous_level=1, triggers=["major_illness_diagnosed"])
+    calm = assessment(level=3, previous_level=3)
+    await feed.publish(a, calm)
+    [alert] = await alerts_of(svc, a["household_id"])
+    assert alert.status == "raised" and await alerts_of(svc, calm["household_id"]) == []
+    def withdrawal(of: dict) -> dict:  # as docs/events.md has it (fields an assessment has too)
+        return {k: of[k] for k in ("household_id", "area_code", "township_code", "district_code", "label_masked",
+                                   "household_version", "assessment_id", "level")} | {
+            "cause": "household_closed", "withdrawn_at": "2026-11-29T09:50:00Z"}
+
+    for data in (withdrawal(a), withdrawal(calm), {"cause": "household_closed"}):  # the last malformed: skipped
+        scoring.add(data, type="assessment.withdrawn")
+    while await consumer.step() > 0:
+        pass
+    [alert] = await alerts_of(svc, a["household_id"])
+    assert (alert.status, alert.disposition, alert.disposed_by) == ("disposed", "household_closed", "system:rules")
+    assert alert.version == 2 and await alerts_of(svc, calm["household_id"]) == []
+    [announced] = await outbox_events(svc, "alert.disposed", alert.id)
+    assert announced.payload["disposition"] == "household_closed" and announced.payload["services"] == []
+    async with svc.client("town_worker", area=alert.township_code) as worker:
+        shown = (await worker.get(f"/api/v1/alerts/{alert.id}")).json()
+    assert shown["status"] == "disposed" and shown["disposition"]["kind"] == "household_closed"

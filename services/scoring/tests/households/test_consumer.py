@@ -274,14 +274,26 @@ async def test_a_malformed_event_is_skipped_and_the_feed_goes_on(svc, ctx, regis
     assert await current_of(svc, hid) is not None
 
 
-async def test_a_closed_household_leaves_the_current_lists(svc, ctx, registry, consumer):
-    hid = new_id()
+async def test_a_closed_household_leaves_the_current_lists_and_is_withdrawn_once(svc, ctx, registry, consumer):
+    """Closed (household.changed "closed"): no current assessment any more, and one
+    assessment.withdrawn for alerts; a household closed before it was ever assessed sends none."""
+    hid, never = new_id(), new_id()
     (view, missing), = synthetic_views(ctx, 1, seed=12)
     registry.change(hid, view, missing)
     await drain(consumer)
+    before, assessed = await head(svc), await current_of(svc, hid)
     registry.change(hid, view, missing, change="closed")
+    registry.change(never, view, missing, change="closed")
     await drain(consumer)
-    assert await current_of(svc, hid) is None
+    assert await current_of(svc, hid) is None and await current_of(svc, never) is None
+    async with svc.client("service") as c:
+        events = (await c.get("/internal/feed", params={"after": before, "limit": 1000})).json()["events"]
+    [withdrawn] = [e for e in events if e["type"] == "assessment.withdrawn"]
+    assert [e["type"] for e in events] == ["assessment.withdrawn"]
+    data = withdrawn["data"]
+    assert (data["household_id"], data["assessment_id"], data["level"], data["cause"]) == (
+        hid, assessed.assessment_id, assessed.effective_level, "household_closed")
+    assert data["area_code"] == VILLAGES[0] and data["household_version"] == 2 and data["withdrawn_at"].endswith("Z")
 
 
 async def test_resync_from_the_snapshot_when_the_feed_was_pruned(svc, ctx, registry, consumer):

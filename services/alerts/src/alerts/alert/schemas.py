@@ -97,7 +97,7 @@ class ServicePick(BaseModel):
 
 
 class DispositionPublic(BaseModel):
-    kind: Literal["policy_referral", "service_referral", "no_need", "false_alarm"]
+    kind: Literal["policy_referral", "service_referral", "no_need", "false_alarm", "household_closed"]
     policies: list[RuleRef] = []
     services: list[ServicePick] = []
     needs_confirmed: list[str] = []

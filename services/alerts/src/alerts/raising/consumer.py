@@ -18,13 +18,14 @@ from servicekit.http import ServiceClient, TokenProvider
 
 from alerts.profile import Profile
 from alerts.raising import repository, service
-from alerts.raising.schemas import AssessmentPage, AssessmentUpdated, SnapshotItem
+from alerts.raising.schemas import AssessmentPage, AssessmentUpdated, AssessmentWithdrawn, SnapshotItem
 from alerts.settings import AlertsSettings
 
 log = logging.getLogger(__name__)
 
 FEED_NAME = "scoring"
 EVENT_TYPE = "assessment.updated"
+WITHDRAWN = "assessment.withdrawn"  # the registry closed the household
 # Resync observations get a stable id per assessment, so replaying a snapshot applies nothing twice.
 _RESYNC_NAMESPACE = uuid.UUID("6f3e1b2a-7c4d-4e5f-9a8b-0c1d2e3f4a5b")
 
@@ -56,10 +57,26 @@ def observations(events: Sequence[Event]) -> list[service.Observation]:
     return out
 
 
+def withdrawn(events: Sequence[Event]) -> list[str]:
+    """The households of the batch's ``assessment.withdrawn`` events."""
+    out = []
+    for event in events:
+        if event.type != WITHDRAWN:
+            continue
+        try:
+            # The typed page may have read its data as an assessment (the fields overlap).
+            out.append(AssessmentWithdrawn.model_validate(event.data, from_attributes=True).household_id)
+        except ValidationError:
+            log.error("skipping malformed %s %s", WITHDRAWN, event.id)
+    return out
+
+
 def make_handler(profile: Profile):
     async def handle(session: AsyncSession, events: list[Event]) -> None:
-        # FeedConsumer has recorded these ids as applied in this very transaction.
+        # FeedConsumer has recorded these ids as applied in this very transaction. A closed
+        # household sends nothing after its withdrawal, so its assessments come first.
         await service.apply(session, profile, observations(events), deduplicated=True)
+        await service.withdraw(session, withdrawn(events))
 
     return handle
 

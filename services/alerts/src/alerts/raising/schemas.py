@@ -32,6 +32,14 @@ class Indicator(BaseModel):
     code: str = Field(max_length=64)
 
 
+class AssessmentWithdrawn(BaseModel):
+    """Scoring's ``assessment.withdrawn``: the household was closed in the registry."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    household_id: str = Field(min_length=1, max_length=36)
+
+
 class AssessmentUpdated(BaseModel):
     model_config = ConfigDict(extra="ignore")
 

@@ -161,6 +161,31 @@ async def apply(
     return result
 
 
+CLOSED = "household_closed"
+
+
+async def withdraw(session: AsyncSession, household_ids: list[str]) -> list[str]:
+    """Households the registry closed (scoring's ``assessment.withdrawn``): the open alert of each
+    is disposed of by the system as ``household_closed`` -- no deadline, overdue or escalation
+    for a household that is no more -- and announced as ``alert.disposed``. Returns their ids."""
+    open_alerts = list((await alerts_repo.open_by_household(session, household_ids)).values())
+    if not open_alerts:
+        return []
+    now = await db_now(session)
+    transitions = []
+    for alert in open_alerts:
+        before, alert.status = alert.status, "disposed"
+        alert.disposition = CLOSED
+        alert.disposition_detail = {"kind": CLOSED, "reason": "The registry closed the household (注销)."}
+        alert.disposed_by, alert.disposed_at = SYSTEM_ACTOR, now
+        alert.version += 1
+        transitions.append(_transition(alert, now, "disposed", before, {"kind": CLOSED}))
+    await session.flush()
+    await alerts_repo.add_transitions(session, transitions)
+    await events.announce_disposed(session, open_alerts, now)
+    return [a.id for a in open_alerts]
+
+
 def _new_alert(event_id: str, a: AssessmentUpdated, fired: list[str], profile: Profile, deadline: _Deadlines, now: datetime) -> NewAlert:
     alert_class = profile.class_for_level(a.level)
     due = deadline(alert_class)

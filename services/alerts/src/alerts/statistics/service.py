@@ -11,7 +11,7 @@ from typing import Any
 from alerts.profile import Profile
 from alerts.statistics.schemas import AreaStatistics, RulePrecision
 
-DISPOSITIONS = ("policy_referral", "service_referral", "no_need", "false_alarm")
+DISPOSITIONS = ("policy_referral", "service_referral", "no_need", "false_alarm", "household_closed")
 
 
 def aggregate(area: str, facts: Iterable[Any], outcomes: Iterable[Any], profile: Profile) -> AreaStatistics:
@@ -44,7 +44,7 @@ def _precision(outcomes: Iterable[Any], profile: Profile) -> list[RulePrecision]
     for o in outcomes:
         c = counts[o.rule_code]
         c[0] += 1
-        if o.disposition:
+        if o.disposition and o.disposition != "household_closed":  # no worker judged the rule
             c[1] += 1
             c[2] += o.disposition == "false_alarm"
     out = []

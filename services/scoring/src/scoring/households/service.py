@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from servicekit.events import Event
+from servicekit.events import Event, publish
 from scoring.assessments import repository as assessments
 from scoring.assessments.service import Outcome, Wake, pending, triggers_json, write
+from scoring.engine.records import Previous
 from scoring.engine.runtime import SMALL_BATCH
 from scoring.engine.runtimes import NoActiveModel, Runtimes
 from scoring.households import repository as repo
@@ -28,6 +29,7 @@ from scoring.settings import ScoringSettings
 
 log = logging.getLogger(__name__)
 EVENT_TYPE = "household.changed"
+WITHDRAWN = "assessment.withdrawn"
 
 
 def parse_events(events: Sequence[Event]) -> list[HouseholdChanged | Digested]:
@@ -90,7 +92,7 @@ async def apply(session: AsyncSession, runtimes: Runtimes, changes: Sequence[Hou
     if rt is None:
         await repo.store(session, rows, known=stored, copy_threshold=settings.copy_threshold)
         if closed:
-            await assessments.drop_current(session, closed)
+            await withdraw(session, [newest[hid] for hid in closed], previous, now)
         log.warning("no active scoring model: %d household views stored, not scored", len(subjects))
         return Outcome()
     # The facts are in hand (no query needed to score them): a large batch is scored in a worker
@@ -104,7 +106,7 @@ async def apply(session: AsyncSession, runtimes: Runtimes, changes: Sequence[Hou
         await storing
         batch = work.compute() if work.rows else None
     if closed:
-        await assessments.drop_current(session, closed)
+        await withdraw(session, [newest[hid] for hid in closed], previous, now)
     outcome = await write(session, batch, settings, wake=wake) if batch is not None else Outcome()
     outcome.unchanged = work.unchanged
     # Same facts, perhaps a new place or label: the current assessment follows the household.
@@ -112,3 +114,20 @@ async def apply(session: AsyncSession, runtimes: Runtimes, changes: Sequence[Hou
         c = newest[hid]
         await assessments.relabel(session, hid, (c.area_code, c.township_code, c.district_code), c.label_masked)
     return outcome
+
+
+async def withdraw(session: AsyncSession, closed: Sequence[HouseholdChanged | Digested],
+                   previous: Mapping[str, Previous], now: datetime) -> None:
+    """Closed households leave the current lists, and each one that had an assessment is
+    announced as ``assessment.withdrawn`` (docs/events.md), so that alerts stop following it."""
+    await assessments.drop_current(session, [c.household_id for c in closed])
+    for c in closed:
+        p = previous.get(c.household_id)
+        if p is None:
+            continue
+        publish(session, WITHDRAWN, c.household_id, {
+            "household_id": c.household_id, "area_code": c.area_code, "township_code": c.township_code,
+            "district_code": c.district_code, "label_masked": c.label_masked, "household_version": c.version,
+            "assessment_id": p.assessment_id, "level": p.effective_level, "cause": "household_closed",
+            "withdrawn_at": now.isoformat().replace("+00:00", "Z"),
+        })
