@@ -159,3 +159,42 @@ async def test_the_youngest_of_a_large_family_counts_for_an_age_limited_offer(sv
     match = await match_of(svc, org, with_child.id)
     assert match is not None and match["offer_id"] == offer["id"]
     assert await match_of(svc, org, without.id) is None
+
+
+async def test_a_household_closed_in_the_registry_has_its_open_needs_cancelled(svc):
+    """alert.disposed "household_closed": the household's needs still open are cancelled and the
+    proposal waiting on one is withdrawn; a need a partner accepted and other households' needs
+    are left as they are."""
+    from matching.matches.tables import Match
+
+    org = await approved_partner(svc)
+    await published_offer(svc, org, services=["job_referral"], areas=["330106000000"], capacity=3, site_code="DC330106")
+    fake = FakeAlerts()
+    referral = disposed(services=[("job_referral", "urgent"), ("tutoring", "normal"), ("counselling", "low")],
+                        village="330106002001")
+    other = disposed(services=[("tutoring", "normal")], village="330106002001")
+    fake.publish(referral)
+    fake.publish(other)
+    consumer = consumer_for(svc, fake)
+    await consumer.step()
+    await run(svc)
+    made = {n.service_code: n for n in await needs_of(svc, referral["alert_id"])}
+    job, counselling = made["job_referral"], made["counselling"]
+    async with svc.db.sessionmaker() as s:  # proposed to this partner or to another's offer
+        proposed = (await s.execute(select(Match.status).where(Match.need_id == job.id))).scalars().all()
+    assert proposed == ["proposed"], proposed
+    async with svc.db.sessionmaker() as s:  # as if a partner had accepted the counselling need
+        await s.execute(update(Need).where(Need.id == counselling.id).values(status="accepted"))
+        await s.commit()
+    fake.publish(disposed(services=[], disposition="household_closed", household_id=referral["household_id"],
+                          alert_id=str(uuid.uuid4())))
+    fake.publish(disposed(services=[], disposition="household_closed"))  # a household with no needs
+    await consumer.step()
+    after = {n.service_code: n for n in await needs_of(svc, referral["alert_id"])}
+    assert (after["job_referral"].status, after["tutoring"].status, after["counselling"].status) == (
+        "cancelled", "cancelled", "accepted")
+    assert after["job_referral"].version == job.version + 1
+    async with svc.db.sessionmaker() as s:
+        withdrawn = (await s.execute(select(Match.status, Match.close_reason).where(Match.need_id == job.id))).one()
+    assert tuple(withdrawn) == ("withdrawn", "household_closed")
+    assert [n.status for n in await needs_of(svc, other["alert_id"])] == ["open"]

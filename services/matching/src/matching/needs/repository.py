@@ -30,6 +30,14 @@ async def reopen(session: AsyncSession, need_ids: list[str], at: datetime) -> No
         )
 
 
+async def open_of_households(session: AsyncSession, household_ids: list[str]) -> list[Need]:
+    """Needs still open (a proposal waiting or none) of these households, locked."""
+    if not household_ids:
+        return []
+    stmt = select(Need).where(Need.household_id.in_(household_ids), Need.status == "open")
+    return list((await session.execute(for_update(session, stmt))).scalars())
+
+
 def proposed() -> Any:
     """The need has a proposal waiting for the partner (it shows as ``matched``)."""
     return exists().where(Match.need_id == Need.id, Match.status == "proposed")

@@ -1,7 +1,8 @@
 """Following the alerts feed (servicekit's FeedConsumer): every ``alert.disposed`` with a service
 referral becomes one need per referred service (docs/events.md), a batch in one insert, in the
-transaction that advances the cursor. After a 410 we rebuild from alerts' snapshot; the unique
-(alert, service) key makes replays and overlaps create nothing twice."""
+transaction that advances the cursor; one disposed as ``household_closed`` (the registry closed
+the household) cancels the household's needs still open. After a 410 we rebuild from alerts'
+snapshot; the unique (alert, service) key makes replays and overlaps create nothing twice."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from servicekit.events import Event, FeedConsumer
 from servicekit.http import ServiceClient, TokenProvider
 from servicekit.tables import utcnow
 
+from matching.locks import lock_shared
+from matching.matches import repository as matches
 from matching.needs import repository as needs
 from matching.needs.service import referral_rows
 from matching.profile import Profile
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 FEED_NAME = "alerts"
 EVENT_TYPE = "alert.disposed"
 REFERRAL = "service_referral"
+CLOSED = "household_closed"
 
 
 class AlertsClient(ServiceClient):
@@ -41,7 +45,11 @@ class AlertsClient(ServiceClient):
         return response.json()
 
 
-def referrals(events: Iterable[Event]) -> list[AlertDisposed]:
+def referrals(disposed: Iterable[AlertDisposed]) -> list[AlertDisposed]:
+    return [d for d in disposed if d.disposition == REFERRAL and d.services]
+
+
+def disposals(events: Iterable[Event]) -> list[AlertDisposed]:
     out = []
     for event in events:
         if event.type != EVENT_TYPE:
@@ -53,8 +61,7 @@ def referrals(events: Iterable[Event]) -> list[AlertDisposed]:
             fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
             log.error("skipping malformed %s %s (fields: %s)", EVENT_TYPE, event.id, ", ".join(fields))
             continue
-        if disposed.disposition == REFERRAL and disposed.services:
-            out.append(disposed)
+        out.append(disposed)
     return out
 
 
@@ -81,9 +88,30 @@ async def create_needs(session: AsyncSession, profile: Profile, alerts: list[Ale
     return len(rows)
 
 
+async def cancel_needs_of_closed(session: AsyncSession, household_ids: list[str]) -> int:
+    """Households the registry closed: their needs still open are cancelled and the proposals
+    waiting on them withdrawn. A need already accepted by a partner is left to the officer (a
+    delivery may be under way; revoking it is theirs to decide)."""
+    if not household_ids:
+        return 0
+    await lock_shared(session)
+    found = await needs.open_of_households(session, household_ids)
+    if not found:
+        return 0
+    now = utcnow()
+    await matches.close_proposals(session, need_ids=[n.id for n in found], status="withdrawn", reason=CLOSED, at=now)
+    for need in found:
+        need.status, need.unmatched_reason, need.updated_at = "cancelled", None, now
+        need.version += 1
+    await session.flush()
+    return len(found)
+
+
 def make_handler(profile: Profile):  # type: ignore[no-untyped-def]
     async def handle(session: AsyncSession, events: list[Event]) -> None:
-        await create_needs(session, profile, referrals(events))
+        disposed = disposals(events)
+        await create_needs(session, profile, referrals(disposed))
+        await cancel_needs_of_closed(session, [d.household_id for d in disposed if d.disposition == CLOSED])
 
     return handle
 
