@@ -28,6 +28,7 @@ from alerts.raising.rules import fired_rules
 from alerts.raising.schemas import AssessmentUpdated
 
 SYSTEM_ACTOR = "system:rules"
+CLOSED = "household_closed"  # the disposition of an alert whose household the registry closed
 
 
 @dataclass(frozen=True)
@@ -159,9 +160,6 @@ async def apply(
     result.raised = [a.id for a in new]
     result.upgraded = len(upgraded)
     return result
-
-
-CLOSED = "household_closed"
 
 
 async def withdraw(session: AsyncSession, household_ids: list[str]) -> list[str]:

@@ -22,6 +22,7 @@ from servicekit.tables import utcnow
 from matching.locks import lock_shared
 from matching.matches import repository as matches
 from matching.needs import repository as needs
+from matching.needs.schemas import NeedStatus
 from matching.needs.service import referral_rows
 from matching.profile import Profile
 from matching.referrals.schemas import AlertDisposed, SnapshotItem
@@ -101,7 +102,7 @@ async def cancel_needs_of_closed(session: AsyncSession, household_ids: list[str]
     now = utcnow()
     await matches.close_proposals(session, need_ids=[n.id for n in found], status="withdrawn", reason=CLOSED, at=now)
     for need in found:
-        need.status, need.unmatched_reason, need.updated_at = "cancelled", None, now
+        need.status, need.unmatched_reason, need.updated_at = NeedStatus.cancelled.value, None, now
         need.version += 1
     await session.flush()
     return len(found)
