@@ -25,6 +25,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from servicekit.groupcommit import GroupInsert
 from servicekit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ class Database:
             _sqlite_pragmas(self.engine)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
         self._driver_pool: Any = None
-        self._groups: dict[str, Any] = {}
+        self._groups: dict[str, GroupInsert] = {}
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings, **kw: Any) -> Database:
@@ -117,7 +118,7 @@ class Database:
         async with self._driver_pool.connection() as connection:
             yield connection
 
-    def group_insert(self, sql: str, *, name: str) -> Any:
+    def group_insert(self, sql: str, *, name: str) -> GroupInsert:
         """The ``servicekit.groupcommit.GroupInsert`` for ``sql`` on this database's driver
         connections (PostgreSQL): one per statement, shared by every caller, closed (its queued
         rows written) by ``dispose``."""
@@ -125,8 +126,6 @@ class Database:
         if group is None:
             if not self.is_postgres:
                 raise RuntimeError("group_insert is for PostgreSQL; use a session elsewhere")
-            from servicekit.groupcommit import GroupInsert
-
             group = self._groups[sql] = GroupInsert(self.driver_connection, sql, name=name)
         return group
 

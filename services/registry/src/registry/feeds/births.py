@@ -8,7 +8,8 @@ the transaction of its chunk; the household's one household.changed of that chun
   parent lives in an open household and the newborn in another: ``rejected``, saying nothing of
   where (the town checks it);
 - the parent is a member of an open household: the newborn is added there (``applied``);
-- otherwise (no parent named, parent unknown, parent's household closed): a ``lead``;
+- otherwise (no parent named, parent unknown, parent's household closed: its members are
+  released): a ``lead``;
 - placed in a household by another writer at that very moment: ``rejected`` as ``retry``.
 """
 
@@ -113,9 +114,9 @@ async def _apply_birth(session: AsyncSession, fc: FeedContext, department: str, 
 
 
 def _open_home(people: dict[str, Any], parent: str | None) -> Any:
-    """The parent's membership, if the parent is named, a member, and their household open."""
-    found = people.get(parent) if parent is not None else None
-    return found if found is not None and found.closed_on is None else None
+    """The parent's membership, if the parent is named and a member (of an open household: the
+    members of a closed one are released, no longer found by their number)."""
+    return people.get(parent) if parent is not None else None
 
 
 def _placed_elsewhere(r: Record) -> Rejection:

@@ -286,9 +286,9 @@ async def health(session: AsyncSession, since: datetime) -> dict[str, dict[str, 
 
 
 async def placed(session: AsyncSession, indexes: list[str]) -> dict[str, Any]:
-    """Where these people (by blind index) are members: member id, household, relation to its
-    head, whether that household is closed, and its area. Births only: a few rows, read one record at a time."""
-    stmt = (select(M.c.resident_bidx, M.c.id, M.c.household_id, M.c.relation, H.c.closed_on, H.c.area_code)
+    """Where these people (by blind index) are members of an open household: member id,
+    household, relation to its head, and its area. Births only: a few rows, read one record at a time."""
+    stmt = (select(M.c.resident_bidx, M.c.id, M.c.household_id, M.c.relation, H.c.area_code)
             .join(H, H.c.id == M.c.household_id).where(M.c.resident_bidx.in_(indexes)))
     return {r.resident_bidx: r for r in await session.execute(stmt)}
 

@@ -85,14 +85,14 @@ async def apply(session: AsyncSession, runtimes: Runtimes, changes: Sequence[Hou
             "member_ages": d.member_ages,
         })
         if is_closed:
-            closed.append(d.household_id)
+            closed.append(d)
             continue
         subjects.append(SubjectRow(d.household_id, d.version, d.area_code, d.township_code, d.district_code,
                                    d.label_masked, d.input_hash, d.facts, d.features, d.layout, d.member_ages))
     if rt is None:
         await repo.store(session, rows, known=stored, copy_threshold=settings.copy_threshold)
         if closed:
-            await withdraw(session, [newest[hid] for hid in closed], previous, now)
+            await withdraw(session, closed, previous, now)
         log.warning("no active scoring model: %d household views stored, not scored", len(subjects))
         return Outcome()
     # The facts are in hand (no query needed to score them): a large batch is scored in a worker
@@ -106,7 +106,7 @@ async def apply(session: AsyncSession, runtimes: Runtimes, changes: Sequence[Hou
         await storing
         batch = work.compute() if work.rows else None
     if closed:
-        await withdraw(session, [newest[hid] for hid in closed], previous, now)
+        await withdraw(session, closed, previous, now)
     outcome = await write(session, batch, settings, wake=wake) if batch is not None else Outcome()
     outcome.unchanged = work.unchanged
     # Same facts, perhaps a new place or label: the current assessment follows the household.
@@ -116,7 +116,7 @@ async def apply(session: AsyncSession, runtimes: Runtimes, changes: Sequence[Hou
     return outcome
 
 
-async def withdraw(session: AsyncSession, closed: Sequence[HouseholdChanged | Digested],
+async def withdraw(session: AsyncSession, closed: Sequence[Digested],
                    previous: Mapping[str, Previous], now: datetime) -> None:
     """Closed households leave the current lists, and each one that had an assessment is
     announced as ``assessment.withdrawn`` (docs/events.md), so that alerts stop following it."""
