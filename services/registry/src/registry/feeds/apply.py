@@ -296,6 +296,7 @@ async def apply_chunk(session: AsyncSession, fc: FeedContext, department: str, i
         await pipeline.committed
     if later:
         await _work_out(session, fc, department, later, result, {}, work)
+    leads += work.leads
     lead_rows = _lead_rows(fc, department, leads)
     if pipeline is not None:
         pipeline.prepared(work.written)
@@ -404,6 +405,7 @@ class _Work:
     events: list[tuple[str, str, str]] = field(default_factory=list)
     changed: set[str] = field(default_factory=set)
     written: Written = field(default_factory=Written)
+    leads: list[Record] = field(default_factory=list)  # about people released since the lookup
 
 
 async def _work_out(session: AsyncSession, fc: FeedContext, department: str,
@@ -431,7 +433,7 @@ async def _work_out(session: AsyncSession, fc: FeedContext, department: str,
     fresh = _fresh(homes, locked, member_rows)
     work.written.locked_members |= people
     work.written.locked_households |= set(locked)
-    member_changes, household_changes, history = _reapply(fc, department, candidates, result, born, fresh)
+    member_changes, household_changes, history = _reapply(fc, department, candidates, result, born, fresh, work.leads)
     if not history:
         return
     changed, rows, events = await _views_and_events(fc, fresh, member_changes, household_changes, born)
@@ -471,10 +473,11 @@ def _fresh(homes: dict[str, str], locked: dict[str, Any], member_rows: list[Any]
 
 
 def _reapply(fc: FeedContext, department: str, candidates: list[tuple[Record, str, str]], result: ChunkResult,
-             born: dict[str, Born], fresh: _Locked
+             born: dict[str, Born], fresh: _Locked, leads: list[Record]
              ) -> tuple[dict[str, list[Change]], dict[str, list[Change]], list[dict[str, Any]]]:
     """The records re-applied on the fresh facts in line order: the changes by member and by
-    household, and the history rows."""
+    household, and the history rows. A record about a member of a household closed since the
+    lookup goes to ``leads``: the person was released, as the lookup would now find."""
     member_changes: dict[str, list[Change]] = defaultdict(list)
     household_changes: dict[str, list[Change]] = defaultdict(list)
     history: list[dict[str, Any]] = [row for b in born.values() for row in b.history]
@@ -482,6 +485,9 @@ def _reapply(fc: FeedContext, department: str, candidates: list[tuple[Record, st
         hid = fresh.homes.get(member_id)
         if hid is None or member_id not in fresh.m_facts:  # removed meanwhile: the record waits for a re-send
             result.rejections.append(rejection(r.line, r.record_id, "retry", "The person changed meanwhile; send again."))
+            continue
+        if fresh.households[hid].closed_on is not None:
+            leads.append(r)
             continue
         if r.spec.subject == "person":
             change = apply(fresh.m_facts[member_id], r.spec, r.value, _provenance(fc, department, r), fc.today)

@@ -134,10 +134,12 @@ MEMBERS_OF_HOUSEHOLDS = (
 
 
 async def lock_households(session: AsyncSession, household_ids: list[str]) -> dict[str, Any]:
-    """Lock these households (in id order); their facts come as JSON text, for a fast decoder."""
+    """Lock these households (in id order); their facts come as JSON text, for a fast decoder.
+    ``closed_on`` says whether one was closed since the chunk's lookup (its members released)."""
     stmt = (
         select(H.c.id, H.c.area_code, H.c.register_status, H.c.off_register_source, H.c.channel, H.c.status_since,
-               H.c.rural_hukou, cast(H.c.facts, Text).label("facts"), H.c.version, H.c.label_masked, H.c.synthetic)
+               H.c.rural_hukou, cast(H.c.facts, Text).label("facts"), H.c.version, H.c.label_masked, H.c.synthetic,
+               H.c.closed_on)
         .where(one_of(session, H.c.id, sorted(household_ids))).order_by(H.c.id)
     )
     return {r.id: r for r in await session.execute(lockable(session, stmt, True))}

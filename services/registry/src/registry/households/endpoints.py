@@ -29,6 +29,7 @@ from registry.households.schemas import (
     OwnHouseholdStatus, RegisterStatus, StatusChangeIn, StatusChangePublic, SurveyIn, SurveyPublic,
 )
 from registry.households.tables import Household
+from registry.members import repository as members_repo
 from registry.members.schemas import MemberCreate
 
 router = APIRouter(prefix="/api/v1/households", tags=["households"], route_class=TransactionalRoute)
@@ -50,8 +51,17 @@ async def household_for_write(household_id: HouseholdId, ctx: Ctx, _caller: Offi
     return household
 
 
+async def household_to_close(household_id: HouseholdId, ctx: Ctx, caller: Officials, request: Request) -> Household:
+    """As ``household_for_write``, with the household's members locked before it: closing
+    releases them, and every writer of members locks them before their household (a feed's
+    chunk holding a member and waiting for the household would otherwise deadlock with it)."""
+    await members_repo.lock_of_household(ctx.session, household_id)  # out of scope: 404 next, nothing written
+    return await household_for_write(household_id, ctx, caller, request)
+
+
 HouseholdInScope = Annotated[Household, Depends(household_in_scope)]
 HouseholdForWrite = Annotated[Household, Depends(household_for_write)]
+HouseholdToClose = Annotated[Household, Depends(household_to_close)]
 
 
 async def full_view(ctx: Ctx, household: Household, response: Response) -> HouseholdPublic:
@@ -202,7 +212,7 @@ async def change_status(body: StatusChangeIn, _caller: Deciders, _idem: Idempote
 @router.post("/{household_id}/close", operation_id="households:close",
              summary="Close a household (注销) with the reason; its history stays, it becomes read-only",
              response_model=HouseholdPublic, responses=problems(ONE, BODY, IDEMPOTENT, IF_MATCH, CONFLICT))
-async def close_household(body: CloseIn, _caller: Deciders, _idem: Idempotency, household: HouseholdForWrite,
+async def close_household(body: CloseIn, _caller: Deciders, _idem: Idempotency, household: HouseholdToClose,
                           ctx: Ctx, response: Response) -> HouseholdPublic:
     await service.close(ctx, household, body)
     return await full_view(ctx, household, response)

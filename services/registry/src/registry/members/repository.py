@@ -24,6 +24,13 @@ async def by_index(session: AsyncSession, index: str, *, for_update: bool = Fals
     return (await session.execute(lockable(session, stmt, for_update))).scalar_one_or_none()
 
 
+async def lock_of_household(session: AsyncSession, household_id: str) -> None:
+    """Lock a household's members (in id order), as every writer of members locks them before
+    their household: a department's feed locks the people it writes, then their household."""
+    stmt = select(Member.id).where(Member.household_id == household_id).order_by(Member.id)
+    await session.execute(lockable(session, stmt, True))
+
+
 async def release(session: AsyncSession, household_id: str) -> None:
     """The members of a closed household let go: their blind index moves to ``released_bidx``,
     so that each may join another household and records about them are leads."""
