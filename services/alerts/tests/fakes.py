@@ -62,11 +62,12 @@ def assessment(
 
 
 class FakeScoring:
-    """Serves /internal/feed and /internal/snapshot/assessments like scoring will."""
+    """Serves /internal/feed and /internal/snapshot/{assessments,withdrawn} as scoring does."""
 
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
         self.snapshot: list[dict[str, Any]] = []
+        self.withdrawn: list[dict[str, Any]] = []  # assessment.withdrawn payloads
         self.pruned_through = 0
         self.app = FastAPI()
 
@@ -79,12 +80,19 @@ class FakeScoring:
             page = [e for e in self.events if e["position"] > after][:limit]
             return {"events": page, "next_after": page[-1]["position"] if page else after, "head": self.head}
 
+        def paged(items: list[dict[str, Any]], cursor: str | None, limit: int) -> dict[str, Any]:
+            start = int(cursor or 0)
+            more = start + limit < len(items)
+            return {"position": self.head, "items": items[start:start + limit],
+                    "next_cursor": str(start + limit) if more else None}
+
         @self.app.get("/internal/snapshot/assessments")
         async def snapshot(cursor: str | None = None, limit: int = 500) -> Any:
-            start = int(cursor or 0)
-            items = self.snapshot[start:start + limit]
-            more = start + limit < len(self.snapshot)
-            return {"position": self.head, "items": items, "next_cursor": str(start + limit) if more else None}
+            return paged(self.snapshot, cursor, limit)
+
+        @self.app.get("/internal/snapshot/withdrawn")
+        async def withdrawn(cursor: str | None = None, limit: int = 500) -> Any:
+            return paged(self.withdrawn, cursor, limit)
 
     @property
     def head(self) -> int:
@@ -97,3 +105,11 @@ class FakeScoring:
         }
         self.events.append(event)
         return event
+
+
+def withdrawal(of: dict[str, Any]) -> dict[str, Any]:
+    """scoring's assessment.withdrawn of the household of this assessment, as docs/events.md has
+    it (fields an assessment has too)."""
+    return {k: of[k] for k in ("household_id", "area_code", "township_code", "district_code", "label_masked",
+                               "household_version", "assessment_id", "level")} | {
+        "cause": "household_closed", "withdrawn_at": "2026-11-29T09:50:00Z"}

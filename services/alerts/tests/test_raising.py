@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from fakes import assessment
+from fakes import assessment, withdrawal
 from helpers import alerts_of, evidence_count, outbox_events
 
 
@@ -199,11 +199,6 @@ async def test_a_household_closed_in_the_registry_has_its_open_alert_disposed_by
     await feed.publish(a, calm)
     [alert] = await alerts_of(svc, a["household_id"])
     assert alert.status == "raised" and await alerts_of(svc, calm["household_id"]) == []
-    def withdrawal(of: dict) -> dict:  # as docs/events.md has it (fields an assessment has too)
-        return {k: of[k] for k in ("household_id", "area_code", "township_code", "district_code", "label_masked",
-                                   "household_version", "assessment_id", "level")} | {
-            "cause": "household_closed", "withdrawn_at": "2026-11-29T09:50:00Z"}
-
     for data in (withdrawal(a), withdrawal(calm), {"cause": "household_closed"}):  # the last malformed: skipped
         scoring.add(data, type="assessment.withdrawn")
     while await consumer.step() > 0:
@@ -216,3 +211,30 @@ async def test_a_household_closed_in_the_registry_has_its_open_alert_disposed_by
     async with svc.client("town_worker", area=alert.township_code) as worker:
         shown = (await worker.get(f"/api/v1/alerts/{alert.id}")).json()
     assert shown["status"] == "disposed" and shown["disposition"]["kind"] == "household_closed"
+
+
+async def test_resync_disposes_of_the_alerts_of_households_closed_meanwhile(svc, feed, consumer, scoring):
+    """Behind the feed's retention, the withdrawals it held are gone: the resync reads scoring's
+    snapshot of withdrawals too, and disposes of those households' open alerts. An open alert of a
+    household merely absent from the assessments snapshot is left alone (absence proves nothing)."""
+    closed = assessment(level=1, previous_level=1, triggers=["major_illness_diagnosed"])
+    absent = assessment(level=1, previous_level=1, triggers=["major_illness_diagnosed"])
+    calm = assessment(level=3, previous_level=3)
+    await feed.publish(closed, absent, calm)
+    scoring.snapshot = [calm]
+    scoring.withdrawn = [withdrawal(closed), {"cause": "household_closed"}]  # the second malformed: skipped
+    scoring.pruned_through = scoring.head + 5
+    try:
+        await consumer.step()
+        [alert] = await alerts_of(svc, closed["household_id"])
+        assert (alert.status, alert.disposition, alert.disposed_by) == ("disposed", "household_closed", "system:rules")
+        [kept] = await alerts_of(svc, absent["household_id"])
+        assert kept.status == "raised" and await alerts_of(svc, calm["household_id"]) == []
+        assert await consumer.cursor() == scoring.head
+        [announced] = await outbox_events(svc, "alert.disposed", alert.id)
+        assert announced.payload["disposition"] == "household_closed"
+        await consumer.resync()  # replaying changes nothing
+        [again] = await alerts_of(svc, closed["household_id"])
+        assert again.version == alert.version and len(await outbox_events(svc, "alert.disposed", alert.id)) == 1
+    finally:
+        scoring.snapshot, scoring.withdrawn, scoring.pruned_through = [], [], 0

@@ -126,6 +126,29 @@ async def test_resync_from_the_snapshot_after_pruning(svc):
     assert [n.urgency for n in await needs_of(svc, lost["alert_id"])] == ["urgent"]
 
 
+async def test_resync_cancels_the_needs_of_a_household_closed_meanwhile(svc):
+    """Behind alerts' retention, an alert.disposed "household_closed" may be gone from the feed: the
+    snapshot of every alert still shows that alert as disposed so, and the resync cancels the
+    household's open needs as the event would have; another household's needs stay open."""
+    fake = FakeAlerts()
+    referral = disposed(services=[("skills_training", "normal")], village="330106002001")
+    other = disposed(services=[("tutoring", "normal")], village="330106002001")
+    fake.publish(referral)
+    fake.publish(other)
+    consumer = consumer_for(svc, fake)
+    await consumer.step()
+    fake.events.clear()
+    fake.pruned_through = 80
+    closing = disposed(services=[], disposition="household_closed", household_id=referral["household_id"],
+                       village="330106002001")
+    fake.snapshot = [{**referral, "status": "disposed"}, {**other, "status": "disposed"},
+                     {**closing, "status": "disposed", "version": 2}]
+    assert await consumer.step() == 0
+    assert await consumer.cursor() == 80
+    assert [n.status for n in await needs_of(svc, referral["alert_id"])] == ["cancelled"]
+    assert [n.status for n in await needs_of(svc, other["alert_id"])] == ["open"]
+
+
 async def test_a_referred_family_is_matched_to_a_partner(svc):
     org = await approved_partner(svc)
     offer = await published_offer(svc, org, services=["job_referral"], areas=["330106000000"], capacity=3,

@@ -7,7 +7,7 @@ import re
 
 EXPECTED = {
     "assessments:list", "assessments:get", "assessments:history", "assessments:what_would_help", "assessments:review",
-    "assessments:snapshot", "portraits:get", "models:list", "models:create", "models:schema", "models:active",
+    "assessments:snapshot", "assessments:snapshot_withdrawn", "portraits:get", "models:list", "models:create", "models:schema", "models:active",
     "models:activations", "models:activation", "models:get", "models:update", "models:validate", "models:simulate",
     "models:activate", "feed:read",
 }

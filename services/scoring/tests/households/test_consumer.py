@@ -277,9 +277,10 @@ async def test_a_malformed_event_is_skipped_and_the_feed_goes_on(svc, ctx, regis
 async def test_a_closed_household_leaves_the_current_lists_and_is_withdrawn_once(svc, ctx, registry, consumer):
     """Closed (household.changed "closed"): no current assessment any more, and one
     assessment.withdrawn for alerts; a household closed before it was ever assessed sends none."""
-    hid, never = new_id(), new_id()
+    hid, never, kept = new_id(), new_id(), new_id()
     (view, missing), = synthetic_views(ctx, 1, seed=12)
     registry.change(hid, view, missing)
+    registry.change(kept, view, missing)
     await drain(consumer)
     before, assessed = await head(svc), await current_of(svc, hid)
     registry.change(hid, view, missing, change="closed")
@@ -294,6 +295,23 @@ async def test_a_closed_household_leaves_the_current_lists_and_is_withdrawn_once
     assert (data["household_id"], data["assessment_id"], data["level"], data["cause"]) == (
         hid, assessed.assessment_id, assessed.effective_level, "household_closed")
     assert data["area_code"] == VILLAGES[0] and data["household_version"] == 2 and data["withdrawn_at"].endswith("Z")
+
+    # A consumer that fell behind the feed finds the same withdrawal in the snapshot of
+    # withdrawals (pages of one: every closed household of the session's database is in it).
+    found, cursor = {}, None
+    async with svc.client("service") as c:
+        while True:
+            page = (await c.get("/internal/snapshot/withdrawn",
+                                params={"limit": 1, **({"cursor": cursor} if cursor else {})})).json()
+            assert page["position"] >= before and len(page["items"]) <= 1
+            found |= {item["household_id"]: item for item in page["items"]}
+            if not (cursor := page["next_cursor"]):
+                break
+        assert (await c.get("/internal/snapshot/withdrawn")).status_code == 200
+    async with svc.client("city_admin", area="330100000000") as c:
+        assert (await c.get("/internal/snapshot/withdrawn")).status_code == 403
+    assert found[hid] == data and never not in found
+    assert kept not in found and await current_of(svc, kept) is not None  # assessed, still open
 
 
 async def test_resync_from_the_snapshot_when_the_feed_was_pruned(svc, ctx, registry, consumer):

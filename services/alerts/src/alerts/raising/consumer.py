@@ -33,11 +33,12 @@ _RESYNC_NAMESPACE = uuid.UUID("6f3e1b2a-7c4d-4e5f-9a8b-0c1d2e3f4a5b")
 class ScoringClient(ServiceClient):
     """The typed client of the scoring service (its feed and its snapshot)."""
 
-    async def snapshot_page(self, cursor: str | None, limit: int) -> dict:
+    async def snapshot_page(self, cursor: str | None, limit: int, of: str = "assessments") -> dict:
+        """A page of the snapshot of current assessments, or ``of="withdrawn"``: of withdrawals."""
         params: dict[str, str | int] = {"limit": limit}
         if cursor:
             params["cursor"] = cursor
-        response = await self.get("/internal/snapshot/assessments", params=params)
+        response = await self.get(f"/internal/snapshot/{of}", params=params)
         response.raise_for_status()
         return response.json()
 
@@ -82,7 +83,9 @@ def make_handler(profile: Profile):
 
 
 async def resync(db: Database, client: ScoringClient, profile: Profile, page_size: int = 500) -> int:
-    """Apply scoring's snapshot page by page; returns the feed position to continue after."""
+    """Apply scoring's snapshot page by page, then its withdrawals (households closed meanwhile,
+    whose ``assessment.withdrawn`` the feed no longer holds); returns the feed position to
+    continue after (the first page's: what changed since is delivered again by the feed)."""
     cursor: str | None = None
     position: int | None = None
     while True:
@@ -102,7 +105,27 @@ async def resync(db: Database, client: ScoringClient, profile: Profile, page_siz
             await service.apply(session, profile, obs)
         cursor = page.get("next_cursor")
         if not cursor:
+            break
+    while True:
+        page = await client.snapshot_page(cursor, page_size, of="withdrawn")
+        closed = withdrawn_items(page.get("items", []))
+        if closed:
+            async with unit_of_work(db) as session:
+                await service.withdraw(session, closed)
+        cursor = page.get("next_cursor")
+        if not cursor:
             return position
+
+
+def withdrawn_items(items: Sequence[dict]) -> list[str]:
+    """The households of a page of scoring's snapshot of withdrawals (malformed ones logged)."""
+    out = []
+    for item in items:
+        try:
+            out.append(AssessmentWithdrawn.model_validate(item).household_id)
+        except ValidationError:
+            log.error("skipping a malformed item of scoring's snapshot of withdrawals")
+    return out
 
 
 def scoring_client(settings: AlertsSettings, **kw) -> ScoringClient:

@@ -118,14 +118,16 @@ def make_handler(profile: Profile):  # type: ignore[no-untyped-def]
 
 
 async def resync(db: Database, client: AlertsClient, profile: Profile, page_size: int = 500) -> int:
-    """Rebuild from alerts' snapshot of every alert; returns the feed position to continue after."""
+    """Rebuild from alerts' snapshot of every alert -- the referrals' needs, and the needs of
+    households the registry closed meanwhile cancelled -- as the feed's events would have; returns
+    the feed position to continue after."""
     cursor: str | None = None
     position: int | None = None
     while True:
         page = await client.snapshot_page(cursor, page_size)
         if position is None:
             position = int(page["position"])
-        items = []
+        items, closed = [], []
         for raw in page.get("items", []):
             try:
                 item = SnapshotItem.model_validate(raw)
@@ -134,8 +136,11 @@ async def resync(db: Database, client: AlertsClient, profile: Profile, page_size
                 continue
             if item.status == "disposed" and item.disposition == REFERRAL and item.services:
                 items.append(item)
+            elif item.status == "disposed" and item.disposition == CLOSED:
+                closed.append(item.household_id)
         async with unit_of_work(db) as session:
             await create_needs(session, profile, items)
+            await cancel_needs_of_closed(session, closed)
         cursor = page.get("next_cursor")
         if not cursor:
             return position

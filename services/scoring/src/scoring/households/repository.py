@@ -5,14 +5,14 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import NamedTuple
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Caller
 from servicekit.db import dialect_insert
+from scoring.assessments.tables import Assessment
 from scoring.bulk import chunked, insert_rows, is_postgres
 from scoring.households.tables import HouseholdView
 
@@ -103,3 +103,24 @@ async def in_scope(session: AsyncSession, caller: Caller, household_id: str) -> 
         await session.execute(select(T).where(T.household_id == household_id, T.closed.is_(False),
                                               caller.scope(T.area_code)))
     ).scalar_one_or_none()
+
+
+async def withdrawn_page(session: AsyncSession, after: str, limit: int) -> tuple[list[tuple[Any, str, int]], str | None]:
+    """Closed households that had an assessment, in id order after ``after`` (the partial index
+    on closed households: a page reads those only), each with its last assessment's id and level,
+    and the last household id the page read (None: the end). A closed household never assessed
+    is passed over, as it was on the feed."""
+    closed = (await session.execute(
+        select(T.household_id, T.version, T.area_code, T.township_code, T.district_code, T.label_masked, T.updated_at)
+        .where(T.closed.is_(True), T.household_id > after).order_by(T.household_id).limit(limit)
+    )).all()
+    if not closed:
+        return [], None
+    last: dict[str, tuple[int, str, int]] = {}
+    for household_id, number, assessment_id, level in await session.execute(
+            select(Assessment.household_id, Assessment.number, Assessment.id, Assessment.effective_level)
+            .where(Assessment.household_id.in_([h.household_id for h in closed]))):
+        if household_id not in last or number > last[household_id][0]:
+            last[household_id] = (number, assessment_id, level)
+    out = [(h, *last[h.household_id][1:]) for h in closed if h.household_id in last]
+    return out, closed[-1].household_id if len(closed) == limit else None

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -125,9 +126,17 @@ async def withdraw(session: AsyncSession, closed: Sequence[Digested],
         p = previous.get(c.household_id)
         if p is None:
             continue
-        publish(session, WITHDRAWN, c.household_id, {
-            "household_id": c.household_id, "area_code": c.area_code, "township_code": c.township_code,
-            "district_code": c.district_code, "label_masked": c.label_masked, "household_version": c.version,
-            "assessment_id": p.assessment_id, "level": p.effective_level, "cause": "household_closed",
-            "withdrawn_at": now.isoformat().replace("+00:00", "Z"),
-        })
+        publish(session, WITHDRAWN, c.household_id, withdrawal(c, p.assessment_id, p.effective_level, now))
+
+
+def withdrawal(household: Any, assessment_id: str, level: int, at: datetime) -> dict[str, Any]:
+    """The data of an ``assessment.withdrawn`` (docs/events.md) of a household (a ``Digested``, or
+    a row of ``repository.withdrawn_page``): on the feed, and in the snapshot of withdrawals for
+    a consumer that resynchronises."""
+    h = household
+    return {
+        "household_id": h.household_id, "area_code": h.area_code, "township_code": h.township_code,
+        "district_code": h.district_code, "label_masked": h.label_masked, "household_version": h.version,
+        "assessment_id": assessment_id, "level": level, "cause": "household_closed",
+        "withdrawn_at": at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+    }

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Index, LargeBinary, String, Text, text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -42,7 +42,11 @@ class HouseholdView(SQLModel, table=True):
     """
 
     __tablename__ = "household_views"
-    __table_args__ = (Index("ix_household_views_area", "area_code"),)
+    __table_args__ = (
+        Index("ix_household_views_area", "area_code"),
+        # Closed households only (migration 0011): the snapshot of withdrawals pages through them.
+        Index("ix_household_views_closed", "household_id", postgresql_where=text("closed"), sqlite_where=text("closed")),
+    )
 
     household_id: str = Field(sa_column=Column(String(36), primary_key=True))
     version: int = Field(sa_column=Column(BigInteger, nullable=False))
