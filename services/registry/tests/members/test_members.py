@@ -7,6 +7,7 @@ from factories import (
     OTHER_VILLAGE, TOWNSHIP, VILLAGE, audit_records, create, events_since, head_position, household, member, resident_id,
 )
 from registry.app import create_app
+from servicekit.resident_id import mask
 from servicekit.testing import OTHER_TOWNSHIP, running_service
 
 
@@ -173,6 +174,33 @@ async def test_a_case_whose_person_was_released_meanwhile_adds_them_and_a_closed
     joined = (await other_worker.get(f"/api/v1/households/{second['id']}")).json()
     assert len(joined["members"]) == 2 and "李*" in [m["name_masked"] for m in joined["members"]]
     assert len((await worker.get(f"/api/v1/households/{first['id']}")).json()["members"]) == 2  # its history stays
+
+
+async def test_two_moves_in_opposite_directions_decided_at_once_both_succeed(registry, worker, other_worker):
+    """Person A of household 1 requested by household 2, person B of household 2 requested by
+    household 1, both moves decided at the same moment: each locks its person, then the two
+    households in id order (requesting and source alike), so one waits for the other instead of
+    the two deadlocking (until the tenth session one of them failed with a 500)."""
+    import asyncio
+
+    a, b = resident_id(), resident_id()
+    one = await create(worker, household(members=[member("head", resident_id=a), member("spouse")]))
+    two = await create(other_worker, household(area=OTHER_VILLAGE, members=[member("head", resident_id=b), member("spouse")]))
+    cases = []
+    for client, target, person in ((other_worker, two, a), (worker, one, b)):
+        r = await client.post(f"/api/v1/households/{target['id']}/members", headers={"If-Match": '"v1"'},
+                              json=member("child", resident_id=person))
+        assert r.status_code == 202, r.text
+        cases.append(r.json()["pending_review"][0]["reconciliation_id"])
+    async with registry.client("city_admin") as admin:
+        answers = await asyncio.gather(*(
+            admin.post(f"/api/v1/reconciliation/{case}/resolve", json={"decision": "move"}, headers={"If-Match": '"v1"'})
+            for case in cases))
+    assert [r.status_code for r in answers] == [200, 200], [r.text for r in answers]
+    members = {h["id"]: {m["resident_id_masked"] for m in (await c.get(f"/api/v1/households/{h['id']}")).json()["members"]}
+               for c, h in ((worker, one), (other_worker, two))}
+    assert mask(b) in members[one["id"]] and mask(a) not in members[one["id"]]
+    assert mask(a) in members[two["id"]] and mask(b) not in members[two["id"]]
 
 
 async def test_same_jurisdiction_conflict_is_409(worker):

@@ -57,7 +57,11 @@ async def resolve(ctx: Context, case: ReconciliationCase, body: ResolveIn) -> No
     if body.decision is Decision.keep:
         return
     member = await members_repo.by_index(ctx.session, case.resident_bidx, for_update=True)
-    target = await households_repo.get(ctx.session, case.requested_household_id, for_update=True)
+    # The person first, then both households in id order, as every writer locks them: two moves
+    # in opposite directions decided at once wait for each other instead of deadlocking.
+    homes = {case.requested_household_id} | ({member.household_id} if member is not None else set())
+    locked = {hid: await households_repo.get(ctx.session, hid, for_update=True) for hid in sorted(homes)}
+    target = locked[case.requested_household_id]
     if target is None or target.closed_on is not None:
         raise Conflict("The requesting household no longer exists or has been closed; decide 'keep'.")
     raw = ctx.vault.open(case.request_enc, table=TABLE, column="request", row_id=case.id)
@@ -72,7 +76,7 @@ async def resolve(ctx: Context, case: ReconciliationCase, body: ResolveIn) -> No
         if added is None:  # placed in yet another household since
             raise Conflict("The person now belongs to another household; decide 'keep'.")
         return
-    source = await households_repo.get(ctx.session, member.household_id, for_update=True)
+    source = locked[member.household_id]
     # The member keeps its id (its sealed fields are bound to it) and takes the requested details.
     member.household_id = target.id
     member.relation = request.get("relation", member.relation)
