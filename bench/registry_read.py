@@ -5,6 +5,7 @@
     REGISTRY_READ_CITY_SCALE=1.0 .venv/bin/python -m bench registry_read
     REGISTRY_READ_LOG_LEVEL=INFO .venv/bin/python -m bench registry_read   # with an access log line per request
     REGISTRY_READ_TELEMETRY=1 .venv/bin/python -m bench registry_read      # tracing and metrics exported over OTLP
+    REGISTRY_READ_PLACEMENT=shared .venv/bin/python -m bench registry_read  # no process pinned to a core
     .venv/bin/python -m bench.registry_read in-process [--reads 6400] [--profile FILE] [--telemetry]   # registry CPU per read
 
 Real processes: the gateway (with its development issuer) and the registry on PostgreSQL with the
@@ -56,6 +57,9 @@ LOG_LEVEL = os.environ.get("REGISTRY_READ_LOG_LEVEL", "WARNING")
 # 1: both servers trace (production's 10% sampling) and export spans and metrics over OTLP/HTTP
 # to a sink in this process that answers 200 and keeps nothing.
 TELEMETRY = os.environ.get("REGISTRY_READ_TELEMETRY", "0") == "1"
+# pinned: both servers on one core, the load generator on the other (steadier CPU figures);
+# shared: nothing pinned, the servers and the load generator share both cores.
+PLACEMENT = os.environ.get("REGISTRY_READ_PLACEMENT", "pinned")
 
 
 def _otlp_sink() -> tuple[Any, str]:
@@ -126,8 +130,9 @@ def _start(tmp: Path, url: str, schema: str, otlp: str | None = None
     except BaseException:
         stop(processes)
         raise
-    for process in processes:
-        pin(process.pid, SERVER_CORE)
+    if PLACEMENT == "pinned":
+        for process in processes:
+            pin(process.pid, SERVER_CORE)
     return processes, gateway_url, str(tmp / "dev-issuer-key.pem")
 
 
@@ -167,7 +172,8 @@ def _load(urls: list[str], token: str, pids: dict[str, int]) -> dict[str, Any]:
         [sys.executable, "-m", "bench.registry_read", "load", "--urls", f.name, "--token", token,
          "--connections", str(CONNECTIONS), "--seconds", str(SECONDS), "--generator", GENERATOR],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    pin(process.pid, LOAD_CORE)
+    if PLACEMENT == "pinned":
+        pin(process.pid, LOAD_CORE)
     out, err = process.communicate(timeout=300)
     Path(f.name).unlink(missing_ok=True)
     if process.returncode != 0:
@@ -208,6 +214,7 @@ def main() -> dict[str, Any]:
     scale = float(os.environ.get("REGISTRY_READ_CITY_SCALE", "0.1"))
     schema = f"bench_registry_read_{uuid.uuid4().hex[:6]}"
     figures: dict[str, Any] = {"city_scale": scale, "connections": CONNECTIONS, "load_generator": GENERATOR,
+                               "placement": PLACEMENT,
                                "log_level": LOG_LEVEL, "telemetry_exported": TELEMETRY}
     sink, otlp = _otlp_sink() if TELEMETRY else (None, None)
     try:
