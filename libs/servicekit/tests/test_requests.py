@@ -80,6 +80,19 @@ async def test_unexpected_error_is_bare_500(kit):
     assert r.json()["type"].endswith(":internal")
 
 
+async def test_a_transaction_aborted_for_a_concurrent_one_is_a_503_to_retry_with_nothing_applied(kit):
+    """A deadlock's victim (SQLSTATE 40P01): nothing was committed and the same request may simply
+    be sent again, so the answer is a 503 problem with Retry-After, not a 500."""
+    import uuid
+
+    note_id = str(uuid.uuid4())
+    async with kit.client("city_admin") as c:
+        r = await c.post(f"/api/v1/notes/boom/deadlock/{note_id}")
+        assert r.status_code == 503 and r.headers["content-type"] == "application/problem+json", r.text
+        assert r.headers["retry-after"] == "1" and "concurrent change" in r.json()["detail"]
+        assert (await c.get(f"/api/v1/notes/{note_id}")).status_code == 404
+
+
 async def test_request_id_is_echoed_or_made(kit):
     async with kit.client("town_worker", area=TOWNSHIP) as c:
         r = await c.get("/livez", headers={"x-request-id": "abc-123"})

@@ -40,6 +40,17 @@ BeforeCommit = Callable[[AsyncSession], Awaitable[None]]
 _before_commit_hooks: list[BeforeCommit] = []
 
 
+# SQLSTATEs of a transaction PostgreSQL aborted because of another's: deadlock_detected,
+# serialization_failure. Nothing of it was committed; the same work may simply be tried again.
+LOCK_CONFLICTS = frozenset({"40P01", "40001"})
+
+
+def lock_conflict(exc: BaseException) -> bool:
+    """Whether ``exc`` (the driver's error, or SQLAlchemy's wrapping it) is such an abort."""
+    state = getattr(exc, "sqlstate", None) or getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return state in LOCK_CONFLICTS
+
+
 def register_before_commit(hook: BeforeCommit) -> None:
     if hook not in _before_commit_hooks:
         _before_commit_hooks.append(hook)

@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from servicekit.db import lock_conflict
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -271,6 +273,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return _internal(exc)
 
     async def _database(request: Request, exc: Exception) -> JSONResponse:
+        if lock_conflict(exc):
+            # PostgreSQL aborted the transaction for another's (a deadlock): nothing was committed.
+            log.warning("transaction aborted by a concurrent one (%s)", type(exc).__name__)
+            return problem_response(ServiceUnavailable(
+                "The request met a concurrent change and nothing of it was applied. Retry it (with the same "
+                "Idempotency-Key, if it had one).", headers={"Retry-After": "1"}), request)
         if isinstance(exc, DBAPIError) and not exc.connection_invalidated:  # not a lost connection
             return _internal(exc)
         # The server restarted or failed over under a connection in use (the pool replaces its
@@ -301,14 +309,14 @@ def _internal(exc: Exception) -> JSONResponse:
 
 
 def _database_errors() -> tuple[type[Exception], ...]:
-    """What a lost database connection raises: SQLAlchemy's error (a disconnect when its
-    ``connection_invalidated`` is set), or the driver's own (statements run on the driver
-    connection directly)."""
+    """What a lost database connection or a transaction aborted for another's raises:
+    SQLAlchemy's error (a disconnect when its ``connection_invalidated`` is set), or the
+    driver's own (statements run on the driver connection directly)."""
     try:
-        from asyncpg.exceptions import ConnectionDoesNotExistError, PostgresConnectionError
+        from asyncpg.exceptions import ConnectionDoesNotExistError, PostgresConnectionError, TransactionRollbackError
     except ImportError:  # pragma: no cover -- the embedded default has no asyncpg to lose
         return (DBAPIError,)
-    return DBAPIError, ConnectionDoesNotExistError, PostgresConnectionError
+    return DBAPIError, ConnectionDoesNotExistError, PostgresConnectionError, TransactionRollbackError
 
 
 def problem_responses(*errors: type[ProblemError]) -> dict[int | str, dict[str, Any]]:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Column, Integer, String, select
+from sqlalchemy import Column, Integer, String, select, text
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
@@ -100,6 +100,20 @@ async def update_note(note_id: str, body: NoteUpdate, session: Session, caller: 
 @router.get("/boom/now", operation_id="notes:boom")
 async def boom() -> dict:
     raise RuntimeError("a secret value 330106199003070014 that must not leak")
+
+
+@router.post("/boom/deadlock/{note_id}", operation_id="notes:deadlock")
+async def deadlock(note_id: str, session: Session, caller: Writer) -> dict:
+    """Writes a note, then its transaction is aborted as PostgreSQL aborts a deadlock's victim
+    (a real error with SQLSTATE 40P01 there; the driver's error on SQLite, which has none)."""
+    session.add(Note(id=note_id, area_code="330106001001", text="never committed", version=1))
+    await session.flush()
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text(
+            "DO $$ BEGIN RAISE EXCEPTION 'deadlock detected' USING ERRCODE = 'deadlock_detected'; END $$"))
+    from asyncpg.exceptions import DeadlockDetectedError
+
+    raise DeadlockDetectedError("deadlock detected")
 
 
 def create_app(settings: ServiceSettings | None = None, consumers: Any = None, **kw: Any) -> FastAPI:

@@ -10,7 +10,7 @@ from typing import Any
 
 from servicekit.errors import (
     BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, PreconditionFailed, PreconditionRequired, ProblemError,
-    TooManyRequests, Unauthorized, Unprocessable, UnsupportedMediaType, problem_responses,
+    ServiceUnavailable, TooManyRequests, Unauthorized, Unprocessable, UnsupportedMediaType, problem_responses,
 )
 
 AUTH = (Unauthorized, Forbidden)
@@ -21,6 +21,9 @@ IDEMPOTENT = (BadRequest, Unprocessable)  # a malformed key, a key reused with a
 IF_MATCH = (PreconditionFailed, PreconditionRequired)
 CONFLICT = (Conflict,)
 LIMITED = (TooManyRequests,)
+# The database was lost, or aborted the work for a concurrent transaction's (a department's batch
+# and a worker's change meeting on the same household): nothing of it was applied; send it again.
+BUSY = (ServiceUnavailable,)
 
 
 def problems(*groups: tuple[type[ProblemError], ...], extra: dict[int | str, Any] | None = None) -> dict[int | str, Any]:

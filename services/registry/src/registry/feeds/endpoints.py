@@ -13,7 +13,7 @@ from servicekit.errors import BadRequest, Forbidden, NotFound, UnsupportedMediaT
 from servicekit.pagination import Page, Paging, paginate
 from servicekit.tables import utcnow
 
-from registry.responses import BODY, LIST, ONE, problems
+from registry.responses import BODY, BUSY, LIST, ONE, problems
 from registry.deps import Departments, FeedReaders, Officers, Profile, VaultDep
 from registry.feeds import repository, service
 from registry.feeds.schemas import (
@@ -49,7 +49,7 @@ def report(batch: FeedBatch) -> BatchReport:
 
 @batch_router.post("/batches", status_code=201, operation_id="feeds:deliver-batch",
                    summary="Deliver a batch (JSON Lines or CSV, streamed, 100k+ records)", response_model=BatchReport,
-                   responses=problems(BODY),
+                   responses=problems(BODY, BUSY),
                    openapi_extra=BATCH_BODY)
 async def deliver_batch(request: Request, caller: Departments, profile: Profile, vault: VaultDep) -> BatchReport:
     department = own_department(caller, profile)
@@ -68,7 +68,7 @@ async def deliver_batch(request: Request, caller: Departments, profile: Profile,
 
 @router.post("/records", operation_id="feeds:deliver-record", summary="Deliver one record (an increment)",
              response_model=RecordOutcome,
-             responses=problems(BODY))
+             responses=problems(BODY, BUSY))
 async def deliver_record(body: FeedRecordIn, request: Request, session: Session, caller: Departments, profile: Profile,
                          vault: VaultDep) -> RecordOutcome:
     department = own_department(caller, profile)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from typing import Any
 
 from servicekit.auth import Caller
 from servicekit.collector import gc_paused
-from servicekit.db import Database, unit_of_work
+from servicekit.db import Database, lock_conflict, unit_of_work
 from servicekit.errors import Forbidden, PayloadTooLarge, Unprocessable
 from servicekit.tables import utcnow
 
@@ -26,6 +27,8 @@ from registry.feeds.tables import FeedBatch
 from registry.profile import CityProfile
 from registry.settings import RegistrySettings
 from registry.vault import Vault
+
+log = logging.getLogger(__name__)
 
 FORMATS = {"text/csv": "csv", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl",
            "application/x-jsonlines": "jsonl", "application/json-seq": "jsonl"}
@@ -59,6 +62,7 @@ QUEUED = 2  # checked chunks waiting to be applied
 EARLIER_KEPT = 3  # chunks whose changes are kept for the lookups that may not have seen them (2 at most)
 COLLECT_EVERY = 100  # chunks of a pipeline between two collections of its garbage cycles (~120 a chunk)
 CHECK_SLICE = 500  # lines checked between two turns of the chunk being applied (~3 ms)
+CONFLICT_TRIES = 3  # a chunk aborted for another transaction's locks is applied again (BatchRun.apply)
 MAX_CSV_RECORD = 64 * 1024
 
 
@@ -254,12 +258,32 @@ class BatchRun:
 
     async def apply(self, checked: Checked, lookup: asyncio.Task[LookedUp] | None = None,
                     pipeline: Pipeline | None = None, number: int = 0) -> None:
-        """Apply and commit one chunk (looked up already, in a pipeline, on PostgreSQL)."""
+        """Apply and commit one chunk (looked up already, in a pipeline, on PostgreSQL).
+
+        A chunk whose transaction PostgreSQL aborted for another writer's (a deadlock over the
+        locks it takes before writing) committed nothing and is applied again, looked up afresh
+        in its new transaction, up to ``CONFLICT_TRIES`` times; once it has told the chunks after
+        it what it writes (``Pipeline.prepared``), or when the failure is the chunk before's, the
+        batch fails as on any other error (a re-sent batch finds the committed chunks unchanged)."""
         looked_up = await lookup if lookup is not None else None
-        async with unit_of_work(self.db) as session:
-            result = await apply_chunk(session, self.fc, self.department, checked.items, checked.indexes, looked_up,
-                                       pipeline=pipeline)
-            kept = await self._count(session, checked, result)
+        for attempt in range(1, CONFLICT_TRIES + 1):
+            told: list[Written] = []
+            this_try = None if pipeline is None else Pipeline(pipeline.earlier, pipeline.committed,
+                                                              _telling(pipeline.prepared, told))
+            try:
+                async with unit_of_work(self.db) as session:
+                    result = await apply_chunk(session, self.fc, self.department, checked.items, checked.indexes,
+                                               looked_up, pipeline=this_try)
+                    kept = await self._count(session, checked, result)
+                break
+            except Exception as exc:
+                before = pipeline.committed if pipeline is not None else None
+                theirs = before is not None and before.done() and not before.cancelled() and before.exception() is exc
+                if told or theirs or attempt == CONFLICT_TRIES or not lock_conflict(exc):
+                    raise
+                log.warning("chunk %d of batch %s aborted for a concurrent transaction (%s); applying it again",
+                            number, self.batch.id, type(exc).__name__)
+                looked_up = None
         self.kept_rejections += len(kept)
         self.committed = number
         if pipeline is not None and number % COLLECT_EVERY == 0:
@@ -276,6 +300,15 @@ class BatchRun:
             unchanged=result.count("unchanged"), rejected=len(result.rejections), leads=result.count("lead"),
             households_changed=result.households_changed)
         return kept
+
+
+def _telling(prepared: Callable[[Written], None], told: list[Written]) -> Callable[[Written], None]:
+    """``prepared``, remembering in ``told`` that it was called."""
+    def tell(written: Written) -> None:
+        told.append(written)
+        prepared(written)
+
+    return tell
 
 
 async def single_record(session: Any, profile: CityProfile, vault: Vault, department: str, caller: Caller,
