@@ -78,7 +78,8 @@ class FakeRegistry:
             ids = sorted(self.households)
             start = ids.index(cursor) + 1 if cursor else 0
             page = ids[start:start + limit]
-            items = [{k: v for k, v in self.households[h].items() if k not in ("change", "triggers")} for h in page]
+            items = [{k: v for k, v in self.households[h].items() if k != "triggers"}
+                     | {"change": "closed" if self.households[h]["change"] == "closed" else "updated"} for h in page]
             more = start + limit < len(ids)
             return {"position": self.head, "items": items, "next_cursor": page[-1] if more and page else None}
 

@@ -50,8 +50,10 @@ async def test_a_write_that_changes_nothing_has_no_event(registry, worker):
 
 
 async def test_snapshot_pages_with_a_fixed_position(registry, worker):
-    for _ in range(3):
-        await create(worker)
+    made = [await create(worker) for _ in range(3)]
+    closed = made[1]["id"]
+    assert (await worker.post(f"/api/v1/households/{closed}/close", headers={"If-Match": '"v1"'},
+                              json={"reason": "全户迁出本市"})).status_code == 200
     async with registry.client("service") as svc:
         first = await svc.get("/internal/snapshot/households", params={"limit": 2})
         assert first.status_code == 200
@@ -59,17 +61,21 @@ async def test_snapshot_pages_with_a_fixed_position(registry, worker):
         head = await head_position(registry)
         assert body["position"] == head
         await create(worker)  # a change after the snapshot began
-        seen = [i["household_id"] for i in body["items"]]
+        items = list(body["items"])
         cursor = body["next_cursor"]
         while cursor:
             page = (await svc.get("/internal/snapshot/households", params={"limit": 2, "cursor": cursor})).json()
             assert page["position"] == head
-            seen += [i["household_id"] for i in page["items"]]
+            items += page["items"]
             cursor = page["next_cursor"]
+    seen = [i["household_id"] for i in items]
     assert len(seen) == len(set(seen)) >= 3
     item = body["items"][0]
     assert set(item) == {"household_id", "version", "area_code", "township_code", "district_code", "label_masked",
-                         "synthetic", "member_ages", "view", "missing"}
+                         "synthetic", "change", "member_ages", "view", "missing"}
+    # A closed household is listed as such (a consumer that missed its closing learns it here).
+    changes = {i["household_id"]: i["change"] for i in items}
+    assert changes[closed] == "closed" and changes[made[0]["id"]] == changes[made[2]["id"]] == "updated"
     async with registry.client("city_admin") as admin:
         assert (await admin.get("/internal/snapshot/households")).status_code == 403
 

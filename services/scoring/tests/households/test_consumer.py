@@ -332,6 +332,30 @@ async def test_resync_from_the_snapshot_when_the_feed_was_pruned(svc, ctx, regis
     assert await current_of(svc, extra) is not None
 
 
+async def test_a_household_closed_while_scoring_was_behind_is_withdrawn_by_the_resync(svc, ctx, registry, consumer):
+    """The registry's snapshot lists a closed household as closed: scoring, resynchronising after
+    its cursor fell behind, drops its current assessment and announces the withdrawal once, as the
+    household.changed it missed would have; an open one is kept."""
+    hid, kept = new_id(), new_id()
+    for h, (view, missing) in zip((hid, kept), synthetic_views(ctx, 2, seed=15), strict=True):
+        registry.change(h, view, missing)
+    await drain(consumer)
+    assessed = await current_of(svc, hid)
+    before = await head(svc)
+    view, missing = registry.households[hid]["view"], registry.households[hid]["missing"]
+    registry.change(hid, view, missing, change="closed")
+    registry.prune()  # the closing is gone from the feed: only the snapshot tells
+    assert await consumer.step() == 0
+    assert await current_of(svc, hid) is None and await current_of(svc, kept) is not None
+    async with svc.client("service") as c:
+        events = (await c.get("/internal/feed", params={"after": before, "limit": 1000})).json()["events"]
+    assert [(e["type"], e["data"]["household_id"], e["data"]["assessment_id"]) for e in events] == [
+        ("assessment.withdrawn", hid, assessed.assessment_id)]
+    await consumer.resync()  # again: nothing more
+    async with svc.client("service") as c:
+        assert len((await c.get("/internal/feed", params={"after": before, "limit": 1000})).json()["events"]) == 1
+
+
 async def test_the_feed_returns_each_payload_as_it_was_written(svc, ctx, registry, consumer):
     """Events written one by one (the kit's publish) and by COPY (60 households, over the tests'
     copy threshold) come back from the feed as the JSON objects stored in the outbox; on PostgreSQL

@@ -170,7 +170,7 @@ async def feed_head(session: AsyncSession) -> int:
 async def snapshot_page(session: AsyncSession, after: str, limit: int) -> list[Any]:
     stmt = (
         select(Household.id, Household.version, Household.area_code, Household.label_masked, Household.synthetic,
-               Household.view, Household.missing)
+               Household.view, Household.missing, Household.closed_on)
         .where(Household.id > after, Household.view.is_not(None)).order_by(Household.id).limit(limit + 1)
     )
     return list((await session.execute(stmt)).all())

@@ -2,6 +2,9 @@
 fell behind the feed's retention (docs/events.md). Service tokens only; never routed publicly.
 Member ages are those of the day the page is read (the city's calendar day).
 
+A closed household is in it, saying so (``change``: ``closed``), so that a consumer that missed
+the household.changed of its closing learns it here.
+
 ``position`` is the feed head when the snapshot began, carried in the cursor so every page
 reports the same one; a consumer continues the feed from there and keeps the newer ``version``
 of anything it sees twice.
@@ -36,6 +39,8 @@ class SnapshotItem(BaseModel):
     district_code: str
     label_masked: str
     synthetic: bool
+    change: str = Field(description="closed: the household was closed (注销), its members released (as the "
+                                    "household.changed that said so); updated: it is open", examples=["updated"])
     member_ages: list[int] = Field(description="Living members' ages in whole years, oldest first")
     view: dict[str, Any]
     missing: list[str]
@@ -67,7 +72,7 @@ async def household_snapshot(
     today = city_day(utcnow())
     items = [SnapshotItem(household_id=r.id, version=r.version, area_code=r.area_code, township_code=r.area_code[:9] + "000",
                           district_code=r.area_code[:6] + "000000", label_masked=r.label_masked, synthetic=r.synthetic,
-                          member_ages=member_ages(members.get(r.id, []), today), view=r.view, missing=r.missing or [])
+                          change="closed" if r.closed_on is not None else "updated", member_ages=member_ages(members.get(r.id, []), today), view=r.view, missing=r.missing or [])
              for r in page]
     next_cursor = encode_cursor([position, page[-1].id]) if len(rows) > limit and page else None
     return HouseholdSnapshot(position=position, items=items, next_cursor=next_cursor)
