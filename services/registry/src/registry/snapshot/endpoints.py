@@ -72,7 +72,8 @@ async def household_snapshot(
     today = city_day(utcnow())
     items = [SnapshotItem(household_id=r.id, version=r.version, area_code=r.area_code, township_code=r.area_code[:9] + "000",
                           district_code=r.area_code[:6] + "000000", label_masked=r.label_masked, synthetic=r.synthetic,
-                          change="closed" if r.closed_on is not None else "updated", member_ages=member_ages(members.get(r.id, []), today), view=r.view, missing=r.missing or [])
+                          change="closed" if r.closed_on is not None else "updated",
+                          member_ages=member_ages(members.get(r.id, []), today), view=r.view, missing=r.missing or [])
              for r in page]
     next_cursor = encode_cursor([position, page[-1].id]) if len(rows) > limit and page else None
     return HouseholdSnapshot(position=position, items=items, next_cursor=next_cursor)

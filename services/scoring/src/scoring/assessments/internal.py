@@ -39,7 +39,8 @@ class Page:
     delivered again by the feed, and a consumer applying them by version loses nothing), the
     household id it goes on after, and its size."""
 
-    def __init__(self, request: Request, _caller: ServiceCaller, cursor: Annotated[str | None, Query(max_length=512)] = None,
+    def __init__(self, request: Request, _caller: ServiceCaller,
+                 cursor: Annotated[str | None, Query(max_length=512)] = None,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 500) -> None:
         self.request, self.limit = request, limit
         self.after = str(decode_cursor(cursor)[0]) if cursor else ""

@@ -105,7 +105,8 @@ async def in_scope(session: AsyncSession, caller: Caller, household_id: str) -> 
     ).scalar_one_or_none()
 
 
-async def withdrawn_page(session: AsyncSession, after: str, limit: int) -> tuple[list[tuple[Any, str, int]], str | None]:
+async def withdrawn_page(session: AsyncSession, after: str,
+                         limit: int) -> tuple[list[tuple[Any, str, int]], str | None]:
     """Closed households that had an assessment, in id order after ``after`` (the partial index
     on closed households: a page reads those only), each with its last assessment's id and level,
     and the last household id the page read (None: the end). A closed household never assessed

@@ -45,7 +45,8 @@ class HouseholdView(SQLModel, table=True):
     __table_args__ = (
         Index("ix_household_views_area", "area_code"),
         # Closed households only (migration 0011): the snapshot of withdrawals pages through them.
-        Index("ix_household_views_closed", "household_id", postgresql_where=text("closed"), sqlite_where=text("closed")),
+        Index("ix_household_views_closed", "household_id",
+              postgresql_where=text("closed"), sqlite_where=text("closed")),
     )
 
     household_id: str = Field(sa_column=Column(String(36), primary_key=True))
