@@ -67,7 +67,7 @@ class FakeScoring:
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
         self.snapshot: list[dict[str, Any]] = []
-        self.withdrawn: list[dict[str, Any]] = []  # assessment.withdrawn payloads
+        self.withdrawn: list[dict[str, Any]] | None = []  # assessment.withdrawn payloads; None: no such route
         self.pruned_through = 0
         self.app = FastAPI()
 
@@ -92,6 +92,10 @@ class FakeScoring:
 
         @self.app.get("/internal/snapshot/withdrawn")
         async def withdrawn(cursor: str | None = None, limit: int = 500) -> Any:
+            if self.withdrawn is None:  # a scoring from before the snapshot of withdrawals
+                from fastapi.responses import JSONResponse
+
+                return JSONResponse({"type": "urn:zhongfu:problem:not-found", "status": 404}, status_code=404)
             return paged(self.withdrawn, cursor, limit)
 
     @property

@@ -238,3 +238,20 @@ async def test_resync_disposes_of_the_alerts_of_households_closed_meanwhile(svc,
         assert again.version == alert.version and len(await outbox_events(svc, "alert.disposed", alert.id)) == 1
     finally:
         scoring.snapshot, scoring.withdrawn, scoring.pruned_through = [], [], 0
+
+
+async def test_resync_from_a_scoring_without_the_snapshot_of_withdrawals_applies_the_rest(svc, feed, consumer, scoring):
+    """A scoring older than the snapshot of withdrawals (404, a rolling upgrade): the assessments
+    are applied and the feed goes on; a closed household's alert stays open, as it did before."""
+    closed = assessment(level=1, previous_level=1, triggers=["major_illness_diagnosed"])
+    await feed.publish(closed)
+    fell = assessment(level=1, previous_level=None)
+    scoring.snapshot, scoring.withdrawn = [fell], None
+    scoring.pruned_through = scoring.head + 5
+    try:
+        await consumer.step()
+        assert [a.rules for a in await alerts_of(svc, fell["household_id"])] == [["level_entered_1"]]
+        [kept] = await alerts_of(svc, closed["household_id"])
+        assert kept.status == "raised" and await consumer.cursor() == scoring.head
+    finally:
+        scoring.snapshot, scoring.withdrawn, scoring.pruned_through = [], [], 0

@@ -8,6 +8,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 
+import httpx
 from fastapi import FastAPI
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -107,7 +108,15 @@ async def resync(db: Database, client: ScoringClient, profile: Profile, page_siz
         if not cursor:
             break
     while True:
-        page = await client.snapshot_page(cursor, page_size, of="withdrawn")
+        try:
+            page = await client.snapshot_page(cursor, page_size, of="withdrawn")
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code != 404:
+                raise
+            # A scoring older than its snapshot of withdrawals (a rolling upgrade, producers not
+            # first): what it has is applied; households closed meanwhile keep their open alert.
+            log.warning("scoring serves no snapshot of withdrawals; resynchronised without it")
+            return position
         closed = withdrawn_items(page.get("items", []))
         if closed:
             async with unit_of_work(db) as session:
