@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -59,17 +60,16 @@ def observations(events: Sequence[Event]) -> list[service.Observation]:
     return out
 
 
-def withdrawn(events: Sequence[Event]) -> list[str]:
-    """The households of the batch's ``assessment.withdrawn`` events."""
+def withdrawn(items: Iterable[tuple[str, Any]]) -> list[str]:
+    """The households of ``assessment.withdrawn`` data -- an event's (which the typed page may have
+    read as an assessment: the fields overlap) or a snapshot item -- each with what to name it by
+    in the log if it is malformed (never its values)."""
     out = []
-    for event in events:
-        if event.type != WITHDRAWN:
-            continue
+    for source, data in items:
         try:
-            # The typed page may have read its data as an assessment (the fields overlap).
-            out.append(AssessmentWithdrawn.model_validate(event.data, from_attributes=True).household_id)
+            out.append(AssessmentWithdrawn.model_validate(data, from_attributes=True).household_id)
         except ValidationError:
-            log.error("skipping malformed %s %s", WITHDRAWN, event.id)
+            log.error("skipping malformed %s %s", WITHDRAWN, source)
     return out
 
 
@@ -78,7 +78,7 @@ def make_handler(profile: Profile):
         # FeedConsumer has recorded these ids as applied in this very transaction. A closed
         # household sends nothing after its withdrawal, so its assessments come first.
         await service.apply(session, profile, observations(events), deduplicated=True)
-        await service.withdraw(session, withdrawn(events))
+        await service.withdraw(session, withdrawn((e.id, e.data) for e in events if e.type == WITHDRAWN))
 
     return handle
 
@@ -117,24 +117,13 @@ async def resync(db: Database, client: ScoringClient, profile: Profile, page_siz
             # first): what it has is applied; households closed meanwhile keep their open alert.
             log.warning("scoring serves no snapshot of withdrawals; resynchronised without it")
             return position
-        closed = withdrawn_items(page.get("items", []))
+        closed = withdrawn(("in scoring's snapshot", item) for item in page.get("items", []))
         if closed:
             async with unit_of_work(db) as session:
                 await service.withdraw(session, closed)
         cursor = page.get("next_cursor")
         if not cursor:
             return position
-
-
-def withdrawn_items(items: Sequence[dict]) -> list[str]:
-    """The households of a page of scoring's snapshot of withdrawals (malformed ones logged)."""
-    out = []
-    for item in items:
-        try:
-            out.append(AssessmentWithdrawn.model_validate(item).household_id)
-        except ValidationError:
-            log.error("skipping a malformed item of scoring's snapshot of withdrawals")
-    return out
 
 
 def scoring_client(settings: AlertsSettings, **kw) -> ScoringClient:

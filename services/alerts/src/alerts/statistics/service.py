@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alerts.profile import Profile
+from alerts.raising.service import CLOSED
 from alerts.statistics.schemas import AreaStatistics, RulePrecision
 
-DISPOSITIONS = ("policy_referral", "service_referral", "no_need", "false_alarm", "household_closed")
+DISPOSITIONS = ("policy_referral", "service_referral", "no_need", "false_alarm", CLOSED)
 
 
 def aggregate(area: str, facts: Iterable[Any], outcomes: Iterable[Any], profile: Profile) -> AreaStatistics:
@@ -44,7 +45,7 @@ def _precision(outcomes: Iterable[Any], profile: Profile) -> list[RulePrecision]
     for o in outcomes:
         c = counts[o.rule_code]
         c[0] += 1
-        if o.disposition and o.disposition != "household_closed":  # no worker judged the rule
+        if o.disposition and o.disposition != CLOSED:  # no worker judged the rule
             c[1] += 1
             c[2] += o.disposition == "false_alarm"
     out = []
