@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -13,57 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from gateway.app import Gateway, create_app
 from gateway.settings import GatewaySettings
+from servicekit.testing import free_port, serving
 from servicekit.tokens import SigningKey, standard_claims
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = ("registry", "scoring", "alerts", "matching")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@asynccontextmanager
-async def serving(app: Any, port: int | None = None, **config_options: Any) -> AsyncIterator[str]:
-    """Run an ASGI app under uvicorn (httptools) in this event loop; yield its base URL."""
-    port = port or free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        http=config_options.pop("http", "httptools"),
-        lifespan="on",
-        log_level="warning",
-        access_log=False,
-        server_header=False,
-        proxy_headers=False,
-        **config_options,
-    )
-    server = uvicorn.Server(config)
-    server.capture_signals = _no_signals  # type: ignore[method-assign]
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("server did not start")
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
-
-
-def _no_signals() -> Any:
-    # Tests share one process: the servers must not take SIGINT/SIGTERM from pytest.
-    return contextlib.nullcontext()
 
 
 @dataclass

@@ -14,27 +14,14 @@ from contextlib import asynccontextmanager
 
 import pytest
 from gwtest import assert_problem, gateway_settings, running_gateway
+from servicekit.testing import raw_http
 
 
 async def _raw(url: str, payload: bytes, *, expect_close: bool = False, reads: int = 1) -> bytes:
     """Send raw bytes to the gateway; return what came back until ``reads`` answers or EOF."""
-    host, port = url.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(payload)
-    await writer.drain()
-    data = b""
-    try:
-        if expect_close:
-            data = await asyncio.wait_for(reader.read(-1), 5)
-        else:
-            while data.count(b"HTTP/1.1 ") < reads or not _complete(data, reads):
-                chunk = await asyncio.wait_for(reader.read(65536), 5)
-                if not chunk:
-                    break
-                data += chunk
-    finally:
-        writer.close()
-    return data
+    if expect_close:
+        return await raw_http(url, payload)
+    return await raw_http(url, payload, lambda data: data.count(b"HTTP/1.1 ") >= reads and _complete(data, reads))
 
 
 def _complete(data: bytes, answers: int) -> bool:

@@ -32,6 +32,7 @@ import httptools
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from servicekit.errors import ProblemError
+from servicekit.fastread import NO_EVENT
 from servicekit.logging import request_id_var
 from servicekit.telemetry import (
     DECIDED_TRACE_ID,
@@ -70,18 +71,6 @@ class FastPath:
         # With telemetry on: who is sampled, and the request durations (when metrics are on).
         self.sampling = telemetry.sampling if telemetry is not None else None
         self.durations = telemetry.durations if telemetry is not None else None
-
-
-class _NoEvent:
-    """uvicorn sets its cycle's message event on disconnect; a fast exchange has none."""
-
-    __slots__ = ()
-
-    def set(self) -> None:
-        return None
-
-
-_NO_EVENT = _NoEvent()
 
 
 class GatewayProtocol(HttpToolsProtocol):
@@ -249,7 +238,7 @@ class _Exchange:
         # Read by uvicorn as the connection's current cycle.
         self.response_complete = False
         self.disconnected = False
-        self.message_event = _NO_EVENT
+        self.message_event = NO_EVENT
         self.conn: _Connection | None = None
         self.request = b""
         self.timer: asyncio.TimerHandle | None = None

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -31,8 +29,9 @@ from servicekit.db import Database
 from servicekit.errors import PayloadTooLarge, Problem, UnsupportedMediaType, dumps_problem, install_error_handlers
 from servicekit.events.consumer import FeedConsumer
 from servicekit.events.feed import FeedNotifier, feed_router
+from servicekit.fastread import FastRead, protocol_for
 from servicekit.jobs import feed_pruning_job
-from servicekit.logging import AccessLogMiddleware, configure_logging, request_id_var
+from servicekit.logging import AccessLogMiddleware, accept_request_id, configure_logging, request_id_var
 from servicekit.telemetry import native_telemetry_off, setup_telemetry
 from servicekit.settings import ServiceSettings
 
@@ -40,7 +39,6 @@ log = logging.getLogger(__name__)
 
 PROBE_PATHS = frozenset({"/livez", "/readyz"})
 JSON_TYPES = ("application/json", "application/merge-patch+json", "application/problem+json")
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 
 ConsumerFactory = Callable[[FastAPI], Sequence[FeedConsumer]]
 Hook = Callable[[FastAPI], Awaitable[None]]
@@ -65,10 +63,9 @@ class ServiceSpec:
     # Path prefixes allowed bodies larger than settings.max_body_bytes (streamed batches).
     large_body_paths: tuple[str, ...] = ()
     openapi_tags: list[dict[str, Any]] = field(default_factory=list)
-    # ASGI middleware placed innermost (inside request ids, body limits, the access log and
-    # telemetry): a fast path for one hot route, past FastAPI's routing and dependency solving.
-    # It answers only what it is sure of and passes everything else on to the app.
-    fast_paths: Sequence[Callable[[ASGIApp], ASGIApp]] = ()
+    # Hot GET routes answered from uvicorn's protocol, before ASGI (servicekit.fastread): each
+    # answers only what it is sure of and leaves everything else to the app.
+    fast_reads: Sequence[FastRead] = ()
 
 
 class RequestGuard:
@@ -84,9 +81,7 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        rid = headers.get("x-request-id", "")
-        if not REQUEST_ID.match(rid):
-            rid = uuid.uuid4().hex
+        rid = accept_request_id(headers.get("x-request-id", ""))
         token = _set_request_id(rid)
         path: str = scope["path"]
         try:
@@ -251,12 +246,12 @@ def create_service_app(
         app.include_router(router)
     # The only access log (uvicorn's prints query strings): inside the guard, so it has the
     # request id, and inside telemetry, so it has the trace id.
-    for fast_path in spec.fast_paths:
-        app.add_middleware(fast_path)  # type: ignore[arg-type]
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestGuard, max_body=settings.max_body_bytes, spec=spec)
     app.state.telemetry = _setup_telemetry(app, settings, database)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    if spec.fast_reads:
+        app.http_protocol = protocol_for(app, spec.fast_reads)  # type: ignore[attr-defined]  # servicekit.runner
     return app
 
 

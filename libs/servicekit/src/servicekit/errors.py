@@ -273,39 +273,51 @@ def install_error_handlers(app: FastAPI) -> None:
         return _internal(exc)
 
     async def _database(request: Request, exc: Exception) -> JSONResponse:
-        if lock_conflict(exc):
-            # PostgreSQL aborted the transaction for another's (a deadlock): nothing was committed.
-            log.warning("transaction aborted by a concurrent one (%s)", type(exc).__name__)
-            return problem_response(ServiceUnavailable(
-                "The request met a concurrent change and nothing of it was applied. Retry it (with the same "
-                "Idempotency-Key, if it had one).", headers={"Retry-After": "1"}), request)
-        if isinstance(exc, DBAPIError) and not exc.connection_invalidated:  # not a lost connection
-            return _internal(exc)
-        # The server restarted or failed over under a connection in use (the pool replaces its
-        # connections now). Whether a commit under way took effect is unknown: a retry with the
-        # same Idempotency-Key is safe either way.
-        log.warning("database connection lost (%s)", type(exc).__name__)
-        return problem_response(ServiceUnavailable(
-            "The database connection was lost. Retry the request (with the same Idempotency-Key, if it had one).",
-            headers={"Retry-After": "1"}), request)
+        err = database_problem(exc)
+        return _internal(exc) if err is None else problem_response(err, request)
 
-    for kind in _database_errors():
+    for kind in DATABASE_ERRORS:
         app.add_exception_handler(kind, _database)
 
 
-def _internal(exc: Exception) -> JSONResponse:
+def database_problem(exc: BaseException) -> ProblemError | None:
+    """The 503 a database error is answered with, or None when it is an internal error (500)."""
+    if not isinstance(exc, DATABASE_ERRORS):
+        return None
+    if lock_conflict(exc):
+        # PostgreSQL aborted the transaction for another's (a deadlock): nothing was committed.
+        log.warning("transaction aborted by a concurrent one (%s)", type(exc).__name__)
+        return ServiceUnavailable(
+            "The request met a concurrent change and nothing of it was applied. Retry it (with the same "
+            "Idempotency-Key, if it had one).", headers={"Retry-After": "1"})
+    if isinstance(exc, DBAPIError) and not exc.connection_invalidated:  # not a lost connection
+        return None
+    # The server restarted or failed over under a connection in use (the pool replaces its
+    # connections now). Whether a commit under way took effect is unknown: a retry with the
+    # same Idempotency-Key is safe either way.
+    log.warning("database connection lost (%s)", type(exc).__name__)
+    return ServiceUnavailable(
+        "The database connection was lost. Retry the request (with the same Idempotency-Key, if it had one).",
+        headers={"Retry-After": "1"})
+
+
+def internal_problem(exc: BaseException) -> dict[str, Any]:
+    """The body of the 500 for an unexpected error, which is logged here with its traceback."""
     trace_id = _trace_id()
     # The exception text may hold values; the log keeps its type and traceback, the body only the
     # trace id, so support can find it.
     log.error("unhandled error", exc_info=exc, extra={"trace_id": trace_id})
-    body = {
+    return {
         "type": TYPE_PREFIX + "internal",
         "title": "Internal error",
         "status": 500,
         "detail": "Something went wrong on our side. Quote the trace id when reporting it.",
         "trace_id": trace_id,
     }
-    return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON)
+
+
+def _internal(exc: Exception) -> JSONResponse:
+    return JSONResponse(internal_problem(exc), status_code=500, media_type=PROBLEM_JSON)
 
 
 def _database_errors() -> tuple[type[Exception], ...]:
@@ -317,6 +329,9 @@ def _database_errors() -> tuple[type[Exception], ...]:
     except ImportError:  # pragma: no cover -- the embedded default has no asyncpg to lose
         return (DBAPIError,)
     return DBAPIError, ConnectionDoesNotExistError, PostgresConnectionError, TransactionRollbackError
+
+
+DATABASE_ERRORS = _database_errors()
 
 
 def problem_responses(*errors: type[ProblemError]) -> dict[int | str, dict[str, Any]]:

@@ -42,7 +42,8 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        # An app may bring its own subclass of uvicorn's httptools protocol (the gateway does).
+        # An app may bring its own subclass of uvicorn's httptools protocol: the gateway does, and a
+        # service with fast reads (servicekit.fastread).
         http=getattr(app, "http_protocol", "httptools"),
         lifespan="on",
         access_log=False,

@@ -8,7 +8,9 @@ migrations, never ``create_all``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +23,7 @@ from typing import Any, TypeVar
 
 import httpx
 import sqlalchemy as sa
+import uvicorn
 from fastapi import FastAPI
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -210,3 +213,65 @@ def spans_under_foreign_providers(make_app: str, path: str, import_dir: Path) ->
     )
     status, names = json.loads(done.stdout.strip().splitlines()[-1])
     return status, names
+
+
+async def raw_http(url: str, payload: bytes, done: Callable[[bytes], bool] | None = None) -> bytes:
+    """Send raw bytes to a server; return what came back once ``done(data)`` says so, or at EOF
+    (``done`` None: read until the server closes). Five seconds at most for each read."""
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(payload)
+    await writer.drain()
+    data = b""
+    try:
+        while done is None or not done(data):
+            chunk = await asyncio.wait_for(reader.read(65536), 5)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        writer.close()
+    return data
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def serving(app: Any, port: int | None = None, **config_options: Any) -> AsyncIterator[str]:
+    """Run an ASGI app under uvicorn (httptools, or the protocol given as ``http``) in this event
+    loop; yield its base URL. The server stops gracefully when the block ends."""
+    port = port or free_port()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        http=config_options.pop("http", "httptools"),
+        lifespan=config_options.pop("lifespan", "on"),
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        **config_options,
+    )
+    server = uvicorn.Server(config)
+    server.capture_signals = _no_signals  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("server did not start")
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+def _no_signals() -> Any:
+    # Tests share one process: the servers must not take SIGINT/SIGTERM from pytest.
+    return contextlib.nullcontext()

@@ -73,29 +73,13 @@ async def test_roles_outside_government_are_refused(registry, worker):
     assert not [a for a in await audit_records(registry, created["id"]) if a.actor == "dept-1"]
 
 
-async def _through_fast_path(registry, token: str, path: str) -> tuple[int | None, bool]:
-    """Call ReadFastPath alone, over an app that only notes being called: (status, passed on)."""
-    from registry.households.endpoints import ReadFastPath
+async def _through_fast_path(registry, token: str, path: str) -> bool:
+    """Call the fast read's handler alone: whether it answered (else the route would)."""
+    from registry.households.endpoints import read_fast
+    from servicekit.fastread import FastRequest
 
-    passed_on = False
-    status = None
-
-    async def app(scope, receive, send):
-        nonlocal passed_on
-        passed_on = True
-
-    async def receive():
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message):
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-
-    scope = {"type": "http", "method": "GET", "path": path, "headers": [(b"authorization", f"Bearer {token}".encode())],
-             "app": registry.app}
-    await ReadFastPath(app)(scope, receive, send)
-    return status, passed_on
+    app = registry.app.app  # the FastAPI app under the status recorder
+    return await read_fast(FastRequest(app, path, [(b"authorization", f"Bearer {token}".encode())])) is not None
 
 
 async def test_the_fast_path_answers_only_an_official_read_in_scope_on_postgresql(registry, worker):
@@ -103,7 +87,7 @@ async def test_the_fast_path_answers_only_an_official_read_in_scope_on_postgresq
     path = f"/api/v1/households/{created['id']}"
     identity, postgres = registry.identity, registry.app.state.db.is_postgres
     official = identity.token("town_worker", area=TOWNSHIP, subject="fast-1")
-    assert await _through_fast_path(registry, official, path) == ((200, False) if postgres else (None, True))
+    assert await _through_fast_path(registry, official, path) == postgres
     passed_on = [
         identity.token("town_worker", area=OTHER_TOWNSHIP, subject="fast-2"),  # out of scope
         identity.token("citizen", resident_id=number, area=VILLAGE),
@@ -111,9 +95,49 @@ async def test_the_fast_path_answers_only_an_official_read_in_scope_on_postgresq
         "not-a-token",
     ]
     for token in passed_on:
-        assert await _through_fast_path(registry, token, path) == (None, True)
+        assert not await _through_fast_path(registry, token, path)
     for other in (path + "/surveys", "/api/v1/households/mine", path[:-1]):
-        assert await _through_fast_path(registry, official, other) == (None, True)
+        assert not await _through_fast_path(registry, official, other)
+
+
+async def test_served_by_its_protocol_a_read_is_the_routes_answer_and_is_audited(registry, worker, other_worker):
+    """As production serves it (servicekit.fastread's protocol, real sockets): the official's read
+    is answered before ASGI on PostgreSQL, with the same document, ETag and request id as the
+    route's, and its audit record; what the handler declines is the route's answer."""
+    from servicekit.testing import serving
+
+    created = await create(worker, household(address="杭州市西湖区快读路1号"))
+    path = f"/api/v1/households/{created['id']}"
+    routed = await worker.get(path)
+    app = registry.app.app
+    reached_asgi: list[str] = []
+
+    async def asgi_way(scope, receive, send):  # what the protocol hands on to the app
+        reached_asgi.append(scope["path"])
+        await app(scope, receive, send)
+
+    async with serving(asgi_way, http=app.http_protocol, lifespan="off") as url:
+        headers = {**registry.identity.headers("town_worker", area=TOWNSHIP, subject="protocol-reader"),
+                   "X-Request-Id": "protocol-read-1"}
+        async with httpx.AsyncClient(base_url=url, headers=headers) as client:
+            fast = await client.get(path)
+            fast_reached_asgi = path in reached_asgi
+            elsewhere = await client.get(f"/api/v1/households/{created['id'][:-1]}0")
+            surveys = await client.get(path + "/surveys")
+        other = httpx.AsyncClient(base_url=url, headers=registry.identity.headers("town_worker", area=OTHER_TOWNSHIP))
+        async with other:
+            out_of_scope = await other.get(path)
+    # On PostgreSQL the read never reached the app; on SQLite the handler declines it.
+    assert fast_reached_asgi is not registry.app.state.db.is_postgres
+    assert reached_asgi[-2:] == [path + "/surveys", path]  # declined: the route answered
+    assert fast.status_code == 200 and fast.json() == routed.json() and fast.headers["etag"] == routed.headers["etag"]
+    assert fast.headers["x-request-id"] == "protocol-read-1" and fast.headers["content-type"] == "application/json"
+    assert "快读路" not in fast.text
+    assert elsewhere.status_code == out_of_scope.status_code == 404
+    assert out_of_scope.headers["content-type"].startswith("application/problem+json")
+    assert surveys.status_code == 200
+    [record] = [a for a in await audit_records(registry, created["id"], "read_masked") if a.actor == "protocol-reader"]
+    assert record.request_id == "protocol-read-1"
 
 
 async def test_no_answer_goes_out_before_its_audit_record_is_written(registry, worker):
