@@ -10,7 +10,7 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from servicekit.audit import GROUP_INSERT, AuditAction, entry, group_row, write_committed
+from servicekit.audit import GROUP_INSERT, AuditAction, entry, write_committed
 from servicekit.auth import Caller, Role
 from servicekit.db import Database
 from servicekit.groupcommit import GroupInsert, GroupWriteFailed
@@ -69,18 +69,18 @@ async def test_a_failed_statement_fails_its_own_callers_and_writes_none_of_their
         return
     prefix = f"gf-{uuid.uuid4().hex[:8]}-"
     group = GroupInsert(db.driver_connection, GROUP_INSERT, name="test group")
-    rows = [group_row(record(f"{prefix}a{i}")) for i in range(3)]
-    rows.append(group_row(record(f"{prefix}a-bad") | {"actor": None}))  # NOT NULL: the statement fails
+    rows = [record(f"{prefix}a{i}") for i in range(3)]
+    rows.append(record(f"{prefix}a-bad") | {"actor": None})  # NOT NULL: the statement fails
     outcomes = await asyncio.gather(*(group.write(r) for r in rows), return_exceptions=True)
     assert all(isinstance(o, GroupWriteFailed) for o in outcomes), outcomes
     assert all("NotNullViolation" in str(o) and prefix not in str(o) for o in outcomes)  # no values in it
     assert await written(db, prefix) == []
     # The next group is tried afresh.
-    await asyncio.gather(*(group.write(group_row(record(f"{prefix}b{i}"))) for i in range(3)))
+    await asyncio.gather(*(group.write(record(f"{prefix}b{i}")) for i in range(3)))
     assert [r[0] for r in await written(db, prefix)] == [f"{prefix}b{i}" for i in range(3)]
     await group.close()
     with pytest.raises(GroupWriteFailed):
-        await group.write(group_row(record(f"{prefix}late")))
+        await group.write(record(f"{prefix}late"))
 
 
 async def test_a_cancelled_caller_s_row_is_still_written_and_close_waits_for_the_queue(kit):
@@ -89,8 +89,8 @@ async def test_a_cancelled_caller_s_row_is_still_written_and_close_waits_for_the
         return
     prefix = f"gx-{uuid.uuid4().hex[:8]}-"
     group = GroupInsert(db.driver_connection, GROUP_INSERT, name="test group")
-    waiting = asyncio.create_task(group.write(group_row(record(f"{prefix}cancelled"))))
-    others = [asyncio.create_task(group.write(group_row(record(f"{prefix}{i}")))) for i in range(5)]
+    waiting = asyncio.create_task(group.write(record(f"{prefix}cancelled")))
+    others = [asyncio.create_task(group.write(record(f"{prefix}{i}"))) for i in range(5)]
     await asyncio.sleep(0)
     waiting.cancel()
     await group.close()  # returns once everything queued is written

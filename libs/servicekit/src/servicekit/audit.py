@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import StrEnum
 
-import orjson
 from sqlalchemy import insert as sql_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -71,15 +70,12 @@ async def insert(session: AsyncSession, values: dict[str, object]) -> None:
     await session.execute(_INSERT, values)
 
 
-# The columns ``write_committed`` sends, one array each (``entry``'s keys).
-_GROUP_COLUMNS = (
-    ("at", "timestamptz"), ("actor", "text"), ("role", "text"), ("action", "text"), ("resource_type", "text"),
-    ("resource_id", "text"), ("fields", "jsonb"), ("purpose", "text"), ("area_code", "text"), ("trace_id", "text"),
-    ("request_id", "text"),
-)
+# The columns ``write_committed`` sends (``entry``'s keys), read from the group's JSON.
+_GROUP_COLUMNS = ", ".join(("at", "actor", "role", "action", "resource_type", "resource_id", "fields", "purpose",
+                            "area_code", "trace_id", "request_id"))
 GROUP_INSERT = (
-    f"INSERT INTO {AuditRecord.__tablename__} ({', '.join(c for c, _ in _GROUP_COLUMNS)}) SELECT * FROM unnest("
-    + ", ".join(f"${i}::{t}[]" for i, (_, t) in enumerate(_GROUP_COLUMNS, 1)) + ")"
+    f"INSERT INTO {AuditRecord.__tablename__} ({_GROUP_COLUMNS}) SELECT {_GROUP_COLUMNS} "
+    f"FROM json_populate_recordset(NULL::{AuditRecord.__tablename__}, $1::json)"
 )
 
 
@@ -89,9 +85,4 @@ async def write_committed(db: Database, values: dict[str, object]) -> None:
     commit (``servicekit.groupcommit``; one WAL flush for the group instead of one per read). For a
     hot read that must not answer before its record is durable; raises ``GroupWriteFailed`` if
     the record was not written."""
-    await db.group_insert(GROUP_INSERT, name="audit log").write(group_row(values))
-
-
-def group_row(values: dict[str, object]) -> tuple[object, ...]:
-    """``entry``'s values in the order of ``GROUP_INSERT``'s arrays."""
-    return tuple(orjson.dumps(values[c]).decode() if c == "fields" else values[c] for c, _ in _GROUP_COLUMNS)
+    await db.group_insert(GROUP_INSERT, name="audit log").write(values)
