@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 from typing import Any
 
@@ -39,18 +40,27 @@ def household(h: Household, member_rows: list[Member], areas: AreaTree, today: d
     )
 
 
+@functools.lru_cache(maxsize=8192)
+def _area_document(areas: AreaTree, code: str) -> dict[str, Any]:
+    """``area_ref`` as the document writes it, made once per village: the profile does not change
+    while the process runs (a new profile is a new AreaTree). Shared by the documents that
+    include it, which are only encoded, never changed."""
+    area = area_ref(areas, code)
+    return {"code": area.code, "name": area.name, "township_code": area.township_code,
+            "township_name": area.township_name, "district_code": area.district_code,
+            "district_name": area.district_name, "centroid": area.centroid}
+
+
 def household_document(h: Any, member_rows: list[Any], areas: AreaTree, today: date) -> dict[str, Any]:
     """The masked read as a plain document, field for field what ``household`` serialises to
     (the read path skips building and re-validating the pydantic models); ``h`` and
     ``member_rows`` are the rows of ``repository.read_in_scope``."""
-    area = area_ref(areas, h.area_code)
+    area = _area_document(areas, h.area_code)
     return {
-        "id": h.id, "area": {"code": area.code, "name": area.name, "township_code": area.township_code,
-                             "township_name": area.township_name, "district_code": area.district_code,
-                             "district_name": area.district_name, "centroid": area.centroid},
+        "id": h.id, "area": area,
         "register_status": h.register_status, "off_register_source": h.off_register_source,
         "status_since": h.status_since, "channel": h.channel, "rural_hukou": h.rural_hukou,
-        "label_masked": h.label_masked, "address_masked": f"{area.name}***" if h.has_address else None,
+        "label_masked": h.label_masked, "address_masked": f"{area['name']}***" if h.has_address else None,
         "members": [members.public_document(m, today) for m in member_rows], "facts": facts_documents(h.facts),
         "view": h.view, "missing": h.missing, "version": h.version, "synthetic": h.synthetic,
         "closed_on": h.closed_on, "closed_reason": h.closed_reason, "created_at": h.created_at, "updated_at": h.updated_at,
