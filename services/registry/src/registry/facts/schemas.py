@@ -38,10 +38,22 @@ def facts_public(facts: dict[str, Any]) -> list[FactPublic]:
 
 
 def facts_documents(facts: dict[str, Any]) -> list[dict[str, Any]]:
-    """``facts_public`` as plain dicts, serialised alike (dates and times parsed, so that a JSON
-    encoder writes them as pydantic does)."""
+    """``facts_public`` as plain dicts, serialised alike: the dates as pydantic writes them. The
+    stored ones are ``date.isoformat()`` and ``datetime.isoformat()`` in UTC, which is that text
+    already (the time with ``Z``): they are passed on as text, anything else is parsed."""
     return [
         {"fact": key, "value": entry["v"], "source": entry["src"], "record_id": entry.get("rec"),
-         "effective_date": date.fromisoformat(entry["eff"]), "received_at": datetime.fromisoformat(entry["at"])}
+         "effective_date": _date_text(entry["eff"]), "received_at": _utc_text(entry["at"])}
         for key, entry in sorted(facts.items())
     ]
+
+
+def _date_text(value: str) -> str | date:
+    return value if len(value) == 10 and value[4] == "-" and value[7] == "-" else date.fromisoformat(value)
+
+
+def _utc_text(value: str) -> str | datetime:
+    # 2026-11-29T12:34:56+00:00 or 2026-11-29T12:34:56.123456+00:00, as isoformat() writes them.
+    if value.endswith("+00:00") and (len(value) == 25 or (len(value) == 32 and value[19] == ".")) and value[10] == "T":
+        return value[:-6] + "Z"
+    return datetime.fromisoformat(value)
