@@ -101,9 +101,8 @@ class Database:
                 connection = await connection.execution_options(**{_SQLITE_DEFERRED: True})
             yield connection
 
-    @asynccontextmanager
-    async def driver_connection(self) -> AsyncIterator[Any]:
-        """An asyncpg connection, outside SQLAlchemy, for a hot path whose whole request is one
+    def driver_connection(self) -> Any:
+        """``async with db.driver_connection() as connection``: an asyncpg connection, outside SQLAlchemy, for a hot path whose whole request is one
         statement -- its own transaction, committed when it returns (PostgreSQL only).
 
         The connections come from a pool of their own (``servicekit.driverpool``: opened as
@@ -126,8 +125,7 @@ class Database:
             url = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
             self._driver_pool = DriverPool(
                 lambda: asyncpg.connect(url, server_settings=self._server_settings), max_size=2 * self.pool_size)
-        async with self._driver_pool.connection() as connection:
-            yield connection
+        return self._driver_pool.connection()
 
     def group_insert(self, sql: str, *, name: str) -> GroupInsert:
         """The ``servicekit.groupcommit.GroupInsert`` for ``sql`` on this database's driver
