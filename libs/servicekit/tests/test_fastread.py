@@ -239,7 +239,7 @@ async def _get(url: str, path: str, *headers: bytes) -> dict[str, str]:
     return json.loads(data.partition(b"\r\n\r\n")[2])
 
 
-async def test_with_telemetry_unsampled_reads_are_fast_and_sampled_ones_get_their_span(traced) -> None:
+async def test_with_telemetry_every_read_is_fast_and_a_sampled_one_has_its_span(traced) -> None:
     served, spans = traced
     unsampled = f"traceparent: 00-{TRACE_ID}-00f067aa0ba902b7-00".encode()
     assert (await _get(served.url, "/api/v1/things/g1", unsampled))["by"] == "fast"
@@ -247,13 +247,40 @@ async def test_with_telemetry_unsampled_reads_are_fast_and_sampled_ones_get_thei
     # No traceparent and a ratio of 0: a new trace, not sampled, fast.
     assert (await _get(served.url, "/api/v1/things/g2"))["by"] == "fast"
     assert spans.get_finished_spans() == ()
+    # Sampled by the caller: answered here too, its server span made and ended here.
     sampled = f"traceparent: 00-{TRACE_ID}-00f067aa0ba902b7-01".encode()
-    assert (await _get(served.url, "/api/v1/things/g3", sampled))["by"] == "route"
-    assert served.things.handled == ["g1", "g2"]
+    assert (await _get(served.url, "/api/v1/things/g3", sampled))["by"] == "fast"
     [span] = spans.get_finished_spans()
-    assert span.context.trace_id == int(TRACE_ID, 16) and span.name == "GET /api/v1/things/{thing_id}"
+    assert span.context.trace_id == int(TRACE_ID, 16) and span.parent.span_id == 0x00F067AA0BA902B7
+    assert span.name == "GET /api/v1/things/{thing_id}" and span.kind is trace.SpanKind.SERVER
+    assert span.attributes["http.route"] == "/api/v1/things/{thing_id}"
+    assert span.attributes["http.response.status_code"] == 200 and span.attributes["url.path"] == "/api/v1/things/g3"
+    assert served.things.trace_ids[-1] == int(TRACE_ID, 16)
+    # A sampled read the handler declines: the route answers, under the same one span.
+    assert (await _get(served.url, "/api/v1/things/decline-g4", sampled))["by"] == "route"
+    assert len(spans.get_finished_spans()) == 2
+    declined = spans.get_finished_spans()[-1]
+    assert declined.name == "GET /api/v1/things/{thing_id}" and declined.attributes["url.path"].endswith("decline-g4")
+    assert served.things.handled == ["g1", "g2", "g3", "decline-g4"] and served.things.routed == ["decline-g4"]
     metric = served.app.state.telemetry.durations.metric()
     counts = {(dict(p.attributes)["http.route"], dict(p.attributes)["http.response.status_code"]): p.count
               for p in metric.data.data_points}
-    assert counts == {("/api/v1/things/{thing_id}", 200): 3}
+    assert counts == {("/api/v1/things/{thing_id}", 200): 4}
     assert served.app.state.telemetry.durations.active == 0
+
+
+async def test_a_sampled_read_without_a_parent_is_traced_on_the_trace_id_decided() -> None:
+    things, spans = Things(), InMemorySpanExporter()
+    app = _app(things)
+    settings = ServiceSettings(service_name="testsvc", environment="test", otel_sample_ratio=1.0)
+    app.state.telemetry = setup_telemetry(app, settings, exporter=spans, metric_exporter=CollectingMetricExporter())
+    try:
+        async with serving(app, http=app.http_protocol, lifespan="off") as url:
+            assert (await _get(url, "/api/v1/things/h1"))["by"] == "fast"
+            assert (await _get(url, "/api/v1/things/broken"))["title"] == "Internal error"
+    finally:
+        app.state.telemetry.shutdown()
+    first, broken = spans.get_finished_spans()
+    assert first.parent is None and first.context.trace_id == things.trace_ids[0]
+    assert broken.status.status_code is trace.StatusCode.ERROR
+    assert broken.attributes["http.response.status_code"] == 500

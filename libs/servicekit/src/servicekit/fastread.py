@@ -18,9 +18,12 @@ graceful shutdown that waits for the answer.
 The handler answers only what it is sure of. It returns None -- before doing anything that
 must not happen twice -- for anything else (a caller to refuse, an id out of scope, a request
 it does not know), and the request then goes the ASGI way, where the route answers it as it
-always has. A request that telemetry samples goes the ASGI way from the start, where its span is
-made; an unsampled one (nine in ten in production, and every one whose caller, the gateway,
-forwarded a not-sampled ``traceparent``) gets the non-recording span the SDK would have made.
+always has. A request that telemetry samples has its server span started by the middleware's
+own rule (``TelemetryHandle.span_starter``) and ended here with the
+request's attributes; an unsampled one (nine in ten in production, and every one whose caller, the
+gateway, forwarded a not-sampled ``traceparent``) gets the non-recording span the SDK would have
+made. If the handler declines a sampled request, its span goes with it to the ASGI way, whose
+telemetry middleware ends it.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from servicekit.errors import PROBLEM_JSON, ProblemError, database_problem, internal_problem
 from servicekit.logging import accept_request_id, log_access, request_id_var
 from servicekit.request_metrics import request_key
-from servicekit.telemetry import DECIDED_TRACE_ID, TelemetryHandle, traceparent_header
+from servicekit.telemetry import DECIDED_TRACE_ID, STARTED_SPAN, TelemetryHandle, end_server_span, traceparent_header
 
 __all__ = ["NO_EVENT", "FastAnswer", "FastRead", "FastRequest", "ServiceProtocol", "protocol_for"]
 
@@ -153,7 +156,8 @@ class ServiceProtocol(HttpToolsProtocol):
             return False
         if "%" in path:
             return False  # percent-decoding and its corner cases are the router's
-        span = None
+        span, recording = None, False
+        http_version = self.parser.get_http_version()
         telemetry: TelemetryHandle | None = getattr(self.fast_app.state, "telemetry", None)
         if telemetry is not None and telemetry.tracer_provider is not None:
             sampling = telemetry.sampling
@@ -161,12 +165,18 @@ class ServiceProtocol(HttpToolsProtocol):
                 return False
             trace_id, flags, root = sampling.decide(traceparent_header(self.headers))
             if flags & 1:
-                if root:  # its span is made the ASGI way, on the trace id decided here
-                    self.scope[DECIDED_TRACE_ID] = trace_id  # type: ignore[literal-required]
-                return False
-            span = sampling.unsampled_span(trace_id, flags)
-        keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
-        exchange = _FastExchange(self, read, path, keep_alive, span,
+                # Sampled: the span the middleware would make (without a parent, on the trace id
+                # decided here).
+                request = {"method": "GET", "path": path, "scheme": self.scheme or "http",
+                           "http_version": http_version, "headers": self.headers}
+                if root:
+                    request[DECIDED_TRACE_ID] = trace_id
+                span, _ = telemetry.span_starter().start(request, "GET")
+                recording = span.is_recording()
+            else:
+                span = sampling.unsampled_span(trace_id, flags)
+        keep_alive = http_version != "1.0" and self.parser.should_keep_alive()
+        exchange = _FastExchange(self, read, path, keep_alive, span, recording,
                                  telemetry.durations if telemetry is not None else None)
         self.cycle = exchange  # type: ignore[assignment]  # what uvicorn consults meanwhile
         task = self.loop.create_task(exchange.run())
@@ -179,10 +189,10 @@ class _FastExchange:
     """One fast read; stands in for uvicorn's request cycle until its answer is out."""
 
     __slots__ = ("protocol", "read", "path", "url", "scope", "headers", "http_version", "keep_alive", "span",
-                 "durations", "response_complete", "disconnected", "message_event", "started")
+                 "recording", "durations", "response_complete", "disconnected", "message_event", "started")
 
     def __init__(self, protocol: ServiceProtocol, read: FastRead, path: str, keep_alive: bool,
-                 span: trace.Span | None, durations: Any) -> None:
+                 span: trace.Span | None, recording: bool, durations: Any) -> None:
         self.protocol = protocol
         self.read = read
         self.path = path
@@ -193,6 +203,7 @@ class _FastExchange:
         self.http_version = protocol.parser.get_http_version()
         self.keep_alive = keep_alive  # uvicorn's shutdown() clears it on a busy connection
         self.span = span
+        self.recording = recording  # a sampled request's span, to be ended here
         self.durations = durations
         self.response_complete = False
         self.disconnected = False  # set by uvicorn when the client goes
@@ -214,9 +225,12 @@ class _FastExchange:
                 return
             self._write(status, headers, body, request_id)
             log_access(access_log, "GET", self.path, self.read.route.path_format, status, self.started)
+            key = request_key("GET", self.protocol.scheme or "http", status, self.read.route.path_format)
             if durations is not None:
-                durations.record(time.perf_counter() - self.started,
-                                 request_key("GET", self.protocol.scheme or "http", status, self.read.route.path_format))
+                durations.record(time.perf_counter() - self.started, key,
+                                 self.span.get_span_context() if self.recording else None)  # type: ignore[union-attr]
+            if self.recording:
+                end_server_span(self.span, key)  # type: ignore[arg-type]
         finally:
             if durations is not None:
                 durations.active -= 1
@@ -285,6 +299,8 @@ class _FastExchange:
             expect_100_continue=False, keep_alive=self.keep_alive, on_response=protocol.on_response_complete)
         cycle.more_body = False
         cycle.disconnected = self.disconnected
+        if self.recording:  # the sampled request's span goes on with it
+            scope[STARTED_SPAN] = self.span  # type: ignore[literal-required]
         if protocol.cycle is self:  # else a pipelined request has been queued behind this one
             protocol.cycle = cycle
         protocol._start_asgi_task(cycle, protocol.app)

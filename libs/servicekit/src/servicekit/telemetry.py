@@ -55,6 +55,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DECIDED_TRACE_ID",
+    "STARTED_SPAN",
+    "end_server_span",
     "PROBE_PATHS",
     "RequestDurations",
     "Sampling",
@@ -105,6 +107,7 @@ class TelemetryHandle:
     sampling: Sampling | None = None
     _undo: list[Callable[[], None]] = field(default_factory=list, repr=False)
     _observing_active: bool = field(default=False, repr=False)
+    _span_starter: ServerTelemetryMiddleware | None = field(default=None, repr=False)
 
     def server_middleware(
         self, app: ASGIApp, *, tracer_name: str = "servicekit.telemetry"
@@ -122,6 +125,19 @@ class TelemetryHandle:
             duration=self.durations,
             sampling=self.sampling,
         )
+
+    def span_starter(self) -> ServerTelemetryMiddleware:
+        """What starts server spans as the middleware does (``start``), for requests answered
+        outside it (servicekit.fastread); ``end_server_span`` ends them."""
+        assert self.tracer_provider is not None, "telemetry is off"
+        if self._span_starter is None:
+            self._span_starter = ServerTelemetryMiddleware(
+                None,  # type: ignore[arg-type]  # only its start() is used
+                tracer=self.tracer_provider.get_tracer("servicekit.telemetry"),
+                duration=None,
+                sampling=self.sampling,
+            )
+        return self._span_starter
 
     def _observe_active(self) -> None:
         durations = self.durations
@@ -382,17 +398,12 @@ class ServerTelemetryMiddleware:
         start = time.perf_counter()
         method = scope["method"] if scope["method"] in KNOWN_METHODS else "_OTHER"
         scheme = scope.get("scheme", "http")
-        span, parent = self._start(scope, method)
+        started = scope.get(STARTED_SPAN)
+        if started is not None:  # a fast read's span, started on the protocol's decision
+            span, parent = started, _NO_CONTEXT
+        else:
+            span, parent = self.start(scope, method)
         recording = span.is_recording()
-        if recording:
-            span.set_attributes(
-                {
-                    "http.request.method": method,
-                    "url.scheme": scheme,
-                    "url.path": scope["path"],
-                    "network.protocol.version": scope.get("http_version", ""),
-                }
-            )
         token = otel_context.attach(trace.set_span_in_context(span, parent))
         duration = self.duration
         if duration is not None:
@@ -426,15 +437,24 @@ class ServerTelemetryMiddleware:
                 )
             otel_context.detach(token)
             if recording:
-                if route:
-                    span.update_name(f"{method} {route}")
-                span.set_attributes(request_attributes(key))
-                if key[4]:
-                    span.set_status(Status(StatusCode.ERROR))
-                span.end()
+                end_server_span(span, key)
+
+    def start(self, scope: Scope, method: str) -> tuple[trace.Span, otel_context.Context]:
+        """The request's span and the context it was started in; a recording span has the
+        request's attributes (method, scheme, path, protocol version)."""
+        span, parent = self._start(scope, method)
+        if span.is_recording():
+            span.set_attributes(
+                {
+                    "http.request.method": method,
+                    "url.scheme": scope.get("scheme", "http"),
+                    "url.path": scope["path"],
+                    "network.protocol.version": scope.get("http_version", ""),
+                }
+            )
+        return span, parent
 
     def _start(self, scope: Scope, method: str) -> tuple[trace.Span, otel_context.Context]:
-        """The request's span and the context it was started in."""
         sampling = self.sampling
         if sampling is None:
             parent = _parent_context(scope)
@@ -458,9 +478,23 @@ class ServerTelemetryMiddleware:
             _decided_trace_id.reset(decided)
 
 
+def end_server_span(span: trace.Span, key: tuple[Any, ...]) -> None:
+    """End a recording server span with what the request came to (``request_key``'s key)."""
+    method, route = key[0], key[3]
+    if route:  # the route template, never the raw path: bounded cardinality, no identifiers
+        span.update_name(f"{method} {route}")
+    span.set_attributes(request_attributes(key))  # type: ignore[arg-type]
+    if key[4]:
+        span.set_status(Status(StatusCode.ERROR))
+    span.end()
+
+
 # A scope key: the trace id on which the server (the gateway's protocol) already decided to
 # sample a request that came without a parent; ServerTelemetryMiddleware starts its span on it.
 DECIDED_TRACE_ID = "servicekit.telemetry.decided_trace_id"
+# A scope key: the span a fast read (servicekit.fastread) started before its handler declined;
+# ServerTelemetryMiddleware makes it the request's span instead of starting another.
+STARTED_SPAN = "servicekit.telemetry.started_span"
 _decided_trace_id: ContextVar[int] = ContextVar("servicekit_decided_trace_id", default=0)
 _SAMPLED = TraceFlags.SAMPLED
 _RANDOM_TRACE_ID = TraceFlags.RANDOM_TRACE_ID
