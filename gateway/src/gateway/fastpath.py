@@ -9,16 +9,17 @@ request goes out on the idle connection from ``on_message_complete``, and the an
 the client from the upstream connection's callbacks, with no task and no future.
 
 Everything else goes the ASGI way, unchanged: other methods, any body, ``Expect``, an ``Origin``
-(CORS), a token to verify, rate limits kept in Redis, a request telemetry samples, debug access
-logs, a percent-encoded path, no idle connection to the service. The choice is made when the
+(CORS), a token to verify, rate limits kept in Redis, debug access logs, a percent-encoded path, no idle connection to the service. The choice is made when the
 request is complete and before anything goes upstream, so declining costs nothing but the checks.
 
 With telemetry on, the sampling decision is taken here, by the tracer provider's rule
-(``servicekit.telemetry.Sampling``): a sampled request goes the ASGI way, where its span is made
-(on the trace id decided here when it came without a parent); an unsampled one -- nine in ten in
-production -- is forwarded here with the ``traceparent`` its span would have had (its trace id, a
-new span id, the sampled flag clear), so the service follows the decision, and is measured in
-``http.server.request.duration`` and ``http.server.active_requests`` as the ASGI way measures it.
+(``servicekit.telemetry.Sampling``): a sampled request gets the span the ASGI way would make
+(``TelemetryHandle.span_starter``; on the trace id decided here when it came without a parent),
+forwarded as its ``traceparent`` and ended here with the answer's status; an unsampled one --
+nine in ten in production -- is forwarded with the ``traceparent`` its span would have had (its
+trace id, a new span id, the sampled flag clear), so the service follows the decision. Both are
+measured in ``http.server.request.duration`` and ``http.server.active_requests`` as the ASGI way
+measures them.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ from servicekit.fastread import NO_EVENT
 from servicekit.logging import request_id_var
 from servicekit.telemetry import (
     DECIDED_TRACE_ID,
+    STARTED_SPAN,
     TelemetryHandle,
+    end_server_span,
     format_traceparent,
     request_key,
     traceparent_header,
@@ -68,8 +71,11 @@ class FastPath:
         self.proxy = proxy
         self.prefix = prefix.encode() + b"/"
         self.served = 0  # requests answered here; tests and debugging read it
-        # With telemetry on: who is sampled, and the request durations (when metrics are on).
+        # With telemetry on: who is sampled, how a sampled request's span is started, and the
+        # request durations (when metrics are on).
         self.sampling = telemetry.sampling if telemetry is not None else None
+        self.spans = (telemetry.span_starter()
+                      if telemetry is not None and telemetry.tracer_provider is not None else None)
         self.durations = telemetry.durations if telemetry is not None else None
 
 
@@ -173,15 +179,24 @@ class GatewayProtocol(HttpToolsProtocol):
             # Before the rate limit, which the ASGI way would count a second time.
             trace_id, flags, root = sampling.decide(traceparent_header(self.headers))
             if flags & 1:
-                # Sampled: its span is made the ASGI way; without a parent, on this trace id.
-                pool.release(conn, reusable=True)
+                if fast.spans is None:
+                    pool.release(conn, reusable=True)
+                    return False
+                # Sampled: the span the ASGI way would make (without a parent, on this trace
+                # id), started and ended here.
+                request = {"method": "GET", "path": path, "scheme": self.scheme or "http",
+                           "http_version": self.parser.get_http_version(), "headers": self.headers}
                 if root:
-                    self.scope[DECIDED_TRACE_ID] = trace_id  # type: ignore[literal-required]
-                return False
-            exchange.span = sampling.unsampled_span(trace_id, flags)
+                    request[DECIDED_TRACE_ID] = trace_id
+                exchange.span, _ = fast.spans.start(request, "GET")
+                exchange.recording = exchange.span.is_recording()
+            else:
+                exchange.span = sampling.unsampled_span(trace_id, flags)
         admitted = proxy.limit_now(known[1], client_ip)
         if admitted is False:
             pool.release(conn, reusable=True)
+            if exchange.recording:  # the ASGI way's telemetry takes the span over and ends it
+                self.scope[STARTED_SPAN] = exchange.span  # type: ignore[literal-required]
             return False
         exchange.request_id = accept_request_id(incoming.request_id)
         if fast.durations is not None:
@@ -215,7 +230,7 @@ class _Exchange:
         "protocol", "transport", "fast", "route", "pool", "keep_alive", "path", "request_id",
         "response_complete", "disconnected", "message_event", "conn", "request", "timer",
         "head_sent", "buffer", "small", "chunked", "retried", "paused", "status", "decided",
-        "started", "span", "measured",
+        "started", "span", "recording", "measured",
     )
 
     def __init__(
@@ -251,7 +266,8 @@ class _Exchange:
         self.status = 0
         self.decided = False  # the gateway answered itself (a problem), not the service
         self.started = time.perf_counter()
-        self.span: trace.Span | None = None  # with telemetry on: the unsampled request's span
+        self.span: trace.Span | None = None  # with telemetry on: the request's span
+        self.recording = False  # the span is a sampled one, to be ended here
         self.measured = False  # counted in http.server.active_requests, to be recorded
 
     # -- the request -------------------------------------------------------------------------------
@@ -461,15 +477,16 @@ class _Exchange:
 
     def _measure(self) -> None:
         # As ServerTelemetryMiddleware records the ASGI way's requests, under the same key.
+        key = request_key("GET", self.protocol.scheme or "http", self.status, self.route.path_format)
+        sampled = self.span.get_span_context() if self.recording and self.span is not None else None
+        if self.recording:
+            self.recording = False
+            assert self.span is not None
+            end_server_span(self.span, key)
         if not self.measured:
             return
         self.measured = False
         durations = self.fast.durations
         assert durations is not None
         durations.active -= 1
-        durations.record(
-            time.perf_counter() - self.started,
-            request_key(
-                "GET", self.protocol.scheme or "http", self.status, self.route.path_format
-            ),
-        )
+        durations.record(time.perf_counter() - self.started, key, sampled)
