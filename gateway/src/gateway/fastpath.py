@@ -9,8 +9,8 @@ request goes out on the idle connection from ``on_message_complete``, and the an
 the client from the upstream connection's callbacks, with no task and no future.
 
 Everything else goes the ASGI way, unchanged: other methods, any body, ``Expect``, an ``Origin``
-(CORS), a token to verify, rate limits kept in Redis, debug access logs, a percent-encoded path, no idle connection to the service. The choice is made when the
-request is complete and before anything goes upstream, so declining costs nothing but the checks.
+(CORS), a token to verify, rate limits kept in Redis, debug access logs, a percent-encoded path,
+no idle connection to the service. The choice is made when the request is complete and before anything goes upstream, so declining costs nothing but the checks.
 
 With telemetry on, the sampling decision is taken here, by the tracer provider's rule
 (``servicekit.telemetry.Sampling``): a sampled request gets the span the ASGI way would make
@@ -36,7 +36,6 @@ from servicekit.errors import ProblemError
 from servicekit.fastread import NO_EVENT
 from servicekit.logging import request_id_var
 from servicekit.telemetry import (
-    DECIDED_TRACE_ID,
     STARTED_SPAN,
     TelemetryHandle,
     end_server_span,
@@ -182,13 +181,9 @@ class GatewayProtocol(HttpToolsProtocol):
                 if fast.spans is None:
                     pool.release(conn, reusable=True)
                     return False
-                # Sampled: the span the ASGI way would make (without a parent, on this trace
-                # id), started and ended here.
-                request = {"method": "GET", "path": path, "scheme": self.scheme or "http",
-                           "http_version": self.parser.get_http_version(), "headers": self.headers}
-                if root:
-                    request[DECIDED_TRACE_ID] = trace_id
-                exchange.span, _ = fast.spans.start(request, "GET")
+                # Sampled: the span the ASGI way would make, started here, ended with the answer.
+                exchange.span = fast.spans.start_get(
+                    path, self.scheme or "http", self.parser.get_http_version(), self.headers, trace_id, root)
                 exchange.recording = exchange.span.is_recording()
             else:
                 exchange.span = sampling.unsampled_span(trace_id, flags)

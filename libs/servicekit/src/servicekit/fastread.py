@@ -44,7 +44,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from servicekit.errors import PROBLEM_JSON, ProblemError, database_problem, internal_problem
 from servicekit.logging import accept_request_id, log_access, request_id_var
 from servicekit.request_metrics import request_key
-from servicekit.telemetry import DECIDED_TRACE_ID, STARTED_SPAN, TelemetryHandle, end_server_span, traceparent_header
+from servicekit.telemetry import STARTED_SPAN, TelemetryHandle, end_server_span, traceparent_header
 
 __all__ = ["NO_EVENT", "FastAnswer", "FastRead", "FastRequest", "ServiceProtocol", "protocol_for"]
 
@@ -165,13 +165,9 @@ class ServiceProtocol(HttpToolsProtocol):
                 return False
             trace_id, flags, root = sampling.decide(traceparent_header(self.headers))
             if flags & 1:
-                # Sampled: the span the middleware would make (without a parent, on the trace id
-                # decided here).
-                request = {"method": "GET", "path": path, "scheme": self.scheme or "http",
-                           "http_version": http_version, "headers": self.headers}
-                if root:
-                    request[DECIDED_TRACE_ID] = trace_id
-                span, _ = telemetry.span_starter().start(request, "GET")
+                # Sampled: the span the middleware would make, started here, ended with the answer.
+                span = telemetry.span_starter().start_get(
+                    path, self.scheme or "http", http_version, self.headers, trace_id, root)
                 recording = span.is_recording()
             else:
                 span = sampling.unsampled_span(trace_id, flags)

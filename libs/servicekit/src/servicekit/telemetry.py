@@ -454,6 +454,16 @@ class ServerTelemetryMiddleware:
             )
         return span, parent
 
+    def start_get(self, path: str, scheme: str, http_version: str, headers: Sequence[tuple[bytes, bytes]],
+                  trace_id: int, root: bool) -> trace.Span:
+        """``start`` for a GET whose sampling a server's protocol decided (``Sampling.decide``:
+        ``trace_id`` and ``root``): a request without a parent is traced on that trace id."""
+        request: dict[str, Any] = {"method": "GET", "path": path, "scheme": scheme, "http_version": http_version,
+                                   "headers": headers}
+        if root:
+            request[DECIDED_TRACE_ID] = trace_id
+        return self.start(request, "GET")[0]
+
     def _start(self, scope: Scope, method: str) -> tuple[trace.Span, otel_context.Context]:
         sampling = self.sampling
         if sampling is None:
