@@ -268,8 +268,8 @@ def main() -> dict[str, Any]:
 async def _in_process(scale: float, reads: int, profile: str | None, concurrency: int,
                       telemetry: bool = False) -> dict[str, Any]:
     """Registry CPU per masked household read, in-process (no HTTP, no gateway: the fast read's
-    handler called as the server's protocol calls it, or, for a read telemetry samples, a raw
-    ASGI call, the way the protocol hands it on), ``concurrency`` at a time as the gateway would send them (under uvloop, as served), on
+    handler called as the server's protocol calls it, under the request's span), ``concurrency``
+    at a time as the gateway would send them (under uvloop, as served), on
     PostgreSQL: steadier than the HTTP figures on a shared machine. With ``profile`` the reads
     run under cProfile and the stats are written there. With ``telemetry`` the registry traces
     (10% sampling) and exports over OTLP/HTTP to a discarding sink in this process, and each read
@@ -282,9 +282,14 @@ async def _in_process(scale: float, reads: int, profile: str | None, concurrency
     from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 
     from registry.app import create_app
+    from opentelemetry import context as otel_context
+    from opentelemetry import trace
+
     from registry.households.endpoints import FAST_READ
     from registry.settings import RegistrySettings
     from servicekit.fastread import FastRequest
+    from servicekit.request_metrics import request_key
+    from servicekit.telemetry import end_server_span
     from servicekit.testing import TestIdentity, running_service, settings_for_tests
 
     url = postgres_url()
@@ -305,35 +310,34 @@ async def _in_process(scale: float, reads: int, profile: str | None, concurrency
             token = identity.token("town_worker", area=township, subject="bench-town-worker").encode()
             app = svc.app
 
+            handle = app.state.telemetry if telemetry else None
+
             async def read(hid: str) -> int:
+                # What the server's protocol does with the read (servicekit.fastread): the handler,
+                # under the request's span (with telemetry: the gateway's decision, followed).
                 path = f"/api/v1/households/{hid}"
                 headers = [(b"host", b"registry"), (b"authorization", b"Bearer " + token)]
-                sampled = False
-                if telemetry:
+                span, recording = None, False
+                if handle is not None:
                     trace_id = random.getrandbits(128) or 1
                     flags = 3 if trace_id & TraceIdRatioBased.TRACE_ID_LIMIT < bound else 2
-                    sampled = bool(flags & 1)
-                    headers.append((b"traceparent", b"00-%032x-%016x-%02x" % (trace_id, random.getrandbits(64) or 1, flags)))
-                if not sampled:
-                    # What the server's protocol does with the read (servicekit.fastread).
+                    parent = b"00-%032x-%016x-%02x" % (trace_id, random.getrandbits(64) or 1, flags)
+                    headers.append((b"traceparent", parent))
+                    trace_id, flags, root = handle.sampling.decide(parent)
+                    if flags & 1:
+                        span = handle.span_starter().start_get(path, "http", "1.1", headers, trace_id, root)
+                        recording = True
+                    else:
+                        span = handle.sampling.unsampled_span(trace_id, flags)
+                token_ = otel_context.attach(trace.set_span_in_context(span)) if span is not None else None
+                try:
                     answer = await FAST_READ.handler(FastRequest(app, path, headers))
-                    return 200 if answer is not None else 0
-                # A sampled read goes the ASGI way, where its span is made.
-                scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-                         "scheme": "http", "path": path, "raw_path": path.encode(),
-                         "query_string": b"", "root_path": "", "headers": headers,
-                         "client": ("127.0.0.1", 1), "server": ("registry", 80)}
-                status = 0
-
-                async def receive() -> dict[str, Any]:
-                    return {"type": "http.request", "body": b"", "more_body": False}
-
-                async def send(message: dict[str, Any]) -> None:
-                    nonlocal status
-                    if message["type"] == "http.response.start":
-                        status = message["status"]
-
-                await app(scope, receive, send)
+                finally:
+                    if token_ is not None:
+                        otel_context.detach(token_)
+                status = 200 if answer is not None else 0
+                if recording:
+                    end_server_span(span, request_key("GET", "http", status, FAST_READ.route.path_format))
                 return status
 
             async def reader(first: int, count: int) -> None:
