@@ -472,6 +472,8 @@ class _Exchange:
 
     def _measure(self) -> None:
         # As ServerTelemetryMiddleware records the ASGI way's requests, under the same key.
+        if not (self.recording or self.measured):
+            return
         key = request_key("GET", self.protocol.scheme or "http", self.status, self.route.path_format)
         sampled = self.span.get_span_context() if self.recording and self.span is not None else None
         if self.recording:

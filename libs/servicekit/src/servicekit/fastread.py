@@ -41,7 +41,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
-from servicekit.errors import PROBLEM_JSON, ProblemError, database_problem, internal_problem
+from servicekit.errors import PROBLEM_JSON, ProblemError, database_problem, dumps_problem, internal_problem
 from servicekit.logging import accept_request_id, log_access, request_id_var
 from servicekit.request_metrics import request_key
 from servicekit.telemetry import STARTED_SPAN, TelemetryHandle, end_server_span, traceparent_header
@@ -172,7 +172,7 @@ class ServiceProtocol(HttpToolsProtocol):
             else:
                 span = sampling.unsampled_span(trace_id, flags)
         keep_alive = http_version != "1.0" and self.parser.should_keep_alive()
-        exchange = _FastExchange(self, read, path, keep_alive, span, recording,
+        exchange = _FastExchange(self, read, path, http_version, keep_alive, span, recording,
                                  telemetry.durations if telemetry is not None else None)
         self.cycle = exchange  # type: ignore[assignment]  # what uvicorn consults meanwhile
         task = self.loop.create_task(exchange.run())
@@ -187,7 +187,7 @@ class _FastExchange:
     __slots__ = ("protocol", "read", "path", "url", "scope", "headers", "http_version", "keep_alive", "span",
                  "recording", "durations", "response_complete", "disconnected", "message_event", "started")
 
-    def __init__(self, protocol: ServiceProtocol, read: FastRead, path: str, keep_alive: bool,
+    def __init__(self, protocol: ServiceProtocol, read: FastRead, path: str, http_version: str, keep_alive: bool,
                  span: trace.Span | None, recording: bool, durations: Any) -> None:
         self.protocol = protocol
         self.read = read
@@ -196,7 +196,7 @@ class _FastExchange:
         self.url = protocol.url
         self.scope = protocol.scope
         self.headers = protocol.headers
-        self.http_version = protocol.parser.get_http_version()
+        self.http_version = http_version
         self.keep_alive = keep_alive  # uvicorn's shutdown() clears it on a busy connection
         self.span = span
         self.recording = recording  # a sampled request's span, to be ended here
@@ -248,8 +248,7 @@ class _FastExchange:
             problem = found
         else:
             return (0, [], b"") if answer is None else (200, answer.headers, answer.body)
-        trace_id = trace.get_current_span().get_span_context()
-        body = orjson.dumps(problem.to_problem(trace_id=format(trace_id.trace_id, "032x") if trace_id.is_valid else None))
+        body = dumps_problem(problem)  # with the current span's trace id, as the handlers write it
         headers = [(b"content-type", PROBLEM_JSON.encode())]
         headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in problem.headers.items()]
         return problem.status, headers, body
