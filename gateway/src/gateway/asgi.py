@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from servicekit.errors import PROBLEM_JSON, ProblemError, dumps_problem
+from servicekit.logging import looks_personal
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -26,8 +27,10 @@ def new_request_id() -> bytes:
 
 
 def accept_request_id(value: bytes | None) -> bytes:
-    """The caller's request id if it is safe to propagate and log, else a fresh one."""
-    if value and _REQUEST_ID.match(value):
+    """The caller's request id if it is safe to propagate and log, else a fresh one: one that
+    holds what looks like an ID number or a mobile number is not (log lines are not redacted
+    for their request id)."""
+    if value and _REQUEST_ID.match(value) and not looks_personal(value.decode("ascii")):
         return value
     return new_request_id()
 

@@ -11,15 +11,21 @@ from datetime import datetime
 import httpx
 import pytest
 from fastapi import FastAPI
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 from servicekit.logging import (
     ID_NUMBER_MASK,
     PHONE_MASK,
     AccessLogMiddleware,
+    accept_request_id,
     configure_logging,
+    log_access,
+    looks_personal,
     redact,
     request_id_var,
 )
+from servicekit.logging import _ID_NUMBER, _PHONE
 
 ID_NUMBER = "330106199001010014"
 PHONE = "13812345678"
@@ -215,3 +221,84 @@ async def test_access_middleware_logs_method_path_status_duration_but_no_query(
     assert missing["status"] == 404 and missing["route"] is None
     raw = stream.getvalue()
     assert "?" not in raw and ID_NUMBER not in raw and PHONE not in raw
+
+
+def _fully_redacted(text: str) -> str:
+    """Both patterns over the whole text, as redact did before it looked for a digit run first."""
+    return _PHONE.sub(PHONE_MASK, _ID_NUMBER.sub(ID_NUMBER_MASK, text))
+
+
+# Digits of three scripts (ASCII, full width, Arabic-Indic), separators, letters, a plus, CJK.
+_PIECES = st.text(alphabet="0123456789０１２３４５６７８９٠١٢٣ -+xXab/?=身份", max_size=40)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.one_of(_PIECES, st.sampled_from([ID_NUMBER, PHONE, "+86 138-1234-5678", "33010619900101001X",
+                                                    "３３０１０６１９９００１０１００１４"])), max_size=4))
+def test_the_quick_look_for_a_digit_run_never_lets_a_number_through(parts: list[str]) -> None:
+    """redact skips text with no run of 3+4 digits; it must mask exactly what both patterns do."""
+    text = "".join(parts)
+    assert redact(text) == _fully_redacted(text)
+    assert looks_personal(text) == (_fully_redacted(text) != text)
+
+
+@pytest.mark.parametrize("value", [ID_NUMBER, f"req-{ID_NUMBER}", PHONE, "a-13812345678"])
+def test_a_request_id_holding_a_number_is_replaced(value: str) -> None:
+    fresh = accept_request_id(value)
+    assert fresh != value and not looks_personal(fresh) and len(fresh) == 32
+
+
+@pytest.mark.parametrize("value", ["req-42", "4bf92f3577b34da6a3ce929d0e0e4736", "trace.1732780800123"])
+def test_a_plain_request_id_is_kept(value: str) -> None:
+    assert accept_request_id(value) == value
+
+
+def _access_line(stream: io.StringIO, path: str, *, method: str = "GET") -> dict:
+    stream.seek(0)
+    stream.truncate()
+    tracer = TracerProvider().get_tracer("test")
+    token = request_id_var.set("req-7")
+    try:
+        with tracer.start_as_current_span("request"):
+            log_access(logging.getLogger("servicekit.access"), method, path, "/households/{household_id}", 200, 0.0)
+    finally:
+        request_id_var.reset(token)
+    [line] = lines(stream)
+    return line
+
+
+@pytest.mark.parametrize("path", ["/households/h-1", f"/households/{ID_NUMBER}", f"/households/{PHONE}/x"])
+@pytest.mark.parametrize("method", ["GET", ID_NUMBER])  # no server would take the second
+def test_the_written_access_line_is_the_records_line(stream: io.StringIO, path: str, method: str) -> None:
+    """Written straight to the kit's handler (the running service's case), the access line is the
+    line the record's way makes -- fields, order, redaction -- but for its time and duration."""
+    direct = _access_line(stream, path, method=method)
+    other = logging.NullHandler()  # a second handler: the record's way must be taken
+    logging.getLogger("servicekit.access").addHandler(other)
+    try:
+        through_record = _access_line(stream, path, method=method)
+    finally:
+        logging.getLogger("servicekit.access").removeHandler(other)
+
+    for line in (direct, through_record):
+        assert datetime.fromisoformat(line["ts"]).utcoffset().total_seconds() == 0
+        assert line["duration_ms"] > 0
+        assert len(line["trace_id"]) == 32 and len(line["span_id"]) == 16  # each call's own span
+        for key in ("ts", "duration_ms", "trace_id", "span_id"):
+            line[key] = "-"
+    assert list(direct.items()) == list(through_record.items())
+    assert direct["request_id"] == "req-7"
+    raw = json.dumps(direct, ensure_ascii=False)
+    assert ID_NUMBER not in raw and PHONE not in raw
+
+
+def test_an_access_line_another_handler_may_see_goes_the_records_way(
+    stream: io.StringIO, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="servicekit.access"):
+        log_access(logging.getLogger("servicekit.access"), "GET", f"/households/{ID_NUMBER}", None, 404, 0.0)
+
+    [record] = [r for r in caplog.records if r.name == "servicekit.access"]
+    assert record.status == 404
+    [line] = lines(stream)
+    assert line["path"] == f"/households/{ID_NUMBER_MASK}"
