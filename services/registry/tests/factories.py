@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from servicekit.resident_id import generate
 from servicekit.tables import AuditRecord, OutboxEvent
@@ -81,3 +82,19 @@ async def deliver(client, records: list[Any], expect: int = 201) -> dict[str, An
     r = await client.post("/api/v1/feeds/batches", content=jsonl(records), headers={"Content-Type": "application/x-ndjson"})
     assert r.status_code == expect, r.text
     return r.json()
+
+
+async def until_waiting_for_a_lock(registry, task: asyncio.Task) -> None:
+    """Until a backend of the registry's database waits for a row lock (``task``, a request the
+    test holds up with a lock of its own); fails if ``task`` finishes first or never waits."""
+    async with registry.db.engine.connect() as probe:
+        for _ in range(500):
+            assert not task.done(), f"finished without waiting for a lock: {task.result()}"
+            waiting = (await probe.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            ))).scalar_one()
+            await probe.rollback()
+            if waiting:
+                return
+            await asyncio.sleep(0.01)
+    raise AssertionError("no backend ever waited for a lock")

@@ -1,13 +1,15 @@
 """Births delivered by the health commission (出生医学证明): a newborn whose parent is a member of
 an open household joins it; otherwise a lead; never placed twice."""
 
+import asyncio
 import itertools
 from datetime import date, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from factories import (
     VILLAGE, create, deliver, events_since, feed_record, head_position, household, member, resident_id,
+    until_waiting_for_a_lock,
 )
 from registry.leads.tables import Lead
 from servicekit.audit import AuditAction
@@ -301,3 +303,31 @@ async def test_records_about_the_newborn_in_the_same_batch_are_not_leads(registr
     assert (report["applied"], report["leads"], report["rejected"]) == (3, 0, 0)
     view = (await worker.get(f"/api/v1/households/{other['id']}")).json()["view"]
     assert view["chronic_conditions_total"] == 1 and view["major_illness_members"] == 1
+
+
+async def test_a_birth_and_a_close_of_its_household_wait_for_each_other_without_deadlock(registry, worker, health_dept):
+    """A birth locks its household's members before the household, as a close does (it releases
+    them) and as the rest of the chunk does: a chunk with a birth and a record about another
+    member of that household, and a close of it meanwhile, go one after the other. (Until the
+    twelfth session the birth locked the household first: the chunk then waited for the member
+    the close held while the close waited for the household, and PostgreSQL aborted one.)"""
+    if not registry.db.is_postgres:  # SQLite: one writer at a time, no row locks to order
+        return
+    family, (head, spouse) = await _family(worker, "head", "spouse")
+    hid = family["id"]
+    baby, born = newborn()
+    async with registry.db.engine.connect() as closing:  # what a close does, step by step
+        await closing.execute(text("BEGIN"))
+        await closing.execute(text("SELECT id FROM members WHERE household_id = :h ORDER BY id FOR UPDATE"), {"h": hid})
+        delivery = asyncio.create_task(deliver(health_dept, [
+            birth(baby, born, spouse), feed_record(rid(), "chronic_disease_registration", head, "diabetes")]))
+        await until_waiting_for_a_lock(registry, delivery)
+        # The chunk waits for the members holding nothing of the household: the close takes it
+        # at once (NOWAIT: no waiting for PostgreSQL to find a deadlock and abort the chunk,
+        # which its retry would then heal).
+        await closing.execute(text("SELECT id FROM households WHERE id = :h FOR UPDATE NOWAIT"), {"h": hid})
+        await closing.execute(text("COMMIT"))  # (a real close would have released the members)
+    report = await delivery
+    assert (report["status"], report["applied"], report["rejected"]) == ("completed", 2, 0), report
+    assert len(await _members(worker, hid)) == 3
+

@@ -9,7 +9,9 @@ import itertools
 
 from sqlalchemy import text
 
-from factories import create, deliver, events_since, feed_record, head_position, household, member, resident_id
+from factories import (
+    create, deliver, events_since, feed_record, head_position, household, member, resident_id, until_waiting_for_a_lock,
+)
 
 _ids = itertools.count(1)
 
@@ -70,7 +72,7 @@ async def test_closing_waits_for_a_chunk_holding_a_member_without_deadlock(regis
         await feed.execute(text("SET LOCAL lock_timeout = '10s'"))
         await feed.execute(text("SELECT id FROM members WHERE id = :m FOR UPDATE"), {"m": member_id})
         closing = asyncio.create_task(_close(worker, hid))
-        await _until_waiting(registry, closing)
+        await until_waiting_for_a_lock(registry, closing)
         # With the household held by the close, this would wait for it while it waits for the
         # member: a deadlock, one of the two aborted.
         await feed.execute(text("SELECT id FROM households WHERE id = :h FOR UPDATE"), {"h": hid})
@@ -78,17 +80,3 @@ async def test_closing_waits_for_a_chunk_holding_a_member_without_deadlock(regis
     answer = await closing
     assert answer.status_code == 200 and answer.json()["closed_on"], answer.text
 
-
-async def _until_waiting(registry, task: asyncio.Task) -> None:
-    """Until a backend waits for a row lock (the close, on the member)."""
-    async with registry.db.engine.connect() as probe:
-        for _ in range(500):
-            assert not task.done(), task.result().text
-            waiting = (await probe.execute(text(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
-            ))).scalar_one()
-            await probe.rollback()
-            if waiting:
-                return
-            await asyncio.sleep(0.01)
-    raise AssertionError("the close never waited for the member's lock")

@@ -1,8 +1,8 @@
 """Births delivered by a department (出生医学证明): the newborn joins the household of a parent.
 
-Births are rare, so each is applied on its own (a few reads, the parent's household locked), in
-the transaction of its chunk; the household's one household.changed of that chunk is written by
-``apply._work_out`` with the member_born trigger and the new view.
+Births are rare, so each is applied on its own (a few reads, the parent's household locked after
+its members), in the transaction of its chunk; the household's one household.changed of that
+chunk is written by ``apply._work_out`` with the member_born trigger and the new view.
 
 - the newborn is a member already: ``unchanged`` (a re-sent record changes nothing), unless the
   parent lives in an open household and the newborn in another: ``rejected``, saying nothing of
@@ -27,6 +27,7 @@ from servicekit.resident_id import validate
 from registry.facts.triggers import trigger
 from registry.feeds import repository
 from registry.feeds.parsing import Record, Rejection, rejection
+from registry.members import repository as members_repo
 from registry.members.schemas import Relation
 from registry.members.service import sealed_member
 
@@ -79,8 +80,10 @@ async def _apply_birth(session: AsyncSession, fc: FeedContext, department: str, 
     people = await repository.placed(session, wanted)
     home = _open_home(people, parent)
     if home is not None and newborn not in people:
-        # Lock the parent's household, then read again: another writer may have placed the
-        # newborn, moved the parent or closed the household meanwhile.
+        # Lock the parent's household -- its members first, as every writer of members locks
+        # them (a close, the rest of this chunk) -- then read again: another writer may have
+        # placed the newborn, moved the parent or closed the household meanwhile.
+        await members_repo.lock_of_household(session, home.household_id)
         await repository.lock_households(session, [home.household_id])
         people = await repository.placed(session, wanted)
         home = _open_home(people, parent)
