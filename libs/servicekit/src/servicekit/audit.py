@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Caller
 from servicekit.db import Database
-from servicekit.errors import _trace_id
 from servicekit.logging import request_id_var
 from servicekit.tables import AuditRecord, utcnow
+from servicekit.telemetry import current_trace_id
 
 
 class AuditAction(StrEnum):
@@ -44,7 +44,7 @@ def entry(
     return {
         "at": utcnow(), "actor": caller.subject, "role": caller.role.value, "action": action.value,
         "resource_type": resource_type, "resource_id": resource_id, "fields": sorted(set(fields)),
-        "purpose": purpose, "area_code": area_code, "trace_id": _trace_id(), "request_id": request_id(),
+        "purpose": purpose, "area_code": area_code, "trace_id": current_trace_id(), "request_id": request_id(),
     }
 
 

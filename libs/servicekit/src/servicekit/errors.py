@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from servicekit.db import lock_conflict
+from servicekit.telemetry import current_trace_id
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +183,7 @@ def problem_for_status(status: int, detail: str | None = None) -> ProblemError:
 
 
 def problem_response(err: ProblemError, request: Request | None = None) -> JSONResponse:
-    trace_id = _trace_id()
+    trace_id = current_trace_id()
     instance = request.url.path if request is not None else None
     headers = dict(err.headers)
     return JSONResponse(
@@ -191,16 +192,6 @@ def problem_response(err: ProblemError, request: Request | None = None) -> JSONR
         media_type=PROBLEM_JSON,
         headers=headers,
     )
-
-
-def _trace_id() -> str | None:
-    try:
-        from opentelemetry import trace
-
-        ctx = trace.get_current_span().get_span_context()
-        return format(ctx.trace_id, "032x") if ctx.is_valid else None
-    except Exception:  # pragma: no cover - telemetry must never break error rendering
-        return None
 
 
 def _location(loc: tuple[Any, ...]) -> str:
@@ -303,7 +294,7 @@ def database_problem(exc: BaseException) -> ProblemError | None:
 
 def internal_problem(exc: BaseException) -> dict[str, Any]:
     """The body of the 500 for an unexpected error, which is logged here with its traceback."""
-    trace_id = _trace_id()
+    trace_id = current_trace_id()
     # The exception text may hold values; the log keeps its type and traceback, the body only the
     # trace id, so support can find it.
     log.error("unhandled error", exc_info=exc, extra={"trace_id": trace_id})
@@ -348,4 +339,4 @@ def problem_responses(*errors: type[ProblemError]) -> dict[int | str, dict[str, 
 
 def dumps_problem(err: ProblemError, instance: str | None = None) -> bytes:
     """The problem as bytes, for pure-ASGI code paths (middleware) that cannot use JSONResponse."""
-    return json.dumps(err.to_problem(instance=instance, trace_id=_trace_id()), ensure_ascii=False).encode()
+    return json.dumps(err.to_problem(instance=instance, trace_id=current_trace_id()), ensure_ascii=False).encode()
