@@ -60,6 +60,23 @@ async def drop_schema(url: str, schema: str) -> None:
         await conn.close()
 
 
+async def settle(url: str, schema: str) -> None:
+    """``VACUUM (ANALYZE)`` every table of a freshly loaded ``schema``, untimed: the state a
+    registry in service is in (autovacuum, which this machine's server has off, would have done
+    it), with the planner's statistics known and the visibility map set, rather than a bulk
+    load's first minutes (no statistics; every page's hint bits still to be set by its first
+    reader, which dirties it)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1", schema)
+        for t in tables:
+            await conn.execute(f'VACUUM (ANALYZE) "{schema}"."{t["tablename"]}"')
+    finally:
+        await conn.close()
+
+
 def report(name: str, figures: dict[str, Any], goals: dict[str, str], met: dict[str, bool]) -> dict:
     """Print and save one benchmark's outcome.
 

@@ -19,7 +19,8 @@ registry's own connections) and the load generator is reported beside the wall-c
 being far less disturbed by other work on the machine, and showing the whole budget of a read on
 the machine's two cores; so is the CPU everything else on the machine took meanwhile
 (other_work_cores: the wall-clock figures are only comparable between runs where it is alike).
-Loading the city is not timed.
+Loading the city is not timed, nor is settling it (``VACUUM (ANALYZE)``, as autovacuum would have
+in service; ``BENCH_SETTLE=0`` leaves it as the bulk load left it).
 """
 
 from __future__ import annotations
