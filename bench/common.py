@@ -62,7 +62,7 @@ async def drop_schema(url: str, schema: str) -> None:
 
 async def settle(url: str, schema: str) -> None:
     """``VACUUM (ANALYZE)`` every table of a freshly loaded ``schema``, untimed: the state a
-    registry in service is in (autovacuum, which this machine's server has off, would have done
+    service's database is in (autovacuum, which this machine's server has off, would have done
     it), with the planner's statistics known and the visibility map set, rather than a bulk
     load's first minutes (no statistics; every page's hint bits still to be set by its first
     reader, which dirties it)."""
