@@ -240,10 +240,11 @@ def _database_url(url: str, name: str) -> str:
     return url.rsplit("/", 1)[0] + "/" + name
 
 
-async def _admin(url: str, *statements: str, database: str = "postgres") -> None:
+async def _admin(url: str, *statements: str) -> None:
+    """Statements on the server's ``postgres`` database (creating and dropping the kept cities)."""
     import asyncpg
 
-    conn = await asyncpg.connect(_database_url(url, database).replace("postgresql+asyncpg://", "postgresql://", 1))
+    conn = await asyncpg.connect(_database_url(url, "postgres").replace("postgresql+asyncpg://", "postgresql://", 1))
     try:
         for statement in statements:
             await conn.execute(statement)
