@@ -302,3 +302,21 @@ def test_an_access_line_another_handler_may_see_goes_the_records_way(
     assert record.status == 404
     [line] = lines(stream)
     assert line["path"] == f"/households/{ID_NUMBER_MASK}"
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.floats(min_value=0, max_value=4_102_444_800, allow_nan=False))  # 1970 to 2100
+def test_a_lines_time_is_its_utc_iso_time_to_the_millisecond(created: float) -> None:
+    """The time of day is made once a second and the milliseconds added: the same text as
+    datetime's own ISO form, truncated to the millisecond (away from the microsecond rounding
+    datetime does just below a millisecond's end)."""
+    from datetime import UTC
+
+    from servicekit.logging import _timestamp
+
+    micros = round(created % 1 * 1e6)
+    if micros % 1000 in (0, 999):
+        return
+    expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    assert _timestamp(created) == expected
+    assert _timestamp(int(created) + 0.5).startswith(expected[:19])  # the same second, from the cache
