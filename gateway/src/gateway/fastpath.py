@@ -10,7 +10,8 @@ the client from the upstream connection's callbacks, with no task and no future.
 
 Everything else goes the ASGI way, unchanged: other methods, any body, ``Expect``, an ``Origin``
 (CORS), a token to verify, rate limits kept in Redis, debug access logs, a percent-encoded path,
-no idle connection to the service. The choice is made when the request is complete and before anything goes upstream, so declining costs nothing but the checks.
+no idle connection to the service. The choice is made when the request is complete and before
+anything goes upstream, so declining costs nothing but the checks.
 
 With telemetry on, the sampling decision is taken here, by the tracer provider's rule
 (``servicekit.telemetry.Sampling``): a sampled request gets the span the ASGI way would make

@@ -102,8 +102,9 @@ class Database:
             yield connection
 
     def driver_connection(self) -> Any:
-        """``async with db.driver_connection() as connection``: an asyncpg connection, outside SQLAlchemy, for a hot path whose whole request is one
-        statement -- its own transaction, committed when it returns (PostgreSQL only).
+        """``async with db.driver_connection() as connection``: an asyncpg connection, outside
+        SQLAlchemy, for a hot path whose whole request is one statement -- its own transaction,
+        committed when it returns (PostgreSQL only).
 
         The connections come from a pool of their own (``servicekit.driverpool``: opened as
         needed, in the service's schema; JSON comes as text) that skips the engine's pre-ping

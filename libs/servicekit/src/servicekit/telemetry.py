@@ -60,6 +60,7 @@ __all__ = [
     "PROBE_PATHS",
     "RequestDurations",
     "Sampling",
+    "ServerSpans",
     "ScrubbingSpanExporter",
     "ServerTelemetryMiddleware",
     "TelemetryHandle",
@@ -107,7 +108,7 @@ class TelemetryHandle:
     sampling: Sampling | None = None
     _undo: list[Callable[[], None]] = field(default_factory=list, repr=False)
     _observing_active: bool = field(default=False, repr=False)
-    _span_starter: ServerTelemetryMiddleware | None = field(default=None, repr=False)
+    _span_starter: ServerSpans | None = field(default=None, repr=False)
 
     def server_middleware(
         self, app: ASGIApp, *, tracer_name: str = "servicekit.telemetry"
@@ -126,17 +127,12 @@ class TelemetryHandle:
             sampling=self.sampling,
         )
 
-    def span_starter(self) -> ServerTelemetryMiddleware:
-        """What starts server spans as the middleware does (``start``), for requests answered
-        outside it (servicekit.fastread); ``end_server_span`` ends them."""
+    def span_starter(self) -> ServerSpans:
+        """What starts server spans as the middleware does, for requests answered outside it
+        (servicekit.fastread, the gateway's fast path); ``end_server_span`` ends them."""
         assert self.tracer_provider is not None, "telemetry is off"
         if self._span_starter is None:
-            self._span_starter = ServerTelemetryMiddleware(
-                None,  # type: ignore[arg-type]  # only its start() is used
-                tracer=self.tracer_provider.get_tracer("servicekit.telemetry"),
-                duration=None,
-                sampling=self.sampling,
-            )
+            self._span_starter = ServerSpans(self.tracer_provider.get_tracer("servicekit.telemetry"), self.sampling)
         return self._span_starter
 
     def _observe_active(self) -> None:
@@ -387,9 +383,8 @@ class ServerTelemetryMiddleware:
         sampling: Sampling | None = None,
     ) -> None:
         self.app = app
-        self.tracer = tracer
+        self.spans = ServerSpans(tracer, sampling)
         self.duration = duration
-        self.sampling = sampling
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in _UNTRACED_PATHS:
@@ -402,7 +397,7 @@ class ServerTelemetryMiddleware:
         if started is not None:  # a fast read's span, started on the protocol's decision
             span, parent = started, _NO_CONTEXT
         else:
-            span, parent = self.start(scope, method)
+            span, parent = self.spans.start(scope, method)
         recording = span.is_recording()
         token = otel_context.attach(trace.set_span_in_context(span, parent))
         duration = self.duration
@@ -438,6 +433,18 @@ class ServerTelemetryMiddleware:
             otel_context.detach(token)
             if recording:
                 end_server_span(span, key)
+
+
+class ServerSpans:
+    """How a server request's span is started: by ``ServerTelemetryMiddleware`` for what it
+    serves, and through ``TelemetryHandle.span_starter`` for requests a server's protocol answers
+    outside it (``end_server_span`` ends those)."""
+
+    __slots__ = ("tracer", "sampling")
+
+    def __init__(self, tracer: trace.Tracer, sampling: Sampling | None) -> None:
+        self.tracer = tracer
+        self.sampling = sampling
 
     def start(self, scope: Scope, method: str) -> tuple[trace.Span, otel_context.Context]:
         """The request's span and the context it was started in; a recording span has the
