@@ -63,10 +63,16 @@ async def test_request_id_is_generated_echoed_and_forwarded(gw):
     )
     assert response.headers["x-request-id"] == "client-id-12345"
     assert header_values(response.json(), "x-request-id") == ["client-id-12345"]
+    longest = "g" * 64
+    response = await gw.client.get("/api/v1/households", headers={**gw.auth(), "X-Request-Id": longest})
+    assert response.headers["x-request-id"] == longest
+    assert header_values(response.json(), "x-request-id") == [longest]
 
     # Not safe to log as it is: replaced. A resident's ID number as the id (an app might use
     # its user's) would go unmasked into every log line of the request, here and upstream.
-    for unsafe in ("a b{c}", "330106199001010014", "app:13812345678"):
+    # Longer than the services keep (their audit records hold 64 characters): replaced here, so
+    # that a request has one id everywhere.
+    for unsafe in ("a b{c}", "330106199001010014", "app:13812345678", "r" * 65):
         response = await gw.client.get(
             "/api/v1/households", headers={**gw.auth(), "X-Request-Id": unsafe}
         )

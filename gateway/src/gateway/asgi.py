@@ -7,13 +7,14 @@ import re
 from typing import Any
 
 from servicekit.errors import PROBLEM_JSON, ProblemError, dumps_problem
-from servicekit.logging import looks_personal
+from servicekit.logging import REQUEST_ID_MAX_LENGTH, looks_personal
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
 
-# A client's X-Request-Id is kept only if it is short and plain: it ends up in every log line.
-_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{8,128}$")
+# A client's X-Request-Id is kept only if it is short and plain: it ends up in every log line and
+# in the audit records of the services, which keep an id no longer than this (one id everywhere).
+_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{8,%d}$" % REQUEST_ID_MAX_LENGTH)
 # W3C Trace Context, version 00 exactly; a later version may append fields after a dash.
 _TRACEPARENT = re.compile(rb"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
 _ZERO_TRACE = b"0" * 32

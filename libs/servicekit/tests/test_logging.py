@@ -18,6 +18,7 @@ from servicekit.logging import (
     ID_NUMBER_MASK,
     PHONE_MASK,
     AccessLogMiddleware,
+    REQUEST_ID_MAX_LENGTH,
     accept_request_id,
     configure_logging,
     log_access,
@@ -248,9 +249,19 @@ def test_a_request_id_holding_a_number_is_replaced(value: str) -> None:
     assert fresh != value and not looks_personal(fresh) and len(fresh) == 32
 
 
-@pytest.mark.parametrize("value", ["req-42", "4bf92f3577b34da6a3ce929d0e0e4736", "trace.1732780800123"])
+@pytest.mark.parametrize("value", ["req-42", "4bf92f3577b34da6a3ce929d0e0e4736", "trace.1732780800123", "r" * 64])
 def test_a_plain_request_id_is_kept(value: str) -> None:
     assert accept_request_id(value) == value
+
+
+def test_a_request_id_kept_fits_the_audit_record() -> None:
+    # Every read of personal data records its request id; a longer one failed the record's
+    # INSERT on PostgreSQL (varchar), and every read of its group with it.
+    from servicekit.tables import AuditRecord
+
+    assert AuditRecord.__table__.c.request_id.type.length == REQUEST_ID_MAX_LENGTH
+    too_long = "r" * (REQUEST_ID_MAX_LENGTH + 1)
+    assert accept_request_id(too_long) != too_long
 
 
 def _access_line(stream: io.StringIO, path: str, *, method: str = "GET") -> dict:

@@ -26,6 +26,7 @@ __all__ = [
     "AccessLogMiddleware",
     "JsonFormatter",
     "RedactingFilter",
+    "REQUEST_ID_MAX_LENGTH",
     "accept_request_id",
     "configure_logging",
     "log_access",
@@ -35,9 +36,11 @@ __all__ = [
 
 # Set by the request edge (middleware) so every line logged while serving a request carries it.
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
-# A caller's X-Request-Id is kept only if it is short and plain: it goes into every log line.
-# What the gateway passes on (gateway.asgi) is kept too, so a request has one id in every service.
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+# A caller's X-Request-Id is kept only if it is short and plain: it goes into every log line, and
+# into the audit record of every read of personal data (``AuditRecord.request_id``, as long as
+# this). The gateway (gateway.asgi) keeps no longer an id, so a request has one id in every service.
+REQUEST_ID_MAX_LENGTH = 64
+REQUEST_ID = re.compile(rf"^[A-Za-z0-9._:\-]{{1,{REQUEST_ID_MAX_LENGTH}}}$")
 
 
 def accept_request_id(value: str) -> str:

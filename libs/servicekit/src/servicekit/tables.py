@@ -11,6 +11,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from servicekit.logging import REQUEST_ID_MAX_LENGTH
+
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
@@ -132,7 +134,7 @@ class AuditRecord(SQLModel, table=True):
     purpose: str | None = Field(default=None, sa_column=Column(String(256)))
     area_code: str | None = Field(default=None, sa_column=Column(String(12)))
     trace_id: str | None = Field(default=None, sa_column=Column(String(32)))
-    request_id: str | None = Field(default=None, sa_column=Column(String(64)))
+    request_id: str | None = Field(default=None, sa_column=Column(String(REQUEST_ID_MAX_LENGTH)))
 
 
 KIT_TABLES = (

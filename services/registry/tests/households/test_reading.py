@@ -196,3 +196,17 @@ async def test_every_time_in_an_answer_says_its_zone_on_either_database(registry
     for value in times:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         assert parsed.utcoffset() is not None and parsed.utcoffset().total_seconds() == 0, value
+
+
+async def test_the_longest_request_id_kept_is_audited_with_the_read(registry, worker):
+    # The request id goes into the read's audit record: every id the kit keeps must fit there
+    # (on PostgreSQL a longer one failed the record's INSERT, and the read with it).
+    created = await create(worker)
+    longest = "r" * 64
+    r = await worker.get(f"/api/v1/households/{created['id']}", headers={"X-Request-ID": longest})
+    assert r.status_code == 200 and r.headers["x-request-id"] == longest
+    [read] = [a for a in await audit_records(registry, created["id"], "read_masked") if a.request_id == longest]
+    assert read.actor == "worker-1"
+    too_long = "r" * 100
+    r = await worker.get(f"/api/v1/households/{created['id']}", headers={"X-Request-ID": too_long})
+    assert r.status_code == 200 and r.headers["x-request-id"] != too_long
