@@ -1,6 +1,7 @@
 """Group commit (servicekit.groupcommit) and the audit records written through it
 (audit.write_committed): a write returns only once its row is committed, concurrent rows share a
-statement, a failed statement fails exactly its own callers and writes none of their rows, a
+statement, a row the table refuses fails only its own caller (the rest of its group is written),
+a statement that fails otherwise fails its whole group and writes none of its rows, a
 cancelled caller's row is still written, closing writes what is queued. On PostgreSQL; on SQLite
 the group insert is refused (its hot paths use a session there)."""
 
@@ -63,24 +64,48 @@ async def test_concurrent_records_share_commits_and_each_is_committed_when_its_w
     assert 1 <= group.groups - before < 60  # they went in groups, not a commit each
 
 
-async def test_a_failed_statement_fails_its_own_callers_and_writes_none_of_their_rows(kit):
+async def test_a_refused_row_fails_only_its_own_caller_and_the_rest_of_its_group_is_written(kit):
     db = kit.db
     if not db.is_postgres:
         return
     prefix = f"gf-{uuid.uuid4().hex[:8]}-"
     group = GroupInsert(db.driver_connection, GROUP_INSERT, name="test group")
     rows = [record(f"{prefix}a{i}") for i in range(3)]
-    rows.append(record(f"{prefix}a-bad") | {"actor": None})  # NOT NULL: the statement fails
+    rows.insert(1, record(f"{prefix}a-bad") | {"actor": None})  # NOT NULL: the row is refused
+    rows.append(record(f"{prefix}a-long") | {"request_id": "r" * 65})  # varchar(64): refused too
     outcomes = await asyncio.gather(*(group.write(r) for r in rows), return_exceptions=True)
-    assert all(isinstance(o, GroupWriteFailed) for o in outcomes), outcomes
-    assert all("NotNullViolation" in str(o) and prefix not in str(o) for o in outcomes)  # no values in it
-    assert await written(db, prefix) == []
+    assert outcomes[0] is None and outcomes[2:4] == [None, None], outcomes
+    assert isinstance(outcomes[1], GroupWriteFailed) and "NotNullViolation" in str(outcomes[1])
+    assert isinstance(outcomes[4], GroupWriteFailed) and "StringDataRightTruncation" in str(outcomes[4])
+    assert all(prefix not in str(o) for o in outcomes)  # no values in it
+    assert [r[0] for r in await written(db, prefix)] == [f"{prefix}a{i}" for i in range(3)]
     # The next group is tried afresh.
     await asyncio.gather(*(group.write(record(f"{prefix}b{i}")) for i in range(3)))
-    assert [r[0] for r in await written(db, prefix)] == [f"{prefix}b{i}" for i in range(3)]
+    assert [r[0] for r in await written(db, prefix)] == [f"{prefix}a{i}" for i in range(3)] + [
+        f"{prefix}b{i}" for i in range(3)]
     await group.close()
     with pytest.raises(GroupWriteFailed):
         await group.write(record(f"{prefix}late"))
+
+
+async def test_a_statement_that_fails_for_the_server_fails_its_whole_group_at_once(kit):
+    db = kit.db
+    if not db.is_postgres:
+        return
+    prefix = f"gs-{uuid.uuid4().hex[:8]}-"
+    tries = []
+
+    def connect():
+        tries.append(1)
+        return db.driver_connection()
+
+    # A statement the server cannot run (no such table): not a row's fault, not tried row by row.
+    group = GroupInsert(connect, GROUP_INSERT.replace("INSERT INTO audit_log", "INSERT INTO no_such_log"),
+                        name="test group")
+    outcomes = await asyncio.gather(*(group.write(record(f"{prefix}{i}")) for i in range(4)), return_exceptions=True)
+    assert all(isinstance(o, GroupWriteFailed) and "UndefinedTable" in str(o) for o in outcomes), outcomes
+    assert len(tries) == 1
+    assert await written(db, prefix) == []
 
 
 async def test_a_cancelled_caller_s_row_is_still_written_and_close_waits_for_the_queue(kit):
