@@ -2,10 +2,12 @@
 (audit.write_committed): a write returns only once its row is committed, concurrent rows share a
 statement, a row the table refuses fails only its own caller (the rest of its group is written),
 a statement that fails otherwise fails its whole group and writes none of its rows, a
-cancelled caller's row is still written, closing writes what is queued. On PostgreSQL; on SQLite
+cancelled caller's row is still written, closing writes what is queued; a statement that reads
+answers each caller with its own row, at most its concurrency at once. On PostgreSQL; on SQLite
 the group insert is refused (its hot paths use a session there)."""
 
 import asyncio
+import contextlib
 import uuid
 
 import pytest
@@ -14,7 +16,7 @@ from sqlalchemy import text
 from servicekit.audit import GROUP_INSERT, AuditAction, entry, write_committed
 from servicekit.auth import Caller, Role
 from servicekit.db import Database
-from servicekit.groupcommit import GroupInsert, GroupWriteFailed
+from servicekit.groupcommit import GroupInsert, GroupStatement, GroupWriteFailed
 
 READER = Caller(subject="group-reader", role=Role.town_worker, area="330106001000")
 
@@ -122,3 +124,41 @@ async def test_a_cancelled_caller_s_row_is_still_written_and_close_waits_for_the
     assert [r[0] for r in await written(db, prefix)] == [f"{prefix}{i}" for i in range(5)] + [f"{prefix}cancelled"]
     assert waiting.cancelled()
     await asyncio.gather(*others)
+
+
+# A statement that reads: each item's answer (none for "skip"), a little slow so that groups queue.
+_ANSWER = ("SELECT e.ordinal, upper(e.item->>'x'), pg_sleep(0.03)::text FROM json_array_elements($1::json) "
+           "WITH ORDINALITY AS e(item, ordinal) WHERE e.item->>'x' <> 'skip'")
+
+
+async def test_a_statement_that_reads_gives_each_caller_its_own_row_and_runs_at_most_its_concurrency(kit):
+    db = kit.db
+    if not db.is_postgres:
+        return
+    running, most = 0, 0
+
+    @contextlib.asynccontextmanager
+    async def connect():
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        try:
+            async with db.driver_connection() as connection:
+                yield connection
+        finally:
+            running -= 1
+
+    group = GroupStatement(connect, _ANSWER, concurrency=2, name="test reads")
+
+    async def ask(i: int) -> object:
+        await asyncio.sleep(i * 0.005)  # arriving over time, while statements run
+        row = await group.one({"x": "skip" if i % 5 == 0 else f"item-{i}"})
+        return None if row is None else row[1]
+
+    answers = await asyncio.gather(*(ask(i) for i in range(30)))
+    assert answers == [None if i % 5 == 0 else f"ITEM-{i}" for i in range(30)]
+    assert most == 2  # a second statement while the first ran, never a third
+    assert 2 <= group.groups < 30  # in groups
+    await group.close()
+    with pytest.raises(GroupWriteFailed):
+        await group.one({"x": "late"})

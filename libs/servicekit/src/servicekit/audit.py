@@ -70,9 +70,11 @@ async def insert(session: AsyncSession, values: dict[str, object]) -> None:
     await session.execute(_INSERT, values)
 
 
-# The columns ``write_committed`` sends (``entry``'s keys), read from the group's JSON.
-_GROUP_COLUMNS = ", ".join(("at", "actor", "role", "action", "resource_type", "resource_id", "fields", "purpose",
-                            "area_code", "trace_id", "request_id"))
+# The columns of a record as ``entry`` gives them (its keys), which ``write_committed`` sends in
+# the group's JSON; a service's own group statement may write records from them too.
+RECORD_COLUMNS = ("at", "actor", "role", "action", "resource_type", "resource_id", "fields", "purpose", "area_code",
+                  "trace_id", "request_id")
+_GROUP_COLUMNS = ", ".join(RECORD_COLUMNS)
 GROUP_INSERT = (
     f"INSERT INTO {AuditRecord.__tablename__} ({_GROUP_COLUMNS}) SELECT {_GROUP_COLUMNS} "
     f"FROM json_populate_recordset(NULL::{AuditRecord.__tablename__}, $1::json)"

@@ -25,7 +25,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from servicekit.groupcommit import GroupInsert
+from servicekit.groupcommit import GroupInsert, GroupStatement
 from servicekit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class Database:
             _sqlite_pragmas(self.engine)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
         self._driver_pool: Any = None
-        self._groups: dict[str, GroupInsert] = {}
+        self._groups: dict[str, GroupStatement] = {}
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings, **kw: Any) -> Database:
@@ -132,11 +132,19 @@ class Database:
         """The ``servicekit.groupcommit.GroupInsert`` for ``sql`` on this database's driver
         connections (PostgreSQL): one per statement, shared by every caller, closed (its queued
         rows written) by ``dispose``."""
+        return self._group(sql, lambda: GroupInsert(self.driver_connection, sql, name=name))  # type: ignore[return-value]
+
+    def group_statement(self, sql: str, *, name: str, concurrency: int) -> GroupStatement:
+        """The ``servicekit.groupcommit.GroupStatement`` for ``sql``, at most ``concurrency`` of
+        its statements at once, as ``group_insert``."""
+        return self._group(sql, lambda: GroupStatement(self.driver_connection, sql, name=name, concurrency=concurrency))
+
+    def _group(self, sql: str, make: Any) -> GroupStatement:
         group = self._groups.get(sql)
         if group is None:
             if not self.is_postgres:
-                raise RuntimeError("group_insert is for PostgreSQL; use a session elsewhere")
-            group = self._groups[sql] = GroupInsert(self.driver_connection, sql, name=name)
+                raise RuntimeError("group statements are for PostgreSQL; use a session elsewhere")
+            group = self._groups[sql] = make()
         return group
 
     async def dispose(self) -> None:

@@ -210,3 +210,36 @@ async def test_the_longest_request_id_kept_is_audited_with_the_read(registry, wo
     too_long = "r" * 100
     r = await worker.get(f"/api/v1/households/{created['id']}", headers={"X-Request-ID": too_long})
     assert r.status_code == 200 and r.headers["x-request-id"] != too_long
+
+
+async def test_reads_of_the_moment_each_get_their_own_answer_and_record(registry, worker, other_worker):
+    """On PostgreSQL the reads of the moment go in one statement with their audit records
+    (repository.read_masked_audited): each reader gets its own household or its 404, and a
+    record exactly for what it read."""
+    import asyncio
+    from collections import Counter
+
+    from registry.households import repository
+
+    first, second = await create(worker), await create(worker)
+    unknown = first["id"][:-1] + ("1" if first["id"].endswith("0") else "0")
+    db = registry.db
+    group = db.group_statement(repository._READ_MASKED_AUDITED, name="household reads",
+                               concurrency=repository.READ_GROUPS_AT_ONCE) if db.is_postgres else None
+    statements = group.groups if group else 0
+    readers = {}
+    for h in (first, second):
+        readers[h["id"]] = Counter(a.actor for a in await audit_records(registry, h["id"], "read_masked"))
+    asked = [(worker, first), (other_worker, first), (worker, second), (worker, {"id": unknown})] * 6
+    answers = await asyncio.gather(*(client.get(f"/api/v1/households/{h['id']}") for client, h in asked))
+    for (client, household_asked), answer in zip(asked, answers, strict=True):
+        if client is worker and household_asked["id"] != unknown:
+            assert answer.status_code == 200 and answer.json()["id"] == household_asked["id"]
+        else:
+            assert answer.status_code == 404
+    if group is not None:
+        assert group.groups - statements < len(asked)  # in groups, not a statement each
+    for household in (first, second):
+        now = Counter(a.actor for a in await audit_records(registry, household["id"], "read_masked"))
+        assert now - readers[household["id"]] == Counter({"worker-1": 6})
+    assert await audit_records(registry, unknown) == []

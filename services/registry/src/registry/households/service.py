@@ -70,18 +70,15 @@ async def load_in_scope(ctx: Context, household_id: str, *, for_update: bool = F
 
 async def read_masked(db: Database, caller: Caller, household_id: str) -> tuple[Any, list[Any]]:
     """The masked read by id (the most common call of the product), returned only once its audit
-    record is committed. On PostgreSQL the read is one statement on a driver connection and the
-    record goes with those of the other reads of the moment in one statement and one commit
-    (``audit_log.write_committed``: a commit per read, waiting for its WAL flush, was a third of
-    the database's CPU for a read); elsewhere two selects and the INSERT in one transaction. 404
-    outside the caller's jurisdiction, with no record."""
+    record is committed. On PostgreSQL the read and its record go with the other reads of the
+    moment in one statement and one commit (``repository.read_masked_audited``: a commit per
+    read, waiting for its WAL flush, was a third of the database's CPU for a read, and a
+    statement per read most of the rest); elsewhere two selects and the INSERT in one
+    transaction. 404 outside the caller's jurisdiction, with no record."""
     entry = audit_log.entry(caller, audit_log.AuditAction.read_masked, "household", household_id,
                             audit.HOUSEHOLD_FIELDS, None, None)
     if db.is_postgres:
-        async with db.driver_connection() as connection:
-            found = await repository.read_masked(connection, caller, household_id)
-        if found is not None:
-            await audit_log.write_committed(db, entry | {"area_code": found[0].area_code})
+        found = await repository.read_masked_audited(db, caller, household_id, entry)
     else:
         async with unit_of_work(db) as session:
             found = await repository.read_in_scope(session, caller, household_id)
