@@ -462,6 +462,38 @@ async def test_without_an_endpoint_telemetry_is_off(exporter: InMemorySpanExport
     handle.shutdown()  # a no-op, but callable unconditionally
 
 
+class _BatchSizes(InMemorySpanExporter):
+    """Keeps the size of every export."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    def export(self, spans):  # type: ignore[no-untyped-def]
+        self.sizes.append(len(spans))
+        return super().export(spans)
+
+
+@pytest.mark.parametrize("configured", [None, "100"])
+def test_batched_spans_go_out_64_at_a_time_unless_configured(
+    configured: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if configured is None:
+        monkeypatch.delenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", raising=False)
+    else:
+        monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", configured)
+    sizes = _BatchSizes()
+    handle = setup_telemetry(make_app(), make_settings(otel_sample_ratio=1.0), exporter=sizes, processor="batch")
+    tracer = handle.tracer_provider.get_tracer("test")
+    for i in range(300):
+        with tracer.start_as_current_span(f"span-{i}"):
+            pass
+    handle.tracer_provider.force_flush()
+    handle.shutdown()
+    assert sum(sizes.sizes) == 300
+    assert max(sizes.sizes) == (64 if configured is None else 100)
+
+
 def test_shutdown_removes_the_instrumentation(exporter: InMemorySpanExporter) -> None:
     handle = setup_telemetry(make_app(), make_settings(), exporter=exporter)
     assert HTTPXClientInstrumentor().is_instrumented_by_opentelemetry

@@ -7,6 +7,7 @@ ID or phone number never leave the process in a span.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -221,7 +222,7 @@ def setup_telemetry(
     )
     scrubbed = ScrubbingSpanExporter(exporter)
     tracer_provider.add_span_processor(
-        BatchSpanProcessor(scrubbed) if processor == "batch" else SimpleSpanProcessor(scrubbed)
+        _batch_processor(scrubbed) if processor == "batch" else SimpleSpanProcessor(scrubbed)
     )
 
     if metric_exporter is None and endpoint:
@@ -254,6 +255,18 @@ def setup_telemetry(
         endpoint or type(exporter).__name__,
     )
     return handle
+
+
+# Spans are exported 64 at a time, not the SDK's 512: an export encodes its batch holding the GIL,
+# and 512 at once (every ~2.5 s at 2,000 reads a second, a tenth sampled) held up the requests of
+# that moment (registry_read as deployed, in turn: p99 27.1-28.4 ms against 28.1-36.6, the same
+# CPU). ``OTEL_BSP_MAX_EXPORT_BATCH_SIZE`` decides when it is set.
+SPAN_EXPORT_BATCH = 64
+
+
+def _batch_processor(exporter: SpanExporter) -> BatchSpanProcessor:
+    size = None if os.environ.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") else SPAN_EXPORT_BATCH
+    return BatchSpanProcessor(exporter, max_export_batch_size=size)
 
 
 def _install_globals(tracer_provider: TracerProvider, meter_provider: MeterProvider | None) -> None:
