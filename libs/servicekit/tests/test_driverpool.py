@@ -142,3 +142,18 @@ async def test_a_free_place_handed_to_a_waiter_cancelled_at_that_moment_goes_to_
     assert connection is not holder and pool.size == 1
     with pytest.raises(asyncio.CancelledError):
         await first
+
+
+async def test_an_idle_connection_the_server_closed_is_passed_over_and_its_place_reused():
+    pool, opened = fake_pool(max_size=2)
+    async with pool.connection() as first, pool.connection() as second:
+        pass
+    assert pool.size == 2
+    second.closed = True  # dropped by the server while idle (next to be taken: the newest)
+    async with pool.connection() as c:
+        assert c is first and not c.closed
+    first.closed = True
+    second_round = []
+    async with pool.connection() as c1, pool.connection() as c2:  # both places: two new connections
+        second_round = [c1, c2]
+    assert [c.number for c in second_round] == [2, 3] and pool.size == 2 and len(opened) == 4

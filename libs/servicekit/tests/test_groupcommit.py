@@ -162,3 +162,30 @@ async def test_a_statement_that_reads_gives_each_caller_its_own_row_and_runs_at_
     await group.close()
     with pytest.raises(GroupWriteFailed):
         await group.one({"x": "late"})
+
+
+async def test_a_connection_lost_under_a_group_is_a_503_for_each_of_its_callers(kit):
+    # The callers get GroupWriteFailed; what they answer is decided by its cause, as for a
+    # statement of their own: a lost connection is a 503 to retry, not a 500.
+    from servicekit.errors import database_problem
+
+    db = kit.db
+    if not db.is_postgres:
+        return
+    marker = f"lost_{uuid.uuid4().hex[:8]}"
+    group = GroupStatement(db.driver_connection, f"SELECT e.ordinal, pg_sleep(5)::text AS {marker} "
+                           "FROM json_array_elements($1::json) WITH ORDINALITY AS e(item, ordinal)", name="test lost")
+    waiting = asyncio.gather(*(group.one({"x": i}) for i in range(3)), return_exceptions=True)
+    async with db.reading() as connection:
+        for _ in range(100):
+            terminated = (await connection.execute(text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE query LIKE :q AND pid <> pg_backend_pid()"), {"q": f"%{marker}%"})).scalar_one()
+            if terminated:
+                break
+            await asyncio.sleep(0.05)
+    outcomes = await waiting
+    assert all(isinstance(o, GroupWriteFailed) for o in outcomes), outcomes
+    problems = [database_problem(o) for o in outcomes]
+    assert all(p is not None and p.status == 503 for p in problems), problems
+    await group.close()

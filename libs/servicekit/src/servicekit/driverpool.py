@@ -7,7 +7,8 @@ per statement, more than the statement's own round trip (bench/registry_read.py;
 docs/registry.md). Here a connection is a plain ``asyncpg.Connection`` taken from a stack of idle
 ones or opened while fewer than ``max_size`` are; otherwise the caller waits in line and is
 handed the next one released. A connection whose user raised, that is closed, or that is left
-inside a transaction is never reused: it is terminated and its place freed. As asyncpg's pool
+inside a transaction is never reused: it is terminated and its place freed; one the server
+closed while it was idle is passed over when taken. As asyncpg's pool
 does, a connection left idle for ``max_idle`` seconds (300) is closed: the least recently used
 one is looked at whenever one is taken or given back.
 """
@@ -43,8 +44,11 @@ class DriverPool:
             if self._closed:
                 raise RuntimeError("the driver pool is closed")
             self._close_stale()
-            if self._idle:
-                return self._idle.pop()[0]
+            while self._idle:
+                connection = self._idle.pop()[0]
+                if not connection.is_closed():
+                    return connection
+                self.size -= 1  # the server dropped it while it was idle (a restart, a fail-over)
             if self.size < self.max_size:
                 self.size += 1
                 try:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from servicekit.db import lock_conflict
+from servicekit.groupcommit import GroupWriteFailed
 from servicekit.telemetry import current_trace_id
 
 log = logging.getLogger(__name__)
@@ -267,12 +268,14 @@ def install_error_handlers(app: FastAPI) -> None:
         err = database_problem(exc)
         return _internal(exc) if err is None else problem_response(err, request)
 
-    for kind in DATABASE_ERRORS:
+    for kind in (*DATABASE_ERRORS, GroupWriteFailed):
         app.add_exception_handler(kind, _database)
 
 
 def database_problem(exc: BaseException) -> ProblemError | None:
     """The 503 a database error is answered with, or None when it is an internal error (500)."""
+    if isinstance(exc, GroupWriteFailed) and exc.__cause__ is not None:
+        exc = exc.__cause__  # the group's statement failed: for what, says its cause
     if not isinstance(exc, DATABASE_ERRORS):
         return None
     if lock_conflict(exc):

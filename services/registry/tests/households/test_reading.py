@@ -243,3 +243,28 @@ async def test_reads_of_the_moment_each_get_their_own_answer_and_record(registry
         now = Counter(a.actor for a in await audit_records(registry, household["id"], "read_masked"))
         assert now - readers[household["id"]] == Counter({"worker-1": 6})
     assert await audit_records(registry, unknown) == []
+
+
+async def test_a_read_after_the_server_dropped_an_idle_connection_is_served(registry, worker):
+    """A server restart or fail-over closes the driver pool's idle connections: the next read takes
+    a new one rather than failing on a closed one (a 500 before). A connection lost in the middle
+    of a group's statement is a 503 for its readers (kit: test_groupcommit)."""
+    import asyncio
+
+    from sqlalchemy import text
+
+    created = await create(worker)
+    path = f"/api/v1/households/{created['id']}"
+    db = registry.db
+    if db.is_postgres:
+        async with db.driver_connection() as connection:  # the one the next statement takes (a stack)
+            pid = await connection.fetchval("SELECT pg_backend_pid()")
+        async with db.engine.connect() as other:
+            assert (await other.execute(text("SELECT pg_terminate_backend(:p, 5000)"), {"p": pid})).scalar_one()
+        for _ in range(100):  # until the client has seen the server close it
+            if connection.is_closed():
+                break
+            await asyncio.sleep(0.01)
+        assert connection.is_closed()
+    read = await worker.get(path)
+    assert read.status_code == 200 and read.json()["id"] == created["id"]
