@@ -164,3 +164,25 @@ async def test_a_checked_token_is_remembered_but_its_claims_checked_each_time(id
         await verifier.verify(ident.key.sign(standard_claims(issuer=TEST_ISSUER, audience=TEST_AUDIENCE, subject=f"s{i}",
                                                              now=now[0], extra={"role": "city_admin"})))
     assert len(verifier._verified) <= 2
+
+
+def test_a_subject_longer_than_the_audit_log_keeps_is_refused_with_a_reason():
+    # Every audited request records its caller's subject; one that cannot be recorded would fail
+    # each such request with a 500, so the token is refused at once instead.
+    from servicekit.auth import SUBJECT_MAX_LENGTH, caller_from_claims
+    from servicekit.tables import AuditRecord
+
+    assert AuditRecord.__table__.c.actor.type.length == SUBJECT_MAX_LENGTH
+    longest = "u" * SUBJECT_MAX_LENGTH
+    assert caller_from_claims({"sub": longest, "role": "town_worker"}).subject == longest
+    with pytest.raises(Unauthorized) as refused:
+        caller_from_claims({"sub": longest + "u", "role": "town_worker"})
+    assert "128 characters" in refused.value.detail and longest not in refused.value.detail
+
+
+async def test_a_service_answers_a_too_long_subject_with_a_401_problem(kit):
+    token = kit.identity.token("town_worker", area="330106001000", subject="s" * 129)
+    async with kit.client() as c:
+        r = await c.get("/api/v1/notes/x", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401 and r.headers["content-type"] == "application/problem+json"
+    assert "subject" in r.json()["detail"]

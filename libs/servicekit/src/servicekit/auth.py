@@ -107,13 +107,23 @@ class Caller:
         return true() if prefix == "" else column.startswith(prefix, autoescape=True)
 
 
+# The longest token subject this platform keeps: every read and write of personal data records
+# its caller (``AuditRecord.actor``, as long as this), and a record that cannot be written fails
+# the request, so a longer subject is refused at once, with a reason.
+SUBJECT_MAX_LENGTH = 128
+
+
 def caller_from_claims(claims: dict[str, Any]) -> Caller:
     try:
         role = Role(claims.get("role", ""))
     except ValueError as exc:
         raise Forbidden("The token carries no role this platform knows.") from exc
+    subject = str(claims.get("sub", ""))
+    if len(subject) > SUBJECT_MAX_LENGTH:
+        raise Unauthorized(f"The token's subject is longer than {SUBJECT_MAX_LENGTH} characters, "
+                           "more than this platform's audit log keeps.")
     return Caller(
-        subject=str(claims.get("sub", "")),
+        subject=subject,
         role=role,
         area=claims.get("area"),
         organisation=claims.get("org"),

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from servicekit.auth import SUBJECT_MAX_LENGTH
 from servicekit.logging import REQUEST_ID_MAX_LENGTH
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
@@ -125,7 +126,7 @@ class AuditRecord(SQLModel, table=True):
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True))
     at: datetime = Field(sa_column=ts_column())
-    actor: str = Field(sa_column=Column(String(128), nullable=False))
+    actor: str = Field(sa_column=Column(String(SUBJECT_MAX_LENGTH), nullable=False))
     role: str = Field(sa_column=Column(String(32), nullable=False))
     action: str = Field(sa_column=Column(String(32), nullable=False))
     resource_type: str = Field(sa_column=Column(String(64), nullable=False))
