@@ -1,10 +1,9 @@
-"""Group commit (servicekit.groupcommit) and the audit records written through it
-(audit.write_committed): a write returns only once its row is committed, concurrent rows share a
-statement, a row the table refuses fails only its own caller (the rest of its group is written),
+"""Group commit (servicekit.groupcommit), with audit records as the rows it writes: a write
+returns only once its row is committed, concurrent rows share a statement, a row the table refuses fails only its own caller (the rest of its group is written),
 a statement that fails otherwise fails its whole group and writes none of its rows, a
 cancelled caller's row is still written, closing writes what is queued; a statement that reads
 answers each caller with its own row, at most its concurrency at once. On PostgreSQL; on SQLite
-the group insert is refused (its hot paths use a session there)."""
+group statements are refused (its hot paths use a session there)."""
 
 import asyncio
 import contextlib
@@ -13,11 +12,14 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from servicekit.audit import GROUP_INSERT, AuditAction, entry, write_committed
+from servicekit.audit import RECORD_COLUMNS, AuditAction, entry
 from servicekit.auth import Caller, Role
 from servicekit.db import Database
-from servicekit.groupcommit import GroupInsert, GroupStatement, GroupWriteFailed
+from servicekit.groupcommit import GroupStatement, GroupWriteFailed
 
+# Audit records of the group's rows, as a service writing records in a group would.
+GROUP_INSERT = (f"INSERT INTO audit_log ({', '.join(RECORD_COLUMNS)}) SELECT {', '.join(RECORD_COLUMNS)} "
+                "FROM json_populate_recordset(NULL::audit_log, $1::json)")
 READER = Caller(subject="group-reader", role=Role.town_worker, area="330106001000")
 
 
@@ -33,11 +35,11 @@ async def written(db: Database, prefix: str) -> list[tuple]:
         return [tuple(r) for r in result]
 
 
-async def test_sqlite_has_no_group_insert(kit):
+async def test_sqlite_has_no_group_statements(kit):
     if kit.db.is_postgres:
         return
     with pytest.raises(RuntimeError):
-        await write_committed(kit.db, record("sqlite"))
+        kit.db.group_statement(GROUP_INSERT, name="audit log")
 
 
 async def test_concurrent_records_share_commits_and_each_is_committed_when_its_write_returns(kit):
@@ -49,13 +51,13 @@ async def test_concurrent_records_share_commits_and_each_is_committed_when_its_w
 
     async def read_and_audit(i: int) -> None:
         rid = f"{prefix}{i:03d}"
-        await write_committed(db, record(rid))
+        assert await db.group_statement(GROUP_INSERT, name="audit log").one(record(rid)) is None
         # Another connection sees it at once: committed, not merely sent.
         async with db.reading() as connection:
             found = await connection.execute(text("SELECT count(*) FROM audit_log WHERE resource_id = :r"), {"r": rid})
             seen_at_return.append(found.scalar_one() == 1)
 
-    group = db.group_insert(GROUP_INSERT, name="audit log")  # the one write_committed uses
+    group = db.group_statement(GROUP_INSERT, name="audit log")  # the one read_and_audit uses
     before = group.groups
     await asyncio.gather(*(read_and_audit(i) for i in range(60)))
     rows = await written(db, prefix)
@@ -71,23 +73,23 @@ async def test_a_refused_row_fails_only_its_own_caller_and_the_rest_of_its_group
     if not db.is_postgres:
         return
     prefix = f"gf-{uuid.uuid4().hex[:8]}-"
-    group = GroupInsert(db.driver_connection, GROUP_INSERT, name="test group")
+    group = GroupStatement(db.driver_connection, GROUP_INSERT, name="test group")
     rows = [record(f"{prefix}a{i}") for i in range(3)]
     rows.insert(1, record(f"{prefix}a-bad") | {"actor": None})  # NOT NULL: the row is refused
     rows.append(record(f"{prefix}a-long") | {"request_id": "r" * 65})  # varchar(64): refused too
-    outcomes = await asyncio.gather(*(group.write(r) for r in rows), return_exceptions=True)
+    outcomes = await asyncio.gather(*(group.one(r) for r in rows), return_exceptions=True)
     assert outcomes[0] is None and outcomes[2:4] == [None, None], outcomes
     assert isinstance(outcomes[1], GroupWriteFailed) and "NotNullViolation" in str(outcomes[1])
     assert isinstance(outcomes[4], GroupWriteFailed) and "StringDataRightTruncation" in str(outcomes[4])
     assert all(prefix not in str(o) for o in outcomes)  # no values in it
     assert [r[0] for r in await written(db, prefix)] == [f"{prefix}a{i}" for i in range(3)]
     # The next group is tried afresh.
-    await asyncio.gather(*(group.write(record(f"{prefix}b{i}")) for i in range(3)))
+    await asyncio.gather(*(group.one(record(f"{prefix}b{i}")) for i in range(3)))
     assert [r[0] for r in await written(db, prefix)] == [f"{prefix}a{i}" for i in range(3)] + [
         f"{prefix}b{i}" for i in range(3)]
     await group.close()
     with pytest.raises(GroupWriteFailed):
-        await group.write(record(f"{prefix}late"))
+        await group.one(record(f"{prefix}late"))
 
 
 async def test_a_statement_that_fails_for_the_server_fails_its_whole_group_at_once(kit):
@@ -102,9 +104,9 @@ async def test_a_statement_that_fails_for_the_server_fails_its_whole_group_at_on
         return db.driver_connection()
 
     # A statement the server cannot run (no such table): not a row's fault, not tried row by row.
-    group = GroupInsert(connect, GROUP_INSERT.replace("INSERT INTO audit_log", "INSERT INTO no_such_log"),
+    group = GroupStatement(connect, GROUP_INSERT.replace("INSERT INTO audit_log", "INSERT INTO no_such_log"),
                         name="test group")
-    outcomes = await asyncio.gather(*(group.write(record(f"{prefix}{i}")) for i in range(4)), return_exceptions=True)
+    outcomes = await asyncio.gather(*(group.one(record(f"{prefix}{i}")) for i in range(4)), return_exceptions=True)
     assert all(isinstance(o, GroupWriteFailed) and "UndefinedTable" in str(o) for o in outcomes), outcomes
     assert len(tries) == 1
     assert await written(db, prefix) == []
@@ -115,9 +117,9 @@ async def test_a_cancelled_caller_s_row_is_still_written_and_close_waits_for_the
     if not db.is_postgres:
         return
     prefix = f"gx-{uuid.uuid4().hex[:8]}-"
-    group = GroupInsert(db.driver_connection, GROUP_INSERT, name="test group")
-    waiting = asyncio.create_task(group.write(record(f"{prefix}cancelled")))
-    others = [asyncio.create_task(group.write(record(f"{prefix}{i}"))) for i in range(5)]
+    group = GroupStatement(db.driver_connection, GROUP_INSERT, name="test group")
+    waiting = asyncio.create_task(group.one(record(f"{prefix}cancelled")))
+    others = [asyncio.create_task(group.one(record(f"{prefix}{i}"))) for i in range(5)]
     await asyncio.sleep(0)
     waiting.cancel()
     await group.close()  # returns once everything queued is written

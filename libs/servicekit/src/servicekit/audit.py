@@ -1,8 +1,9 @@
 """The audit log of personal data: every read and write, who, role, what, when, why, trace.
 
 Records go into the same transaction as the read they describe, so a committed response always
-has its record -- or, for a hot read on PostgreSQL (``write_committed``), are committed with the
-records of other reads of the same moment before the answer goes out. The table is append-only
+has its record -- or, for a hot read on PostgreSQL, are committed in the read's own statement with
+those of the other reads of the moment before the answer goes out (``servicekit.groupcommit``;
+the registry's household read). The table is append-only
 (database triggers refuse UPDATE and DELETE).
 """
 
@@ -15,7 +16,6 @@ from sqlalchemy import insert as sql_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from servicekit.auth import Caller
-from servicekit.db import Database
 from servicekit.logging import request_id_var
 from servicekit.tables import AuditRecord, utcnow
 from servicekit.telemetry import current_trace_id
@@ -70,21 +70,7 @@ async def insert(session: AsyncSession, values: dict[str, object]) -> None:
     await session.execute(_INSERT, values)
 
 
-# The columns of a record as ``entry`` gives them (its keys), which ``write_committed`` sends in
-# the group's JSON; a service's own group statement may write records from them too.
+# The columns of a record as ``entry`` gives them (its keys): a service's group statement
+# (``servicekit.groupcommit``) writes records from them, as the registry's household read does.
 RECORD_COLUMNS = ("at", "actor", "role", "action", "resource_type", "resource_id", "fields", "purpose", "area_code",
                   "trace_id", "request_id")
-_GROUP_COLUMNS = ", ".join(RECORD_COLUMNS)
-GROUP_INSERT = (
-    f"INSERT INTO {AuditRecord.__tablename__} ({_GROUP_COLUMNS}) SELECT {_GROUP_COLUMNS} "
-    f"FROM json_populate_recordset(NULL::{AuditRecord.__tablename__}, $1::json)"
-)
-
-
-async def write_committed(db: Database, values: dict[str, object]) -> None:
-    """Write one record (``values`` from ``entry``) on PostgreSQL outside the caller's transaction,
-    returning once it is committed: the records of concurrent callers go in one statement and one
-    commit (``servicekit.groupcommit``; one WAL flush for the group instead of one per read). For a
-    hot read that must not answer before its record is durable; raises ``GroupWriteFailed`` if
-    the record was not written."""
-    await db.group_insert(GROUP_INSERT, name="audit log").write(values)

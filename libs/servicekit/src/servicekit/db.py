@@ -25,7 +25,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from servicekit.groupcommit import GroupInsert, GroupStatement
+from servicekit.groupcommit import GroupStatement
 from servicekit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -128,23 +128,15 @@ class Database:
                 lambda: asyncpg.connect(url, server_settings=self._server_settings), max_size=2 * self.pool_size)
         return self._driver_pool.connection()
 
-    def group_insert(self, sql: str, *, name: str) -> GroupInsert:
-        """The ``servicekit.groupcommit.GroupInsert`` for ``sql`` on this database's driver
-        connections (PostgreSQL): one per statement, shared by every caller, closed (its queued
-        rows written) by ``dispose``."""
-        return self._group(sql, lambda: GroupInsert(self.driver_connection, sql, name=name))  # type: ignore[return-value]
-
-    def group_statement(self, sql: str, *, name: str, concurrency: int) -> GroupStatement:
-        """The ``servicekit.groupcommit.GroupStatement`` for ``sql``, at most ``concurrency`` of
-        its statements at once, as ``group_insert``."""
-        return self._group(sql, lambda: GroupStatement(self.driver_connection, sql, name=name, concurrency=concurrency))
-
-    def _group(self, sql: str, make: Any) -> GroupStatement:
+    def group_statement(self, sql: str, *, name: str, concurrency: int = 1) -> GroupStatement:
+        """The ``servicekit.groupcommit.GroupStatement`` for ``sql`` on this database's driver
+        connections (PostgreSQL), at most ``concurrency`` of its statements at once: one per
+        statement, shared by every caller, closed (its queued items written) by ``dispose``."""
         group = self._groups.get(sql)
         if group is None:
             if not self.is_postgres:
                 raise RuntimeError("group statements are for PostgreSQL; use a session elsewhere")
-            group = self._groups[sql] = make()
+            group = self._groups[sql] = GroupStatement(self.driver_connection, sql, name=name, concurrency=concurrency)
         return group
 
     async def dispose(self) -> None:

@@ -13,10 +13,10 @@ The statement may read as well as write (``GroupStatement.one``): each row it re
 the ordinal of the item it answers (1 for the group's first), and each caller gets its own row or
 None. So a read and its audit record can be one statement for many readers: one round trip, one
 plan, one commit for the group, where a statement per read and a group insert for the records
-cost the database twice the CPU (see the registry's household read). ``GroupInsert`` is the
-write-only form.
+cost the database twice the CPU (see the registry's household read). A statement that only writes
+(an ``INSERT`` of the group's rows) answers every caller with None.
 
-At most ``concurrency`` statements run at once (one for an insert). If one fails for the data of
+At most ``concurrency`` statements run at once. If one fails for the data of
 an item (a value the table refuses: an SQLSTATE of class 22 or 23, or a trigger's exception), the
 group's items are tried again one statement each, so that only the callers whose own item is
 refused get ``GroupWriteFailed``: one reader's record must not fail the reads of everyone else of
@@ -134,19 +134,6 @@ class GroupStatement:
                 failed = GroupWriteFailed(f"{self.name}: the group's statement failed ({type(exc).__name__})")
                 failed.__cause__ = exc
                 future.set_exception(failed)
-
-
-class GroupInsert(GroupStatement):
-    """Rows for ``sql``, an ``INSERT`` that reads the group from its one parameter (see
-    ``GroupStatement``), one statement at a time."""
-
-    def __init__(self, connect: Any, sql: str, *, max_rows: int = MAX_ROWS, name: str = "group insert") -> None:
-        super().__init__(connect, sql, max_rows=max_rows, name=name)
-
-    async def write(self, row: Mapping[str, Any]) -> None:
-        """Queue ``row`` (its values by column, as orjson encodes them) and return once it is
-        committed."""
-        await self.one(row)
 
 
 # SQLSTATE classes of an item the statement's table refuses: data exception (22), integrity
