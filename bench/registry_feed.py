@@ -352,7 +352,9 @@ def in_process(profile: str | None, city: str | None = None) -> dict:
     try:
         if not city:
             figures |= asyncio.run(_prepare(url, schema, scale, batch, records))
-        loop = asyncio.new_event_loop()
+        import uvloop
+
+        loop = uvloop.new_event_loop()  # the service's loop (uvicorn's); asyncio's own until 2026-11-29
         try:
             db, wall, cpu, ports = loop.run_until_complete(apply())
             # Read while the pool's connections (and their backends) are still open.
