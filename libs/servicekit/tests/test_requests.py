@@ -117,3 +117,7 @@ async def test_openapi_declares_problem_and_security(kit):
     op = doc["paths"]["/api/v1/notes"]["post"]
     assert op["operationId"] == "notes:create"
     assert op["security"] == [{"bearer": []}]
+    # what the kit answers before the route, declared: a body not JSON, too large, of another type
+    assert {"400", "413", "415"} <= set(op["responses"])
+    assert op["responses"]["415"]["content"]["application/problem+json"]["schema"] == {"$ref": "#/components/schemas/Problem"}
+    assert not {"400", "413", "415"} & set(doc["paths"]["/api/v1/notes/{note_id}"]["get"]["responses"])

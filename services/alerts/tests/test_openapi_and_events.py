@@ -29,6 +29,11 @@ async def test_openapi_document(svc):
         for code, resp in op["responses"].items():
             if code.startswith(("4", "5")):
                 assert "application/problem+json" in resp["content"], (op_id, code)
+        # what the kit answers itself: a body not JSON, too large or of another type; a cursor not handed out
+        if "requestBody" in op:
+            assert {"400", "413", "415"} <= set(op["responses"]), op_id
+        if any(p["name"] == "cursor" for p in op.get("parameters", ())):
+            assert "400" in op["responses"], op_id
     transitions = ("alerts:accept", "alerts:verify", "alerts:dispose")
     for op_id in (*transitions, "subscriptions:update", "subscriptions:delete", "subscriptions:rotate_secret"):
         assert {"409", "412", "428"} & set(ops[op_id][2]["responses"]) >= {"412", "428"}, op_id
@@ -127,3 +132,9 @@ async def test_calendar_routes(svc):
         preview = (await c.get("/api/v1/calendar/deadline", params={"raised_at": "2026-11-28T11:00:00+08:00", "class": "important"})).json()
         assert preview["deadline_at"] == "2026-12-02T00:00:00+08:00" and preview["basis"] == "calendar_days"
         assert (await c.get("/api/v1/calendar/deadline", params={"raised_at": "2026-11-28T11:00:00"})).status_code == 400
+        # a day without its hyphens, or Unix time, is not read as an instant of 1970
+        for raw in ("20261128", "0.5", "1764298800"):
+            r = await c.get("/api/v1/calendar/deadline", params={"raised_at": raw})
+            assert r.status_code == 422, raw
+            assert [(e["location"], e["issue"]) for e in r.json()["errors"]] == [("query.raised_at", "instant_format")]
+            assert raw not in r.text

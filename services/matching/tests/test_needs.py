@@ -31,6 +31,8 @@ async def test_bad_needs_are_refused(svc):
         body = assert_problem(r, 422, "validation-failed")
         assert "张三明" not in r.text and body["errors"][0]["location"] == "body.label_masked"
         assert_problem(await c.post("/api/v1/needs", json={**base, "member_ages": [130]}), 422)
+        for not_an_age in (False, "8", 8.5):  # not read as 0, 8 or 8
+            assert_problem(await c.post("/api/v1/needs", json={**base, "member_ages": [not_an_age]}), 422)
         assert_problem(await c.post("/api/v1/needs", json={**base, "name": "张三"}), 422)
     async with client(svc, "partner", org="org-x") as c:
         assert_problem(await c.post("/api/v1/needs", json=base), 403)

@@ -26,7 +26,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from servicekit.auth import JWTVerifier
 from servicekit.collector import freeze_startup
 from servicekit.db import Database
-from servicekit.errors import PayloadTooLarge, Problem, UnsupportedMediaType, dumps_problem, install_error_handlers
+from servicekit.errors import (
+    PROBLEM_JSON, PayloadTooLarge, Problem, UnsupportedMediaType, dumps_problem, install_error_handlers,
+)
 from servicekit.events.consumer import FeedConsumer
 from servicekit.events.feed import FeedNotifier, feed_router
 from servicekit.fastread import FastRead, protocol_for
@@ -308,6 +310,25 @@ async def readiness(app: FastAPI, settings: ServiceSettings, spec: ServiceSpec) 
     return checks
 
 
+def _problem_response(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+
+def _declare_kit_answers(op: dict[str, Any]) -> None:
+    """What the kit answers on an operation before or around its route, declared unless the
+    route did: for a body, 400 (not JSON), 413 (too large) and 415 (another content type); for a
+    paged list, 400 (a cursor this API did not hand out)."""
+    responses = op.setdefault("responses", {})
+    if "requestBody" in op:
+        responses.setdefault("400", _problem_response(
+            "The request is malformed: a body that is not JSON, or a value that cannot be read"))
+        responses.setdefault("413", _problem_response(PayloadTooLarge.title))
+        responses.setdefault("415", _problem_response(UnsupportedMediaType.title))
+    if any(p.get("name") == "cursor" and p.get("in") == "query" for p in op.get("parameters", ())):
+        responses.setdefault("400", _problem_response("The cursor is not one this API handed out"))
+
+
 def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
@@ -325,10 +346,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 op.setdefault("security", [{"bearer": []}])
                 # FastAPI documents its own 422 shape; ours is a problem document.
                 if "422" in op.get("responses", {}):
-                    op["responses"]["422"] = {
-                        "description": "The request is not valid",
-                        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
-                    }
+                    op["responses"]["422"] = _problem_response("The request is not valid")
+                _declare_kit_answers(op)
     for name in ("HTTPValidationError", "ValidationError"):
         components["schemas"].pop(name, None)
     app.openapi_schema = schema

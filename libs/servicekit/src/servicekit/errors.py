@@ -223,6 +223,7 @@ _SAFE_MESSAGE_KINDS = {
     "datetime_parsing", "datetime_from_date_parsing", "uuid_parsing", "uuid_type", "string_pattern_mismatch",
     "multiple_of", "decimal_parsing", "int_from_float", "json_invalid", "json_type", "union_tag_invalid",
     "union_tag_not_found", "url_parsing", "url_scheme", "too_many_items",
+    "day_format", "instant_format",  # servicekit.isotime: messages of its own, never the input
 }
 _GENERIC = {"value_error": "Invalid value", "assertion_error": "Invalid value"}
 

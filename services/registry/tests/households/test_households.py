@@ -184,6 +184,9 @@ async def test_village_worker_records_a_survey(registry):
         created = await create(village)
         head = created["members"][0]["id"]
         before = await head_position(registry)
+        # A day without its hyphens is refused, not read as Unix time (20260105 s: 1970-08-23).
+        r = await village.post(f"/api/v1/households/{created['id']}/surveys", json={"visited_on": "20260105"})
+        assert r.status_code == 422 and r.json()["errors"][0]["issue"] == "day_format"
         r = await village.post(f"/api/v1/households/{created['id']}/surveys", json={
             # Today where the worker is: the registry counts days in the city's time (UTC+8).
             "visited_on": str(datetime.now(CHINA_STANDARD_TIME).date()), "concern": True, "notes": "老人独居，需要关注",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response
@@ -15,6 +14,7 @@ from servicekit.errors import (
     Unprocessable, problem_responses,
 )
 from servicekit.idempotency import Idempotency
+from servicekit.isotime import Instant
 from servicekit.pagination import Page, Paging, encode_cursor
 
 from alerts.alert import repository, service, views
@@ -49,8 +49,8 @@ async def list_alerts(
     status: Annotated[list[Status] | None, Query(max_length=4, description="Any of these statuses")] = None,
     alert_class: Annotated[AlertClassName | None, Query(alias="class", description="important or general")] = None,
     village: Annotated[str | None, Query(pattern=AREA, description="One village (村社) code")] = None,
-    deadline_before: Annotated[datetime | None, Query(description="Deadline before this instant")] = None,
-    deadline_after: Annotated[datetime | None, Query(description="Deadline at or after this instant")] = None,
+    deadline_before: Annotated[Instant | None, Query(description="Deadline before this instant")] = None,
+    deadline_after: Annotated[Instant | None, Query(description="Deadline at or after this instant")] = None,
     overdue: Annotated[bool | None, Query(description="Only overdue (true) or not overdue (false)")] = None,
     escalated: Annotated[bool | None, Query(description="Only alerts escalated to the district")] = None,
 ) -> Page[AlertSummary]:

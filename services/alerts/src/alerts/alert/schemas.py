@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from servicekit.isotime import Instant
+
 Status = Literal["raised", "accepted", "verifying", "disposed"]
 AlertClassName = Literal["important", "general"]
 Method = Literal["phone", "home_visit"]
@@ -149,7 +151,7 @@ class VerificationRequest(_Request):
     """A verification (核实) by phone (电话询问) or a home visit (入户走访)."""
 
     method: Method
-    performed_at: datetime = Field(description="When the call or visit took place (with its offset)", examples=["2026-11-29T10:30:00+08:00"])
+    performed_at: Instant = Field(description="When the call or visit took place (with its offset)", examples=["2026-11-29T10:30:00+08:00"])
     findings: str = Field(min_length=1, max_length=2000, examples=["Visited the family; the treatment costs exceed their savings."])
     needs_confirmed: list[Annotated[str, Field(pattern=CODE)]] = Field(default=[], max_length=20, examples=[["medical", "living"]])
 

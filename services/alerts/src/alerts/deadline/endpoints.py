@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
 from servicekit.auth import CurrentCaller
 from servicekit.errors import BadRequest, NotFound, Unauthorized, problem_responses
+from servicekit.isotime import Instant
 
 from alerts.deadline.rules import compute_deadline, to_local
 from alerts.deadline.schemas import CalendarOverview, CalendarYearPublic, ClassDeadline, DeadlinePreview, HolidayPublic
@@ -36,7 +36,7 @@ async def overview(_caller: CurrentCaller, profile: CurrentProfile) -> CalendarO
 async def deadline_preview(
     _caller: CurrentCaller,
     profile: CurrentProfile,
-    raised_at: Annotated[datetime, Query(description="With its offset, e.g. 2026-09-30T10:00:00+08:00")],
+    raised_at: Annotated[Instant, Query(description="With its offset, e.g. 2026-09-30T10:00:00+08:00")],
     alert_class: Annotated[Literal["important", "general"], Query(alias="class")] = "important",
 ) -> DeadlinePreview:
     if raised_at.tzinfo is None:

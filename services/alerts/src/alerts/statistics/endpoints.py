@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
 from servicekit.db import Session, TransactionalRoute
 from servicekit.errors import BadRequest, Forbidden, Unauthorized, problem_responses
+from servicekit.isotime import Instant
 
 from alerts.alert.auth import AlertReader
 from alerts.deps import CurrentProfile
@@ -30,8 +30,8 @@ async def alert_statistics(
     caller: AlertReader,
     profile: CurrentProfile,
     group_by: Annotated[Literal["township", "district"], Query()] = "township",
-    raised_from: Annotated[datetime | None, Query(description="Alerts raised at or after (with offset)")] = None,
-    raised_until: Annotated[datetime | None, Query(description="Alerts raised before (with offset)")] = None,
+    raised_from: Annotated[Instant | None, Query(description="Alerts raised at or after (with offset)")] = None,
+    raised_until: Annotated[Instant | None, Query(description="Alerts raised before (with offset)")] = None,
 ) -> Statistics:
     for moment in (raised_from, raised_until):
         if moment is not None and moment.tzinfo is None:

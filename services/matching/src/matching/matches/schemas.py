@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from servicekit.isotime import Day
+
 from matching.needs.schemas import NeedDeidentified
 from matching.schemas import Forbid
 
@@ -69,7 +71,7 @@ class Decline(Forbid):
 
 
 class Delivery(Forbid):
-    delivered_on: date = Field(examples=["2026-11-30"])
+    delivered_on: Day = Field(examples=["2026-11-30"])
     notes: str | None = Field(default=None, max_length=500, examples=["已上门送餐，老人身体状况良好"],
                               description="What was done; never names, numbers or addresses")
 

@@ -42,7 +42,7 @@ class UnmatchedReason(StrEnum):
     capacity_exhausted = "capacity_exhausted"
 
 
-Ages = list[Annotated[int, Field(ge=0, le=120)]]
+Ages = list[Annotated[int, Field(ge=0, le=120, strict=True)]]  # strict: `true` is not an age
 
 
 class NeedCreate(Forbid):

@@ -3,7 +3,6 @@ a family sees its own in Zheliban (/api/v1/points/me)."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -12,6 +11,7 @@ from servicekit.concurrency import set_etag
 from servicekit.db import Session, TransactionalRoute
 from servicekit.errors import BadRequest, Forbidden, NotFound, Unprocessable, problem_responses
 from servicekit.idempotency import Idempotency
+from servicekit.isotime import Day
 from servicekit.pagination import Page, Paging, paginate
 
 from matching.paging import after_key, after_number
@@ -29,8 +29,8 @@ from matching.problems import AlreadyExists, IdempotencyKeyRequired, Insufficien
 router = APIRouter(prefix="/api/v1/points", tags=["points"], route_class=TransactionalRoute)
 _REDEEM = problem_responses(Forbidden, NotFound, IdempotencyKeyRequired, InsufficientPoints, UnknownReference,
                             Unprocessable)
-From = Annotated[date, Query(alias="from", description="First day (the city's calendar)")]
-To = Annotated[date, Query(alias="to", description="Last day, included")]
+From = Annotated[Day, Query(alias="from", description="First day (the city's calendar)")]
+To = Annotated[Day, Query(alias="to", description="Last day, included")]
 
 
 @router.get("/goods", operation_id="points:goods", summary="What the charity supermarkets offer, in points",

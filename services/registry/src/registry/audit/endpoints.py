@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from servicekit.audit import AuditAction
 from servicekit.db import TransactionalRoute
+from servicekit.isotime import Instant
 from servicekit.pagination import Page, Paging, paginate
 
 from registry.audit import repository
@@ -27,7 +27,7 @@ async def list_audit(
     resource_type: Annotated[str | None, Query(max_length=64)] = None,
     resource_id: Annotated[str | None, Query(max_length=64)] = None,
     action: AuditAction | None = None,
-    since: datetime | None = None,
+    since: Instant | None = None,
 ) -> Page[AuditEntry]:
     rows = await repository.search(ctx.session, limit=paging.limit, after=paging.after, actor=actor,
                                    resource_type=resource_type, resource_id=resource_id,

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from servicekit.isotime import Day
+
 FactValue = bool | int | float | str | None
 
 
@@ -17,7 +19,7 @@ class FactInput(BaseModel):
 
     fact: str = Field(min_length=1, max_length=48, pattern=r"^[a-z][a-z0-9_]*$", examples=["disability_grade"])
     value: FactValue = Field(default=None, examples=[2])
-    effective_date: date | None = Field(default=None, description="Default: today")
+    effective_date: Day | None = Field(default=None, description="Default: today")
 
 
 class FactPublic(BaseModel):

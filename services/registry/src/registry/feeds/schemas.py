@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from servicekit.isotime import Day
 
 from registry.facts.schemas import FactValue
 
@@ -43,7 +45,7 @@ class FeedRecordIn(BaseModel):
     item: str = Field(min_length=1, max_length=48, examples=["major_illness_diagnosis"])
     resident_id: str = Field(min_length=1, max_length=32, examples=["330106199003070014"])
     value: FactValue = Field(default=None, examples=["cancer"])
-    effective_date: date
+    effective_date: Day
     area_code: str | None = Field(default=None, pattern=r"^\d{12}$", description="Where a lead should go, if known")
     parent_resident_id: str | None = Field(default=None, min_length=1, max_length=32, examples=["330106199003070014"],
                                            description="Birth items only: a parent's ID number")

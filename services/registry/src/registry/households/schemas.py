@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from servicekit.isotime import Day
+
 from registry.facts.schemas import FactInput, FactPublic
 from registry.members.schemas import MemberCreate, MemberPublic
 
@@ -44,7 +46,7 @@ class HouseholdCreate(BaseModel):
     location: tuple[float, float] | None = Field(default=None, description="[latitude, longitude]; kept encrypted")
     register_status: RegisterStatus
     off_register_source: OffRegisterSource | None = Field(default=None, description="Only and always for off_register")
-    status_since: date | None = None
+    status_since: Day | None = None
     channel: Channel
     rural_hukou: bool = False
     members: list[MemberCreate] = Field(min_length=1, max_length=30)
@@ -65,7 +67,7 @@ class StatusChangeIn(BaseModel):
 
     register_status: RegisterStatus
     off_register_source: OffRegisterSource | None = None
-    effective_date: date | None = None
+    effective_date: Day | None = None
     reason: str | None = Field(default=None, max_length=200)
 
 
@@ -75,7 +77,7 @@ class CloseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=200, examples=["全户迁出本市"])
-    effective_date: date | None = None
+    effective_date: Day | None = None
 
 
 class SurveyIn(BaseModel):
@@ -83,7 +85,7 @@ class SurveyIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    visited_on: date
+    visited_on: Day
     concern: bool = Field(default=False, description="Flag the family for attention (重点关注)")
     household_facts: list[FactInput] = Field(default=[], max_length=64)
     member_facts: dict[str, list[FactInput]] = Field(default={}, max_length=30, description="By member id")

@@ -7,6 +7,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from servicekit.isotime import Day
+
 from registry.facts.schemas import FactInput, FactPublic
 
 ResidentIdText = Field(min_length=1, max_length=32, examples=["330106199003070014"],
@@ -35,7 +37,7 @@ class MemberCreate(BaseModel):
     name: str = Field(min_length=1, max_length=40, examples=["张三明"])
     relation: Relation
     phone: str | None = Phone
-    birth_date: date | None = Field(default=None, description="Optional; must agree with the ID number")
+    birth_date: Day | None = Field(default=None, description="Optional; must agree with the ID number")
     sex: str | None = Field(default=None, pattern=r"^(male|female)$", description="Optional; must agree with the ID number")
     facts: list[FactInput] = Field(default=[], max_length=64)
 
