@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from servicekit.testing import TOWNSHIP
 
 AREA = "330106001001"
@@ -59,6 +61,51 @@ async def test_oversized_body_is_413_by_length_and_by_stream(kit):
 
         r = await c.post("/api/v1/notes", content=chunks(), headers={"content-type": "application/json"})
         assert r.status_code == 413
+
+
+async def test_a_nul_character_is_refused_before_the_database(kit):
+    """PostgreSQL stores no NUL in text: a note holding one, or a NUL in the address, was a 500 from
+    the database there (and stored on SQLite). Now a problem on both, and nothing written."""
+    from sqlalchemy import text
+
+    async def notes() -> int:
+        async with kit.db.sessionmaker() as session:
+            return (await session.execute(text("SELECT count(*) FROM notes"))).scalar_one()
+
+    before = await notes()
+    async with kit.client("town_worker", area=TOWNSHIP) as c:
+        r = await c.post("/api/v1/notes", json={"area_code": AREA, "text": "a\u0000b"})
+        assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", r.text
+        assert "NUL" in r.json()["detail"]
+
+        async def in_pieces():  # the escape split across two pieces of the body
+            yield b'{"area_code": "' + AREA.encode() + b'", "text": "a\\u00'
+            yield b'00"}'
+
+        r = await c.post("/api/v1/notes", content=in_pieces(), headers={"content-type": "application/json"})
+        assert r.status_code == 422, r.text
+        assert await notes() == before  # nothing was written
+        # an escaped backslash before "u0000" is a backslash and text: taken as it is
+        r = await c.post("/api/v1/notes", json={"area_code": AREA, "text": "a\\u0000b"})
+        assert r.status_code == 201, r.text
+        assert (await c.get(f"/api/v1/notes/{r.json()['id']}")).json()["text"] == "a\\u0000b"
+        for address in ("/api/v1/notes/a%00b", "/api/v1/notes/x?q=a%00"):
+            r = await c.get(address)
+            assert r.status_code == 400 and "NUL" in r.json()["detail"], address
+
+
+@pytest.mark.parametrize("text", [b'"a\\u0000"', b'"\\\\u0000"', b'"\\\\\\u0000"', b'"u0000\\\\"',
+                                  b'"\\\\\\\\u0000"', b'"\\u00000"', b'"x"'])
+def test_a_nul_escape_is_found_however_the_body_is_cut(text):
+    from servicekit.app import _NUL_ESCAPE, nul_escape_in
+
+    whole = bool(_NUL_ESCAPE.search(text))
+    assert whole == (json.loads(text).find("\x00") >= 0)
+    for cut in range(len(text) + 1):
+        found, tail = nul_escape_in(b"", text[:cut])
+        if not found:
+            found, _ = nul_escape_in(tail, text[cut:])
+        assert found == whole, cut
 
 
 async def test_unknown_route_and_method(kit):
@@ -120,4 +167,6 @@ async def test_openapi_declares_problem_and_security(kit):
     # what the kit answers before the route, declared: a body not JSON, too large, of another type
     assert {"400", "413", "415"} <= set(op["responses"])
     assert op["responses"]["415"]["content"]["application/problem+json"]["schema"] == {"$ref": "#/components/schemas/Problem"}
-    assert not {"400", "413", "415"} & set(doc["paths"]["/api/v1/notes/{note_id}"]["get"]["responses"])
+    # any operation: 400 for a NUL character in the address; no body, no 413 or 415
+    assert "400" in doc["paths"]["/api/v1/notes/{note_id}"]["get"]["responses"]
+    assert not {"413", "415"} & set(doc["paths"]["/api/v1/notes/{note_id}"]["get"]["responses"])

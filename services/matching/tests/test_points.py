@@ -158,6 +158,9 @@ async def test_rewards_and_officer_credits_follow_the_rules(svc, profile):
         assert_problem(await c.post(url, json={"amount": profile.points.officer_credit_max + 1}), 422)
         assert_problem(await c.post(url, json={"amount": 5, "rule_code": "volunteer_service"}), 422)
         assert_problem(await c.post(url, json={"amount": -5}), 422)
+        for not_points in (True, "5", 5.0):  # true was credited as 1 point
+            body = assert_problem(await c.post(url, json={"amount": not_points}), 422)
+            assert body["errors"][0]["issue"] == "int_type"
     async with client(svc, "partner", org="org-x") as c:
         assert_problem(await c.post(url, json={"amount": 5}), 403)
 

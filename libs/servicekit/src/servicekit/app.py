@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from servicekit.auth import JWTVerifier
 from servicekit.collector import freeze_startup
 from servicekit.db import Database
 from servicekit.errors import (
-    PROBLEM_JSON, PayloadTooLarge, Problem, UnsupportedMediaType, dumps_problem, install_error_handlers,
+    PROBLEM_JSON, BadRequest, PayloadTooLarge, Problem, UnsupportedMediaType, dumps_problem, install_error_handlers,
 )
 from servicekit.events.consumer import FeedConsumer
 from servicekit.events.feed import FeedNotifier, feed_router
@@ -88,11 +89,18 @@ class RequestGuard:
         path: str = scope["path"]
         try:
             problem = self._check(scope["method"], path, headers)
+            if problem is None and ("\x00" in path or b"%00" in scope.get("query_string", b"")):
+                # PostgreSQL stores no NUL character in text: refused here, not a 500 from the database
+                problem = BadRequest("The address holds a NUL character (%00), which no path or parameter accepts.")
             if problem is not None:
                 await _send_problem(send, problem, path, rid)
                 return
             limit = None if path.startswith(self.spec.large_body_paths or ("\0",)) else self.max_body
-            await self.app(scope, _limited(receive, limit) if limit else receive, _with_request_id(send, rid))
+            ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+            screen = ctype in JSON_TYPES and scope["method"] in ("POST", "PUT", "PATCH")
+            if limit or screen:
+                receive = _screened(receive, limit, screen)
+            await self.app(scope, receive, _with_request_id(send, rid))
         except _BodyTooLarge:
             await _send_problem(send, PayloadTooLarge(f"The body is larger than {self.max_body} bytes."), path, rid)
         finally:
@@ -124,16 +132,46 @@ class _BodyTooLarge(StarletteHTTPException):
         super().__init__(413, f"The body is larger than {limit} bytes.")
 
 
-def _limited(receive: Receive, limit: int) -> Receive:
+class _NulInBody(StarletteHTTPException):
+    def __init__(self) -> None:
+        super().__init__(422, "Text in the body holds a NUL character (\\u0000), which no field accepts.")
+
+
+# The JSON escape of a NUL character, \u0000, where its backslash is not itself escaped ("\\u0000"
+# is a backslash and the text u0000).
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def nul_escape_in(tail: bytes, chunk: bytes) -> tuple[bool, bytes]:
+    """Whether JSON text, read a chunk at a time, holds a NUL character; ``tail``: what the last
+    call handed back (b"" at first), the end of the text so far that an escape may go on from."""
+    text = tail + chunk
+    if b"u0000" in text and _NUL_ESCAPE.search(text):
+        return True, b""
+    start = max(0, len(text) - 5)
+    while start > 0 and text[start - 1] == 0x5C:  # the whole run of backslashes: its parity counts
+        start -= 1
+    return False, text[start:]
+
+
+def _screened(receive: Receive, limit: int | None, json_body: bool) -> Receive:
+    """The body as it comes: no more than ``limit`` bytes (413), and for JSON no NUL character
+    (422: PostgreSQL stores none in text, so it would otherwise fail the request with a 500)."""
     seen = 0
+    tail = b""
 
     async def wrapped() -> Message:
-        nonlocal seen
+        nonlocal seen, tail
         message = await receive()
         if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
+            body = message.get("body", b"")
+            seen += len(body)
+            if limit is not None and seen > limit:
                 raise _BodyTooLarge(limit)
+            if json_body and body:
+                found, tail = nul_escape_in(tail, body)
+                if found:
+                    raise _NulInBody()
         return message
 
     return wrapped
@@ -317,16 +355,15 @@ def _problem_response(description: str) -> dict[str, Any]:
 
 def _declare_kit_answers(op: dict[str, Any]) -> None:
     """What the kit answers on an operation before or around its route, declared unless the
-    route did: for a body, 400 (not JSON), 413 (too large) and 415 (another content type); for a
-    paged list, 400 (a cursor this API did not hand out)."""
+    route did: on any, 400 (a NUL character in the address; for a paged list, a cursor this API
+    did not hand out); for a body, also 400 (not JSON), 413 (too large) and 415 (another type)."""
     responses = op.setdefault("responses", {})
+    responses.setdefault("400", _problem_response(
+        "The request is malformed: a NUL character in the address, a body that is not JSON, "
+        "or a cursor this API did not hand out"))
     if "requestBody" in op:
-        responses.setdefault("400", _problem_response(
-            "The request is malformed: a body that is not JSON, or a value that cannot be read"))
         responses.setdefault("413", _problem_response(PayloadTooLarge.title))
         responses.setdefault("415", _problem_response(UnsupportedMediaType.title))
-    if any(p.get("name") == "cursor" and p.get("in") == "query" for p in op.get("parameters", ())):
-        responses.setdefault("400", _problem_response("The cursor is not one this API handed out"))
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

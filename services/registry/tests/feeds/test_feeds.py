@@ -120,6 +120,34 @@ async def test_one_bad_line_in_the_middle(registry, worker, health_dept):
     assert [(r["line"], r["reason_code"]) for r in rejected] == [(3, "malformed"), (4, "resident_id.check_character")]
 
 
+async def test_control_characters_in_a_line_are_that_line_rejected(registry, worker, health_dept):
+    """A NUL in a record id (PostgreSQL stores none in text) or a bare carriage return in an
+    unquoted CSV field failed the whole batch with a 500; now each is its own line's rejection and
+    the lines around it are applied."""
+    people = [(await _person(worker))[0] for _ in range(3)]
+    lines = [feed_record(rid(), "pregnancy_registration", people[0], True),
+             feed_record("H-\u0000-1", "pregnancy_registration", people[1], True),
+             feed_record(rid(), "pregnancy_registration", people[2], True)]
+    report = await deliver(health_dept, lines)
+    assert (report["lines"], report["applied"], report["rejected"]) == (3, 2, 1), report
+    rejected = (await health_dept.get(f"/api/v1/feeds/batches/{report['id']}/rejections")).json()["items"]
+    assert [(r["line"], r["reason_code"], r["record_id"]) for r in rejected] == [(2, "invalid_record_id", None)]
+
+    people = [(await _person(worker))[0] for _ in range(3)]
+    body = ("record_id,item,resident_id,value,effective_date\n"
+            f"{rid()},pregnancy_registration,{people[0]},true,2026-02-01\n"
+            f"{rid()},pregnancy_registration,{people[1]}\r,true,2026-02-01\n"
+            f"{rid()},pregnancy_registration,{people[2]},true,2026-02-01\n").encode()
+    r = await health_dept.post("/api/v1/feeds/batches", content=body, headers={"Content-Type": "text/csv"})
+    report = r.json()
+    assert r.status_code == 201 and (report["lines"], report["applied"], report["rejected"]) == (3, 2, 1), r.text
+    rejected = (await health_dept.get(f"/api/v1/feeds/batches/{report['id']}/rejections")).json()["items"]
+    assert [(x["line"], x["reason_code"]) for x in rejected] == [(3, "malformed")]
+    bad = await health_dept.post("/api/v1/feeds/batches", content=b"record_id,item\r,resident_id\n1,2,3\n",
+                                 headers={"Content-Type": "text/csv"})
+    assert bad.status_code == 422 and "header" in bad.json()["detail"]
+
+
 async def test_csv_batch(worker, health_dept):
     number, created = await _person(worker)
     body = ("record_id,item,resident_id,value,effective_date\n"

@@ -30,7 +30,7 @@ class SubscriptionUpdate(_Request):
 
 
 class SecretRotation(_Request):
-    overlap_hours: int = Field(default=24, ge=0, le=168, description="How long the old secret keeps signing")
+    overlap_hours: int = Field(default=24, ge=0, le=168, strict=True, description="How long the old secret keeps signing")
 
 
 class SecretInfo(BaseModel):

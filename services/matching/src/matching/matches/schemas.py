@@ -77,7 +77,7 @@ class Delivery(Forbid):
 
 
 class FeedbackIn(Forbid):
-    score: int = Field(ge=1, le=5, description="Satisfaction, 1 (poor) to 5 (very good)")
+    score: int = Field(ge=1, le=5, strict=True, description="Satisfaction, 1 (poor) to 5 (very good)")
     comment: str | None = Field(default=None, max_length=500)
 
 

@@ -51,7 +51,7 @@ class NeedCreate(Forbid):
     service_code: Code = Field(examples=["meal_assistance"])
     area_code: AreaCode = Field(description="The family's village (村社)", examples=["330106001001"])
     urgency: Urgency = Urgency.normal
-    level: int | None = Field(default=None, ge=1, le=3, description="Risk level, if assessed (1 is the weakest)")
+    level: int | None = Field(default=None, ge=1, le=3, strict=True, description="Risk level, if assessed (1 is the weakest)")
     household_id: str | None = Field(default=None, pattern=UUID, description="The registry's opaque household id")
     label_masked: str | None = Field(default=None, pattern=MASKED, max_length=16, examples=["张*明户"])
     household_type: Code | None = Field(default=None, examples=["dibao"])

@@ -31,8 +31,8 @@ class ContactRoute(StrEnum):
 class Eligibility(Forbid):
     """Who the offer is for; an empty eligibility admits every need of its services."""
 
-    min_age: int | None = Field(default=None, ge=0, le=120, description="Some member is at least this old")
-    max_age: int | None = Field(default=None, ge=0, le=120, description="Some member is at most this old")
+    min_age: int | None = Field(default=None, ge=0, le=120, strict=True, description="Some member is at least this old")
+    max_age: int | None = Field(default=None, ge=0, le=120, strict=True, description="Some member is at most this old")
     need_types: Codes = Field(default=[], max_length=9, examples=[["care"]])
     household_types: Codes = Field(default=[], max_length=8, examples=[["dibao", "tekun"]])
 
@@ -50,7 +50,7 @@ class OfferFields(Forbid):
     areas: AreaCodes = Field(min_length=1, max_length=200, description="Areas covered: district, township or village codes",
                              examples=[["330106001000"]])
     site_code: str = Field(min_length=2, max_length=32, examples=["TS330106001"])
-    capacity: int = Field(ge=1, le=100_000, description="Needs it can take per period", examples=[20])
+    capacity: int = Field(ge=1, le=100_000, strict=True, description="Needs it can take per period", examples=[20])
     period: Period = Period.month
     eligibility: Eligibility = Eligibility()
     contact_route: ContactRoute = ContactRoute.platform_relay
@@ -68,7 +68,7 @@ class OfferUpdate(Forbid):
     services: Codes | None = Field(default=None, min_length=1, max_length=10)
     areas: AreaCodes | None = Field(default=None, min_length=1, max_length=200)
     site_code: str | None = Field(default=None, min_length=2, max_length=32)
-    capacity: int | None = Field(default=None, ge=1, le=100_000)
+    capacity: int | None = Field(default=None, ge=1, le=100_000, strict=True)
     period: Period | None = None
     eligibility: Eligibility | None = None
     contact_route: ContactRoute | None = None

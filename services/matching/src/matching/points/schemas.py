@@ -23,7 +23,7 @@ class Enrolment(Forbid):
 
     household_id: str = Field(pattern=UUID, description="The registry's opaque household id")
     area_code: AreaCode = Field(description="The household's village", examples=["330106001001"])
-    level: int | None = Field(default=None, ge=1, le=3, description="Risk level: sets the monthly allowance")
+    level: int | None = Field(default=None, ge=1, le=3, strict=True, description="Risk level: sets the monthly allowance")
     holder_resident_id: str | None = Field(default=None, min_length=18, max_length=18,
                                            description="The member who uses Zheliban; only a keyed digest is kept")
 
@@ -57,7 +57,7 @@ class Credit(Forbid):
     """A reward by its configured rule, or an officer's credit of an amount; not both."""
 
     rule_code: Code | None = Field(default=None, examples=["volunteer_service"])
-    amount: int | None = Field(default=None, ge=1, le=100_000)
+    amount: int | None = Field(default=None, ge=1, le=100_000, strict=True)
     note: str | None = Field(default=None, max_length=200)
 
     @model_validator(mode="after")
@@ -69,7 +69,7 @@ class Credit(Forbid):
 
 class Item(Forbid):
     good: Code = Field(examples=["rice_5kg"])
-    quantity: int = Field(ge=1, le=20)
+    quantity: int = Field(ge=1, le=20, strict=True)
 
 
 class Redemption(Forbid):

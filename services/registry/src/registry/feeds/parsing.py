@@ -59,7 +59,7 @@ class Rejection:
 
 
 def rejection(line: int, record_id: Any, code: str, reason: str) -> Rejection:
-    rid = record_id if isinstance(record_id, str) and 0 < len(record_id) <= 64 else None
+    rid = record_id if isinstance(record_id, str) and 0 < len(record_id) <= 64 and record_id.isprintable() else None
     return Rejection(line, rid, code, reason)
 
 
@@ -136,8 +136,8 @@ class RecordChecker:
                 or get("effective_date") in _BLANK:
             missing = [f for f in REQUIRED if get(f) in _BLANK]
             return rejection(line, rid, "missing_field", f"Required field missing: {', '.join(missing)}.")
-        if not isinstance(rid, str) or len(rid) > 64:
-            return rejection(line, None, "invalid_record_id", "record_id must be text of at most 64 characters.")
+        if not isinstance(rid, str) or len(rid) > 64 or not rid.isprintable():
+            return rejection(line, None, "invalid_record_id", "record_id must be printable text of at most 64 characters.")
         found = self.catalogue.items.get(raw["item"]) if isinstance(raw["item"], str) else None
         if found is None:
             return rejection(line, rid, "unknown_item", "Not a data item of the catalogue.")
@@ -193,8 +193,9 @@ class RecordChecker:
             if parent == number:
                 return rejection(line, rid, "parent_is_newborn", "The parent and the newborn have the same ID number.")
         name = raw.get("name") or None
-        if name is not None and (not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME):
-            return rejection(line, rid, "invalid_name", f"name must be text of 1 to {MAX_NAME} characters.")
+        if name is not None and (not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME
+                                 or not name.isprintable()):
+            return rejection(line, rid, "invalid_name", f"name must be printable text of 1 to {MAX_NAME} characters.")
         area = raw.get("area_code") or None
         if area is not None and not self.areas.is_village(str(area)):
             return _unknown_area(line, rid)
@@ -214,10 +215,19 @@ def parse_json_line(line: int, text: bytes) -> Any:
 
 
 def parse_csv_lines(header: list[str], lines: Iterable[str]) -> list[Any]:
-    """Records of one run of CSV lines; a line with the wrong number of cells gives None."""
+    """Records of one run of CSV lines, one each (``csv_records`` joined a quoted field's line
+    breaks already); a line the csv module cannot read (a bare carriage return in an unquoted
+    field, a quote never closed) or with the wrong number of cells gives None."""
+    texts = list(lines)
+    try:
+        rows = list(csv.reader(texts))
+    except csv.Error:
+        rows = []
+    if len(rows) != len(texts):  # a line the reader refused, or read on past: each line on its own
+        rows = [_csv_cells(text) for text in texts]
     out: list[Any] = []
     width = len(header)
-    for cells in csv.reader(lines):
+    for cells in rows:
         if len(cells) != width:
             out.append(None)
             continue
@@ -225,8 +235,15 @@ def parse_csv_lines(header: list[str], lines: Iterable[str]) -> list[Any]:
     return out
 
 
+def _csv_cells(text: str) -> list[str]:
+    try:
+        return next(csv.reader((text,)), [])
+    except csv.Error:
+        return []
+
+
 def csv_header(text: str) -> list[str] | None:
-    header = next(csv.reader([text]), None)
+    header = _csv_cells(text)
     if not header or not set(REQUIRED) <= set(header) or not set(header) <= set(FIELDS):
         return None
     return [h.strip() for h in header]

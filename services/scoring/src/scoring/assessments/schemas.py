@@ -119,7 +119,7 @@ class AssessmentSummary(BaseModel):
 
 class ReviewCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    level: int = Field(ge=1, le=9, examples=[1])
+    level: int = Field(ge=1, le=9, strict=True, examples=[1])
     reason: str = Field(min_length=1, max_length=500, examples=["Home visit: the spouse's treatment is not covered yet."])
 
 
