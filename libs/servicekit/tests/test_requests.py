@@ -63,9 +63,10 @@ async def test_oversized_body_is_413_by_length_and_by_stream(kit):
         assert r.status_code == 413
 
 
-async def test_a_nul_character_is_refused_before_the_database(kit):
+async def test_a_nul_character_or_nan_is_refused_before_the_database(kit):
     """PostgreSQL stores no NUL in text: a note holding one, or a NUL in the address, was a 500 from
-    the database there (and stored on SQLite). Now a problem on both, and nothing written."""
+    the database there (and stored on SQLite). Now a problem on both, and nothing written. So is a
+    NaN, which PostgreSQL's json refuses too."""
     from sqlalchemy import text
 
     async def notes() -> int:
@@ -89,6 +90,15 @@ async def test_a_nul_character_is_refused_before_the_database(kit):
         r = await c.post("/api/v1/notes", json={"area_code": AREA, "text": "a\\u0000b"})
         assert r.status_code == 201, r.text
         assert (await c.get(f"/api/v1/notes/{r.json()['id']}")).json()["text"] == "a\\u0000b"
+        # NaN and Infinity are not JSON (Python's parser reads them): a 400, as for other non-JSON
+        before = await notes()
+        for number in (b"NaN", b"-Infinity"):
+            r = await c.post("/api/v1/notes", content=b'{"area_code": "' + AREA.encode() + b'", "text": ' + number + b"}",
+                             headers={"content-type": "application/json"})
+            assert r.status_code == 400 and "NaN and Infinity" in r.json()["detail"], r.text
+        assert await notes() == before
+        r = await c.post("/api/v1/notes", json={"area_code": AREA, "text": "NaN, or Infinity"})  # words: taken
+        assert r.status_code == 201, r.text
         for address in ("/api/v1/notes/a%00b", "/api/v1/notes/x?q=a%00"):
             r = await c.get(address)
             assert r.status_code == 400 and "NUL" in r.json()["detail"], address

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -137,6 +138,30 @@ class _NulInBody(StarletteHTTPException):
         super().__init__(422, "Text in the body holds a NUL character (\\u0000), which no field accepts.")
 
 
+class _NotJson(StarletteHTTPException):
+    def __init__(self) -> None:
+        super().__init__(400, "The body is not JSON: NaN and Infinity are not JSON numbers.")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJson()
+
+
+def holds_non_json_number(body: bytes) -> bool:
+    """Whether JSON text holds NaN, Infinity or -Infinity, which Python's parser (FastAPI's) reads
+    although JSON has none: a NaN number would pass any unbounded float field (a scoring model's
+    standard) and PostgreSQL's json refuses it (a 500). Parsed again only when the words occur."""
+    if b"NaN" not in body and b"Infinity" not in body:
+        return False
+    try:
+        json.loads(body, parse_constant=_refuse_constant)
+    except _NotJson:
+        return True
+    except ValueError:  # not JSON at all: FastAPI says so itself
+        return False
+    return False
+
+
 # The JSON escape of a NUL character, \u0000, where its backslash is not itself escaped ("\\u0000"
 # is a backslash and the text u0000).
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
@@ -156,9 +181,11 @@ def nul_escape_in(tail: bytes, chunk: bytes) -> tuple[bool, bytes]:
 
 def _screened(receive: Receive, limit: int | None, json_body: bool) -> Receive:
     """The body as it comes: no more than ``limit`` bytes (413), and for JSON no NUL character
-    (422: PostgreSQL stores none in text, so it would otherwise fail the request with a 500)."""
+    (422: PostgreSQL stores none in text, so it would otherwise fail the request with a 500) and
+    no NaN or Infinity (400: not JSON)."""
     seen = 0
     tail = b""
+    pieces: list[bytes] = []
 
     async def wrapped() -> Message:
         nonlocal seen, tail
@@ -168,10 +195,17 @@ def _screened(receive: Receive, limit: int | None, json_body: bool) -> Receive:
             seen += len(body)
             if limit is not None and seen > limit:
                 raise _BodyTooLarge(limit)
-            if json_body and body:
-                found, tail = nul_escape_in(tail, body)
-                if found:
-                    raise _NulInBody()
+            if json_body:
+                if body:
+                    found, tail = nul_escape_in(tail, body)
+                    if found:
+                        raise _NulInBody()
+                    pieces.append(body)
+                if not message.get("more_body", False) and pieces:
+                    whole = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+                    pieces.clear()
+                    if holds_non_json_number(whole):
+                        raise _NotJson()
         return message
 
     return wrapped

@@ -17,8 +17,8 @@ class Forbid(BaseModel):
 
 
 class Location(BaseModel):
-    latitude: float = Field(ge=-90, le=90, examples=[30.2571])
-    longitude: float = Field(ge=-180, le=180, examples=[120.1592])
+    latitude: float = Field(ge=-90, le=90, strict=True, examples=[30.2571])
+    longitude: float = Field(ge=-180, le=180, strict=True, examples=[120.1592])
 
 
 class LocationIn(Forbid, Location):

@@ -70,6 +70,19 @@ async def test_unknown_area_is_422(worker):
     assert r.json()["errors"][0]["location"] == "body.area_code"
 
 
+async def test_a_location_is_two_finite_numbers_in_range(worker):
+    import json
+
+    for location in ("[true, 120]", '["30.2", 120.1]', "[91, 120]", "[30, 181]", "[1e300, -1e300]"):
+        body = json.dumps(household()).replace('"channel"', f'"location": {location}, "channel"')
+        r = await worker.post("/api/v1/households", content=body.encode(), headers={"content-type": "application/json"})
+        assert r.status_code == 422 and r.json()["errors"][0]["location"].startswith("body.location"), (location, r.text)
+    body = json.dumps(household()).replace('"channel"', '"location": [NaN, Infinity], "channel"')
+    r = await worker.post("/api/v1/households", content=body.encode(), headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text  # not JSON
+    await create(worker, household(location=[30, 120]))
+
+
 async def test_area_outside_jurisdiction_is_422(worker):
     r = await worker.post("/api/v1/households", json=household(area=OTHER_VILLAGE))
     assert r.status_code == 422 and r.json()["errors"][0]["issue"] == "outside_jurisdiction"

@@ -63,6 +63,20 @@ async def test_a_bad_draft_gets_a_report_and_leaves_the_active_model_alone(lab, 
     assert await active_version(lab) == "hz-2026.1"
 
 
+async def test_a_draft_holding_nan_is_refused_as_not_json(lab, document):
+    """Python's JSON parser reads NaN; PostgreSQL's json does not: such a draft was a 500 there."""
+    import json
+
+    doc = draft(document, "hz-nan.1")
+    first = next(iter(doc["standards"]["default"]))
+    doc["standards"]["default"][first] = 1.5
+    body = json.dumps({"document": doc}).replace(": 1.5", ": NaN", 1)
+    async with admin(lab) as c:
+        r = await c.post("/api/v1/models", content=body.encode(), headers={"content-type": "application/json"})
+        assert r.status_code == 400 and "NaN" in r.json()["detail"], r.text
+        assert (await c.get("/api/v1/models/hz-nan.1")).status_code == 404
+
+
 async def test_simulation_changes_nothing(lab, document, city):
     async with admin(lab) as c:
         r = await c.post("/api/v1/models", json={"document": heavier_medical_costs(draft(document, "hz-sim.1"))})

@@ -63,6 +63,16 @@ def test_unknown_key(document, ctx):
     assert ("unknown_key", "indicators.0.colour") in found
 
 
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+def test_a_number_that_is_not_finite_is_a_problem(document, ctx, number):
+    """YAML has .nan and .inf: a NaN standard would score every household NaN."""
+    first = next(iter(document["standards"]["default"]))
+    document["standards"]["default"][first] = number
+    report, found = problems(document, ctx)
+    assert not report.valid
+    assert any(location.startswith(f"standards.default.{first}") for _, location in found), found
+
+
 def test_dimension_over_its_maximum(document, ctx):
     health = next(d for d in document["dimensions"] if d["code"] == "health")
     health["base"] = 25

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,12 +38,19 @@ class Channel(StrEnum):
     big_data = "big_data"  # 大数据比对
 
 
+# A point on the earth, in degrees: numbers only (not true, not "30.2") and finite (not NaN or
+# Infinity, which Python's JSON parser reads although JSON has neither).
+Latitude = Annotated[float, Field(ge=-90, le=90, strict=True)]
+Longitude = Annotated[float, Field(ge=-180, le=180, strict=True)]
+Location = tuple[Latitude, Longitude]
+
+
 class HouseholdCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     area_code: str = AreaCode
     address: str = Field(min_length=1, max_length=200, examples=["竹和社区 1 幢 101"])
-    location: tuple[float, float] | None = Field(default=None, description="[latitude, longitude]; kept encrypted")
+    location: Location | None = Field(default=None, description="[latitude, longitude]; kept encrypted")
     register_status: RegisterStatus
     off_register_source: OffRegisterSource | None = Field(default=None, description="Only and always for off_register")
     status_since: Day | None = None
@@ -57,7 +64,7 @@ class HouseholdUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     address: str | None = Field(default=None, min_length=1, max_length=200)
-    location: tuple[float, float] | None = None
+    location: Location | None = None
     rural_hukou: bool | None = None
     facts: list[FactInput] = Field(default=[], max_length=64)
 

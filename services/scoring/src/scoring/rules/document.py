@@ -20,7 +20,9 @@ DIFFICULTIES = ("especially_difficult", "relatively_difficult", "generally_diffi
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # allow_inf_nan: Python's JSON parser reads NaN and Infinity, which JSON has not; no number of a
+    # model may be one (a NaN standard would score every household NaN)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 ZhText = Field(min_length=1, max_length=200)
