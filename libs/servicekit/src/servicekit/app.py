@@ -98,8 +98,10 @@ class RequestGuard:
                 return
             limit = None if path.startswith(self.spec.large_body_paths or ("\0",)) else self.max_body
             ctype = headers.get("content-type", "").split(";")[0].strip().lower()
-            screen = ctype in JSON_TYPES and scope["method"] in ("POST", "PUT", "PATCH")
-            if limit or screen:
+            # JSON bodies are screened where their size is bounded (the screen keeps the body until
+            # it is whole); the large-body paths take streams of other types
+            screen = limit is not None and ctype in JSON_TYPES and scope["method"] in ("POST", "PUT", "PATCH")
+            if limit:
                 receive = _screened(receive, limit, screen)
             await self.app(scope, receive, _with_request_id(send, rid))
         except _BodyTooLarge:
@@ -179,7 +181,7 @@ def nul_escape_in(tail: bytes, chunk: bytes) -> tuple[bool, bytes]:
     return False, text[start:]
 
 
-def _screened(receive: Receive, limit: int | None, json_body: bool) -> Receive:
+def _screened(receive: Receive, limit: int, json_body: bool) -> Receive:
     """The body as it comes: no more than ``limit`` bytes (413), and for JSON no NUL character
     (422: PostgreSQL stores none in text, so it would otherwise fail the request with a 500) and
     no NaN or Infinity (400: not JSON)."""
@@ -193,7 +195,7 @@ def _screened(receive: Receive, limit: int | None, json_body: bool) -> Receive:
         if message["type"] == "http.request":
             body = message.get("body", b"")
             seen += len(body)
-            if limit is not None and seen > limit:
+            if seen > limit:
                 raise _BodyTooLarge(limit)
             if json_body:
                 if body:
