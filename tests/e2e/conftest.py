@@ -96,6 +96,10 @@ class Suite:
             SERVICE_CLIENT_ID=f"svc-{name}",
             SERVICE_CLIENT_SECRET=f"demo-svc-{name}",
             PYTHONUNBUFFERED="1",
+            # The gateway's per-client limit, raised: test_api_fuzz sends thousands of requests
+            # a minute per caller, and a 429 would stand in for what the service answers.
+            RATE_LIMIT_PER_SECOND="2000",
+            RATE_LIMIT_BURST="4000",
         )
         for other in SERVICES:
             env[f"{other.upper()}_URL"] = f"http://127.0.0.1:{self.ports[other]}"

@@ -19,14 +19,16 @@ class Body(BaseModel):
 
 
 @pytest.mark.parametrize("raw", ["0", "0.5", "1700000000", "20261101", 0, 1_700_000_000, 0.5, True, "now",
-                                 "2026-11-01T", "2026-11-1T10:00", " 2026-11-01T10:00:00+08:00"])
+                                 "2026-11-01T", "2026-11-1T10:00", " 2026-11-01T10:00:00+08:00",
+                                 "9999-12-31T23:59:59+00:00", "0001-01-01T00:00:00Z", "1799-12-31T00:00:00Z"])
 def test_an_instant_that_is_not_iso_text_is_refused(raw):
     with pytest.raises(ValidationError) as caught:
         Body.model_validate({"at": raw})
     assert [e["type"] for e in caught.value.errors()] == [INSTANT_FORMAT]
 
 
-@pytest.mark.parametrize("raw", ["0", "20261101", 0, 20261101, "2026-11-01T00:00:00", "2026-11-1", "26-11-01"])
+@pytest.mark.parametrize("raw", ["0", "20261101", 0, 20261101, "2026-11-01T00:00:00", "2026-11-1", "26-11-01",
+                                 "9999-12-31", "0000-01-01", "1799-12-31", "3000-01-01"])
 def test_a_day_that_is_not_iso_text_is_refused(raw):
     with pytest.raises(ValidationError) as caught:
         Body.model_validate({"day": raw})
@@ -34,6 +36,8 @@ def test_a_day_that_is_not_iso_text_is_refused(raw):
 
 
 def test_iso_text_reads_as_pydantic_reads_it():
+    assert Body.model_validate({"day": "1800-01-01"}).day == date(1800, 1, 1)
+    assert Body.model_validate({"day": "2999-12-31"}).day + timedelta(days=1) == date(3000, 1, 1)
     body = Body.model_validate({"day": "2026-11-30", "at": "2026-11-30T09:00:00+08:00"})
     assert body.day == date(2026, 11, 30)
     assert body.at == datetime(2026, 11, 30, 1, tzinfo=UTC)

@@ -142,6 +142,7 @@ async def test_monthly_allowance_once_per_month_by_level(svc, profile, city_toda
         assert again["credited"] == 0 and again["already"] >= 4
         assert_problem(await c.post("/api/v1/points/allowances", json={"period": "2999-01"}), 422)
         assert_problem(await c.post("/api/v1/points/allowances", json={"period": "2026-13"}), 422)
+        assert_problem(await c.post("/api/v1/points/allowances", json={"period": "0000-01"}), 422)  # was a 500
     rule = profile.points.monthly_allowance
     assert [await balance(svc, a["id"]) for a in accounts] == [rule.amount(x) for x in (1, 2, 3, None)]
     async with client(svc, "village_worker") as c:
@@ -180,6 +181,9 @@ async def test_a_family_sees_and_spends_its_own_points(svc, city_today):
         statement = (await c.get("/api/v1/points/me/statement", params={"from": today, "to": today})).json()
         assert statement["credits"] == 100 and statement["debits"] == 64 and statement["closing_balance"] == 36
         assert [e["kind"] for e in statement["entries"]] == ["officer_credit", "redemption"]
+        # the day after 9999-12-31 does not exist: a 500 once, a 422 now (years 1800 to 2999)
+        r = await c.get("/api/v1/points/me/statement", params={"from": today, "to": "9999-12-31"})
+        assert r.status_code == 422 and r.json()["errors"][0]["issue"] == "day_format", r.text
     async with client(svc, "citizen", resident_id=CITIZEN_ID) as c:
         r = await c.get("/api/v1/points/me")
         assert r.status_code == 404 or r.json()["id"] != account["id"]

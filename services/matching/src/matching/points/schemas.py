@@ -78,7 +78,7 @@ class Redemption(Forbid):
 
 
 class AllowanceRun(Forbid):
-    period: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-11"])
+    period: str = Field(pattern=r"^(?:19|20)\d\d-(?:0[1-9]|1[0-2])$", examples=["2026-11"])  # year 0 was a 500
 
 
 class AllowanceResult(BaseModel):
