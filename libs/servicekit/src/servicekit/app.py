@@ -169,28 +169,20 @@ def holds_non_json_number(body: bytes) -> bool:
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
-def nul_escape_in(tail: bytes, chunk: bytes) -> tuple[bool, bytes]:
-    """Whether JSON text, read a chunk at a time, holds a NUL character; ``tail``: what the last
-    call handed back (b"" at first), the end of the text so far that an escape may go on from."""
-    text = tail + chunk
-    if b"u0000" in text and _NUL_ESCAPE.search(text):
-        return True, b""
-    start = max(0, len(text) - 5)
-    while start > 0 and text[start - 1] == 0x5C:  # the whole run of backslashes: its parity counts
-        start -= 1
-    return False, text[start:]
+def holds_nul(body: bytes) -> bool:
+    """Whether JSON text holds a NUL character, which PostgreSQL stores in no text (a 500)."""
+    return b"u0000" in body and _NUL_ESCAPE.search(body) is not None
 
 
 def _screened(receive: Receive, limit: int, json_body: bool) -> Receive:
-    """The body as it comes: no more than ``limit`` bytes (413), and for JSON no NUL character
-    (422: PostgreSQL stores none in text, so it would otherwise fail the request with a 500) and
-    no NaN or Infinity (400: not JSON)."""
+    """The body as it comes: no more than ``limit`` bytes (413), and for JSON, once it is whole, no
+    NUL character (422: PostgreSQL stores none in text, so it would otherwise fail the request with
+    a 500) and no NaN or Infinity (400: not JSON)."""
     seen = 0
-    tail = b""
     pieces: list[bytes] = []
 
     async def wrapped() -> Message:
-        nonlocal seen, tail
+        nonlocal seen
         message = await receive()
         if message["type"] == "http.request":
             body = message.get("body", b"")
@@ -199,13 +191,12 @@ def _screened(receive: Receive, limit: int, json_body: bool) -> Receive:
                 raise _BodyTooLarge(limit)
             if json_body:
                 if body:
-                    found, tail = nul_escape_in(tail, body)
-                    if found:
-                        raise _NulInBody()
                     pieces.append(body)
                 if not message.get("more_body", False) and pieces:
                     whole = pieces[0] if len(pieces) == 1 else b"".join(pieces)
                     pieces.clear()
+                    if holds_nul(whole):
+                        raise _NulInBody()
                     if holds_non_json_number(whole):
                         raise _NotJson()
         return message
