@@ -92,6 +92,19 @@ async def test_http_basic_client_authentication(gw):
     assert response.status_code == 401 and response.json()["error"] == "invalid_client"
 
 
+@pytest.mark.parametrize("credentials", [b"\xb2\xb2\xb2\xb2", b"not base64!", base64.b64encode(b"\xff\xfe:x"), b"dG93bg=="])
+async def test_malformed_basic_credentials_are_invalid_request(gw, credentials):
+    """Basic credentials that are not ASCII base64 of UTF-8 ``id:secret`` are a 400 (a 500 before,
+    for a header holding latin-1 characters), and never echoed."""
+    response = await gw.client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": b"Basic " + credentials},
+    )
+    assert response.status_code == 400 and response.json()["error"] == "invalid_request"
+    assert "access_token" not in response.text
+
+
 @pytest.mark.parametrize(
     ("client_id", "secret"),
     [

@@ -8,7 +8,6 @@ section 5.2), not problem documents, because OAuth clients parse those.
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
 from pathlib import Path
 from typing import Any
@@ -281,7 +280,7 @@ def _basic_credentials(header: str | None) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (binascii.Error), not ASCII at all, or not UTF-8 once decoded
         raise OAuthProblem(400, "invalid_request", "The Basic credentials are malformed.") from None
     client_id, sep, secret = decoded.partition(":")
     if not sep:

@@ -83,6 +83,24 @@ async def test_if_match_required_and_checked(kit):
         assert stale.status_code == 412
 
 
+async def test_if_match_that_is_no_tag_of_ours_is_412_and_changes_nothing(kit):
+    """An If-Match this API could not have handed out -- other digits than ASCII's (latin-1's
+    superscript two, Arabic-Indic three), more digits than any version has -- matches no version:
+    412, never a 500 from reading it as a number. The forms the API's own tags take still work."""
+    async with kit.client("town_worker", area=TOWNSHIP) as c:
+        note = (await c.post("/api/v1/notes", json={"area_code": AREA, "text": "tags"})).json()
+        url = f"/api/v1/notes/{note['id']}"
+        for tag in (b'"v\xb2"', '"v\u0663"'.encode(), b'"v' + b"1" * 5000 + b'"', b'"v-1"', b'"v 1"', b'"v"'):
+            answer = await c.put(url, json={"text": "never"}, headers={"If-Match": tag})
+            assert answer.status_code == 412, tag[:20]
+            assert answer.headers["content-type"].startswith("application/problem+json")
+        assert await count_notes(kit.db, "never") == 0
+        tag = (await c.get(url)).headers["etag"]
+        assert (await c.put(url, json={"text": "weak"}, headers={"If-Match": f"W/{tag}"})).status_code == 200
+        tag = (await c.get(url)).headers["etag"]
+        assert (await c.put(url, json={"text": "bare"}, headers={"If-Match": tag.strip('"')})).status_code == 200
+
+
 async def test_concurrent_writers_one_wins(kit):
     async with kit.client("town_worker", area=TOWNSHIP) as c:
         note = (await c.post("/api/v1/notes", json={"area_code": AREA, "text": "race"})).json()

@@ -1,6 +1,7 @@
 """Bad input gets a clear problem, never a 500 and never the input echoed back."""
 
 import json
+import re
 
 import pytest
 
@@ -174,3 +175,25 @@ async def test_openapi_declares_problem_and_security(kit):
     # any operation: 400 for a NUL character in the address; no body, no 413 or 415
     assert "400" in doc["paths"]["/api/v1/notes/{note_id}"]["get"]["responses"]
     assert not {"413", "415"} & set(doc["paths"]["/api/v1/notes/{note_id}"]["get"]["responses"])
+
+
+async def test_openapi_declares_the_headers_the_kit_reads(kit):
+    """If-Match where an operation answers 412 (required where it answers 428 without it), and
+    Idempotency-Key where an operation takes one, with its form: each a text, never null."""
+    async with kit.client() as c:
+        doc = (await c.get("/openapi.json")).json()
+
+    def headers(path: str, method: str) -> dict[str, dict]:
+        return {p["name"]: p for p in doc["paths"][path][method].get("parameters", []) if p["in"] == "header"}
+
+    update = headers("/api/v1/notes/{note_id}", "put")
+    assert set(update) == {"If-Match"}
+    assert update["If-Match"]["required"] is True and update["If-Match"]["schema"]["type"] == "string"
+    create = headers("/api/v1/notes", "post")
+    assert set(create) == {"Idempotency-Key"}
+    key = create["Idempotency-Key"]
+    assert key["required"] is False
+    assert key["schema"]["type"] == "string" and "anyOf" not in key["schema"]
+    assert re.fullmatch(key["schema"]["pattern"], "retry-2026-11-29.a:1")
+    assert not re.fullmatch(key["schema"]["pattern"], "short")
+    assert headers("/api/v1/notes/{note_id}", "get") == {}

@@ -393,6 +393,34 @@ def _declare_kit_answers(op: dict[str, Any]) -> None:
         responses.setdefault("415", _problem_response(UnsupportedMediaType.title))
 
 
+IF_MATCH = {
+    "name": "If-Match", "in": "header", "schema": {"type": "string", "examples": ['"v3"']},
+    "description": "The ETag of the resource as you last read it. A change over a newer version is refused "
+                   "(412), so no one's change is lost.",
+}
+
+
+def _headers_are_text(op: dict[str, Any]) -> None:
+    """An optional header is absent or text, never null (FastAPI writes ``str | None`` as a choice)."""
+    for parameter in op.get("parameters", []):
+        schema = parameter.get("schema", {})
+        if parameter.get("in") == "header" and "anyOf" in schema:
+            choices = [c for c in schema["anyOf"] if c.get("type") != "null"]
+            if len(choices) == 1:
+                parameter["schema"] = {k: v for k, v in schema.items() if k not in ("anyOf", "description")} | choices[0]
+
+
+def _declare_if_match(op: dict[str, Any]) -> None:
+    """The ``If-Match`` header on the operations that read it (``servicekit.concurrency``): those
+    that answer 412 (a stale tag), where it is required when they answer 428 without it."""
+    responses = op.get("responses", {})
+    if "412" not in responses:
+        return
+    parameters = op.setdefault("parameters", [])
+    if not any(p.get("in") == "header" and p.get("name", "").lower() == "if-match" for p in parameters):
+        parameters.append(IF_MATCH | {"required": "428" in responses})
+
+
 def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
@@ -412,6 +440,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 if "422" in op.get("responses", {}):
                     op["responses"]["422"] = _problem_response("The request is not valid")
                 _declare_kit_answers(op)
+                _declare_if_match(op)
+                _headers_are_text(op)
     for name in ("HTTPValidationError", "ValidationError"):
         components["schemas"].pop(name, None)
     app.openapi_schema = schema

@@ -6,9 +6,15 @@ comparing, so of two writers holding the same version exactly one wins.
 
 from __future__ import annotations
 
+import re
+
 from fastapi import Request, Response
 
 from servicekit.errors import PreconditionFailed, PreconditionRequired
+
+
+# An entity tag this API hands out: "v" and the version's digits (ASCII; a version fits 18).
+_VERSION_TAG = re.compile(r"v([0-9]{1,18})", re.ASCII)
 
 
 def etag(version: int) -> str:
@@ -27,10 +33,10 @@ def expected_version(request: Request) -> int:
     value = value.strip()
     if value.startswith("W/"):
         value = value[2:]
-    value = value.strip('"')
-    if not value.startswith("v") or not value[1:].isdigit():
+    found = _VERSION_TAG.fullmatch(value.strip('"'))
+    if found is None:  # not one of this API's tags (other digits than ASCII's, too long): no version has it
         raise PreconditionFailed("If-Match does not match the current version of this resource.")
-    return int(value[1:])
+    return int(found.group(1))
 
 
 def check_version(expected: int, actual: int) -> None:

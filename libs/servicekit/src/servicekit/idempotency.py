@@ -13,7 +13,7 @@ import json
 import re
 from typing import Annotated
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Header, Request, Response
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,8 +54,16 @@ class IdempotencyClaim:
         )
 
 
-async def idempotency(request: Request, caller: CurrentCaller) -> IdempotencyClaim | None:
-    key = request.headers.get(HEADER)
+# Declared on every operation that takes it, with its form (checked here: a key of another form is
+# a 400 that says which form, not the 422 of a request field).
+KeyHeader = Annotated[str | None, Header(
+    alias=HEADER, json_schema_extra={"pattern": KEY_PATTERN.pattern},
+    description="A key of your own for this request (8 to 128 letters, digits and . _ : -). Sent again with "
+                "the same body, the request is not done twice: the first answer comes back, marked "
+                f"{REPLAY_HEADER}: true. The same key with another body is refused (422).")]
+
+
+async def idempotency(request: Request, caller: CurrentCaller, key: KeyHeader = None) -> IdempotencyClaim | None:
     if key is None:
         return None
     if not KEY_PATTERN.match(key):

@@ -16,7 +16,7 @@ from servicekit.app import ServiceSpec, create_service_app
 from servicekit.auth import CurrentCaller, Role, require_roles
 from servicekit.concurrency import check_version, expected_version, set_etag
 from servicekit.db import Session, TransactionalRoute
-from servicekit.errors import Conflict, NotFound
+from servicekit.errors import Conflict, NotFound, PreconditionFailed, PreconditionRequired, problem_responses
 from servicekit.events import publish
 from servicekit.idempotency import Idempotency
 from servicekit.settings import ServiceSettings
@@ -80,7 +80,8 @@ class NoteUpdate(BaseModel):
     text: str = Field(min_length=1, max_length=200)
 
 
-@router.put("/{note_id}", operation_id="notes:update", response_model=NotePublic)
+@router.put("/{note_id}", operation_id="notes:update", response_model=NotePublic,
+            responses=problem_responses(PreconditionFailed, PreconditionRequired))
 async def update_note(note_id: str, body: NoteUpdate, session: Session, caller: Writer, response: Response,
                       request: __import__("fastapi").Request) -> Any:
     expected = expected_version(request)
