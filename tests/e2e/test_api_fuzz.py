@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import content_type_conformance, not_a_server_error, status_code_conformance
-from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.specs.openapi.checks import response_headers_conformance, response_schema_conformance
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = {a["client_id"]: a["client_secret"]
@@ -29,7 +29,8 @@ SECRETS = {a["client_id"]: a["client_secret"]
 # One account of each kind of caller that reaches different operations (and scopes).
 CALLERS = ("city-admin", "town-worker", "village-worker", "dept-health", "partner-demo", "citizen-demo")
 EXAMPLES = 12  # per operation and mode, each sent as every caller
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
+          response_headers_conformance]
 # schemathesis writes no application/x-ndjson or text/csv body: the batches have tests of their own
 UNSERIALIZABLE = {"POST /api/v1/feeds/batches"}
 

@@ -197,3 +197,7 @@ async def test_openapi_declares_the_headers_the_kit_reads(kit):
     assert re.fullmatch(key["schema"]["pattern"], "retry-2026-11-29.a:1")
     assert not re.fullmatch(key["schema"]["pattern"], "short")
     assert headers("/api/v1/notes/{note_id}", "get") == {}
+    # the read of that resource says it answers the ETag to send back
+    read = doc["paths"]["/api/v1/notes/{note_id}"]["get"]["responses"]["200"]
+    assert read["headers"]["ETag"]["schema"]["type"] == "string"
+    assert "headers" not in doc["paths"]["/api/v1/notes"]["post"]["responses"]["201"]

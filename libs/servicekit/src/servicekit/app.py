@@ -421,6 +421,24 @@ def _declare_if_match(op: dict[str, Any]) -> None:
         parameters.append(IF_MATCH | {"required": "428" in responses})
 
 
+ETAG = {"description": "The resource's version, to send back as If-Match with a change to it.",
+        "schema": {"type": "string", "examples": ['"v3"']}}
+
+
+def _declare_etags(paths: dict[str, Any]) -> None:
+    """The ``ETag`` header on the read of every resource that a change with ``If-Match`` names:
+    the operation's own path, or for an action (``.../{id}/close``) the path above it."""
+    for path, ops in paths.items():
+        for op in ops.values():
+            if not isinstance(op, dict) or not any(p.get("in") == "header" and p.get("name") == "If-Match"
+                                                   for p in op.get("parameters", [])):
+                continue
+            resource = path if "get" in ops else path.rsplit("/", 1)[0]
+            read = paths.get(resource, {}).get("get")
+            if read is not None and "200" in read.get("responses", {}):
+                read["responses"]["200"].setdefault("headers", {}).setdefault("ETag", ETAG)
+
+
 def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
@@ -442,6 +460,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 _declare_kit_answers(op)
                 _declare_if_match(op)
                 _headers_are_text(op)
+    _declare_etags(schema.get("paths", {}))
     for name in ("HTTPValidationError", "ValidationError"):
         components["schemas"].pop(name, None)
     app.openapi_schema = schema
