@@ -255,6 +255,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # Routing errors (404, 405) and anything raised as a bare HTTPException.
+        if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+            # FastAPI's own answer when the JSON parser gives up on a body nested too deeply
+            return problem_response(MalformedBody("The body is nested too deeply to be read as JSON."), request)
         detail = exc.detail if isinstance(exc.detail, str) and exc.status_code != 404 else None
         err = problem_for_status(exc.status_code, detail)
         if exc.headers:
