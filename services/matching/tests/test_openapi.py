@@ -37,6 +37,20 @@ async def test_operation_ids_are_stable_unique_and_summarised(document):
     assert resources == {"sites", "catalogue", "organisations", "offers", "needs", "matches", "points"}
 
 
+async def test_idempotency_key_is_declared_and_required_where_it_must_be_sent(document):
+    """Every create and state change declares Idempotency-Key; the redemptions, which refuse a
+    request without one (400 idempotency-key-required), declare it required, the others not."""
+    required = {}
+    for path, method, op in operations(document):
+        for p in op.get("parameters", []):
+            if p["in"] == "header" and p["name"] == "Idempotency-Key":
+                required[(method, path)] = p["required"]
+        assert "x-idempotency-key-required" not in op
+    assert {k for k, v in required.items() if v} == {
+        ("post", "/api/v1/points/accounts/{account_id}/redemptions"), ("post", "/api/v1/points/me/redemptions")}
+    assert required[("post", "/api/v1/needs")] is False
+
+
 async def test_errors_are_problem_documents_and_401_is_declared_everywhere(document):
     for path, method, op in operations(document):
         responses = op["responses"]

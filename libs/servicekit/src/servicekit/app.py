@@ -34,6 +34,8 @@ from servicekit.errors import (
 from servicekit.events.consumer import FeedConsumer
 from servicekit.events.feed import FeedNotifier, feed_router
 from servicekit.fastread import FastRead, protocol_for
+from servicekit.idempotency import HEADER as KEY_HEADER
+from servicekit.idempotency import KEY_REQUIRED
 from servicekit.jobs import feed_pruning_job
 from servicekit.logging import AccessLogMiddleware, accept_request_id, configure_logging, request_id_var
 from servicekit.telemetry import native_telemetry_off, setup_telemetry
@@ -400,6 +402,15 @@ IF_MATCH = {
 }
 
 
+def _required_keys(op: dict[str, Any]) -> None:
+    """``Idempotency-Key`` declared required where the route says its dependency refuses a
+    request without one (``servicekit.idempotency.KEY_REQUIRED``)."""
+    if op.pop(next(iter(KEY_REQUIRED)), False):
+        for parameter in op.get("parameters", []):
+            if parameter.get("in") == "header" and parameter.get("name") == KEY_HEADER:
+                parameter["required"] = True
+
+
 def _headers_are_text(op: dict[str, Any]) -> None:
     """An optional header is absent or text, never null (FastAPI writes ``str | None`` as a choice)."""
     for parameter in op.get("parameters", []):
@@ -459,6 +470,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                     op["responses"]["422"] = _problem_response("The request is not valid")
                 _declare_kit_answers(op)
                 _declare_if_match(op)
+                _required_keys(op)
                 _headers_are_text(op)
     _declare_etags(schema.get("paths", {}))
     for name in ("HTTPValidationError", "ValidationError"):

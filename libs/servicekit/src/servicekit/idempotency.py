@@ -63,6 +63,11 @@ KeyHeader = Annotated[str | None, Header(
                 f"{REPLAY_HEADER}: true. The same key with another body is refused (422).")]
 
 
+# ``openapi_extra`` of an operation whose dependency refuses a request without a key: the document
+# then declares the header required there (the kit's OpenAPI turns the mark into that).
+KEY_REQUIRED = {"x-idempotency-key-required": True}
+
+
 async def idempotency(request: Request, caller: CurrentCaller, key: KeyHeader = None) -> IdempotencyClaim | None:
     if key is None:
         return None
@@ -101,4 +106,4 @@ async def idempotency(request: Request, caller: CurrentCaller, key: KeyHeader = 
 
 Idempotency = Annotated[IdempotencyClaim | None, Depends(idempotency)]
 
-__all__ = ["Idempotency", "IdempotencyClaim", "IdempotentReplay", "idempotency", "json"]
+__all__ = ["KEY_REQUIRED", "Idempotency", "IdempotencyClaim", "IdempotentReplay", "idempotency", "json"]

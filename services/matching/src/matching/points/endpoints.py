@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 from servicekit.concurrency import set_etag
 from servicekit.db import Session, TransactionalRoute
 from servicekit.errors import BadRequest, Forbidden, NotFound, Unprocessable, problem_responses
-from servicekit.idempotency import Idempotency
+from servicekit.idempotency import KEY_REQUIRED, Idempotency
 from servicekit.isotime import Day
 from servicekit.pagination import Page, Paging, paginate
 
@@ -88,7 +88,7 @@ async def credit(account_id: str, body: Credit, session: Session, caller: Offici
 
 @router.post("/accounts/{account_id}/redemptions", status_code=201, operation_id="points:redeem",
              summary="Spend points on goods at a charity supermarket (Idempotency-Key required; never below zero)",
-             response_model=EntryPublic, responses=_REDEEM)
+             response_model=EntryPublic, responses=_REDEEM, openapi_extra=KEY_REQUIRED)
 async def redeem(account_id: str, body: Redemption, session: Session, caller: Official, profile: CurrentProfile,
                  _idem: RequiredIdempotency) -> EntryPublic:
     account = await service.visible(session, caller, account_id, lock=True)
@@ -141,7 +141,7 @@ async def my_statement(session: Session, caller: Citizen, profile: CurrentProfil
 
 @router.post("/me/redemptions", status_code=201, operation_id="points:redeem-mine",
              summary="Spend your family's points at a charity supermarket (Idempotency-Key required)",
-             response_model=EntryPublic, responses=_REDEEM)
+             response_model=EntryPublic, responses=_REDEEM, openapi_extra=KEY_REQUIRED)
 async def redeem_mine(body: Redemption, session: Session, caller: Citizen, profile: CurrentProfile,
                       index: CurrentBlindIndex, _idem: RequiredIdempotency) -> EntryPublic:
     account = await service.of_citizen(session, index, caller, lock=True)
