@@ -21,7 +21,7 @@ async def test_malformed_json_is_400_problem(kit):
 
 async def test_json_nested_too_deeply_is_the_same_malformed_body_problem(kit):
     """A body the JSON parser gives up on (nested past its recursion limit) is the malformed-body
-    problem every broken body gets, not FastAPI's bare 400, and nothing is written."""
+    problem every broken body gets, not FastAPI's bare 400."""
     deep = b'{"area_code": "330106001001", "text": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     async with kit.client("town_worker", area=TOWNSHIP) as c:
         r = await c.post("/api/v1/notes", content=deep, headers={"content-type": "application/json"})

@@ -35,7 +35,7 @@ from servicekit.events.consumer import FeedConsumer
 from servicekit.events.feed import FeedNotifier, feed_router
 from servicekit.fastread import FastRead, protocol_for
 from servicekit.idempotency import HEADER as KEY_HEADER
-from servicekit.idempotency import KEY_REQUIRED
+from servicekit.idempotency import KEY_REQUIRED_MARK
 from servicekit.jobs import feed_pruning_job
 from servicekit.logging import AccessLogMiddleware, accept_request_id, configure_logging, request_id_var
 from servicekit.telemetry import native_telemetry_off, setup_telemetry
@@ -404,8 +404,8 @@ IF_MATCH = {
 
 def _required_keys(op: dict[str, Any]) -> None:
     """``Idempotency-Key`` declared required where the route says its dependency refuses a
-    request without one (``servicekit.idempotency.KEY_REQUIRED``)."""
-    if op.pop(next(iter(KEY_REQUIRED)), False):
+    request without one (``openapi_extra=servicekit.idempotency.KEY_REQUIRED``)."""
+    if op.pop(KEY_REQUIRED_MARK, False):
         for parameter in op.get("parameters", []):
             if parameter.get("in") == "header" and parameter.get("name") == KEY_HEADER:
                 parameter["required"] = True

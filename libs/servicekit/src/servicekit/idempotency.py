@@ -65,7 +65,8 @@ KeyHeader = Annotated[str | None, Header(
 
 # ``openapi_extra`` of an operation whose dependency refuses a request without a key: the document
 # then declares the header required there (the kit's OpenAPI turns the mark into that).
-KEY_REQUIRED = {"x-idempotency-key-required": True}
+KEY_REQUIRED_MARK = "x-idempotency-key-required"
+KEY_REQUIRED = {KEY_REQUIRED_MARK: True}
 
 
 async def idempotency(request: Request, caller: CurrentCaller, key: KeyHeader = None) -> IdempotencyClaim | None:
@@ -106,4 +107,4 @@ async def idempotency(request: Request, caller: CurrentCaller, key: KeyHeader = 
 
 Idempotency = Annotated[IdempotencyClaim | None, Depends(idempotency)]
 
-__all__ = ["KEY_REQUIRED", "Idempotency", "IdempotencyClaim", "IdempotentReplay", "idempotency", "json"]
+__all__ = ["KEY_REQUIRED", "KEY_REQUIRED_MARK", "Idempotency", "IdempotencyClaim", "IdempotentReplay", "idempotency", "json"]
