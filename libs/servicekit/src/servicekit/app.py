@@ -90,38 +90,36 @@ class RequestGuard:
         rid = accept_request_id(headers.get("x-request-id", ""))
         token = _set_request_id(rid)
         path: str = scope["path"]
+        method: str = scope["method"]
+        ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+        large = bool(self.spec.large_body_paths) and path.startswith(self.spec.large_body_paths)
         try:
-            problem = self._check(scope["method"], path, headers)
+            problem = self._check(method, path, headers, ctype, large)
             if problem is None and ("\x00" in path or b"%00" in scope.get("query_string", b"")):
                 # PostgreSQL stores no NUL character in text: refused here, not a 500 from the database
                 problem = BadRequest("The address holds a NUL character (%00), which no path or parameter accepts.")
             if problem is not None:
                 await _send_problem(send, problem, path, rid)
                 return
-            limit = None if path.startswith(self.spec.large_body_paths or ("\0",)) else self.max_body
-            ctype = headers.get("content-type", "").split(";")[0].strip().lower()
-            # JSON bodies are screened where their size is bounded (the screen keeps the body until
-            # it is whole); the large-body paths take streams of other types
-            screen = limit is not None and ctype in JSON_TYPES and scope["method"] in ("POST", "PUT", "PATCH")
-            if limit:
-                receive = _screened(receive, limit, screen)
+            if not large:
+                # JSON bodies are screened where their size is bounded (the screen keeps the body
+                # until it is whole); the large-body paths take streams of other types
+                receive = _screened(receive, self.max_body, ctype in JSON_TYPES and method in _BODY_METHODS)
             await self.app(scope, receive, _with_request_id(send, rid))
         except _BodyTooLarge:
             await _send_problem(send, PayloadTooLarge(f"The body is larger than {self.max_body} bytes."), path, rid)
         finally:
             _reset_request_id(token)
 
-    def _check(self, method: str, path: str, headers: dict[str, str]) -> Exception | None:
-        if method not in ("POST", "PUT", "PATCH"):
+    def _check(self, method: str, path: str, headers: dict[str, str], ctype: str, large: bool) -> Exception | None:
+        if method not in _BODY_METHODS:
             return None
         length = headers.get("content-length")
         has_body = (length is not None and length != "0") or "transfer-encoding" in headers
         if not has_body:
             return None
-        large = path.startswith(self.spec.large_body_paths) if self.spec.large_body_paths else False
         if length is not None and length.isdigit() and int(length) > self.max_body and not large:
             return PayloadTooLarge(f"The body is larger than {self.max_body} bytes.")
-        ctype = headers.get("content-type", "").split(";")[0].strip().lower()
         allowed = JSON_TYPES
         for prefix, types in self.spec.raw_body_paths.items():
             if path.startswith(prefix):
@@ -129,6 +127,9 @@ class RequestGuard:
         if path.startswith("/oauth/") or ctype in allowed:
             return None
         return UnsupportedMediaType(f"Send the body as one of: {', '.join(allowed)}.")
+
+
+_BODY_METHODS = ("POST", "PUT", "PATCH")
 
 
 class _BodyTooLarge(StarletteHTTPException):
@@ -402,13 +403,18 @@ IF_MATCH = {
 }
 
 
+def _header(op: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """The operation's declared header parameter of that name (any case), if any."""
+    name = name.lower()
+    return next((p for p in op.get("parameters", []) if p.get("in") == "header" and p.get("name", "").lower() == name),
+                None)
+
+
 def _required_keys(op: dict[str, Any]) -> None:
     """``Idempotency-Key`` declared required where the route says its dependency refuses a
     request without one (``openapi_extra=servicekit.idempotency.KEY_REQUIRED``)."""
-    if op.pop(KEY_REQUIRED_MARK, False):
-        for parameter in op.get("parameters", []):
-            if parameter.get("in") == "header" and parameter.get("name") == KEY_HEADER:
-                parameter["required"] = True
+    if op.pop(KEY_REQUIRED_MARK, False) and (key := _header(op, KEY_HEADER)) is not None:
+        key["required"] = True
 
 
 def _headers_are_text(op: dict[str, Any]) -> None:
@@ -427,9 +433,8 @@ def _declare_if_match(op: dict[str, Any]) -> None:
     responses = op.get("responses", {})
     if "412" not in responses:
         return
-    parameters = op.setdefault("parameters", [])
-    if not any(p.get("in") == "header" and p.get("name", "").lower() == "if-match" for p in parameters):
-        parameters.append(IF_MATCH | {"required": "428" in responses})
+    if _header(op, "If-Match") is None:
+        op.setdefault("parameters", []).append(IF_MATCH | {"required": "428" in responses})
 
 
 ETAG = {"description": "The resource's version, to send back as If-Match with a change to it.",
@@ -441,8 +446,7 @@ def _declare_etags(paths: dict[str, Any]) -> None:
     the operation's own path, or for an action (``.../{id}/close``) the path above it."""
     for path, ops in paths.items():
         for op in ops.values():
-            if not isinstance(op, dict) or not any(p.get("in") == "header" and p.get("name") == "If-Match"
-                                                   for p in op.get("parameters", [])):
+            if not isinstance(op, dict) or _header(op, "If-Match") is None:
                 continue
             resource = path if "get" in ops else path.rsplit("/", 1)[0]
             read = paths.get(resource, {}).get("get")
