@@ -6,6 +6,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from servicekit.geo import Latitude, Longitude
+
 AREA_CODE = r"^\d{12}$"
 CODE = r"^[a-z][a-z0-9_]{1,63}$"
 
@@ -17,8 +19,8 @@ class Forbid(BaseModel):
 
 
 class Location(BaseModel):
-    latitude: float = Field(ge=-90, le=90, strict=True, examples=[30.2571])
-    longitude: float = Field(ge=-180, le=180, strict=True, examples=[120.1592])
+    latitude: Latitude = Field(examples=[30.2571])
+    longitude: Longitude = Field(examples=[120.1592])
 
 
 class LocationIn(Forbid, Location):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from servicekit.geo import Latitude, Longitude
 from servicekit.isotime import Day
 
 from registry.facts.schemas import FactInput, FactPublic
@@ -38,10 +39,6 @@ class Channel(StrEnum):
     big_data = "big_data"  # 大数据比对
 
 
-# A point on the earth, in degrees: numbers only (not true, not "30.2") and finite (not NaN or
-# Infinity, which Python's JSON parser reads although JSON has neither).
-Latitude = Annotated[float, Field(ge=-90, le=90, strict=True)]
-Longitude = Annotated[float, Field(ge=-180, le=180, strict=True)]
 Location = tuple[Latitude, Longitude]
 
 
