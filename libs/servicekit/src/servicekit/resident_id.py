@@ -16,6 +16,7 @@ __all__ = [
     "ResidentId",
     "Sex",
     "check_character",
+    "check_character_of_digits",
     "generate",
     "is_valid",
     "mask",
@@ -130,10 +131,14 @@ def check_character(first17: str) -> str:
         raise InvalidResidentId("length", "the check character is computed over 17 digits")
     if not set(first17) <= _ASCII_DIGITS:
         raise InvalidResidentId("characters", "the check character is computed over ASCII digits")
-    # Over the ASCII codes ('0' is 48), not int() per digit: 4x faster, and department batches
-    # check millions of numbers.
-    total = sum(map(mul, first17.encode("ascii"), _WEIGHTS)) - _ZERO_WEIGHT
-    return _CHECK_CHARACTERS[total % 11]
+    return check_character_of_digits(first17)
+
+
+def check_character_of_digits(first17: str) -> str:
+    """:func:`check_character` of 17 characters the caller has already checked to be ASCII
+    digits (a department batch checks millions of numbers, and its own test comes first)."""
+    # Over the ASCII codes ('0' is 48), not int() per digit: 4x faster.
+    return _CHECK_CHARACTERS[(sum(map(mul, first17.encode("ascii"), _WEIGHTS)) - _ZERO_WEIGHT) % 11]
 
 
 def validate(raw: str, *, today: date | None = None) -> ResidentId:

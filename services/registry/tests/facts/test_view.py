@@ -10,7 +10,7 @@ from pathlib import Path
 
 import orjson
 
-from registry.facts.view import HouseholdFacts, MemberFacts
+from registry.facts.view import FACT_VALUES, HouseholdFacts, MemberFacts, compute_view
 from registry.facts.vocabulary import FACTS, Provenance, apply
 from registry.profile import load_profile
 from registry.synthetic import CityGenerator
@@ -70,3 +70,30 @@ def test_the_views_are_what_they_were():
             digest.update(orjson.dumps(view))
             digest.update(orjson.dumps(missing))
     assert digest.hexdigest() == VIEWS_DIGEST
+
+
+def test_computed_fields_have_the_contracts_type_without_a_cast():
+    """The view casts only the fields that carry a fact's value as stored (FACT_VALUES): every
+    other field must come out of compute_view in the contract's type (a float sum that starts at
+    int 0 would be an int), on households worked over with every fact, on several days."""
+    spec = PROFILE.view.spec
+    types = {"int": int, "float": float, "bool": bool}
+    wrong = set()
+    for h in _households(600):
+        for today in DAYS:
+            raw, _ = compute_view(h, today, PROFILE.view.params)
+            for name, value in raw.items():
+                expected = types.get(spec.fields[name].type)
+                if name not in FACT_VALUES and expected is not None and value is not None and type(value) is not expected:
+                    wrong.add((name, type(value).__name__))
+    assert not wrong
+
+
+def test_a_fact_stored_as_an_int_is_sent_in_the_contracts_type():
+    h = next(_households(1))
+    facts = dict(h.facts, deposits={"v": 1200, "eff": "2026-01-01"}, vehicle_value={"v": 0, "eff": "2026-01-01"})
+    view, _ = PROFILE.view(HouseholdFacts(h.area_code, h.register_status, h.off_register_source, h.channel,
+                                          h.status_since, h.rural_hukou, facts, h.members), DAYS[0])
+    assert type(view["deposits"]) is float and view["deposits"] == 1200.0
+    assert type(view["vehicle_value"]) is float
+    assert type(view["funeral_costs_12m"]) is float

@@ -38,6 +38,16 @@ class HouseholdFacts:
     members: list[MemberFacts] = field(default_factory=list)
 
 
+# The view's fields that carry a fact's value as stored (its numbers), not one computed here: a
+# fact written before its type was enforced may hold an int where the contract says float, so
+# these are cast. Every other field is computed in the contract's type (tests/facts/test_view.py).
+FACT_VALUES = frozenset({
+    *INCOME_FACTS, "deposits", "securities", "housing_units", "vehicles", "vehicle_value", "business_registrations",
+    "business_capital", "land_contract_mu", "rent_m", "debts_total", "medical_debt", "utility_arrears_months",
+    "disability_grade_min",
+})
+
+
 @dataclass(frozen=True, slots=True)
 class ViewParameters:
     large_medical_expense: float  # CNY, one bill
@@ -215,9 +225,10 @@ def compute_view(h: HouseholdFacts, today: date, params: ViewParameters) -> tupl
     deposits, securities = hv("deposits"), hv("securities")
     assets = None if deposits is None and securities is None else (deposits or 0.0) + (securities or 0.0)
     housing_area = hv("housing_area")
-    medical = sum(i[1] for i in _log(hf, "medical_bills", y1))
-    education = sum(i[1] for i in _log(hf, "education_spending", y1))
-    care = sum(i[1] for i in _log(hf, "care_costs", y1))
+    # Sums start at 0.0: the view's amounts are floats even when nothing was spent.
+    medical = sum((i[1] for i in _log(hf, "medical_bills", y1)), 0.0)
+    education = sum((i[1] for i in _log(hf, "education_spending", y1)), 0.0)
+    care = sum((i[1] for i in _log(hf, "care_costs", y1)), 0.0)
     rent = hv("rent_m")
     debts = hv("debts_total")
     disasters = _log(hf, "disasters", y1)
@@ -302,7 +313,7 @@ def compute_view(h: HouseholdFacts, today: date, params: ViewParameters) -> tupl
         "medical_debt": hv("medical_debt") or 0.0,
         "debt_to_income": known("debt_to_income", _ratio(debts, income_y) if debts is not None else None),
         "utility_arrears_months": hv("utility_arrears_months") or 0,
-        "funeral_costs_12m": round(sum(i[1] for i in _log(hf, "funerals", y1)), 2),
+        "funeral_costs_12m": round(sum((i[1] for i in _log(hf, "funerals", y1)), 0.0), 2),
         "working_age_members": working_age,
         "employed_members": employed,
         "flexible_employed_members": flexible,
@@ -320,7 +331,7 @@ def compute_view(h: HouseholdFacts, today: date, params: ViewParameters) -> tupl
         "head_education": known("head_education", _v(head[0].facts, "education_attained") if head else None),
         "disaster_affected_12m": bool(disasters),
         "accident_12m": bool(_log(hf, "accidents", y1)),
-        "fire_or_flood_loss": round(sum(i[1] for i in disasters), 2),
+        "fire_or_flood_loss": round(sum((i[1] for i in disasters), 0.0), 2),
         "temporary_assistance_12m": len(_log(hf, "temporary_assistance", y1)),
         "receives_dibao": _bool_or(hf, "receives_dibao", status == "dibao"),
         "receives_tekun": _bool_or(hf, "receives_tekun", status == "tekun"),
@@ -357,7 +368,7 @@ class ScoringView:
         self._names = list(spec.names)
         self._enums = [(name, spec.enum_values[name]) for name in spec.names if spec.enum_values.get(name) is not None]
         self._casts = [(name, casts[spec.fields[name].type]) for name in spec.names
-                       if spec.enum_values.get(name) is None and spec.fields[name].type in casts]
+                       if name in FACT_VALUES and spec.enum_values.get(name) is None and spec.fields[name].type in casts]
         probe, _ = compute_view(
             HouseholdFacts("330100000000", "off_register", None, "survey", date(2000, 1, 1), False, {}),
             date(2000, 1, 2), params,
@@ -378,8 +389,10 @@ class ScoringView:
             if value is not None and value not in allowed:
                 view[name] = None
                 missing.append(name)
-        # cast(value) is value's equal when it has the type already: only the others are cast.
-        for name, cast in [(name, cast) for name, cast in self._casts if type(view[name]) is not cast]:
-            if view[name] is not None:
-                view[name] = cast(view[name])
+        # A fact's value in another type than the contract's (an int for a float) is cast; the
+        # fields computed here have their type already.
+        for name, cast in self._casts:
+            value = view[name]
+            if value is not None and type(value) is not cast:
+                view[name] = cast(value)
         return view, sorted(set(missing))

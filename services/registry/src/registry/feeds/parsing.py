@@ -20,7 +20,8 @@ from typing import Any
 
 import orjson
 
-from servicekit.resident_id import EARLIEST_BIRTH_DATE, PROVINCE_PREFIXES, InvalidResidentId, check_character, validate
+from servicekit.resident_id import (EARLIEST_BIRTH_DATE, PROVINCE_PREFIXES, InvalidResidentId, check_character_of_digits,
+                                    validate)
 
 from registry.facts.vocabulary import FactSpec, InvalidFactValue, coerce
 from registry.profile.areas import AreaTree
@@ -105,7 +106,7 @@ class RecordChecker:
             if len(self._births) >= BIRTH_DATES_KEPT:
                 self._births.clear()
             born = self._births[raw[6:14]] = self._real_birth(raw[6:14])
-        return raw if born and check_character(raw[:17]) == raw[17] else None
+        return raw if born and check_character_of_digits(raw[:17]) == raw[17] else None
 
     def _real_birth(self, digits: str) -> bool:
         try:
