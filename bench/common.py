@@ -86,7 +86,7 @@ def report(name: str, figures: dict[str, Any], goals: dict[str, str], met: dict[
     result = {
         "name": name,
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": _cpus(), "python": platform.python_version()},
+        "machine": {"cpus": _cpus(), "python": platform.python_version(), "reference_loop_seconds": reference_loop()},
         "figures": figures,
         "goals": goals,
         "met": met,
@@ -95,11 +95,31 @@ def report(name: str, figures: dict[str, Any], goals: dict[str, str], met: dict[
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     print(f"== {name}")
+    machine = result["machine"]
+    print(f"   machine: {machine['cpus']} cores, Python {machine['python']}, reference loop "
+          f"{machine['reference_loop_seconds']} s (the same pure-Python work in every run: the machine's speed then)")
     for key, value in figures.items():
         print(f"   {key:<40} {value}")
     for key, goal in goals.items():
         print(f"   goal {key:<35} {goal:<30} {'MET' if met.get(key) else 'NOT MET'}")
     return result
+
+
+REFERENCE_LOOP = 10_000_000
+
+
+def reference_loop() -> float:
+    """Seconds for a fixed pure-Python loop (best of five), taken as the figures are reported:
+    this machine's speed moves by 2x and more from one session to the next, and a figure means
+    something only beside it (a run of 1.3 s against one of 3 s)."""
+    best = float("inf")
+    for _ in range(5):
+        start = time.process_time()
+        total = 0
+        for i in range(REFERENCE_LOOP):
+            total += i
+        best = min(best, time.process_time() - start)
+    return round(best, 3)
 
 
 def _cpus() -> int:
