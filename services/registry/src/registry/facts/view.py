@@ -38,6 +38,37 @@ class HouseholdFacts:
     members: list[MemberFacts] = field(default_factory=list)
 
 
+# The fields the registry sends as null, and names in ``missing``, when it cannot vouch for them
+# (never reported, or not to be worked out from what was): the scoring model decides what that
+# means. Other fields have a value always (a count, a flag) or are null by definition (a ratio
+# over nothing).
+VOUCHED = (
+    "months_since_exit",
+    "head_age",
+    "income_monthly_per_capita",
+    *INCOME_FACTS,
+    "income_trend_12m",
+    "deposits",
+    "securities",
+    "financial_assets_per_capita",
+    "housing_units",
+    "housing_area_per_capita",
+    "housing_status",
+    "vehicles",
+    "vehicle_value",
+    "business_registrations",
+    "business_capital",
+    "land_contract_mu",
+    "medical_oop_ratio",
+    "rent_m",
+    "rigid_expenditure_ratio",
+    "debts_total",
+    "debt_to_income",
+    "head_education",
+    "days_since_last_visit",
+)
+
+
 # The view's fields that carry a fact's value as stored (its numbers), not one computed here: a
 # fact written before its type was enforced may hold an int where the contract says float, so
 # these are cast. Every other field is computed in the contract's type (tests/facts/test_view.py).
@@ -95,7 +126,6 @@ def _cutoffs(today: date) -> tuple[str, str, str]:
 def compute_view(h: HouseholdFacts, today: date, params: ViewParameters) -> tuple[dict[str, Any], list[str]]:
     today_iso, y1, y2 = _cutoffs(today)
     hf = h.facts
-    missing: list[str] = []
 
     # --- one pass over the members ------------------------------------------------------
     living: list[tuple[MemberFacts, int]] = []
@@ -209,11 +239,6 @@ def compute_view(h: HouseholdFacts, today: date, params: ViewParameters) -> tupl
     n = len(living)
     per_head = max(n, 1)
 
-    def known(name: str, value: Any) -> Any:
-        if value is None:
-            missing.append(name)
-        return value
-
     # --- money ---------------------------------------------------------------------------
     hv = {k: e["v"] for k, e in hf.items()}.get  # each household fact's value, read once
     incomes = {k: hv(k) for k in INCOME_FACTS}
@@ -226,7 +251,8 @@ def compute_view(h: HouseholdFacts, today: date, params: ViewParameters) -> tupl
     assets = None if deposits is None and securities is None else (deposits or 0.0) + (securities or 0.0)
     housing_area = hv("housing_area")
     # Sums start at 0.0: the view's amounts are floats even when nothing was spent.
-    medical = sum((i[1] for i in _log(hf, "medical_bills", y1)), 0.0)
+    bills = _log(hf, "medical_bills", y1)
+    medical = sum((i[1] for i in bills), 0.0)
     education = sum((i[1] for i in _log(hf, "education_spending", y1)), 0.0)
     care = sum((i[1] for i in _log(hf, "care_costs", y1)), 0.0)
     rent = hv("rent_m")
@@ -241,7 +267,7 @@ def compute_view(h: HouseholdFacts, today: date, params: ViewParameters) -> tupl
         "off_register_source": h.off_register_source if status == "off_register" else None,
         "channel": h.channel,
         "months_on_register": _months(h.status_since, today),
-        "months_since_exit": known("months_since_exit", _months(date.fromisoformat(exit_on), today) if exit_on else None),
+        "months_since_exit": _months(date.fromisoformat(exit_on), today) if exit_on else None,
         "applications_refused_24m": len(_log(hf, "applications_refused", y2)),
         "declared_difficulty": hv("declared_difficulty") is True,
         "rural_hukou": h.rural_hukou,
@@ -257,7 +283,7 @@ def compute_view(h: HouseholdFacts, today: date, params: ViewParameters) -> tupl
         "elders_80_plus": e80,
         "dependency_ratio": round((minor + e60_79 + e80) / max(a16_59, 1), 4),
         "single_parent": bool(minor and head is not None and not spouse and 18 <= head[1] < 60),
-        "head_age": known("head_age", head[1] if head else None),
+        "head_age": head[1] if head else None,
         "head_female": head is not None and head[0].sex == "female",
         "living_alone_elder": alone_elder or (n == 1 and e60_79 + e80 == 1),
         "left_behind_children": left_child,
@@ -285,33 +311,33 @@ def compute_view(h: HouseholdFacts, today: date, params: ViewParameters) -> tupl
         "long_term_medication": medication,
         "members_uninsured_medical": uninsured,
         "critical_illness_insurance": hv("critical_illness_insurance") is True,
-        "income_monthly_per_capita": known("income_monthly_per_capita", round(income_m / per_head, 2) if income_m is not None else None),
-        **{k: known(k, v) for k, v in incomes.items()},
-        "income_trend_12m": known("income_trend_12m", _ratio(income_m, income_then) if income_m is not None else None),
-        "deposits": known("deposits", deposits),
-        "securities": known("securities", securities),
-        "financial_assets_per_capita": known("financial_assets_per_capita", round(assets / per_head, 2) if assets is not None else None),
-        "housing_units": known("housing_units", hv("housing_units")),
-        "housing_area_per_capita": known("housing_area_per_capita", round(housing_area / per_head, 2) if housing_area is not None else None),
-        "housing_status": known("housing_status", hv("housing_status")),
+        "income_monthly_per_capita": round(income_m / per_head, 2) if income_m is not None else None,
+        **incomes,
+        "income_trend_12m": _ratio(income_m, income_then) if income_m is not None else None,
+        "deposits": deposits,
+        "securities": securities,
+        "financial_assets_per_capita": round(assets / per_head, 2) if assets is not None else None,
+        "housing_units": hv("housing_units"),
+        "housing_area_per_capita": round(housing_area / per_head, 2) if housing_area is not None else None,
+        "housing_status": hv("housing_status"),
         "housing_unsafe": hv("housing_unsafe") is True,
-        "vehicles": known("vehicles", hv("vehicles")),
-        "vehicle_value": known("vehicle_value", hv("vehicle_value")),
-        "business_registrations": known("business_registrations", hv("business_registrations")),
-        "business_capital": known("business_capital", hv("business_capital")),
-        "land_contract_mu": known("land_contract_mu", hv("land_contract_mu")),
+        "vehicles": hv("vehicles"),
+        "vehicle_value": hv("vehicle_value"),
+        "business_registrations": hv("business_registrations"),
+        "business_capital": hv("business_capital"),
+        "land_contract_mu": hv("land_contract_mu"),
         "medical_oop_12m": round(medical, 2),
-        "medical_oop_ratio": known("medical_oop_ratio", _ratio(medical, income_y)),
-        "large_medical_expense_12m": any(i[1] >= params.large_medical_expense for i in _log(hf, "medical_bills", y1)),
+        "medical_oop_ratio": _ratio(medical, income_y),
+        "large_medical_expense_12m": any(i[1] >= params.large_medical_expense for i in bills),
         "education_12m": round(education, 2),
         "students_higher_education": higher,
         "students_compulsory": compulsory,
-        "rent_m": known("rent_m", rent if rent is not None else (0.0 if hv("housing_status") in ("owned", "public_rental", "lodging") else None)),
+        "rent_m": rent if rent is not None else (0.0 if hv("housing_status") in ("owned", "public_rental", "lodging") else None),
         "care_costs_12m": round(care, 2),
-        "rigid_expenditure_ratio": known("rigid_expenditure_ratio", _ratio(medical + education + (rent or 0.0) * 12 + care, income_y)),
-        "debts_total": known("debts_total", debts),
+        "rigid_expenditure_ratio": _ratio(medical + education + (rent or 0.0) * 12 + care, income_y),
+        "debts_total": debts,
         "medical_debt": hv("medical_debt") or 0.0,
-        "debt_to_income": known("debt_to_income", _ratio(debts, income_y) if debts is not None else None),
+        "debt_to_income": _ratio(debts, income_y) if debts is not None else None,
         "utility_arrears_months": hv("utility_arrears_months") or 0,
         "funeral_costs_12m": round(sum((i[1] for i in _log(hf, "funerals", y1)), 0.0), 2),
         "working_age_members": working_age,
@@ -328,7 +354,7 @@ def compute_view(h: HouseholdFacts, today: date, params: ViewParameters) -> tupl
         "unemployment_benefit": benefit,
         "public_welfare_job": welfare_job,
         "vocational_training_12m": trained,
-        "head_education": known("head_education", _v(head[0].facts, "education_attained") if head else None),
+        "head_education": _v(head[0].facts, "education_attained") if head else None,
         "disaster_affected_12m": bool(disasters),
         "accident_12m": bool(_log(hf, "accidents", y1)),
         "fire_or_flood_loss": round(sum((i[1] for i in disasters), 0.0), 2),
@@ -347,9 +373,9 @@ def compute_view(h: HouseholdFacts, today: date, params: ViewParameters) -> tupl
         "petitions_12m": len(_log(hf, "petitions", y1)),
         "survey_visits_12m": sum(1 for i in visits if i[0] >= y1),
         "worker_concern": hv("worker_concern") is True,
-        "days_since_last_visit": known("days_since_last_visit", (today - date.fromisoformat(visits[-1][0])).days if visits else None),
+        "days_since_last_visit": (today - date.fromisoformat(visits[-1][0])).days if visits else None,
     }
-    return view, missing
+    return view, [name for name in VOUCHED if view[name] is None]
 
 
 def _bool_or(facts: Facts, key: str, default: bool) -> bool:
