@@ -400,14 +400,25 @@ async def test_a_batch_wakes_the_readers_waiting_on_the_feed(registry, worker, h
 
 
 async def test_reports_and_health_for_officers(registry, health_dept):
-    await deliver(health_dept, [feed_record(rid(), "major_illness_diagnosis", resident_id(), "cancer")])
+    report = await deliver(health_dept, [feed_record(rid(), "major_illness_diagnosis", resident_id(), "cancer")])
+    async with registry.client("department", dept="tax") as tax_dept:
+        tax_report = await deliver(tax_dept, [feed_record(rid(), "wage_income", resident_id(), 1200.0)])
     async with registry.client("city_admin") as admin:
         health = (await admin.get("/api/v1/feeds/health")).json()
         batches = await admin.get("/api/v1/feeds/batches", params={"department": "health"})
-        assert (await admin.get("/api/v1/feeds/batches")).status_code == 400
+        # No department named: every department's deliveries, newest first; a batch by its id alone.
+        everyone = (await admin.get("/api/v1/feeds/batches")).json()["items"]
+        by_id = await admin.get(f"/api/v1/feeds/batches/{report['id']}")
+        rejected = await admin.get(f"/api/v1/feeds/batches/{report['id']}/rejections")
+        elsewhere = await admin.get(f"/api/v1/feeds/batches/{report['id']}", params={"department": "tax"})
+    assert [b["id"] for b in everyone][:2] == [tax_report["id"], report["id"]]
+    assert by_id.status_code == 200 and by_id.json()["department"] == "health"
+    assert rejected.status_code == 200 and elsewhere.status_code == 404
+    assert {b["department"] for b in batches.json()["items"]} == {"health"}
     by_code = {h["department"]: h for h in health}
     assert len(by_code) == 17 and by_code["health"]["late"] is False and by_code["health"]["leads_30d"] >= 1
-    assert by_code["tax"]["late"] is True and by_code["tax"]["last_delivery"] is None
+    assert by_code["tax"]["late"] is False and by_code["tax"]["deliveries_30d"] == 1
+    assert by_code["housing"]["late"] is True and by_code["housing"]["last_delivery"] is None
     assert batches.status_code == 200 and batches.json()["items"]
     async with registry.client("department", dept="tax") as tax:
         assert (await tax.get("/api/v1/feeds/batches", params={"department": "health"})).status_code == 404

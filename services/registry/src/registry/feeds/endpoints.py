@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 
 from servicekit.auth import Caller, Role
 from servicekit.db import Session, TransactionalRoute
-from servicekit.errors import BadRequest, Forbidden, NotFound, UnsupportedMediaType
+from servicekit.errors import Forbidden, NotFound, UnsupportedMediaType
 from servicekit.pagination import Page, Paging, paginate
 from servicekit.tables import utcnow
 
@@ -88,17 +88,18 @@ async def catalogue(profile: Profile, _caller: FeedReaders) -> Catalogue:
     )
 
 
-def readable_department(caller: Caller, department: str | None) -> str:
+def readable_department(caller: Caller, department: str | None) -> str | None:
+    """The department whose batches the caller reads: a department its own, an officer the one
+    named or, when none is, every department's (None)."""
     if caller.role is Role.department:
         if department not in (None, caller.department):
             raise NotFound("No batches of that department for you.")
         return caller.department or ""
-    if department is None:
-        raise BadRequest("Name the department whose batches you want.")
     return department
 
 
-@router.get("/batches", operation_id="feeds:list-batches", summary="Deliveries of a department, newest first",
+@router.get("/batches", operation_id="feeds:list-batches",
+            summary="Deliveries, newest first: a department's own; an officer's of the department named, or of all",
             response_model=Page[BatchReport], responses=problems(LIST, ONE))
 async def list_batches(session: Session, caller: FeedReaders, paging: Paging,
                        department: Annotated[str | None, Query(max_length=48)] = None) -> Page[BatchReport]:
@@ -112,7 +113,7 @@ async def _batch(session: Session, caller: Caller, batch_id: str, department: st
     code = readable_department(caller, department)
     batch = await repository.get_batch(session, code, batch_id)
     if batch is None:
-        raise NotFound("No batch with that id for that department.")
+        raise NotFound("No batch with that id." if code is None else "No batch with that id for that department.")
     return batch
 
 

@@ -253,13 +253,19 @@ async def insert_rejections(session: AsyncSession, rows: list[dict[str, Any]]) -
         await session.execute(FeedRejection.__table__.insert(), rows)
 
 
-async def get_batch(session: AsyncSession, department: str, batch_id: str) -> FeedBatch | None:
-    stmt = select(FeedBatch).where(FeedBatch.id == batch_id, FeedBatch.department == department)
+async def get_batch(session: AsyncSession, department: str | None, batch_id: str) -> FeedBatch | None:
+    """The batch, if it is of ``department`` (None: of any)."""
+    stmt = select(FeedBatch).where(FeedBatch.id == batch_id)
+    if department is not None:
+        stmt = stmt.where(FeedBatch.department == department)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def batches(session: AsyncSession, department: str, limit: int, after: list[Any] | None) -> list[FeedBatch]:
-    stmt = select(FeedBatch).where(FeedBatch.department == department)
+async def batches(session: AsyncSession, department: str | None, limit: int, after: list[Any] | None) -> list[FeedBatch]:
+    """A page of the batches of ``department`` (None: of every department), newest first."""
+    stmt = select(FeedBatch)
+    if department is not None:
+        stmt = stmt.where(FeedBatch.department == department)
     return list((await session.execute(newest_first(stmt, FeedBatch.received_at, FeedBatch.id, after, limit))).scalars())
 
 
