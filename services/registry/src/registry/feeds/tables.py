@@ -14,7 +14,8 @@ class FeedBatch(SQLModel, table=True):
     """A delivery and its report: counts by outcome, kept up to date chunk by chunk."""
 
     __tablename__ = "feed_batches"
-    __table_args__ = (Index("ix_feed_batches_department", "department", "received_at"),)
+    __table_args__ = (Index("ix_feed_batches_department", "department", "received_at"),
+                      Index("ix_feed_batches_received", "received_at", "id"))  # every department's, newest first
 
     id: str = Field(sa_column=id_column())
     department: str = Field(sa_column=text(48))
