@@ -403,7 +403,7 @@ async def test_reports_and_health_for_officers(registry, health_dept):
     report = await deliver(health_dept, [feed_record(rid(), "major_illness_diagnosis", resident_id(), "cancer")])
     async with registry.client("department", dept="tax") as tax_dept:
         tax_report = await deliver(tax_dept, [feed_record(rid(), "wage_income", resident_id(), 1200.0)])
-    async with registry.client("city_admin") as admin:
+    async with registry.client("city_admin") as admin, registry.client("department", dept="tax") as tax_single:
         health = (await admin.get("/api/v1/feeds/health")).json()
         batches = await admin.get("/api/v1/feeds/batches", params={"department": "health"})
         # No department named: every department's deliveries, newest first; a batch by its id alone.
@@ -411,6 +411,12 @@ async def test_reports_and_health_for_officers(registry, health_dept):
         by_id = await admin.get(f"/api/v1/feeds/batches/{report['id']}")
         rejected = await admin.get(f"/api/v1/feeds/batches/{report['id']}/rejections")
         elsewhere = await admin.get(f"/api/v1/feeds/batches/{report['id']}", params={"department": "tax"})
+        one = await tax_single.post("/api/v1/feeds/records", json=feed_record(rid(), "wage_income", resident_id(), 900.0))
+        singles = (await admin.get("/api/v1/feeds/batches", params={"format": "single"})).json()["items"]
+        streamed = (await admin.get("/api/v1/feeds/batches", params={"format": "jsonl"})).json()["items"]
+        unknown = await admin.get("/api/v1/feeds/batches", params={"format": "xml"})
+    assert one.status_code == 200 and [b["format"] for b in singles] == ["single"]
+    assert {b["id"] for b in streamed} >= {report["id"], tax_report["id"]} and unknown.status_code == 422
     assert [b["id"] for b in everyone][:2] == [tax_report["id"], report["id"]]
     assert by_id.status_code == 200 and by_id.json()["department"] == "health"
     assert rejected.status_code == 200 and elsewhere.status_code == 404

@@ -3,7 +3,7 @@ and the catalogue of the 17 departments and their 54 data items."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 
@@ -101,10 +101,14 @@ def readable_department(caller: Caller, department: str | None) -> str | None:
 @router.get("/batches", operation_id="feeds:list-batches",
             summary="Deliveries, newest first: a department's own; an officer's of the department named, or of all",
             response_model=Page[BatchReport], responses=problems(LIST, ONE))
-async def list_batches(session: Session, caller: FeedReaders, paging: Paging,
-                       department: Annotated[str | None, Query(max_length=48)] = None) -> Page[BatchReport]:
+async def list_batches(
+    session: Session, caller: FeedReaders, paging: Paging,
+    department: Annotated[str | None, Query(max_length=48)] = None,
+    kind: Annotated[Literal["jsonl", "csv", "single"] | None, Query(
+        alias="format", description="Only batches sent in this format; `single`: records sent one at a time")] = None,
+) -> Page[BatchReport]:
     code = readable_department(caller, department)
-    rows = await repository.batches(session, code, paging.limit, paging.after)
+    rows = await repository.batches(session, code, paging.limit, paging.after, kind)
     page, cursor = paginate(rows, paging, key=lambda b: [b.received_at.isoformat(), b.id])
     return Page[BatchReport](items=[report(b) for b in page], next_cursor=cursor)
 

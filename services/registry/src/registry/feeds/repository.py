@@ -261,11 +261,15 @@ async def get_batch(session: AsyncSession, department: str | None, batch_id: str
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def batches(session: AsyncSession, department: str | None, limit: int, after: list[Any] | None) -> list[FeedBatch]:
-    """A page of the batches of ``department`` (None: of every department), newest first."""
+async def batches(session: AsyncSession, department: str | None, limit: int, after: list[Any] | None,
+                  fmt: str | None = None) -> list[FeedBatch]:
+    """A page of the batches of ``department`` (None: of every department), newest first; only
+    those sent in format ``fmt`` when it is given."""
     stmt = select(FeedBatch)
     if department is not None:
         stmt = stmt.where(FeedBatch.department == department)
+    if fmt is not None:
+        stmt = stmt.where(FeedBatch.format == fmt)
     return list((await session.execute(newest_first(stmt, FeedBatch.received_at, FeedBatch.id, after, limit))).scalars())
 
 
