@@ -415,8 +415,9 @@ async def test_reports_and_health_for_officers(registry, health_dept):
         singles = (await admin.get("/api/v1/feeds/batches", params={"format": "single"})).json()["items"]
         streamed = (await admin.get("/api/v1/feeds/batches", params={"format": "jsonl"})).json()["items"]
         unknown = await admin.get("/api/v1/feeds/batches", params={"format": "xml"})
-    assert one.status_code == 200 and [b["format"] for b in singles] == ["single"]
-    assert {b["id"] for b in streamed} >= {report["id"], tax_report["id"]} and unknown.status_code == 422
+    assert one.status_code == 200 and singles[0]["department"] == "tax" and {b["format"] for b in singles} == {"single"}
+    assert {b["id"] for b in streamed} >= {report["id"], tax_report["id"]} and {b["format"] for b in streamed} == {"jsonl"}
+    assert unknown.status_code == 422
     assert [b["id"] for b in everyone][:2] == [tax_report["id"], report["id"]]
     assert by_id.status_code == 200 and by_id.json()["department"] == "health"
     assert rejected.status_code == 200 and elsewhere.status_code == 404
