@@ -104,11 +104,11 @@ def readable_department(caller: Caller, department: str | None) -> str | None:
 async def list_batches(
     session: Session, caller: FeedReaders, paging: Paging,
     department: Annotated[str | None, Query(max_length=48)] = None,
-    kind: Annotated[Literal["jsonl", "csv", "single"] | None, Query(
+    fmt: Annotated[Literal["jsonl", "csv", "single"] | None, Query(
         alias="format", description="Only batches sent in this format; `single`: records sent one at a time")] = None,
 ) -> Page[BatchReport]:
     code = readable_department(caller, department)
-    rows = await repository.batches(session, code, paging.limit, paging.after, kind)
+    rows = await repository.batches(session, code, paging.limit, paging.after, fmt)
     page, cursor = paginate(rows, paging, key=lambda b: [b.received_at.isoformat(), b.id])
     return Page[BatchReport](items=[report(b) for b in page], next_cursor=cursor)
 
