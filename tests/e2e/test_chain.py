@@ -7,7 +7,8 @@ verified by a home visit, disposed with a service referral -> a need in matching
 members' ages from the registry -> the demo partner's offer covering the village, for households
 with someone 60 or older -> a match the partner sees de-identified and accepts.
 Beside it: the unified OpenAPI document and /docs, RFC 9457 problems for the errors on the way,
-and no response on the chain carrying the member's ID number or full name.
+and no response on the chain, nor any line the five processes logged, carrying the member's ID
+number or full name.
 
 The chain tests share one state and run in file order; a step whose predecessor failed fails
 saying so (never skips).
@@ -391,6 +392,21 @@ def test_08_no_personal_data_on_the_chain(recorder, chain) -> None:  # type: ign
              for kind, values in secrets.items() if any(v in text for v in values)]
     assert len(recorder.seen) > 10, "the recorder saw too little of the chain"
     assert not leaks, "personal data in responses:\n" + "\n".join(leaks)
+
+
+def test_08b_no_personal_data_in_the_logs(suite, chain) -> None:  # type: ignore[no-untyped-def]
+    """What the five processes wrote while the chain ran -- access lines, the services' own
+    lines, warnings -- names neither member's ID number nor full name, as written or as a JSON
+    line would escape it; the audited reveal among them."""
+    need(chain, "household_id")
+    secrets = [chain["head_id"], chain["child_id"], chain["head_name"], chain["child_name"]]
+    forms = {form for value in secrets for form in (value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1])}
+    logs = {path.name: path.read_text(errors="replace") for path in sorted((suite.var_dir / "log").glob("*.log"))}
+    assert "registry.log" in logs and "gateway.log" in logs, sorted(logs)
+    # The logs saw the chain (an access line of the registration), so their silence means something.
+    assert "/api/v1/households" in logs["registry.log"], "the registry logged no request of the chain"
+    leaks = sorted({name for name, text in logs.items() for form in forms if form in text})
+    assert not leaks, f"personal data of the chain in the logs of: {', '.join(leaks)}"
 
 
 # ---------------------------------------------------------------- the gateway itself
