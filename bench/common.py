@@ -127,7 +127,8 @@ def reference_loop() -> float:
 # Objects as the services make them: fact documents decoded and walked (the collector paused).
 REFERENCE_DOCUMENTS = 5_000
 _REFERENCE_DOCUMENT = json.dumps({
-    f"fact_{i:02d}": {"v": i * 1.5, "eff": "2026-03-05", "at": "2026-11-28T01:00:00+00:00", "src": "synthetic", "rec": None}
+    f"fact_{i:02d}": {"v": i * 1.5, "eff": "2026-03-05", "at": "2026-11-28T01:00:00+00:00",
+                      "src": "synthetic", "rec": None}
     for i in range(24)
 }).encode()
 

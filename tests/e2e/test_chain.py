@@ -400,7 +400,8 @@ def test_08b_no_personal_data_in_the_logs(suite, chain) -> None:  # type: ignore
     line would escape it; the audited reveal among them."""
     need(chain, "household_id")
     secrets = [chain["head_id"], chain["child_id"], chain["head_name"], chain["child_name"]]
-    forms = {form for value in secrets for form in (value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1])}
+    forms = {form for value in secrets
+             for form in (value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1])}
     logs = {path.name: path.read_text(errors="replace") for path in sorted((suite.var_dir / "log").glob("*.log"))}
     assert "registry.log" in logs and "gateway.log" in logs, sorted(logs)
     # The logs saw the chain (an access line of the registration), so their silence means something.
