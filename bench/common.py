@@ -154,7 +154,6 @@ def reference_objects() -> float:
     return round(best, 3)
 
 
-
 def _cpus() -> int:
     import os
 

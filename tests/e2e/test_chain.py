@@ -397,7 +397,7 @@ def test_08_no_personal_data_on_the_chain(recorder, chain) -> None:  # type: ign
 def test_08b_no_personal_data_in_the_logs(suite, chain) -> None:  # type: ignore[no-untyped-def]
     """What the five processes wrote while the chain ran -- access lines, the services' own
     lines, warnings -- names neither member's ID number nor full name, as written or as a JSON
-    line would escape it; the audited reveal among them."""
+    line would escape it; the audited reveal's request among them."""
     need(chain, "household_id")
     secrets = [chain["head_id"], chain["child_id"], chain["head_name"], chain["child_name"]]
     forms = {form for value in secrets
