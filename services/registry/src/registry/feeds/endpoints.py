@@ -3,7 +3,7 @@ and the catalogue of the 17 departments and their 54 data items."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
@@ -17,7 +17,7 @@ from registry.responses import BODY, BUSY, LIST, ONE, problems
 from registry.deps import Departments, FeedReaders, Officers, Profile, VaultDep
 from registry.feeds import repository, service
 from registry.feeds.schemas import (
-    BatchReport, Catalogue, DepartmentPublic, FeedHealth, FeedRecordIn, ItemPublic, RecordOutcome, RejectedLine,
+    BatchFormat, BatchReport, Catalogue, DepartmentPublic, FeedHealth, FeedRecordIn, ItemPublic, RecordOutcome, RejectedLine,
 )
 from registry.feeds.tables import FeedBatch
 
@@ -104,7 +104,7 @@ def readable_department(caller: Caller, department: str | None) -> str | None:
 async def list_batches(
     session: Session, caller: FeedReaders, paging: Paging,
     department: Annotated[str | None, Query(max_length=48)] = None,
-    fmt: Annotated[Literal["jsonl", "csv", "single"] | None, Query(
+    fmt: Annotated[BatchFormat | None, Query(
         alias="format", description="Only batches sent in this format; `single`: records sent one at a time")] = None,
 ) -> Page[BatchReport]:
     code = readable_department(caller, department)

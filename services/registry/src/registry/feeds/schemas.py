@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -66,10 +67,14 @@ class RejectedLine(BaseModel):
     reason: str
 
 
+# How a delivery came: a batch streamed as JSON Lines or CSV, or a record sent on its own.
+BatchFormat = Literal["jsonl", "csv", "single"]
+
+
 class BatchReport(BaseModel):
     id: str
     department: str
-    format: str = Field(examples=["jsonl"])
+    format: BatchFormat = Field(examples=["jsonl"])
     status: str = Field(examples=["completed"], description="processing | completed | failed")
     submitted_by: str
     received_at: datetime

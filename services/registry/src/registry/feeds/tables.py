@@ -19,7 +19,7 @@ class FeedBatch(SQLModel, table=True):
 
     id: str = Field(sa_column=id_column())
     department: str = Field(sa_column=text(48))
-    format: str = Field(sa_column=text(8))  # jsonl | csv | single
+    format: str = Field(sa_column=text(8))  # schemas.BatchFormat: jsonl | csv | single
     status: str = Field(sa_column=text(16))  # processing | completed | failed
     submitted_by: str = Field(sa_column=text(128))
     received_at: datetime = Field(sa_column=moment())
